@@ -1,0 +1,42 @@
+/**
+ * The roguelike of seed 004: a thin runtime gateway that owns no game logic and routes each
+ * player action through its action table — move, attack, cast — to the module that serves
+ * it. A new mechanic is a new module with `actions`; the gateway does not change.
+ */
+import type { Construct } from 'constructs';
+import { Game, Module, World } from '../lib/definitions.js';
+import { EXAMPLE_REGISTRY } from './shared.js';
+
+export function roguelike(scope: Construct, eventBus: Module): Game {
+  const runtime = new Module(scope, 'rl-runtime', {
+    version: '0.3.0',
+    image: `${EXAMPLE_REGISTRY}/roguelike-runtime:0.3.0`,
+    ports: [
+      { name: 'ws', port: 4000, protocol: 'TCP' },
+      { name: 'health', port: 4001, protocol: 'TCP' },
+    ],
+    provides: [{ capabilityId: 'player-session', version: '0.3.0' }],
+    requires: [
+      { capabilityId: 'game-mechanic', versionConstraint: '^1.0.0', scope: 'world', multiplicity: 'many', dependencyMode: 'required' },
+      { capabilityId: 'event-bus', versionConstraint: '^2.0.0', scope: 'cluster', multiplicity: '1', dependencyMode: 'required' },
+    ],
+    routesActions: true,
+    env: [{ name: 'SESSION_TTL_SECONDS', value: '900' }],
+  });
+  const mechanic = (name: string, version: string, port: number, actions: string[]) =>
+    new Module(scope, name, {
+      version,
+      image: `${EXAMPLE_REGISTRY}/${name}:${version}`,
+      ports: [{ name: 'grpc', port, protocol: 'TCP' }],
+      provides: [{ capabilityId: 'game-mechanic', version: '1.0.0', actions }],
+    });
+  const movement = mechanic('movement', '1.2.0', 50051, ['move']);
+  const combat = mechanic('combat', '1.1.3', 50052, ['attack']);
+  const spells = mechanic('spells', '1.0.0', 50053, ['cast']);
+  const game = new Game(scope, 'roguelike', {
+    modules: [runtime, movement, combat, spells, eventBus],
+    booklets: [{ name: 'melee', modules: [movement, combat], strategy: 'SameZone' }],
+  });
+  new World(scope, 'crypt-1', { game, namespace: 'roguelike', region: 'eu-west' });
+  return game;
+}

@@ -1,0 +1,24 @@
+// Two projects: fast unit tests, and integration tests against a real local control plane
+// (test/cluster/globalSetup.ts starts it once per run). ESM throughout, because
+// @kubernetes/client-node 1.x is ESM-only; run with `node --experimental-vm-modules`.
+const tsJest = ['ts-jest', { useESM: true }];
+const common = {
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  transform: { '^.+\\.ts$': tsJest },
+  testEnvironment: 'node',
+};
+
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/test/cluster/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/cluster/globalSetup.ts',
+      globalTeardown: '<rootDir>/test/cluster/globalTeardown.ts',
+      testTimeout: 300000,
+    },
+  ],
+};

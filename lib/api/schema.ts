@@ -1,0 +1,386 @@
+/**
+ * The anvil.dev/v1alpha1 API: one source of truth.
+ *
+ * Each schema below is at once the OpenAPI v3 schema written into the CRD (dist/), the
+ * TypeScript type the library works with (`Static<typeof …>`), and the JSON schema the CLI
+ * and the reconciler validate input with (ajv) before resolving it. Keep them structural
+ * (every node typed, no anyOf/const/patternProperties) so the API server accepts them.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+export const GROUP = 'anvil.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const SCOPES = ['cluster', 'region', 'world', 'world-shard', 'session'] as const;
+export type Scope = (typeof SCOPES)[number];
+export const MULTIPLICITIES = ['1', 'many'] as const;
+export type Multiplicity = (typeof MULTIPLICITIES)[number];
+export const DEPENDENCY_MODES = ['required', 'optional'] as const;
+export type DependencyMode = (typeof DEPENDENCY_MODES)[number];
+export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+export const BOOKLET_STRATEGIES = ['SameNode', 'SameZone'] as const;
+export type BookletStrategy = (typeof BOOKLET_STRATEGIES)[number];
+export const WORLD_PHASES = ['Pending', 'Provisioning', 'Running', 'Degraded', 'Failed', 'Terminating'] as const;
+export type WorldPhase = (typeof WORLD_PHASES)[number];
+
+/** The capability id of the synthetic binding that makes a root module part of a world. */
+export const ROOT_CAPABILITY = 'root';
+
+/** SemVer 2.0.0, the regular expression semver.org publishes. */
+export const SEMVER_PATTERN =
+  '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$';
+/** A DNS-1123 label: what module, world and capability names become in object names. */
+export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+/** Capability ids may be dotted (`physics.engine`), like DNS subdomains. */
+export const CAPABILITY_ID_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
+
+// ---- helpers that keep schemas structural --------------------------------------------
+
+/** A string enum as Kubernetes wants it (`enum`, not `anyOf` of `const`), typed as a union. */
+function stringEnum<T extends readonly string[]>(values: T, opts: { default?: T[number]; description?: string } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts });
+}
+const dnsLabel = (description: string) =>
+  Type.String({ pattern: DNS_LABEL_PATTERN, minLength: 1, maxLength: 63, description });
+/** A free-form object (affinity, tolerations): Kubernetes validates it on the Pod. */
+const opaqueObject = (description: string) =>
+  Type.Unsafe<Record<string, unknown>>({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true, description });
+/** `cpu: 1` or `memory: 128Mi`. */
+const quantityMap = (description: string) =>
+  Type.Unsafe<Record<string, string | number>>({
+    type: 'object',
+    additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }] },
+    description,
+  });
+const stringMap = (description: string) =>
+  Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' }, description });
+const celRule = (rule: string, message: string, fieldPath?: string) => ({ rule, message, ...(fieldPath ? { fieldPath } : {}) });
+
+// ---- ModuleManifest ------------------------------------------------------------------
+
+export const PortSchema = Type.Object({
+  name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 15, description: 'IANA_SVC_NAME' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  protocol: Type.Optional(stringEnum(PROTOCOLS, { default: 'TCP' })),
+});
+
+export const ProvidedCapabilitySchema = Type.Object({
+  capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63 }),
+  version: Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'SemVer of the capability contract' }),
+  actions: Type.Optional(
+    Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_.-]*$', maxLength: 63 }), {
+      maxItems: 128,
+      'x-kubernetes-list-type': 'set',
+      description: 'Player actions this capability serves; routed by routesActions modules',
+    }),
+  ),
+});
+
+export const RequirementSchema = Type.Object(
+  {
+    capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63 }),
+    versionConstraint: Type.String({ minLength: 1, maxLength: 256, description: 'A SemVer range (npm semver rules)' }),
+    scope: stringEnum(SCOPES, { description: 'Only providers of exactly this scope can satisfy it' }),
+    multiplicity: Type.Optional(stringEnum(MULTIPLICITIES, { default: '1' })),
+    dependencyMode: Type.Optional(stringEnum(DEPENDENCY_MODES, { default: 'required' })),
+  },
+  {
+    'x-kubernetes-validations': [
+      celRule("self.capabilityId != 'root'", "capabilityId 'root' is reserved for root bindings", '.capabilityId'),
+    ],
+  },
+);
+
+export const ModuleManifestSpecSchema = Type.Object(
+  {
+    version: Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'SemVer of the module' }),
+    scope: Type.Optional(stringEnum(SCOPES, { default: 'world' })),
+    image: Type.String({ minLength: 1, maxLength: 512 }),
+    ports: Type.Optional(
+      Type.Array(PortSchema, { maxItems: 16, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+    ),
+    provides: Type.Optional(
+      Type.Array(ProvidedCapabilitySchema, {
+        maxItems: 64,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['capabilityId'],
+      }),
+    ),
+    requires: Type.Optional(
+      Type.Array(RequirementSchema, {
+        maxItems: 64,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['capabilityId'],
+      }),
+    ),
+    replicas: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 1 })),
+    resources: Type.Optional(
+      Type.Object({
+        requests: Type.Optional(quantityMap('e.g. cpu: 100m, memory: 128Mi')),
+        limits: Type.Optional(quantityMap('e.g. memory: 256Mi')),
+      }),
+    ),
+    env: Type.Optional(
+      Type.Array(Type.Object({ name: Type.String({ pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$' }), value: Type.String() }), {
+        maxItems: 128,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['name'],
+      }),
+    ),
+    scheduling: Type.Optional(
+      Type.Object({
+        priorityClassName: Type.Optional(Type.String({ maxLength: 253 })),
+        nodeSelector: Type.Optional(stringMap('Node labels the pods must match')),
+        affinity: Type.Optional(opaqueObject('A core/v1 Affinity, passed through to the pods')),
+        tolerations: Type.Optional(Type.Array(opaqueObject('A core/v1 Toleration'), { maxItems: 32 })),
+      }),
+    ),
+    storage: Type.Optional(
+      Type.Object({
+        size: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$' }),
+        mountPath: Type.String({ pattern: '^/', maxLength: 1024 }),
+        storageClassName: Type.Optional(Type.String({ maxLength: 253 })),
+      }),
+    ),
+    routesActions: Type.Optional(
+      Type.Boolean({ default: false, description: 'This module is a gateway: it gets the world action route table' }),
+    ),
+  },
+  {
+    'x-kubernetes-validations': [
+      celRule(
+        "!has(self.routesActions) || !self.routesActions || !has(self.scope) || self.scope in ['world', 'world-shard', 'session']",
+        'routesActions needs a per-world scope (world, world-shard or session): action routes differ per world',
+        '.routesActions',
+      ),
+    ],
+  },
+);
+
+// ---- GameDefinition ------------------------------------------------------------------
+
+export const GameDefinitionSpecSchema = Type.Object(
+  {
+    modules: Type.Array(Type.Object({ name: dnsLabel('A ModuleManifest name') }), {
+      minItems: 1,
+      maxItems: 256,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+    }),
+    booklets: Type.Optional(
+      Type.Array(
+        Type.Object({
+          name: dnsLabel('Booklet name'),
+          modules: Type.Array(dnsLabel('A module of this game'), { minItems: 1, maxItems: 64, 'x-kubernetes-list-type': 'set' }),
+          strategy: stringEnum(BOOKLET_STRATEGIES, { description: 'Where the booklet modules are colocated' }),
+        }),
+        { maxItems: 32, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+      ),
+    ),
+  },
+  {
+    'x-kubernetes-validations': [
+      celRule(
+        '!has(self.booklets) || self.booklets.all(b, b.modules.all(m, self.modules.exists(x, x.name == m)))',
+        'every booklet module must be one of spec.modules',
+        '.booklets',
+      ),
+    ],
+  },
+);
+
+// ---- WorldInstance -------------------------------------------------------------------
+
+export const WorldInstanceSpecSchema = Type.Object({
+  gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }),
+  region: Type.Optional(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40, default: 'default' })),
+  shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
+});
+
+export const ConditionSchema = Type.Object({
+  type: Type.String({ maxLength: 316 }),
+  status: stringEnum(['True', 'False', 'Unknown'] as const),
+  reason: Type.String({ maxLength: 1024 }),
+  message: Type.String({ maxLength: 32768 }),
+  lastTransitionTime: Type.String({ format: 'date-time' }),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+
+export const WorldInstanceStatusSchema = Type.Object({
+  phase: Type.Optional(stringEnum(WORLD_PHASES)),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  ),
+  bindings: Type.Optional(Type.Integer({ minimum: 0, description: 'CapabilityBindings of this world' })),
+  modules: Type.Optional(Type.Integer({ minimum: 0, description: 'Workloads this world runs' })),
+  readyModules: Type.Optional(Type.Integer({ minimum: 0, description: 'Workloads that are Available' })),
+  runningSince: Type.Optional(Type.String({ format: 'date-time', description: 'When the world first became Running' })),
+  managedBy: Type.Optional(stringEnum(['synth', 'reconciler'] as const)),
+});
+
+// ---- CapabilityBinding ---------------------------------------------------------------
+
+export const CapabilityBindingSpecSchema = Type.Object(
+  {
+    capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63 }),
+    scope: stringEnum(SCOPES),
+    multiplicity: stringEnum(MULTIPLICITIES),
+    consumer: Type.Object({
+      kind: stringEnum(['ModuleManifest', 'WorldInstance'] as const),
+      name: dnsLabel('The consuming module, or the world for root bindings'),
+    }),
+    provider: Type.Object({
+      module: dnsLabel('The providing module'),
+      capabilityVersion: Type.String({ pattern: SEMVER_PATTERN, maxLength: 128 }),
+    }),
+    worldRef: Type.Optional(Type.Object({ name: dnsLabel('The world this binding belongs to') })),
+  },
+  {
+    'x-kubernetes-validations': [
+      celRule(
+        "self.consumer.kind != 'WorldInstance' || has(self.worldRef)",
+        'a binding whose consumer is a WorldInstance must have worldRef',
+        '.worldRef',
+      ),
+      celRule(
+        "(self.capabilityId == 'root') == (self.consumer.kind == 'WorldInstance')",
+        "capabilityId 'root' is used exactly by bindings whose consumer is a WorldInstance",
+        '.capabilityId',
+      ),
+      celRule(
+        "self.scope in ['cluster', 'region'] || has(self.worldRef)",
+        'a binding of a per-world scope must have worldRef',
+        '.worldRef',
+      ),
+    ],
+  },
+);
+
+/** Status common to the definitions that the reconciler reports on. */
+export const GenericStatusSchema = Type.Object({
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  ),
+});
+
+// ---- the object types ----------------------------------------------------------------
+
+export type Port = Static<typeof PortSchema>;
+export type ProvidedCapability = Static<typeof ProvidedCapabilitySchema>;
+export type Requirement = Static<typeof RequirementSchema>;
+export type ModuleManifestSpec = Static<typeof ModuleManifestSpecSchema>;
+export type GameDefinitionSpec = Static<typeof GameDefinitionSpecSchema>;
+export type Booklet = NonNullable<GameDefinitionSpec['booklets']>[number];
+export type WorldInstanceSpec = Static<typeof WorldInstanceSpecSchema>;
+export type WorldInstanceStatus = Static<typeof WorldInstanceStatusSchema>;
+export type Condition = Static<typeof ConditionSchema>;
+export type CapabilityBindingSpec = Static<typeof CapabilityBindingSpecSchema>;
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+interface AnvilObject<K extends string, S, St = undefined> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: ObjectMeta;
+  spec: S;
+  status?: St;
+}
+export type ModuleManifest = AnvilObject<'ModuleManifest', ModuleManifestSpec>;
+export type GameDefinition = AnvilObject<'GameDefinition', GameDefinitionSpec>;
+export type WorldInstance = AnvilObject<'WorldInstance', WorldInstanceSpec, WorldInstanceStatus>;
+export type CapabilityBinding = AnvilObject<'CapabilityBinding', CapabilityBindingSpec>;
+export type AnvilResource = ModuleManifest | GameDefinition | WorldInstance | CapabilityBinding;
+
+// ---- what the CRDs are made of -------------------------------------------------------
+
+export interface KindDefinition {
+  kind: AnvilResource['kind'];
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  namespaced: boolean;
+  spec: TSchema;
+  status: TSchema;
+  columns: { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
+}
+
+const age = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+/** The four kinds, in the order they are written to dist. */
+export const KINDS: readonly KindDefinition[] = [
+  {
+    kind: 'ModuleManifest',
+    plural: 'modulemanifests',
+    singular: 'modulemanifest',
+    shortNames: ['mm', 'module'],
+    namespaced: false,
+    spec: ModuleManifestSpecSchema,
+    status: GenericStatusSchema,
+    columns: [
+      { name: 'Version', type: 'string', jsonPath: '.spec.version' },
+      { name: 'Scope', type: 'string', jsonPath: '.spec.scope' },
+      { name: 'Image', type: 'string', jsonPath: '.spec.image', priority: 1 },
+      age,
+    ],
+  },
+  {
+    kind: 'GameDefinition',
+    plural: 'gamedefinitions',
+    singular: 'gamedefinition',
+    shortNames: ['gd', 'game'],
+    namespaced: false,
+    spec: GameDefinitionSpecSchema,
+    status: GenericStatusSchema,
+    columns: [age],
+  },
+  {
+    kind: 'WorldInstance',
+    plural: 'worldinstances',
+    singular: 'worldinstance',
+    shortNames: ['wi', 'world'],
+    namespaced: true,
+    spec: WorldInstanceSpecSchema,
+    status: WorldInstanceStatusSchema,
+    columns: [
+      { name: 'Game', type: 'string', jsonPath: '.spec.gameRef.name' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'Region', type: 'string', jsonPath: '.spec.region' },
+      { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', priority: 1 },
+      age,
+    ],
+  },
+  {
+    kind: 'CapabilityBinding',
+    plural: 'capabilitybindings',
+    singular: 'capabilitybinding',
+    shortNames: ['cb', 'binding'],
+    namespaced: true,
+    spec: CapabilityBindingSpecSchema,
+    status: GenericStatusSchema,
+    columns: [
+      { name: 'Capability', type: 'string', jsonPath: '.spec.capabilityId' },
+      { name: 'Scope', type: 'string', jsonPath: '.spec.scope' },
+      { name: 'Provider', type: 'string', jsonPath: '.spec.provider.module' },
+      { name: 'Consumer', type: 'string', jsonPath: '.spec.consumer.name' },
+      { name: 'World', type: 'string', jsonPath: '.spec.worldRef.name' },
+      age,
+    ],
+  },
+];
+
+export function kindDefinition(kind: string): KindDefinition | undefined {
+  return KINDS.find((k) => k.kind === kind);
+}

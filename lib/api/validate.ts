@@ -1,0 +1,89 @@
+/**
+ * Input validation: the CRD schemas (the same ones the API server enforces) plus the rules a
+ * schema cannot say (SemVer ranges). Used by synth, the CLI and the reconciler, so a bad
+ * object gets the same message wherever it is met.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import semver from 'semver';
+import { error, type Diagnostic } from '../diagnostics.js';
+import { API_VERSION, DNS_LABEL_PATTERN, KINDS, type AnvilResource } from './schema.js';
+
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
+const validators = new Map<string, ValidateFunction>(
+  KINDS.map((k) => [k.kind, ajv.compile(JSON.parse(JSON.stringify(k.spec)) as object)]),
+);
+const nameRe = new RegExp(DNS_LABEL_PATTERN);
+
+/** `/requires/0/scope` -> `spec.requires[0].scope` */
+function fieldOf(e: ErrorObject): string {
+  const parts = e.instancePath.split('/').filter(Boolean);
+  if (e.keyword === 'required') parts.push((e.params as { missingProperty: string }).missingProperty);
+  return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : `${acc}.${p}`), 'spec');
+}
+
+function messageOf(e: ErrorObject): string {
+  switch (e.keyword) {
+    case 'enum':
+      return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'required':
+      return 'is required';
+    case 'pattern':
+      return e.instancePath.endsWith('version')
+        ? 'must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)'
+        : `must match ${(e.params as { pattern: string }).pattern}`;
+    default:
+      return e.message ?? 'is invalid';
+  }
+}
+
+/** The object's display name: `ModuleManifest/gateway`. */
+export const objectRef = (o: { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } }): string =>
+  `${String(o.kind ?? '<no kind>')}/${o.metadata?.namespace ? `${String(o.metadata.namespace)}/` : ''}${String(o.metadata?.name ?? '<no name>')}`;
+
+/**
+ * Checks one object and fills in schema defaults (scope: world, multiplicity: "1", …) in
+ * place, as the API server would. `source` names where it came from, for the messages.
+ */
+export function validateObject(obj: unknown, source: string): Diagnostic[] {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    return [error(source, undefined, 'is not a Kubernetes object (expected a mapping with apiVersion, kind, metadata, spec)')];
+  }
+  const o = obj as Record<string, any>;
+  const out: Diagnostic[] = [];
+  const validate = validators.get(o.kind);
+  if (o.apiVersion !== API_VERSION || !validate) {
+    return [error(source, 'kind', `${o.apiVersion}/${o.kind} is not an Anvil kind (expected ${API_VERSION} ${KINDS.map((k) => k.kind).join(', ')})`)];
+  }
+  const name = o.metadata?.name;
+  if (typeof name !== 'string' || !nameRe.test(name) || name.length > 63) {
+    out.push(error(source, 'metadata.name', `${JSON.stringify(name)} must be a DNS-1123 label (lower case letters, digits and -, at most 63)`));
+  }
+  if (typeof o.spec !== 'object' || o.spec === null) {
+    out.push(error(source, 'spec', 'is required'));
+    return out;
+  }
+  if (!validate(o.spec)) {
+    for (const e of validate.errors ?? []) out.push(error(source, fieldOf(e), messageOf(e)));
+  }
+  if (o.kind === 'ModuleManifest') out.push(...moduleSemantics(o as any, source));
+  return out;
+}
+
+function moduleSemantics(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, source: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  (m.spec.requires ?? []).forEach((r, i) => {
+    if (typeof r?.versionConstraint === 'string' && semver.validRange(r.versionConstraint) === null) {
+      out.push(error(source, `spec.requires[${i}].versionConstraint`, `${JSON.stringify(r.versionConstraint)} is not a valid SemVer range`));
+    }
+    if (r?.capabilityId === 'root') out.push(error(source, `spec.requires[${i}].capabilityId`, "'root' is reserved for root bindings"));
+  });
+  const seen = new Set<string>();
+  for (const [i, p] of (m.spec.ports ?? []).entries()) {
+    if (seen.has(String(p?.port))) out.push(error(source, `spec.ports[${i}].port`, `port ${p.port} is listed twice`));
+    seen.add(String(p?.port));
+  }
+  if (m.spec.routesActions && ['cluster', 'region'].includes(m.spec.scope ?? 'world')) {
+    out.push(error(source, 'spec.routesActions', 'routesActions needs a per-world scope (world, world-shard or session): action routes differ per world'));
+  }
+  return out;
+}

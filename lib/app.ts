@@ -1,0 +1,122 @@
+/**
+ * AnvilApp: a cdk8s App that, at synth, validates every definition, resolves every static
+ * world and the global services, and only then renders and writes dist/ — all problems
+ * reported together, and nothing written when there is one.
+ */
+import { cpSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { ApiObject, App, Chart, YamlOutputType } from 'cdk8s';
+import { AnvilInputError, formatDiagnostic, hasErrors, type Diagnostic } from './diagnostics.js';
+import { buildCatalog, type Sourced } from './resolve/catalog.js';
+import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
+import { GlobalServices, globalInstances } from './render/global.js';
+import { CustomResourceDefinitions, Namespaces, Reconciler } from './render/platform.js';
+import { API_VERSION } from './api/schema.js';
+import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
+import { WorldResources } from './render/world.js';
+import { publishDirectory } from './publish.js';
+
+export interface AnvilAppProps {
+  /** Where dist goes. Default: `dist` (the cdk8s CLI's CDK8S_OUTDIR is honoured too). */
+  outdir?: string;
+  settings?: Partial<RenderSettings>;
+  /** The reconciler's image; `false` leaves the reconciler out of dist. */
+  reconcilerImage?: string | false;
+  /** Warnings go here (default: stderr). */
+  onDiagnostic?: (d: Diagnostic) => void;
+}
+
+const DEFINITION_KINDS = ['ModuleManifest', 'GameDefinition', 'WorldInstance'];
+
+export const DEFAULT_RECONCILER_IMAGE = 'ghcr.io/anvil-dev/anvil:0.1.0';
+
+export class AnvilApp extends App {
+  /** Put Module, Game and World constructs here. */
+  readonly definitions: Chart;
+  readonly settings: RenderSettings;
+  private readonly target: string;
+  private readonly extraOutdir?: string;
+  private readonly props: AnvilAppProps;
+  private readonly namespacesChart: Chart;
+  private rendered = false;
+
+  constructor(props: AnvilAppProps = {}) {
+    const target = resolvePath(props.outdir ?? 'dist');
+    const staging = `${target}.staging-${process.pid}`;
+    super({ outdir: staging, yamlOutputType: YamlOutputType.FILE_PER_CHART });
+    this.props = props;
+    this.target = target;
+    // `cdk8s synth` empties its output folder before running the app; point it elsewhere
+    // (cdk8s.yaml `output`) and it gets a copy, while dist/ is only ever replaced whole.
+    const cliOut = process.env.CDK8S_OUTDIR ? resolvePath(process.env.CDK8S_OUTDIR) : undefined;
+    if (cliOut && cliOut !== target) this.extraOutdir = cliOut;
+    this.settings = { ...DEFAULT_SETTINGS, ...props.settings };
+    const crds = new Chart(this, 'crds');
+    new CustomResourceDefinitions(crds, 'crds');
+    this.namespacesChart = new Chart(this, 'namespaces');
+    this.namespacesChart.addDependency(crds);
+    this.definitions = new Chart(this, 'definitions');
+    this.definitions.addDependency(this.namespacesChart);
+  }
+
+  /** Every Module, Game and World defined in this app, as resolver input. */
+  definitionObjects(): Sourced[] {
+    return this.node
+      .findAll()
+      // By kind, not instanceof: cdk8s makes `instanceof` true for every ApiObject subclass.
+      .filter((c): c is ApiObject => c instanceof ApiObject && c.apiVersion === API_VERSION && DEFINITION_KINDS.includes(c.kind))
+      .map((c) => ({ object: c.toJson(), source: `${c.kind}/${c.metadata.name} (${c.node.path})` }));
+  }
+
+  /** Validates and resolves; throws AnvilInputError listing every problem; then renders. */
+  render(): void {
+    if (this.rendered) return;
+    const report = this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
+    const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
+    const resolved = resolveAll(catalog);
+    const diagnostics = [...catalogProblems, ...resolved.diagnostics];
+    if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
+    diagnostics.forEach(report);
+
+    const settings = this.settings;
+    const namespaces = [PLATFORM_NAMESPACE, ...catalog.worlds.map((w) => w.metadata.namespace ?? 'default')];
+    new Namespaces(this.namespacesChart, 'namespaces', namespaces);
+
+    let previous: Chart = this.definitions;
+    const chart = (id: string): Chart => {
+      const c = new Chart(this, id);
+      c.addDependency(previous);
+      previous = c;
+      return c;
+    };
+    if (this.props.reconcilerImage !== false) {
+      new Reconciler(chart('reconciler'), 'reconciler', {
+        namespace: PLATFORM_NAMESPACE,
+        image: this.props.reconcilerImage ?? DEFAULT_RECONCILER_IMAGE,
+      });
+    }
+    new GlobalServices(chart('global-services'), 'global', {
+      plan: resolved.global,
+      instances: globalInstances(resolved.global, resolved.worlds),
+      settings,
+    });
+    for (const plan of resolved.worlds) {
+      const ns = plan.world.metadata.namespace ?? 'default';
+      new WorldResources(chart(`world-${ns}-${plan.world.metadata.name}`), 'world', { plan, settings });
+    }
+    this.rendered = true;
+  }
+
+  override synth(): void {
+    this.render();
+    rmSync(this.outdir, { recursive: true, force: true });
+    try {
+      super.synth();
+      mkdirSync(dirname(this.target), { recursive: true });
+      publishDirectory(this.outdir, this.target);
+    } finally {
+      rmSync(this.outdir, { recursive: true, force: true });
+    }
+    if (this.extraOutdir) cpSync(this.target, this.extraOutdir, { recursive: true });
+  }
+}

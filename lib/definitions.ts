@@ -1,0 +1,78 @@
+/**
+ * What game authors write: typed constructs for modules, games and static worlds. Each one
+ * is the matching anvil.dev object in dist/, and the input of the resolver at synth.
+ *
+ *   const physics = new Module(defs, 'physics-engine', { version: '2.1.0', image: …, provides: […] });
+ *   const game = new Game(defs, 'command-path', { modules: [gateway, physics, bus] });
+ *   new World(defs, 'cp-eu-1', { game, namespace: 'command-path', region: 'eu-west' });
+ */
+import type { Construct } from 'constructs';
+import type { BookletStrategy, ModuleManifestSpec, WorldInstanceSpec } from './api/schema.js';
+import { LABEL_STATIC, MANAGED_BY } from './render/labels.js';
+import { GameDefinitionObject, ModuleManifestObject, WorldInstanceObject } from './render/objects.js';
+
+const definitionLabels = { [MANAGED_BY]: 'anvil', 'app.kubernetes.io/part-of': 'anvil' };
+
+export type ModuleProps = ModuleManifestSpec;
+
+/** A ModuleManifest. Its construct id is its name. */
+export class Module extends ModuleManifestObject {
+  readonly moduleName: string;
+  constructor(scope: Construct, name: string, props: ModuleProps) {
+    super(scope, name, { metadata: { name, labels: definitionLabels }, spec: props });
+    this.moduleName = name;
+  }
+}
+
+type ModuleRef = Module | string;
+const moduleName = (m: ModuleRef): string => (typeof m === 'string' ? m : m.moduleName);
+
+export interface BookletProps {
+  name: string;
+  modules: ModuleRef[];
+  strategy: BookletStrategy;
+}
+
+export interface GameProps {
+  modules: ModuleRef[];
+  /** Groups of modules to colocate (same node or same zone). */
+  booklets?: BookletProps[];
+}
+
+/** A GameDefinition: the set of modules a world of this game runs. */
+export class Game extends GameDefinitionObject {
+  readonly gameName: string;
+  constructor(scope: Construct, name: string, props: GameProps) {
+    super(scope, name, {
+      metadata: { name, labels: definitionLabels },
+      spec: {
+        modules: props.modules.map((m) => ({ name: moduleName(m) })),
+        ...(props.booklets ? { booklets: props.booklets.map((b) => ({ name: b.name, strategy: b.strategy, modules: b.modules.map(moduleName) })) } : {}),
+      },
+    });
+    this.gameName = name;
+  }
+}
+
+export interface WorldProps {
+  game: Game | string;
+  /** Default: `default`. Synth creates the namespace with the restricted Pod Security Standard. */
+  namespace?: string;
+  region?: string;
+  shards?: number;
+}
+
+/** A static WorldInstance: rendered by synth; the reconciler only reports its status. */
+export class World extends WorldInstanceObject {
+  constructor(scope: Construct, name: string, props: WorldProps) {
+    const spec: WorldInstanceSpec = {
+      gameRef: { name: typeof props.game === 'string' ? props.game : props.game.gameName },
+      region: props.region ?? 'default',
+      shards: props.shards ?? 1,
+    };
+    super(scope, name, {
+      metadata: { name, namespace: props.namespace ?? 'default', labels: { ...definitionLabels, [LABEL_STATIC]: 'true' } },
+      spec,
+    });
+  }
+}

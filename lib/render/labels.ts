@@ -1,0 +1,52 @@
+/** The labels every Anvil object carries, and the smaller set that selects a workload's pods. */
+import type { ModuleManifest } from '../api/schema.js';
+import { scopeOf } from '../resolve/resolve.js';
+
+export const LABEL_WORLD = 'anvil.dev/world';
+export const LABEL_MODULE = 'anvil.dev/module';
+export const LABEL_SHARD = 'anvil.dev/shard';
+export const LABEL_REGION = 'anvil.dev/region';
+export const LABEL_BOOKLET = 'anvil.dev/booklet';
+/** On static worlds: rendered by synth, so the reconciler only reports their status. */
+export const LABEL_STATIC = 'anvil.dev/static';
+/** `uses.anvil.dev/<provider>: "true"` on a consumer's pods lets a global provider admit them. */
+export const USES_PREFIX = 'uses.anvil.dev/';
+export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+
+/** Where one workload of a module runs: a world (and shard), or the platform (and region). */
+export interface Placement {
+  namespace: string;
+  world?: string;
+  shard?: number;
+  region?: string;
+  /** The game of the world, for app.kubernetes.io/part-of. */
+  game?: string;
+}
+
+export function selectorLabels(module: ModuleManifest, at: Placement): Record<string, string> {
+  return {
+    [LABEL_MODULE]: module.metadata.name,
+    ...(at.world ? { [LABEL_WORLD]: at.world } : {}),
+    ...(at.shard !== undefined ? { [LABEL_SHARD]: String(at.shard) } : {}),
+    ...(at.region && !at.world ? { [LABEL_REGION]: at.region } : {}),
+  };
+}
+
+export function workloadLabels(module: ModuleManifest, at: Placement, instance: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': module.metadata.name,
+    'app.kubernetes.io/instance': instance,
+    'app.kubernetes.io/version': module.spec.version.replace(/\+/g, '_').slice(0, 63),
+    'app.kubernetes.io/component': scopeOf(module),
+    'app.kubernetes.io/part-of': at.game ?? 'anvil',
+    [MANAGED_BY]: 'anvil',
+    ...selectorLabels(module, at),
+  };
+}
+
+/** Labels for objects that belong to a world as a whole (bindings, route tables). */
+export const worldLabels = (world: string, game?: string): Record<string, string> => ({
+  'app.kubernetes.io/part-of': game ?? 'anvil',
+  [MANAGED_BY]: 'anvil',
+  [LABEL_WORLD]: world,
+});

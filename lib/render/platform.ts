@@ -1,0 +1,144 @@
+/**
+ * The platform itself: the CRDs, the namespaces Anvil runs in (with the "restricted" Pod
+ * Security Standard enforced), and the reconciler with exactly the RBAC it uses.
+ */
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import { k8s } from '../../imports/k8s.js';
+import { customResourceDefinitions } from '../api/crds.js';
+import { GROUP } from '../api/schema.js';
+import { MANAGED_BY } from './labels.js';
+
+export class CustomResourceDefinitions extends Construct {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    // Plain ApiObjects: the schemas are already JSON, and the typed L1 would rename x-kubernetes-* keys.
+    for (const crd of customResourceDefinitions()) {
+      new ApiObject(this, (crd.metadata as { name: string }).name, crd as { apiVersion: string; kind: string });
+    }
+  }
+}
+
+export const podSecurityLabels = {
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/enforce-version': 'latest',
+  'pod-security.kubernetes.io/warn': 'restricted',
+  'pod-security.kubernetes.io/audit': 'restricted',
+};
+
+export class Namespaces extends Construct {
+  constructor(scope: Construct, id: string, names: readonly string[]) {
+    super(scope, id);
+    for (const name of [...new Set(names)].sort()) {
+      new k8s.KubeNamespace(this, name, {
+        metadata: { name, labels: { [MANAGED_BY]: 'anvil', ...podSecurityLabels } },
+      });
+    }
+  }
+}
+
+export interface ReconcilerProps {
+  namespace: string;
+  image: string;
+  replicas?: number;
+}
+
+export const RECONCILER_NAME = 'anvil-reconciler';
+export const RECONCILER_PORT = 8080;
+
+/** The verbs each resource needs: reads for informers, SSA (patch) and delete for what it owns. */
+export const RECONCILER_RULES: k8s.PolicyRule[] = [
+  { apiGroups: [GROUP], resources: ['worldinstances', 'gamedefinitions', 'modulemanifests'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [GROUP], resources: ['worldinstances/status'], verbs: ['get', 'patch'] },
+  { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+];
+
+export class Reconciler extends Construct {
+  constructor(scope: Construct, id: string, props: ReconcilerProps) {
+    super(scope, id);
+    const { namespace } = props;
+    const labels = { 'app.kubernetes.io/name': RECONCILER_NAME, 'app.kubernetes.io/part-of': 'anvil', 'app.kubernetes.io/component': 'reconciler', [MANAGED_BY]: 'anvil' };
+    const selector = { 'app.kubernetes.io/name': RECONCILER_NAME };
+    const meta = (name: string, ns = true) => ({ name, ...(ns ? { namespace } : {}), labels });
+
+    new k8s.KubeServiceAccount(this, 'service-account', { metadata: meta(RECONCILER_NAME), automountServiceAccountToken: true });
+    new k8s.KubeClusterRole(this, 'cluster-role', { metadata: meta(RECONCILER_NAME, false), rules: RECONCILER_RULES });
+    new k8s.KubeClusterRoleBinding(this, 'cluster-role-binding', {
+      metadata: meta(RECONCILER_NAME, false),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RECONCILER_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+    });
+    // Leader election needs leases only in its own namespace.
+    new k8s.KubeRole(this, 'leader-election-role', {
+      metadata: meta(`${RECONCILER_NAME}-leader-election`),
+      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }],
+    });
+    new k8s.KubeRoleBinding(this, 'leader-election-binding', {
+      metadata: meta(`${RECONCILER_NAME}-leader-election`),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-leader-election` },
+      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+    });
+
+    const probe = (path: string): k8s.Probe => ({ httpGet: { path, port: k8s.IntOrString.fromString('http') }, periodSeconds: 10 });
+    new k8s.KubeDeployment(this, 'deployment', {
+      metadata: meta(RECONCILER_NAME),
+      spec: {
+        replicas: props.replicas ?? 2,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: RECONCILER_NAME,
+            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+            terminationGracePeriodSeconds: 30,
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  { weight: 100, podAffinityTerm: { labelSelector: { matchLabels: selector }, topologyKey: 'kubernetes.io/hostname' } },
+                ],
+              },
+            },
+            containers: [
+              {
+                name: 'reconciler',
+                image: props.image,
+                args: ['reconcile', '--leader-elect', `--lease-namespace=${namespace}`, `--port=${RECONCILER_PORT}`],
+                ports: [{ name: 'http', containerPort: RECONCILER_PORT, protocol: 'TCP' }],
+                env: [
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                ],
+                livenessProbe: probe('/healthz'),
+                readinessProbe: probe('/readyz'),
+                // Seed 002's recommendation for a moderate cluster.
+                resources: {
+                  requests: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
+                  limits: { cpu: k8s.Quantity.fromString('2'), memory: k8s.Quantity.fromString('2Gi') },
+                },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  runAsNonRoot: true,
+                  capabilities: { drop: ['ALL'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+    new k8s.KubeService(this, 'metrics', {
+      metadata: meta(`${RECONCILER_NAME}-metrics`),
+      spec: { selector, ports: [{ name: 'http', port: RECONCILER_PORT, targetPort: k8s.IntOrString.fromString('http') }] },
+    });
+    new k8s.KubePodDisruptionBudget(this, 'pdb', {
+      metadata: meta(RECONCILER_NAME),
+      spec: { minAvailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
+    });
+  }
+}

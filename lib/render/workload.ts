@@ -1,0 +1,302 @@
+/**
+ * One running instance of a module: its Deployment, Service, NetworkPolicy and (with
+ * `storage`) PersistentVolumeClaim. Pods meet the "restricted" Pod Security Standard, wait
+ * for the DNS names of their required providers, and learn each dependency's address from
+ * the environment.
+ */
+import { JsonPatch } from 'cdk8s';
+import { Construct } from 'constructs';
+import { k8s } from '../../imports/k8s.js';
+import type { Booklet, ModuleManifest } from '../api/schema.js';
+import { envName } from '../names.js';
+import { LABEL_BOOKLET, LABEL_WORLD, LABEL_MODULE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
+import { providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
+import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
+import type { RenderSettings } from './settings.js';
+
+/** A requirement with the providers it was bound to. */
+export interface Dependency {
+  capabilityId: string;
+  multiplicity: '1' | 'many';
+  optional: boolean;
+  providers: ModuleManifest[];
+}
+
+export interface ModuleWorkloadProps {
+  module: ModuleManifest;
+  placement: Placement;
+  /** Total shards of the world, for ANVIL_SHARDS. */
+  shards?: number;
+  dependencies: readonly Dependency[];
+  /** Modules of the same world bound to this one: the only pods admitted (besides openIngress). */
+  consumers: readonly ModuleManifest[];
+  /** Admit any client on the module's ports: root modules and gateways face players. */
+  openIngress: boolean;
+  /** The world's action route table, mounted into routesActions modules. */
+  routesConfigMap?: string;
+  booklet?: Booklet;
+  settings: RenderSettings;
+}
+
+const ROUTES_DIR = '/etc/anvil/routes';
+export const ROUTES_FILE = 'action_routes.yaml';
+const RUN_AS = 65532;
+
+const quantities = (m: Record<string, string | number> | undefined): Record<string, k8s.Quantity> | undefined =>
+  m === undefined
+    ? undefined
+    : Object.fromEntries(
+        Object.keys(m)
+          .sort()
+          .map((k) => [k, typeof m[k] === 'number' ? k8s.Quantity.fromNumber(m[k] as number) : k8s.Quantity.fromString(String(m[k]))]),
+      );
+
+const restrictedContainer: k8s.SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export class ModuleWorkload extends Construct {
+  readonly name: string;
+  readonly deployment: k8s.KubeDeployment;
+  readonly service?: k8s.KubeService;
+
+  constructor(scope: Construct, id: string, props: ModuleWorkloadProps) {
+    super(scope, id);
+    const { module, placement: at, settings } = props;
+    const spec = module.spec;
+    this.name = workloadName(module, at);
+    const namespace = at.namespace;
+    const labels = workloadLabels(module, at, this.name);
+    const selector = selectorLabels(module, at);
+    const ports = spec.ports ?? [];
+
+    const usesLabels = Object.fromEntries(
+      props.dependencies
+        .flatMap((d) => d.providers)
+        .filter(isGlobalModule)
+        .map((p) => [`${USES_PREFIX}${p.metadata.name}`, 'true'] as const)
+        .sort(([a], [b]) => a.localeCompare(b)),
+    );
+    const podLabels = { ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
+
+    // ---- environment: who am I, where are my dependencies --------------------------------
+    const anvilEnv: k8s.EnvVar[] = [
+      { name: 'ANVIL_MODULE', value: module.metadata.name },
+      { name: 'ANVIL_MODULE_VERSION', value: spec.version },
+      { name: 'ANVIL_SCOPE', value: scopeOf(module) },
+      ...(at.world ? [{ name: 'ANVIL_WORLD', value: at.world }] : []),
+      ...(at.region ? [{ name: 'ANVIL_REGION', value: at.region }] : []),
+      ...(at.shard !== undefined ? [{ name: 'ANVIL_SHARD', value: String(at.shard) }, { name: 'ANVIL_SHARDS', value: String(props.shards ?? 1) }] : []),
+      ...props.dependencies
+        .filter((d) => d.providers.length > 0)
+        .map((d) => ({
+          name: `ANVIL_DEP_${envName(d.capabilityId)}`,
+          value: d.providers.map((p) => providerAddress(p, at)).join(','),
+        })),
+      ...(props.routesConfigMap ? [{ name: 'ACTION_ROUTES_CONFIG', value: `${ROUTES_DIR}/${ROUTES_FILE}` }] : []),
+    ];
+    const userEnv = spec.env ?? [];
+    const env = [...anvilEnv.filter((e) => !userEnv.some((u) => u.name === e.name)), ...userEnv];
+
+    // ---- readiness coordination: wait for the DNS of every required provider -------------
+    const waitFor = [
+      ...new Set(
+        props.dependencies
+          .filter((d) => !d.optional)
+          .flatMap((d) => d.providers.map((p) => serviceHost(p, providerPlacement(p, at)))),
+      ),
+    ].sort();
+    const initContainers: k8s.Container[] =
+      waitFor.length === 0
+        ? []
+        : [
+            {
+              name: 'wait-for-dependencies',
+              image: settings.initImage,
+              command: [
+                'sh',
+                '-c',
+                'for host in "$@"; do until nslookup "$host" >/dev/null 2>&1; do echo "waiting for $host"; sleep 2; done; done',
+                'wait-for-dependencies',
+                ...waitFor,
+              ],
+              securityContext: restrictedContainer,
+              resources: {
+                requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
+                limits: { memory: k8s.Quantity.fromString('32Mi') },
+              },
+            },
+          ];
+
+    // ---- volumes ---------------------------------------------------------------------------
+    const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: {} }];
+    const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+    if (props.routesConfigMap) {
+      volumes.push({ name: 'action-routes', configMap: { name: props.routesConfigMap } });
+      mounts.push({ name: 'action-routes', mountPath: ROUTES_DIR, readOnly: true });
+    }
+    if (spec.storage) {
+      const claimName = `${this.name}-data`;
+      new k8s.KubePersistentVolumeClaim(this, 'data', {
+        metadata: { name: claimName, namespace, labels },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: k8s.Quantity.fromString(spec.storage.size) } },
+          ...(spec.storage.storageClassName ? { storageClassName: spec.storage.storageClassName } : {}),
+        },
+      });
+      volumes.push({ name: 'data', persistentVolumeClaim: { claimName } });
+      mounts.push({ name: 'data', mountPath: spec.storage.mountPath });
+    }
+
+    const resources = spec.resources ?? settings.defaultResources;
+    const first = ports[0];
+    this.deployment = new k8s.KubeDeployment(this, 'deployment', {
+      metadata: { name: this.name, namespace, labels },
+      spec: {
+        replicas: spec.replicas ?? 1,
+        revisionHistoryLimit: 3,
+        selector: { matchLabels: selector },
+        // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
+        strategy: spec.storage ? { type: 'Recreate' } : { type: 'RollingUpdate' },
+        template: {
+          metadata: { labels: podLabels },
+          spec: {
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: RUN_AS,
+              runAsGroup: RUN_AS,
+              fsGroup: RUN_AS,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            ...(spec.scheduling?.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
+            ...(spec.scheduling?.nodeSelector ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
+            initContainers: initContainers.length ? initContainers : undefined,
+            containers: [
+              {
+                name: 'module',
+                image: spec.image,
+                ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol ?? 'TCP' })),
+                env,
+                resources: { requests: quantities(resources.requests), limits: quantities(resources.limits) },
+                securityContext: restrictedContainer,
+                volumeMounts: mounts,
+                ...(first && (first.protocol ?? 'TCP') === 'TCP'
+                  ? { readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString(first.name) }, periodSeconds: 5 } }
+                  : {}),
+              },
+            ],
+            volumes,
+          },
+        },
+      },
+    });
+    // Affinity and tolerations are passed through as the user wrote them (the API server
+    // validates them on the Pod); booklet colocation adds one required pod-affinity term.
+    const affinity = withBooklet(spec.scheduling?.affinity, props.booklet, at);
+    if (affinity) this.deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/affinity', affinity));
+    if (spec.scheduling?.tolerations?.length) {
+      this.deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', spec.scheduling.tolerations));
+    }
+
+    if (ports.length > 0) {
+      this.service = new k8s.KubeService(this, 'service', {
+        metadata: { name: this.name, namespace, labels },
+        spec: {
+          type: 'ClusterIP',
+          selector,
+          ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: k8s.IntOrString.fromString(p.name), protocol: p.protocol ?? 'TCP' })),
+        },
+      });
+    }
+
+    new NetworkPolicyFor(this, 'network-policy', { ...props, name: this.name, labels, selector });
+  }
+}
+
+function withBooklet(user: Record<string, unknown> | undefined, booklet: Booklet | undefined, at: Placement): Record<string, unknown> | undefined {
+  if (!booklet) return user;
+  const term = {
+    labelSelector: { matchLabels: { [LABEL_BOOKLET]: booklet.name, ...(at.world ? { [LABEL_WORLD]: at.world } : {}) } },
+    topologyKey: booklet.strategy === 'SameNode' ? 'kubernetes.io/hostname' : 'topology.kubernetes.io/zone',
+  };
+  const podAffinity = (user?.podAffinity ?? {}) as Record<string, unknown>;
+  const required = (podAffinity.requiredDuringSchedulingIgnoredDuringExecution ?? []) as unknown[];
+  return { ...user, podAffinity: { ...podAffinity, requiredDuringSchedulingIgnoredDuringExecution: [...required, term] } };
+}
+
+interface NetworkPolicyProps extends ModuleWorkloadProps {
+  name: string;
+  labels: Record<string, string>;
+  selector: Record<string, string>;
+}
+
+/**
+ * Deny by default, allow exactly the bound edges: egress to each provider's pods on its
+ * ports (and DNS), ingress from each bound consumer — or from anyone, for modules that face
+ * clients. A global provider admits every pod labelled `uses.anvil.dev/<module>`, so a new
+ * world's consumers need no change to the shared provider's policy.
+ */
+class NetworkPolicyFor extends Construct {
+  constructor(scope: Construct, id: string, props: NetworkPolicyProps) {
+    super(scope, id);
+    const { module, placement: at } = props;
+    const ports = (module.spec.ports ?? []).map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' }));
+    const dns: k8s.NetworkPolicyEgressRule = {
+      ports: [
+        { port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' },
+        { port: k8s.IntOrString.fromNumber(53), protocol: 'TCP' },
+      ],
+    };
+    const providers = [...new Map(props.dependencies.flatMap((d) => d.providers).map((p) => [p.metadata.name, p])).values()].sort(
+      (a, b) => a.metadata.name.localeCompare(b.metadata.name),
+    );
+    const egress: k8s.NetworkPolicyEgressRule[] = [
+      dns,
+      ...providers.map((p) => {
+        const pAt = providerPlacement(p, at);
+        const podSelector = { matchLabels: { [LABEL_MODULE]: p.metadata.name, ...(pAt.world ? { [LABEL_WORLD]: pAt.world } : {}) } };
+        const peer: k8s.NetworkPolicyPeer =
+          pAt.namespace === at.namespace
+            ? { podSelector }
+            : { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': pAt.namespace } }, podSelector };
+        return {
+          to: [peer],
+          ports: (p.spec.ports ?? []).map((port) => ({ port: k8s.IntOrString.fromNumber(port.port), protocol: port.protocol ?? 'TCP' })),
+        };
+      }),
+    ];
+
+    let ingress: k8s.NetworkPolicyIngressRule[] = [];
+    if (ports.length > 0) {
+      if (props.openIngress) {
+        ingress = [{ ports }];
+      } else {
+        const from: k8s.NetworkPolicyPeer[] = [];
+        if (isGlobalModule(module)) {
+          from.push({ namespaceSelector: {}, podSelector: { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: 'true' } } });
+        }
+        for (const c of [...props.consumers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+          from.push({ podSelector: { matchLabels: { [LABEL_MODULE]: c.metadata.name, ...(at.world ? { [LABEL_WORLD]: at.world } : {}) } } });
+        }
+        if (from.length > 0) ingress = [{ from, ports }];
+      }
+    }
+
+    new k8s.KubeNetworkPolicy(this, 'policy', {
+      metadata: { name: props.name, namespace: at.namespace, labels: props.labels },
+      spec: {
+        podSelector: { matchLabels: props.selector },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress,
+        egress,
+      },
+    });
+  }
+}

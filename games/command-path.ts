@@ -4,10 +4,19 @@
  * bus, which streams them back through the gateway. A cluster-wide matchmaker places players.
  */
 import type { Construct } from 'constructs';
+import { k8s } from '../imports/k8s.js';
 import { Game, Module, World } from '../lib/definitions.js';
 import { EXAMPLE_REGISTRY } from './shared.js';
 
 export function commandPath(scope: Construct, eventBus: Module): Game {
+  // Seed 002: game servers take precedence over background work. Any cdk8s object can sit
+  // beside the definitions; this one is what physics-engine's priorityClassName names.
+  new k8s.KubePriorityClass(scope, 'high-priority-game', {
+    metadata: { name: 'high-priority-game' },
+    value: 1000000,
+    globalDefault: false,
+    description: 'Game server pods (Anvil example: command-path physics).',
+  });
   const gateway = new Module(scope, 'cp-gateway', {
     version: '1.4.0',
     image: `${EXAMPLE_REGISTRY}/gateway:1.4.0`,
@@ -40,7 +49,17 @@ export function commandPath(scope: Construct, eventBus: Module): Game {
       { capabilityId: 'snapshots', versionConstraint: '^1.0.0', scope: 'world', multiplicity: '1', dependencyMode: 'optional' },
     ],
     resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '1Gi' } },
-    scheduling: { priorityClassName: 'high-priority-game', nodeSelector: { 'anvil.dev/pool': 'game' } },
+    scheduling: {
+      priorityClassName: 'high-priority-game',
+      // Prefer the game node pool (seed 002) without making worlds unschedulable without one.
+      affinity: {
+        nodeAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            { weight: 50, preference: { matchExpressions: [{ key: 'anvil.dev/pool', operator: 'In', values: ['game'] }] } },
+          ],
+        },
+      },
+    },
   });
   const store = new Module(scope, 'world-store', {
     version: '1.0.2',

@@ -4,8 +4,8 @@
  * reported together, and nothing written when there is one.
  */
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
-import { ApiObject, App, Chart, YamlOutputType } from 'cdk8s';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { ApiObject, App, Chart, Names, Yaml, YamlOutputType } from 'cdk8s';
 import { AnvilInputError, formatDiagnostic, hasErrors, type Diagnostic } from './diagnostics.js';
 import { buildCatalog, type Sourced } from './resolve/catalog.js';
 import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
@@ -54,9 +54,17 @@ export class AnvilApp extends App {
     const crds = new Chart(this, 'crds');
     new CustomResourceDefinitions(crds, 'crds');
     this.namespacesChart = new Chart(this, 'namespaces');
-    this.namespacesChart.addDependency(crds);
     this.definitions = new Chart(this, 'definitions');
-    this.definitions.addDependency(this.namespacesChart);
+  }
+
+  /**
+   * The charts in the order they were added, which is the order of dist's files (CRDs, then
+   * namespaces, …). Not cdk8s chart dependencies: cdk8s turns each one into an edge between
+   * every pair of objects of the two charts and then walks that graph path by path, which
+   * grows exponentially with the number of charts (a handful of extra worlds took minutes).
+   */
+  override get charts(): Chart[] {
+    return this.node.children.filter((c): c is Chart => Chart.isChart(c));
   }
 
   /** Every Module, Game and World defined in this app, as resolver input. */
@@ -82,13 +90,7 @@ export class AnvilApp extends App {
     const namespaces = [PLATFORM_NAMESPACE, ...catalog.worlds.map((w) => w.metadata.namespace ?? 'default')];
     new Namespaces(this.namespacesChart, 'namespaces', namespaces);
 
-    let previous: Chart = this.definitions;
-    const chart = (id: string): Chart => {
-      const c = new Chart(this, id);
-      c.addDependency(previous);
-      previous = c;
-      return c;
-    };
+    const chart = (id: string): Chart => new Chart(this, id);
     if (this.props.reconcilerImage !== false) {
       new Reconciler(chart('reconciler'), 'reconciler', {
         namespace: PLATFORM_NAMESPACE,
@@ -111,7 +113,13 @@ export class AnvilApp extends App {
     this.render();
     rmSync(this.outdir, { recursive: true, force: true });
     try {
-      super.synth();
+      // What App.synth writes for ordered charts (`0000-crds.k8s.yaml`, …), without its
+      // dependency graph (see `charts`).
+      mkdirSync(this.outdir, { recursive: true });
+      validateConstructs(this);
+      this.charts.forEach((c, i) => {
+        Yaml.save(join(this.outdir, `${String(i).padStart(4, '0')}-${Names.toDnsLabel(c)}${this.outputFileExtension}`), chartObjects(c));
+      });
       mkdirSync(dirname(this.target), { recursive: true });
       publishDirectory(this.outdir, this.target);
     } finally {
@@ -119,4 +127,21 @@ export class AnvilApp extends App {
     }
     if (this.extraOutdir) cpSync(this.target, this.extraOutdir, { recursive: true });
   }
+}
+
+/** cdk8s's construct validation, once for the app (Chart.toJson repeats it for every chart). */
+function validateConstructs(app: App): void {
+  const errors = app.node.findAll().flatMap((c) => c.node.validate().map((e) => `[${c.node.path}] ${e}`));
+  if (errors.length > 0) throw new Error(`Validation failed with the following errors:\n  ${errors.join('\n  ')}`);
+}
+
+/**
+ * A chart's objects as Chart.toJson gives them. cdk8s orders them by the dependencies
+ * between them; Anvil adds none, so that is construction order, and each object is
+ * serialized once without re-validating the whole app per chart (quadratic in worlds).
+ */
+function chartObjects(chart: Chart): unknown[] {
+  const constructs = chart.node.findAll();
+  if (constructs.some((c) => c.node.dependencies.length > 0)) return chart.toJson();
+  return constructs.filter((c): c is ApiObject => ApiObject.isApiObject(c) && Chart.of(c) === chart).map((o) => o.toJson());
 }

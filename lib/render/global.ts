@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import type { ModuleManifest } from '../api/schema.js';
 import { PLATFORM_NAMESPACE, scopeOf, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
-import { MANAGED_BY } from './labels.js';
+import { PLATFORM_LABELS } from './labels.js';
 import type { Placement } from './labels.js';
 import type { RenderSettings } from './settings.js';
 import { dependenciesOf, bindingObject } from './world.js';
@@ -46,7 +46,7 @@ export class GlobalServices extends Construct {
   constructor(scope: Construct, id: string, props: GlobalServicesProps) {
     super(scope, id);
     const { plan, settings } = props;
-    for (const b of plan.bindings) bindingObject(this, b, { 'app.kubernetes.io/part-of': 'anvil', [MANAGED_BY]: 'anvil' });
+    for (const b of plan.bindings) bindingObject(this, b, { ...PLATFORM_LABELS });
     const byName = new Map(plan.modules.map((m) => [m.metadata.name, m]));
     const roots = new Set(plan.roots);
     for (const { module, placement } of props.instances) {

@@ -50,3 +50,9 @@ export const worldLabels = (world: string, game?: string): Record<string, string
   [MANAGED_BY]: 'anvil',
   [LABEL_WORLD]: world,
 });
+
+/** Labels for objects of the platform as a whole (bindings between global modules). */
+export const PLATFORM_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/part-of': 'anvil',
+  [MANAGED_BY]: 'anvil',
+};

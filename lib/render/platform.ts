@@ -46,15 +46,19 @@ export interface ReconcilerProps {
 export const RECONCILER_NAME = 'anvil-reconciler';
 export const RECONCILER_PORT = 8080;
 
-/** The verbs each resource needs: reads for informers, SSA (patch) and delete for what it owns. */
+/**
+ * Exactly the verbs the reconciler uses (lib/reconciler): list+watch for its informers (it
+ * reads only from their caches, never get), server-side apply (patch; create when the
+ * object is new) and delete for what it owns, apply on world status, create for Events.
+ */
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
-  { apiGroups: [GROUP], resources: ['worldinstances', 'gamedefinitions', 'modulemanifests'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: [GROUP], resources: ['worldinstances/status'], verbs: ['get', 'patch'] },
-  { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [GROUP], resources: ['worldinstances', 'gamedefinitions', 'modulemanifests'], verbs: ['list', 'watch'] },
+  { apiGroups: [GROUP], resources: ['worldinstances/status'], verbs: ['patch'] },
+  { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 
 export class Reconciler extends Construct {

@@ -99,7 +99,10 @@ export class ModuleWorkload extends Construct {
         })),
       ...(props.routesConfigMap ? [{ name: 'ACTION_ROUTES_CONFIG', value: `${ROUTES_DIR}/${ROUTES_FILE}` }] : []),
     ];
-    const userEnv = spec.env ?? [];
+    // Fresh literals: cdk8s resolves raw props before the L1 conversion, and its
+    // NumberStringUnionResolver turns any `{…, value: string}` that is not a plain-Object literal
+    // (null prototype, another realm) into `{ value }`, which would drop the variable's name.
+    const userEnv = (spec.env ?? []).map(({ name, value }) => ({ name, value }));
     const env = [...anvilEnv.filter((e) => !userEnv.some((u) => u.name === e.name)), ...userEnv];
 
     // ---- readiness coordination: wait for the DNS of every required provider -------------

@@ -1,0 +1,79 @@
+/**
+ * The input side shared by `anvil resolve` and `anvil graph`: the -f/-w options, and
+ * files -> catalog -> plans, with every problem of every step collected for one report.
+ */
+import type { Command } from 'commander';
+import { error, formatDiagnostic, hasErrors, type Diagnostic } from '../diagnostics.js';
+import { loadDefinitions } from '../load.js';
+import { buildCatalog, type Catalog } from '../resolve/catalog.js';
+import { resolveAll, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
+import type { WorldInstance } from '../api/schema.js';
+import type { CliIo } from './context.js';
+
+export interface InputOptions {
+  filename: string[];
+  world?: string;
+}
+
+export function addInputOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('-f, --filename <path...>', 'files or folders of ModuleManifest, GameDefinition and WorldInstance YAML/JSON (several documents and v1 Lists allowed; folders are read recursively; objects of other API groups are skipped)')
+    .option('-w, --world <world>', 'only this WorldInstance: NAME or NAMESPACE/NAME');
+}
+
+export interface Plans {
+  catalog: Catalog;
+  /** The platform's plan (always for every game: the platform is shared). */
+  global: GlobalPlan;
+  worlds: WorldPlan[];
+  diagnostics: Diagnostic[];
+}
+
+const worldKey = (w: WorldInstance): string => `${w.metadata.namespace ?? 'default'}/${w.metadata.name}`;
+
+/** The worlds `-w` names: by NAMESPACE/NAME, or by NAME when that is unambiguous. */
+function selectWorld(catalog: Catalog, wanted: string): { world?: WorldInstance; problem?: Diagnostic } {
+  const matches = catalog.worlds.filter((w) => (wanted.includes('/') ? worldKey(w) === wanted : w.metadata.name === wanted));
+  if (matches.length === 1) return { world: matches[0] };
+  const known = catalog.worlds.map(worldKey).join(', ') || 'none';
+  if (matches.length === 0) {
+    return { problem: error('--world', undefined, `no WorldInstance ${wanted} in the input (worlds: ${known})`, 'WorldNotFound') };
+  }
+  return {
+    problem: error('--world', undefined, `${wanted} is ambiguous: ${matches.map(worldKey).join(', ')}; name it as NAMESPACE/NAME`, 'WorldAmbiguous'),
+  };
+}
+
+/**
+ * Loads, validates and resolves everything, then keeps the selected world's plan when there
+ * is a `-w`. Resolving everything (not a cut-down catalog) keeps a world's plan identical to
+ * the one synth computes. Problems of the input as a whole (a bad file, a duplicate) and of
+ * the shared platform are reported either way; other worlds' problems only without `-w`.
+ */
+export function loadPlans(opts: InputOptions): Plans {
+  const loaded = loadDefinitions(opts.filename);
+  const { catalog, diagnostics: catalogProblems } = buildCatalog(loaded.objects);
+  const resolved = resolveAll(catalog);
+  const diagnostics = [...loaded.diagnostics, ...catalogProblems];
+  if (opts.world === undefined) {
+    return { catalog, global: resolved.global, worlds: resolved.worlds, diagnostics: [...diagnostics, ...resolved.diagnostics] };
+  }
+  const { world, problem } = selectWorld(catalog, opts.world);
+  if (problem) diagnostics.push(problem);
+  const worlds = resolved.worlds.filter((p) => p.world === world);
+  diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics));
+  return { catalog, global: resolved.global, worlds, diagnostics };
+}
+
+/** Writes every diagnostic to stderr; true when one of them is an error. */
+export function report(io: CliIo, diagnostics: readonly Diagnostic[]): boolean {
+  for (const d of diagnostics) io.err(`${formatDiagnostic(d)}\n`);
+  return hasErrors(diagnostics);
+}
+
+export const EXIT_CODES_HELP = `
+Problems are written to stderr, one per line, as "error: SOURCE FIELD: MESSAGE" or
+"warning: …", where SOURCE is FILE#DOCUMENT (1-based). All problems are reported together.
+When there is any error, nothing is written to stdout, so a pipe never gets a partial result.
+
+Exit codes: 0 success (warnings allowed), 1 errors in the input or bad usage, 2 internal error.`;

@@ -1,0 +1,75 @@
+/**
+ * `anvil reconcile`: runs the in-cluster reconciler for dynamic WorldInstances (in the
+ * cluster, as the Deployment synth renders; or from a laptop with --kubeconfig). Runs until
+ * SIGTERM/SIGINT, then finishes in-flight work and hands the leader lease over.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { hostname } from 'node:os';
+import { RECONCILER_PORT } from '../render/platform.js';
+import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
+import { runReconciler } from '../reconciler/main.js';
+import { EXIT_INTERNAL, type RegisterCommand } from './context.js';
+
+const wholeNumber = (min: number) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number of at least ${min}`);
+  return n;
+};
+
+interface ReconcileFlags {
+  kubeconfig?: string;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  identity: string;
+  port: number;
+  concurrency: number;
+  resyncSeconds: number;
+}
+
+export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
+  program
+    .command('reconcile')
+    .description('run the reconciler: resolve, render and server-side apply every dynamic WorldInstance, and report world status')
+    .option('--kubeconfig <path>', 'kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)')
+    .option('--leader-elect', 'only reconcile while holding the leader Lease (run several replicas)', false)
+    .option('--lease-namespace <ns>', 'namespace of the leader Lease', PLATFORM_NAMESPACE)
+    .option('--identity <id>', 'this replica in the Lease (default: $POD_NAME, else hostname-pid)', process.env.POD_NAME ?? `${hostname()}-${process.pid}`)
+    .option('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)', wholeNumber(0), RECONCILER_PORT)
+    .option('--concurrency <n>', 'worlds reconciled at once', wholeNumber(1), 4)
+    .option('--resync-seconds <s>', 'relist everything and reconcile every world this often', wholeNumber(1), 300)
+    .action(async (flags: ReconcileFlags) => {
+      let running;
+      try {
+        running = await runReconciler({
+          ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+          leaderElect: flags.leaderElect,
+          leaseNamespace: flags.leaseNamespace,
+          identity: flags.identity,
+          port: flags.port,
+          concurrency: flags.concurrency,
+          resyncSeconds: flags.resyncSeconds,
+          log: (msg) => ctx.err(`${new Date().toISOString()} ${msg}\n`),
+        });
+      } catch (e) {
+        ctx.err(`anvil reconcile: ${e instanceof Error ? e.message : String(e)}\n`);
+        ctx.exitCode = EXIT_INTERNAL;
+        return;
+      }
+      // A reconciler must outlive a bad object or a failed request: log, never die.
+      const onRejection = (reason: unknown) => ctx.err(`anvil reconcile: unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}\n`);
+      process.on('unhandledRejection', onRejection);
+      const onSignal = (signal: NodeJS.Signals) => {
+        ctx.err(`anvil reconcile: ${signal}: shutting down\n`);
+        void running.shutdown().then(() => {
+          // Idle keep-alive sockets must not hold a stopped reconciler up.
+          setTimeout(() => process.exit(), 2000).unref();
+        });
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+      await running.done;
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.off('unhandledRejection', onRejection);
+    });
+};

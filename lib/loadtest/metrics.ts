@@ -1,0 +1,85 @@
+/**
+ * Reading the reconciler's /metrics: a parser for the Prometheus text exposition format
+ * (0.0.4, what prom-client writes) and the sums the load test needs. Only samples matter
+ * here; HELP/TYPE lines and timestamps are skipped.
+ */
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const UNESCAPE: Record<string, string> = { '\\\\': '\\', '\\"': '"', '\\n': '\n' };
+
+/** Parses `name{a="1",b="x\"y"} 12.5 [timestamp]` lines; malformed lines are skipped, not fatal. */
+export function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    if (m[3] !== undefined) {
+      const labelRe = /\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?/gy;
+      let lm: RegExpExecArray | null;
+      let consumed = 0;
+      while ((lm = labelRe.exec(m[3])) !== null) {
+        labels[lm[1]!] = lm[2]!.replace(/\\[\\"n]/g, (e) => UNESCAPE[e]!);
+        consumed = labelRe.lastIndex;
+      }
+      if (m[3].slice(consumed).trim() !== '') continue; // a label set we could not read
+    }
+    const value = parseValue(m[4]!);
+    if (value === undefined) continue;
+    out.push({ name: m[1]!, labels, value });
+  }
+  return out;
+}
+
+function parseValue(s: string): number | undefined {
+  if (s === '+Inf' || s === 'Inf') return Number.POSITIVE_INFINITY;
+  if (s === '-Inf') return Number.NEGATIVE_INFINITY;
+  if (s === 'NaN') return Number.NaN;
+  const v = Number(s);
+  return Number.isNaN(v) ? undefined : v;
+}
+
+/** Sum of every sample named `name` whose labels include all of `match`. */
+export function sumOf(samples: readonly Sample[], name: string, match: Record<string, string> = {}): number {
+  let total = 0;
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    if (Object.entries(match).every(([k, v]) => s.labels[k] === v)) total += s.value;
+  }
+  return total;
+}
+
+/** Whether any sample named `name` exists (a counter never incremented may be absent). */
+export const has = (samples: readonly Sample[], name: string): boolean => samples.some((s) => s.name === name);
+
+/** Sums of `name` by the value of one label: `{get: 10, patch: 4}`. */
+export function byLabel(samples: readonly Sample[], name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) {
+    if (s.name !== name) continue;
+    const key = s.labels[label] ?? '';
+    out[key] = (out[key] ?? 0) + s.value;
+  }
+  return out;
+}
+
+/** `after - before` per key (keys of either side), for counters read at two times. */
+export function deltaByKey(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) out[k] = (after[k] ?? 0) - (before[k] ?? 0);
+  return out;
+}
+
+/** Fetches and parses a /metrics page; throws with the URL when it cannot. */
+export async function scrape(url: string, timeoutMs = 5000): Promise<Sample[]> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
+  return parseMetrics(await res.text());
+}

@@ -1,0 +1,318 @@
+/**
+ * `anvil load-test`: N WorldInstances of one game created with bounded concurrency, followed
+ * by watch to phase Running; latency from the client's create call to Running as the watch
+ * sees it; the reconciler's counters and memory from its /metrics; and the same API server's
+ * raw pace for the same objects (raw.ts), so that throughput is also a ratio.
+ */
+import { randomBytes } from 'node:crypto';
+import { API_VERSION, type WorldInstance } from '../api/schema.js';
+import { MANAGED_BY } from '../render/labels.js';
+import { anvil, connect, ensureNamespace, errorText, statusOf, type Kube } from './kube.js';
+import { byLabel, deltaByKey, has, scrape, sumOf, type Sample } from './metrics.js';
+import { forEachBounded } from './pool.js';
+import { measureRawCreates, type RawResult } from './raw.js';
+import { round, summarize, type Summary } from './stats.js';
+import { WorldTracker } from './worlds.js';
+
+/** Marks the load test's worlds; its value is the run's id. */
+export const LABEL_LOAD_TEST = 'anvil.dev/load-test';
+
+export interface LoadTestOptions {
+  worlds: number;
+  concurrency: number;
+  namespace: string;
+  /** Default: the first GameDefinition by name. */
+  game?: string;
+  kubeconfig?: string;
+  cleanup: boolean;
+  timeoutSeconds: number;
+  metricsUrl: string;
+  /** Also measure the raw API baseline (default true). */
+  raw: boolean;
+  /** Progress hooks for the CLI's bar. */
+  onPhase?: (phase: 'create' | 'raw' | 'cleanup', total: number) => void;
+  onProgress?: (p: { created: number; running: number; failed: number }) => void;
+  log?: (line: string) => void;
+}
+
+export interface WorldProblem {
+  name: string;
+  phase: string | null;
+  reason?: string;
+  message?: string;
+}
+
+export interface LoadTestResult {
+  runId: string;
+  game: string;
+  namespace: string;
+  worlds: number;
+  concurrency: number;
+  timeoutSeconds: number;
+  running: number;
+  /** Worlds that went Failed or whose create call failed. */
+  failed: WorldProblem[];
+  /** Worlds neither Running nor Failed when the timeout came. */
+  timedOut: WorldProblem[];
+  /** Creation (client create call) to Running, seconds; null when no world got there. */
+  latencySeconds: Summary | null;
+  /** The create calls alone, seconds. */
+  createCallSeconds: Summary | null;
+  /** First create call to last world Running. */
+  durationSeconds: number;
+  worldsPerSecond: number;
+  raw: RawResult | null;
+  /** Anvil worlds/s over raw worlds/s (null without the raw baseline). */
+  throughputRatio: number | null;
+  reconciler: ReconcilerFigures;
+  cleanup: { requested: boolean; done: boolean; remaining: number };
+  ok: boolean;
+}
+
+export interface ReconcilerFigures {
+  metricsUrl: string;
+  reachable: boolean;
+  error?: string;
+  /** Deltas over the run (null when the counter is not exported). */
+  reconciles: Record<string, number> | null;
+  reconcileErrors: number | null;
+  apiRequests: number | null;
+  apiRequestsByVerb: Record<string, number> | null;
+  apiRequestsPerWorld: number | null;
+  peakMemoryBytes: number | null;
+  /** Queue depth at its highest among the samples. */
+  peakQueueDepth: number | null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The game to use: the one named, or the first GameDefinition by name. */
+export async function pickGame(kube: Kube, name?: string): Promise<string> {
+  if (name) {
+    try {
+      await kube.custom.getClusterCustomObject({ ...anvil, plural: 'gamedefinitions', name });
+      return name;
+    } catch (e) {
+      throw new Error(statusOf(e) === 404 ? `GameDefinition ${name} not found` : `reading GameDefinition ${name}: ${errorText(e)}`);
+    }
+  }
+  const list = (await kube.custom.listClusterCustomObject({ ...anvil, plural: 'gamedefinitions' })) as { items: { metadata: { name: string } }[] };
+  const names = list.items.map((g) => g.metadata.name).sort();
+  if (names.length === 0) throw new Error('no GameDefinition in the cluster: apply one (e.g. dist/) or pass --game');
+  return names[0]!;
+}
+
+/** Samples the reconciler's /metrics while the run goes: peak RSS and queue depth. */
+class MetricsSampler {
+  peakMemory: number | null = null;
+  peakQueue: number | null = null;
+  private timer?: NodeJS.Timeout;
+  constructor(private readonly url: string) {}
+  take(samples: Sample[]): void {
+    if (has(samples, 'process_resident_memory_bytes')) this.peakMemory = Math.max(this.peakMemory ?? 0, sumOf(samples, 'process_resident_memory_bytes'));
+    if (has(samples, 'anvil_workqueue_depth')) this.peakQueue = Math.max(this.peakQueue ?? 0, sumOf(samples, 'anvil_workqueue_depth'));
+  }
+  start(everyMs = 500): void {
+    const tick = async () => {
+      await scrape(this.url, 2000).then((s) => this.take(s), () => undefined);
+      this.timer = setTimeout(tick, everyMs);
+    };
+    this.timer = setTimeout(tick, everyMs);
+  }
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult> {
+  const log = opts.log ?? (() => {});
+  const kube = connect(opts.kubeconfig);
+  const game = await pickGame(kube, opts.game);
+  const runId = randomBytes(3).toString('hex');
+  const selector = `${LABEL_LOAD_TEST}=${runId}`;
+  const names = Array.from({ length: opts.worlds }, (_, i) => `lt-${runId}-${String(i).padStart(String(opts.worlds - 1).length, '0')}`);
+  if (await ensureNamespace(kube, opts.namespace, { [MANAGED_BY]: 'anvil-load-test' })) log(`created namespace ${opts.namespace}`);
+
+  // Reconciler counters before; a reconciler without metrics still gets its worlds measured.
+  const sampler = new MetricsSampler(opts.metricsUrl);
+  let before: Sample[] | undefined;
+  let metricsError: string | undefined;
+  try {
+    before = await scrape(opts.metricsUrl);
+    sampler.take(before);
+  } catch (e) {
+    metricsError = `${opts.metricsUrl}: ${errorText(e)}`;
+    log(`warning: reconciler metrics unavailable (${metricsError}); reconcile errors, API requests and memory will be missing`);
+  }
+
+  const createdAt = new Map<string, number>();
+  const createFailed = new Map<string, string>();
+  const createCalls: number[] = [];
+  const counts = () => {
+    let running = 0;
+    let failed = createFailed.size;
+    for (const s of tracker.states.values()) {
+      if (s.runningAt !== undefined) running++;
+      else if (s.phase === 'Failed') failed++;
+    }
+    return { created: createdAt.size, running, failed };
+  };
+  const tracker = new WorldTracker(kube, opts.namespace, selector, () => opts.onProgress?.(counts()));
+  await tracker.start();
+  if (before) sampler.start();
+
+  opts.onPhase?.('create', opts.worlds);
+  const t0 = performance.now();
+  const deadline = t0 + opts.timeoutSeconds * 1000;
+  const creating = forEachBounded(opts.worlds, opts.concurrency, async (i) => {
+    const name = names[i]!;
+    const body: WorldInstance = {
+      apiVersion: API_VERSION,
+      kind: 'WorldInstance',
+      metadata: { name, namespace: opts.namespace, labels: { [LABEL_LOAD_TEST]: runId, [MANAGED_BY]: 'anvil-load-test' } },
+      spec: { gameRef: { name: game }, region: 'default', shards: 1 },
+    };
+    const start = performance.now();
+    try {
+      await kube.custom.createNamespacedCustomObject({ ...anvil, namespace: opts.namespace, plural: 'worldinstances', body });
+      createdAt.set(name, start);
+      createCalls.push((performance.now() - start) / 1000);
+    } catch (e) {
+      createFailed.set(name, errorText(e));
+    }
+    opts.onProgress?.(counts());
+  });
+
+  // Wait, driven by watch events, until every world is Running or Failed, or the deadline.
+  const settled = () => {
+    const c = counts();
+    return createdAt.size + createFailed.size === opts.worlds && c.running + c.failed >= opts.worlds;
+  };
+  let createsDone = false;
+  void creating.then(() => (createsDone = true));
+  while (!(createsDone && settled()) && performance.now() < deadline) {
+    await Promise.race([tracker.changed(), creating, sleep(Math.max(0, Math.min(1000, deadline - performance.now())))]);
+  }
+  await creating;
+  tracker.stop();
+  sampler.stop();
+
+  // Latencies and the lists of worlds that did not make it.
+  const latencies: number[] = [];
+  const failed: WorldProblem[] = [];
+  const timedOut: WorldProblem[] = [];
+  let lastRunning = t0;
+  for (const name of names) {
+    const err = createFailed.get(name);
+    if (err !== undefined) {
+      failed.push({ name, phase: null, reason: 'CreateFailed', message: err });
+      continue;
+    }
+    const s = tracker.states.get(name);
+    if (s?.runningAt !== undefined) {
+      latencies.push((s.runningAt - createdAt.get(name)!) / 1000);
+      lastRunning = Math.max(lastRunning, s.runningAt);
+    } else {
+      const problem: WorldProblem = { name, phase: s?.phase ?? null, ...(s?.reason ? { reason: s.reason } : {}), ...(s?.message ? { message: s.message } : {}) };
+      (s?.phase === 'Failed' ? failed : timedOut).push(problem);
+    }
+  }
+  const durationSeconds = (lastRunning - t0) / 1000;
+  const running = latencies.length;
+
+  // Reconciler deltas.
+  const reconciler: ReconcilerFigures = {
+    metricsUrl: opts.metricsUrl,
+    reachable: before !== undefined,
+    ...(metricsError ? { error: metricsError } : {}),
+    reconciles: null,
+    reconcileErrors: null,
+    apiRequests: null,
+    apiRequestsByVerb: null,
+    apiRequestsPerWorld: null,
+    peakMemoryBytes: null,
+    peakQueueDepth: null,
+  };
+  if (before) {
+    try {
+      const after = await scrape(opts.metricsUrl);
+      sampler.take(after);
+      if (has(after, 'anvil_reconcile_total')) {
+        reconciler.reconciles = deltaByKey(byLabel(before, 'anvil_reconcile_total', 'result'), byLabel(after, 'anvil_reconcile_total', 'result'));
+        reconciler.reconcileErrors = reconciler.reconciles['error'] ?? 0;
+      }
+      if (has(after, 'anvil_api_requests_total')) {
+        reconciler.apiRequestsByVerb = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'verb'), byLabel(after, 'anvil_api_requests_total', 'verb'));
+        reconciler.apiRequests = Object.values(reconciler.apiRequestsByVerb).reduce((a, b) => a + b, 0);
+        reconciler.apiRequestsPerWorld = opts.worlds > 0 ? reconciler.apiRequests / opts.worlds : null;
+      }
+    } catch (e) {
+      reconciler.error = `${opts.metricsUrl}: ${errorText(e)}`;
+    }
+    reconciler.peakMemoryBytes = sampler.peakMemory;
+    reconciler.peakQueueDepth = sampler.peakQueue;
+  }
+
+  // The yardstick: same objects, same concurrency, plain creates.
+  let raw: RawResult | null = null;
+  if (opts.raw && opts.worlds > 0) {
+    opts.onPhase?.('raw', opts.worlds);
+    raw = await measureRawCreates(kube, {
+      game,
+      worlds: opts.worlds,
+      concurrency: opts.concurrency,
+      namespace: `anvil-load-test-raw-${runId}`,
+      cleanupTimeoutMs: Math.max(60_000, opts.timeoutSeconds * 1000),
+      onProgress: (done) => opts.onProgress?.({ created: done, running: done, failed: 0 }),
+    });
+  }
+
+  const cleanup = { requested: opts.cleanup, done: false, remaining: 0 };
+  if (opts.cleanup) {
+    opts.onPhase?.('cleanup', opts.worlds);
+    cleanup.remaining = await deleteWorlds(kube, opts.namespace, selector, Math.max(60_000, opts.timeoutSeconds * 1000));
+    cleanup.done = cleanup.remaining === 0;
+  }
+
+  const worldsPerSecond = durationSeconds > 0 ? running / durationSeconds : 0;
+  return {
+    runId,
+    game,
+    namespace: opts.namespace,
+    worlds: opts.worlds,
+    concurrency: opts.concurrency,
+    timeoutSeconds: opts.timeoutSeconds,
+    running,
+    failed,
+    timedOut,
+    latencySeconds: roundSummary(summarize(latencies)),
+    createCallSeconds: roundSummary(summarize(createCalls)),
+    durationSeconds: round(durationSeconds),
+    worldsPerSecond: round(worldsPerSecond),
+    raw: raw && { ...raw, durationSeconds: round(raw.durationSeconds), worldsPerSecond: round(raw.worldsPerSecond), objectsPerSecond: round(raw.objectsPerSecond) },
+    throughputRatio: raw && raw.worldsPerSecond > 0 ? round(worldsPerSecond / raw.worldsPerSecond) : null,
+    reconciler: {
+      ...reconciler,
+      apiRequestsPerWorld: reconciler.apiRequestsPerWorld === null ? null : round(reconciler.apiRequestsPerWorld, 2),
+    },
+    cleanup,
+    ok: running === opts.worlds && (!opts.cleanup || cleanup.done),
+  };
+}
+
+const roundSummary = (s: Summary | null): Summary | null =>
+  s && { count: s.count, min: round(s.min), mean: round(s.mean), p50: round(s.p50), p95: round(s.p95), p99: round(s.p99), max: round(s.max) };
+
+/** Deletes the run's worlds (their owned objects follow by garbage collection); returns how many remain at the deadline. */
+async function deleteWorlds(kube: Kube, namespace: string, labelSelector: string, timeoutMs: number): Promise<number> {
+  const remaining = async () =>
+    ((await kube.custom.listNamespacedCustomObject({ ...anvil, namespace, plural: 'worldinstances', labelSelector })) as { items: unknown[] }).items.length;
+  await kube.custom.deleteCollectionNamespacedCustomObject({ ...anvil, namespace, plural: 'worldinstances', labelSelector });
+  const deadline = Date.now() + timeoutMs;
+  let left = await remaining();
+  while (left > 0 && Date.now() < deadline) {
+    await sleep(500);
+    left = await remaining();
+  }
+  return left;
+}

@@ -1,0 +1,146 @@
+/**
+ * A cache of one resource kind kept by list+watch (client-node's makeInformer/ListWatch),
+ * made to last: a watch or list that fails is restarted after a backoff, and relist()
+ * builds a fresh cache from a new list and swaps it in only once it is complete, so a
+ * worker never sees a half-filled cache (and deletions missed while disconnected are
+ * delivered as deletes).
+ */
+import { makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import type { Kube } from './kube.js';
+
+type ListWatch<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
+export type InformerEvent = 'add' | 'update' | 'delete';
+
+export interface InformerOptions<T> {
+  /** Collection path, e.g. `/apis/apps/v1/deployments`. */
+  path: string;
+  labelSelector?: string;
+  onEvent: (event: InformerEvent, obj: T) => void;
+  log: (msg: string) => void;
+}
+
+const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class Informer<T extends KubernetesObject> {
+  private current?: ListWatch<T>;
+  private restartTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private stopped = false;
+  private synced = false;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly kube: Kube,
+    private readonly o: InformerOptions<T>,
+  ) {}
+
+  get hasSynced(): boolean {
+    return this.synced;
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.current?.get(name, namespace);
+  }
+
+  list(namespace?: string): readonly T[] {
+    return this.current?.list(namespace) ?? [];
+  }
+
+  /** Lists and starts watching; resolves once the first list is in the cache. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const lw = this.make();
+    this.current = lw;
+    await this.startOrRetry(lw);
+  }
+
+  /** A fresh list, swapped in when complete; objects gone meanwhile are reported deleted. */
+  async relist(): Promise<void> {
+    if (this.stopped) return;
+    const old = this.current;
+    const fresh = this.make();
+    let failed = false;
+    fresh.on('error', () => (failed = true));
+    await fresh.start();
+    if (failed || this.stopped) {
+      await fresh.stop();
+      return;
+    }
+    this.current = fresh;
+    if (old) {
+      await old.stop();
+      const now = new Set(fresh.list().map(keyOf));
+      for (const o of old.list()) if (!now.has(keyOf(o))) this.o.onEvent('delete', o);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.current?.stop();
+  }
+
+  private make(): ListWatch<T> {
+    const listFn = () => this.kube.listRaw<T>(this.o.path, this.o.labelSelector) as never;
+    const lw = makeInformer<T>(this.kc, this.o.path, listFn, this.o.labelSelector);
+    const forward = (event: InformerEvent) => (obj: T) => {
+      if (lw === this.current) this.o.onEvent(event, obj);
+    };
+    lw.on('add', forward('add'));
+    lw.on('update', forward('update'));
+    lw.on('delete', forward('delete'));
+    lw.on('connect', () => this.kube.count('watch'));
+    lw.on('error', (err: unknown) => {
+      // Errors of a cache that was swapped out (its watch aborted) are not ours to handle.
+      if (lw !== this.current || this.stopped) return;
+      this.scheduleRestart(lw, err);
+    });
+    return lw;
+  }
+
+  private async startOrRetry(lw: ListWatch<T>): Promise<void> {
+    let failed = false;
+    const onError = () => (failed = true);
+    lw.on('error', onError);
+    await lw.start().catch(() => (failed = true));
+    lw.off('error', onError);
+    if (!failed) {
+      this.synced = true;
+      this.failures = 0;
+      return;
+    }
+    // The error handler has scheduled a restart; wait for a successful one.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (this.synced || this.stopped) {
+          clearInterval(poll);
+          resolve();
+        }
+      }, 100);
+    });
+  }
+
+  private scheduleRestart(lw: ListWatch<T>, err: unknown): void {
+    if (this.restartTimer) return;
+    const delay = Math.min(500 * 2 ** this.failures, 30_000);
+    this.failures++;
+    this.o.log(`informer ${this.o.path}: ${err instanceof Error ? err.message : String(err)}; restarting in ${delay} ms`);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (lw !== this.current || this.stopped) return;
+      let failed = false;
+      const onError = () => (failed = true);
+      lw.on('error', onError);
+      lw.start()
+        .catch(() => (failed = true))
+        .finally(() => {
+          lw.off('error', onError);
+          if (!failed) {
+            this.synced = true;
+            this.failures = 0;
+          }
+        });
+    }, delay);
+    this.restartTimer.unref();
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The reconciler's only door to the API server: client-node's KubernetesObjectApi (plus a
+ * status-subresource patch), with every request counted by verb for
+ * `anvil_api_requests_total`, so a no-op pass can be proven to write nothing.
+ */
+import * as https from 'node:https';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import type { ReconcilerMetrics } from './metrics.js';
+
+export const FIELD_MANAGER = 'anvil-reconciler';
+
+/** Loads --kubeconfig, else the in-cluster config, else KUBECONFIG / ~/.kube/config. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/**
+ * KubernetesObjectApi, with writes that send our JSON as it is. Its own patch()/create()
+ * pass the body through the typed models, which drop fields whose TypeScript name differs
+ * from the JSON one (NetworkPolicy `from` is `_from` there): a policy would lose its peers.
+ */
+class ObjectApi extends KubernetesObjectApi {
+  async send<T extends KubernetesObject>(spec: T, action: 'patch' | 'create', opts: { subresource?: string; contentType: string; query: Record<string, string> }): Promise<T> {
+    const path = `${await this.specUriPath(spec, action)}${opts.subresource ? `/${opts.subresource}` : ''}`;
+    const ctx = this.configuration.baseServer.makeRequestContext(path, (action === 'patch' ? 'PATCH' : 'POST') as never);
+    ctx.setHeaderParam('Accept', 'application/json');
+    ctx.setHeaderParam('Content-Type', opts.contentType);
+    for (const [k, v] of Object.entries(opts.query)) ctx.setQueryParam(k, v);
+    ctx.setBody(JSON.stringify(spec));
+    return this.requestPromise<T>(ctx);
+  }
+
+  /** Server-side apply (JSON is YAML) with a field manager, forcing conflicts. */
+  apply<T extends KubernetesObject>(spec: T, fieldManager: string, subresource?: string): Promise<T> {
+    return this.send(spec, 'patch', {
+      contentType: PatchStrategy.ServerSideApply,
+      query: { fieldManager, force: 'true' },
+      ...(subresource ? { subresource } : {}),
+    });
+  }
+}
+
+export interface ListResult<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string };
+}
+
+/** HTTP status of a failed request (client-node ApiException or a raw response). */
+export const statusCode = (e: unknown): number | undefined => (e as { code?: number; statusCode?: number })?.code ?? (e as { statusCode?: number })?.statusCode;
+export const isNotFound = (e: unknown): boolean => statusCode(e) === 404;
+export const isConflict = (e: unknown): boolean => statusCode(e) === 409;
+
+export function errorMessage(e: unknown): string {
+  const body = (e as { body?: unknown })?.body;
+  if (body && typeof body === 'object' && 'message' in body) return `${statusCode(e)}: ${String((body as { message: unknown }).message)}`;
+  if (typeof body === 'string' && body.length > 0) {
+    try {
+      return `${statusCode(e)}: ${String(JSON.parse(body).message)}`;
+    } catch {
+      return `${statusCode(e)}: ${body.slice(0, 500)}`;
+    }
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class Kube {
+  readonly objects: ObjectApi;
+  constructor(
+    readonly kc: KubeConfig,
+    private readonly metrics: ReconcilerMetrics,
+  ) {
+    this.objects = ObjectApi.makeApiClient(kc) as ObjectApi;
+    Object.setPrototypeOf(this.objects, ObjectApi.prototype);
+  }
+
+  count(verb: string): void {
+    this.metrics.apiRequests.inc({ verb });
+  }
+
+  /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */
+  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    this.count('apply');
+    return this.objects.apply(obj, FIELD_MANAGER);
+  }
+
+  async applyStatus<T extends KubernetesObject>(obj: T): Promise<T> {
+    this.count('apply-status');
+    return this.objects.apply(obj, FIELD_MANAGER, 'status');
+  }
+
+  /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
+  async delete(obj: KubernetesObject): Promise<void> {
+    this.count('delete');
+    try {
+      await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  async read<T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
+    this.count('get');
+    try {
+      return await this.objects.read<T>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } } as never);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async create<T extends KubernetesObject>(obj: T): Promise<T> {
+    this.count('create');
+    return this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } });
+  }
+
+  async replace<T extends KubernetesObject>(obj: T): Promise<T> {
+    this.count('update');
+    return this.objects.replace(obj, undefined, undefined, FIELD_MANAGER);
+  }
+
+  /**
+   * A raw GET of a collection, as plain JSON (the informers' list function: watch events are
+   * plain JSON too, so the caches hold one shape, with string timestamps).
+   */
+  async listRaw<T>(path: string, labelSelector?: string): Promise<ListResult<T>> {
+    this.count('list');
+    const cluster = this.kc.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
+    if (labelSelector) url.searchParams.set('labelSelector', labelSelector);
+    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
+    await this.kc.applyToHTTPSOptions(opts);
+    const mod = url.protocol === 'https:' ? https : await import('node:http');
+    return new Promise((resolve, reject) => {
+      const req = mod.request(url, opts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          if ((res.statusCode ?? 0) >= 300) {
+            reject(Object.assign(new Error(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 300)}`), { statusCode: res.statusCode, body }));
+            return;
+          }
+          try {
+            resolve(JSON.parse(body) as ListResult<T>);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+      req.setTimeout(60_000, () => req.destroy(new Error(`GET ${path}: timeout`)));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}

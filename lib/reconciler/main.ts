@@ -1,0 +1,206 @@
+/**
+ * The reconciler process: informers on the definitions, the worlds and every kind it owns;
+ * a work queue fed by their events; workers that run reconcile() once this replica leads;
+ * a periodic resync; the HTTP endpoints; and a graceful shutdown that hands the lease over.
+ */
+import { hostname } from 'node:os';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
+import { LABEL_MODULE, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
+import { RECONCILER_NAME } from '../render/platform.js';
+import { Applier, OWNED_KINDS } from './apply.js';
+import { DefinitionsCache } from './definitions.js';
+import { Informer, type InformerEvent } from './informer.js';
+import { Kube, errorMessage, loadKubeConfig, statusCode } from './kube.js';
+import { LeaderElector } from './leader.js';
+import { ReconcilerMetrics } from './metrics.js';
+import { WorkQueue, runWorkers } from './queue.js';
+import { PLATFORM_KEY, reconcileWorld, recordEvent, worldKey, type ReconcileContext } from './reconcile.js';
+import { reconcilePlatform } from './global.js';
+import { startServer } from './server.js';
+import type { GameDefinition, WorldInstance } from '../api/schema.js';
+import { copyOf } from './definitions.js';
+
+export interface ReconcilerOptions {
+  kubeconfig?: string;
+  leaderElect?: boolean;
+  leaseNamespace?: string;
+  identity?: string;
+  port?: number;
+  concurrency?: number;
+  resyncSeconds?: number;
+  settings?: Partial<RenderSettings>;
+  log?: (msg: string) => void;
+}
+
+export interface RunningReconciler {
+  /** Resolves when the reconciler has stopped (after shutdown() or a lost lease). */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+  port: number;
+}
+
+const defaultLog = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+
+export async function runReconciler(opts: ReconcilerOptions = {}): Promise<RunningReconciler> {
+  const log = opts.log ?? defaultLog;
+  const identity = opts.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+  const kc = loadKubeConfig(opts.kubeconfig);
+  const metrics = new ReconcilerMetrics();
+  const kube = new Kube(kc, metrics);
+  const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
+  const enqueue = (key: string) => queue.add(key);
+
+  // ---- informers ----------------------------------------------------------------------
+  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, labelSelector?: string) =>
+    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...(labelSelector ? { labelSelector } : {}) });
+
+  const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
+
+  // A definition changed: every world whose game is (or lists) it re-resolves, and the platform.
+  const onGame = (_e: InformerEvent, g: KubernetesObject) => {
+    definitions.invalidate();
+    enqueue(PLATFORM_KEY);
+    for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === g.metadata?.name) enqueue(worldKey(w));
+  };
+  const onModule = (_e: InformerEvent, m: KubernetesObject) => {
+    definitions.invalidate();
+    enqueue(PLATFORM_KEY);
+    const listing = new Set(
+      games.list().filter((g) => (g as GameDefinition).spec?.modules?.some((x) => x.name === m.metadata?.name)).map((g) => g.metadata?.name),
+    );
+    for (const w of worlds.list()) if (listing.has((w as WorldInstance).spec?.gameRef?.name)) enqueue(worldKey(w));
+  };
+  // Worlds: the world itself, and the platform when the set of worlds (or a region) changes.
+  const lastPlacement = new Map<string, string>();
+  const onWorld = (e: InformerEvent, w: KubernetesObject) => {
+    const key = worldKey(w);
+    enqueue(key);
+    const spec = (w as WorldInstance).spec;
+    const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
+    if (lastPlacement.get(key) !== placement) {
+      if (placement) lastPlacement.set(key, placement);
+      else lastPlacement.delete(key);
+      enqueue(PLATFORM_KEY);
+    }
+  };
+  // Owned objects: their world (or the platform), so drift and readiness are noticed.
+  const onOwned = (_e: InformerEvent, o: KubernetesObject) => {
+    const world = o.metadata?.labels?.[LABEL_WORLD];
+    if (world) enqueue(`${o.metadata?.namespace ?? 'default'}/${world}`);
+    else if (o.metadata?.namespace === PLATFORM_NAMESPACE && (o.metadata.labels?.[LABEL_MODULE] || o.kind === 'CapabilityBinding')) enqueue(PLATFORM_KEY);
+  };
+
+  const modules = informer('/apis/anvil.dev/v1alpha1/modulemanifests', onModule);
+  const games = informer('/apis/anvil.dev/v1alpha1/gamedefinitions', onGame);
+  const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', onWorld);
+  const owned = new Map(
+    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`)] as const),
+  );
+  const all = [modules, games, worlds, ...owned.values()];
+
+  const ctx: ReconcileContext = {
+    kube,
+    metrics,
+    settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+    worlds,
+    deployments: owned.get('Deployment')!,
+    definitions,
+    applier: new Applier(kube, owned),
+    log,
+  };
+
+  // ---- HTTP -----------------------------------------------------------------------------
+  let ready = false;
+  const server = await startServer({ port: opts.port ?? 8080, registry: metrics.registry, ready: () => ready });
+  const port = (server.address() as { port: number }).port;
+  log(`reconciler ${identity}: serving /healthz /readyz /metrics on :${port}`);
+
+  await Promise.all(all.map((i) => i.start()));
+  ready = true;
+  log(`reconciler ${identity}: caches synced (${worlds.list().length} worlds, ${games.list().length} games, ${modules.list().length} modules)`);
+
+  // ---- workers ----------------------------------------------------------------------------
+  const worker = async (key: string) => {
+    try {
+      const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : await reconcileWorld(key, ctx);
+      queue.forget(key);
+      metrics.reconciles.inc({ result: r.requeueAfter ? 'requeue' : 'success' });
+      if (r.requeueAfter) queue.addAfter(key, r.requeueAfter);
+    } catch (e) {
+      metrics.reconciles.inc({ result: 'error' });
+      const first = queue.retries(key) === 0;
+      log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
+      // The API server rejected what we sent: tell the world's owner, once per failure streak.
+      const code = statusCode(e);
+      if (first && key !== PLATFORM_KEY && code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429) {
+        const [ns, name] = key.split('/') as [string, string];
+        const w = worlds.get(name, ns);
+        if (w) {
+          const world = copyOf<WorldInstance>(w, 'WorldInstance');
+          await recordEvent(world, ctx, world.status?.phase, world.status?.phase ?? 'Pending', `reconcile failed: ${errorMessage(e)}`);
+        }
+      }
+      queue.addRateLimited(key);
+    }
+  };
+
+  const resyncMs = (opts.resyncSeconds ?? 300) * 1000;
+  let resyncTimer: NodeJS.Timeout | undefined;
+  const resync = async () => {
+    // A fresh list of everything (a watch may have silently missed events), then every key.
+    await Promise.all(all.map((i) => i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`))));
+    definitions.invalidate();
+    enqueue(PLATFORM_KEY);
+    for (const w of worlds.list()) enqueue(worldKey(w));
+  };
+  let workersDone: Promise<void> = Promise.resolve();
+  const startWorkers = () => {
+    metrics.isLeader.set(1);
+    enqueue(PLATFORM_KEY);
+    for (const w of worlds.list()) enqueue(worldKey(w));
+    workersDone = runWorkers(queue, opts.concurrency ?? 4, worker);
+    const tick = () => {
+      resyncTimer = setTimeout(() => {
+        resync().finally(tick);
+      }, resyncMs);
+      resyncTimer.unref();
+    };
+    tick();
+    log(`reconciler ${identity}: workers started (concurrency ${opts.concurrency ?? 4}, resync ${resyncMs / 1000}s)`);
+  };
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  let elector: LeaderElector | undefined;
+  let shuttingDown = false;
+  const shutdown = async () => {
+    if (shuttingDown) return done;
+    shuttingDown = true;
+    log(`reconciler ${identity}: shutting down`);
+    clearTimeout(resyncTimer);
+    queue.shutdown();
+    // Let in-flight reconciles finish (bounded), then hand the lease over.
+    await Promise.race([workersDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await elector?.release();
+    metrics.isLeader.set(0);
+    await Promise.all(all.map((i) => i.stop()));
+    await new Promise<void>((r) => server.close(() => r()));
+    resolveDone();
+    return done;
+  };
+
+  if (opts.leaderElect) {
+    elector = new LeaderElector({ kube, namespace: opts.leaseNamespace ?? PLATFORM_NAMESPACE, name: RECONCILER_NAME, identity, log });
+    elector
+      .run(startWorkers, () => {
+        // Like controller-runtime: a replica that lost the lease stops; it is restarted as a candidate.
+        void shutdown();
+      })
+      .catch((e: unknown) => log(`leader election failed: ${errorMessage(e)}`));
+  } else {
+    startWorkers();
+  }
+  return { done, shutdown, port };
+}

@@ -1,0 +1,169 @@
+/**
+ * One pass over one queue key: `namespace/name` of a WorldInstance, or PLATFORM_KEY for the
+ * global services. Level-based: it reads only the caches, resolves with the library's
+ * resolveWorld, renders with renderWorld (the objects synth would write, owned by the
+ * world), applies what differs, deletes what left the plan and reports status.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { WorldInstance, WorldPhase } from '../api/schema.js';
+import { objectRef, validateObject } from '../api/validate.js';
+import { formatDiagnostic, hasErrors } from '../diagnostics.js';
+import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
+import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
+import type { RenderSettings } from '../render/settings.js';
+import { renderWorld } from '../render/world.js';
+import type { Applier } from './apply.js';
+import { copyOf, type DefinitionsCache } from './definitions.js';
+import type { Informer } from './informer.js';
+import { errorMessage, isNotFound, type Kube } from './kube.js';
+import type { ReconcilerMetrics } from './metrics.js';
+import { computeStatus, phaseEvent, type Resolution, type WorkloadState } from './status.js';
+
+export const PLATFORM_KEY = '__platform__';
+
+export interface ReconcileContext {
+  kube: Kube;
+  metrics: ReconcilerMetrics;
+  settings: RenderSettings;
+  worlds: Informer<KubernetesObject>;
+  deployments: Informer<KubernetesObject>;
+  definitions: DefinitionsCache;
+  applier: Applier;
+  log: (msg: string) => void;
+}
+
+export interface ReconcileResult {
+  requeueAfter?: number;
+}
+
+export const worldKey = (o: KubernetesObject): string => `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`;
+
+/** Why a plan cannot be applied, as the Resolved condition says it. */
+export function resolutionOf(plan: WorldPlan, definitionProblems: ReadonlyMap<string, readonly { message: string }[]>): Resolution {
+  const errors = plan.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length === 0) {
+    const warnings = plan.diagnostics.filter((d) => d.severity === 'warning');
+    return {
+      ok: true,
+      reason: 'Resolved',
+      message: `${plan.bindings.length} binding(s) for ${plan.modules.length} module(s)${warnings.length ? `; ${warnings.map((w) => w.message).join('; ')}` : ''}`,
+    };
+  }
+  // A definition that exists but is malformed is named with its own problems.
+  const gameRef = `GameDefinition/${plan.world.spec.gameRef.name}`;
+  const invalid = [gameRef, ...(plan.game?.spec.modules ?? []).map((m) => `ModuleManifest/${m.name}`)]
+    .flatMap((ref) => (definitionProblems.get(ref) ?? []).map((d) => `${ref}: ${d.message}`));
+  const reason = errors[0]?.reason ?? 'Unresolved';
+  const missing = plan.unresolved.filter((u) => !u.optional).map((u) => `${u.capabilityId} ${u.versionConstraint} (${u.scope}, required by ${u.module})`);
+  const message = [
+    ...(reason === 'Unresolved' && missing.length ? [`missing capabilities: ${missing.join(', ')}`] : []),
+    ...errors.map((d) => d.message),
+    ...(invalid.length ? [`invalid definitions: ${invalid.join('; ')}`] : []),
+  ].join('; ');
+  return { ok: false, reason, message: message.slice(0, 30000) };
+}
+
+/** A Deployment is available when its controller has seen its spec and every replica is up. */
+export function deploymentAvailable(d: KubernetesObject | undefined): boolean {
+  if (!d) return false;
+  const spec = (d as { spec?: { replicas?: number } }).spec;
+  const st = (d as { status?: { observedGeneration?: number; availableReplicas?: number; updatedReplicas?: number } }).status ?? {};
+  const want = spec?.replicas ?? 1;
+  return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.availableReplicas ?? 0) >= want && (st.updatedReplicas ?? 0) >= want;
+}
+
+function workloadState(objects: readonly KubernetesObject[], ctx: ReconcileContext, managedBy: WorkloadState['managedBy']): WorkloadState {
+  const deployments = objects.filter((o) => o.kind === 'Deployment');
+  const live = deployments.map((d) => ({ name: d.metadata?.name ?? '', obj: ctx.deployments.get(d.metadata?.name ?? '', d.metadata?.namespace) }));
+  const notReady = live.filter((d) => !deploymentAvailable(d.obj)).map((d) => d.name);
+  return {
+    managedBy,
+    bindings: objects.filter((o) => o.kind === 'CapabilityBinding').length,
+    modules: deployments.length,
+    existing: live.filter((d) => d.obj).length,
+    readyModules: deployments.length - notReady.length,
+    notReady,
+  };
+}
+
+async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext): Promise<void> {
+  const change = computeStatus(world, res, state);
+  if (!change.changed) return;
+  try {
+    await ctx.kube.applyStatus({
+      apiVersion: world.apiVersion,
+      kind: 'WorldInstance',
+      metadata: { name: world.metadata.name, namespace: world.metadata.namespace },
+      status: change.status,
+    } as KubernetesObject);
+  } catch (e) {
+    if (isNotFound(e)) return; // deleted meanwhile
+    throw e;
+  }
+  if (change.firstRunning && world.metadata.creationTimestamp) {
+    ctx.metrics.worldStartup.observe(Math.max(0, (Date.now() - Date.parse(world.metadata.creationTimestamp)) / 1000));
+  }
+  if (change.from !== change.to) {
+    const ready = change.status.conditions?.find((c) => c.type === (change.to === 'Failed' ? 'Resolved' : 'Ready'));
+    ctx.log(`world ${worldKey(world as KubernetesObject)}: ${change.from ?? '(new)'} -> ${change.to}${ready ? `: ${ready.message}` : ''}`);
+    await recordEvent(world, ctx, change.from, change.to, ready?.message ?? change.to);
+  }
+}
+
+/** Events are best effort: a world must not fail to reconcile because an Event could not be written. */
+export async function recordEvent(world: WorldInstance, ctx: ReconcileContext, from: WorldPhase | undefined, to: WorldPhase, message: string): Promise<void> {
+  try {
+    await ctx.kube.create(phaseEvent(world, from, to, message) as KubernetesObject);
+  } catch (e) {
+    ctx.log(`world ${worldKey(world as KubernetesObject)}: could not record event: ${errorMessage(e)}`);
+  }
+}
+
+export async function reconcileWorld(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+  const [namespace, name] = key.split('/') as [string, string];
+  const cached = ctx.worlds.get(name, namespace);
+  // Gone: what it owned carries its ownerReference, and the garbage collector removes it.
+  if (!cached) return {};
+  const world = copyOf<WorldInstance>(cached, 'WorldInstance');
+  const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
+  const managedBy = isStatic ? 'synth' : 'reconciler';
+  const none: WorkloadState = { managedBy, bindings: 0, modules: 0, existing: 0, readyModules: 0, notReady: [] };
+
+  const problems = validateObject(world, objectRef(world));
+  if (hasErrors(problems)) {
+    const res = { ok: false, reason: 'Invalid', message: problems.map(formatDiagnostic).join('; ') };
+    await writeStatus(world, res, none, ctx);
+    return {};
+  }
+
+  const t0 = performance.now();
+  const plan = resolveWorld(ctx.definitions.forWorld(world), world);
+  ctx.metrics.resolution.observe((performance.now() - t0) / 1000);
+  const res = resolutionOf(plan, ctx.definitions.get().problems);
+
+  if (world.metadata.deletionTimestamp || !res.ok) {
+    // Failed: what was deployed stays as it was until the plan resolves again.
+    await writeStatus(world, res, none, ctx);
+    return {};
+  }
+
+  if (isStatic) {
+    // Synth rendered and applied it: only report how its workloads are doing.
+    await writeStatus(world, res, workloadState(renderWorld(plan, ctx.settings), ctx, managedBy), ctx);
+    return {};
+  }
+
+  const uid = world.metadata.uid;
+  if (!uid) throw new Error(`world ${key} has no uid`);
+  const t1 = performance.now();
+  const objects = renderWorld(plan, ctx.settings, { uid }) as KubernetesObject[];
+  const owned = (o: KubernetesObject) =>
+    o.metadata?.labels?.[LABEL_WORLD] === name && (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid);
+  const { applied, deleted } = await ctx.applier.sync(objects, namespace, owned);
+  if (applied + deleted > 0) {
+    ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
+    ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
+  }
+  await writeStatus(world, res, workloadState(objects, ctx, managedBy), ctx);
+  return {};
+}

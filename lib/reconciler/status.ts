@@ -1,0 +1,143 @@
+/**
+ * A world's status, computed (pure) from what the reconciler knows: whether its plan
+ * resolved, how many of its workloads exist and are available. Phases move only where it
+ * makes sense:
+ *
+ *   Pending -> Provisioning -> Running <-> Degraded        (any) -> Failed -> (recovers)
+ *   (any) -> Terminating once deletionTimestamp is set
+ *
+ * Degraded is for a world that was Running with the same spec; after a spec change it is
+ * Provisioning again. Condition lastTransitionTime changes only when the condition's status
+ * changes, so a no-op pass computes the very same status and writes nothing.
+ */
+import type { Condition, WorldInstance, WorldInstanceStatus, WorldPhase } from '../api/schema.js';
+
+export interface Resolution {
+  ok: boolean;
+  /** For Resolved=False: GameNotFound, ModuleNotFound, Unresolved, Invalid, … */
+  reason: string;
+  message: string;
+}
+
+export interface WorkloadState {
+  managedBy: 'synth' | 'reconciler';
+  bindings: number;
+  /** Workloads (Deployments) the world should run. */
+  modules: number;
+  /** Of those, how many exist, and how many are available. */
+  existing: number;
+  readyModules: number;
+  /** Names of the workloads that are not available yet, for the message. */
+  notReady: string[];
+}
+
+export interface StatusChange {
+  status: WorldInstanceStatus;
+  from?: WorldPhase;
+  to: WorldPhase;
+  /** True when status differs from the live one (a write is needed). */
+  changed: boolean;
+  /** True when the world reached Running for the first time in this pass. */
+  firstRunning: boolean;
+}
+
+/** Seconds precision, as metav1.Time serializes. */
+export const timestamp = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;
+
+function condition(prev: readonly Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: string): Condition {
+  const old = prev?.find((c) => c.type === next.type);
+  return { ...next, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime : now };
+}
+
+export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState): WorldPhase {
+  if (world.metadata.deletionTimestamp) return 'Terminating';
+  if (!res.ok) return 'Failed';
+  if (w.modules > 0 ? w.readyModules >= w.modules : w.existing >= w.modules) return 'Running';
+  const prev = world.status;
+  const sameSpec = prev?.observedGeneration === world.metadata.generation;
+  if (sameSpec && (prev?.phase === 'Running' || prev?.phase === 'Degraded')) return 'Degraded';
+  return w.existing === 0 ? 'Pending' : 'Provisioning';
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date()): StatusChange {
+  const prev = world.status ?? {};
+  const at = timestamp(now);
+  const generation = world.metadata.generation;
+  const phase = phaseOf(world, res, w);
+  const gen = generation !== undefined ? { observedGeneration: generation } : {};
+  const resolved = condition(
+    prev.conditions,
+    res.ok
+      ? { type: 'Resolved', status: 'True', reason: 'Resolved', message: res.message, ...gen }
+      : { type: 'Resolved', status: 'False', reason: res.reason, message: res.message, ...gen },
+    at,
+  );
+  const ready = condition(
+    prev.conditions,
+    phase === 'Running'
+      ? { type: 'Ready', status: 'True', reason: 'AllModulesReady', message: `${w.readyModules}/${plural(w.modules, 'module')} available`, ...gen }
+      : phase === 'Failed'
+        ? { type: 'Ready', status: 'False', reason: 'NotResolved', message: 'the world cannot be planned: see condition Resolved', ...gen }
+        : phase === 'Terminating'
+          ? { type: 'Ready', status: 'False', reason: 'Terminating', message: 'the world is being deleted', ...gen }
+          : {
+              type: 'Ready',
+              status: 'False',
+              reason: w.existing < w.modules ? 'ModulesMissing' : 'ModulesNotReady',
+              message: `${w.readyModules}/${plural(w.modules, 'module')} available; waiting for ${w.notReady.slice(0, 20).join(', ')}${w.notReady.length > 20 ? ', …' : ''}`,
+              ...gen,
+            },
+    at,
+  );
+  const firstRunning = phase === 'Running' && !prev.runningSince;
+  const status: WorldInstanceStatus = {
+    phase,
+    ...gen,
+    conditions: [resolved, ready],
+    bindings: w.bindings,
+    modules: w.modules,
+    readyModules: w.readyModules,
+    ...(prev.runningSince ? { runningSince: prev.runningSince } : firstRunning ? { runningSince: at } : {}),
+    managedBy: w.managedBy,
+  };
+  return { status, ...(prev.phase ? { from: prev.phase } : {}), to: phase, changed: !sameStatus(prev, status), firstRunning };
+}
+
+function sameStatus(a: WorldInstanceStatus, b: WorldInstanceStatus): boolean {
+  const norm = (s: WorldInstanceStatus) =>
+    JSON.stringify({
+      ...s,
+      conditions: [...(s.conditions ?? [])]
+        .sort((x, y) => x.type.localeCompare(y.type))
+        .map((c) => [c.type, c.status, c.reason, c.message, c.lastTransitionTime, c.observedGeneration]),
+    }, Object.keys({ ...s, conditions: 0 }).sort());
+  return norm(a) === norm(b);
+}
+
+/** A core/v1 Event about the world's phase change. */
+export function phaseEvent(world: WorldInstance, from: WorldPhase | undefined, to: WorldPhase, message: string, now = new Date()) {
+  const namespace = world.metadata.namespace ?? 'default';
+  const at = timestamp(now);
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${world.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace },
+    involvedObject: {
+      apiVersion: world.apiVersion,
+      kind: 'WorldInstance',
+      name: world.metadata.name,
+      namespace,
+      ...(world.metadata.uid ? { uid: world.metadata.uid } : {}),
+      ...(world.metadata.resourceVersion ? { resourceVersion: world.metadata.resourceVersion } : {}),
+    },
+    reason: to,
+    message: from ? `${from} -> ${to}: ${message}` : `${to}: ${message}`,
+    type: to === 'Failed' || to === 'Degraded' ? 'Warning' : 'Normal',
+    source: { component: 'anvil-reconciler' },
+    firstTimestamp: at,
+    lastTimestamp: at,
+    count: 1,
+  };
+}

@@ -1,0 +1,50 @@
+// Runs the real kubectl against the integration cluster (process.env.ANVIL_KUBECONFIG,
+// set by ./globalSetup.ts). Never rejects on a non-zero exit: check `code`.
+import { spawn } from 'node:child_process';
+
+export interface KubectlResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface KubectlOptions {
+  /** Written to kubectl's stdin (e.g. a manifest for `apply -f -`). */
+  input?: string;
+  /** Overrides process.env.ANVIL_KUBECONFIG. */
+  kubeconfig?: string;
+  /** Kill kubectl after this many ms (default 60 s). */
+  timeoutMs?: number;
+}
+
+export const KUBECTL = process.env.KUBECTL ?? '/usr/bin/kubectl';
+
+export function kubeconfigPath(): string {
+  const kc = process.env.ANVIL_KUBECONFIG ?? process.env.ANVIL_TEST_KUBECONFIG;
+  if (!kc) throw new Error('ANVIL_KUBECONFIG is not set: run the cluster tests with test/cluster/globalSetup.ts');
+  return kc;
+}
+
+export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
+  const kubeconfig = opts.kubeconfig ?? kubeconfigPath();
+  return new Promise((resolve, reject) => {
+    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: opts.timeoutMs ?? 60_000,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ stdout, stderr, code: code ?? (signal ? 128 : -1) }));
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Like kubectl() but throws (with stderr) unless kubectl exits 0; returns stdout. */
+export async function kubectlOk(args: string[], opts: KubectlOptions = {}): Promise<string> {
+  const r = await kubectl(args, opts);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr || r.stdout}`);
+  return r.stdout;
+}

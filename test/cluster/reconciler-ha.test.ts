@@ -1,0 +1,123 @@
+// The reconciler under its own ServiceAccount (the ClusterRole and lease Role of
+// dist/0003-reconciler.k8s.yaml, nothing more), killed with SIGKILL in the middle of 50
+// worlds and restarted, and as two leader-elected replicas where only the leader writes.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { kubectlOk } from './kubectl.js';
+import {
+  ROOT,
+  applyCrds,
+  cleanup,
+  createNamespace,
+  definitions,
+  eventually,
+  getJson,
+  listJson,
+  serviceAccountKubeconfig,
+  startReconciler,
+  worldYaml,
+  writes,
+  type ReconcilerProcess,
+} from './reconcilerHarness.js';
+
+const P = 'ha';
+const NS = `ha-${Math.random().toString(36).slice(2, 7)}`;
+const TIMEOUT = 400_000;
+const WORLDS = 50;
+let saKubeconfig: string;
+const procs: ReconcilerProcess[] = [];
+const leaderArgs = ['--leader-elect', '--lease-namespace', 'anvil-system'];
+
+const lease = () => getJson(['lease', 'anvil-reconciler', '-n', 'anvil-system']);
+async function start(identity: string, args: string[] = []): Promise<ReconcilerProcess> {
+  const p = await startReconciler({ identity, kubeconfig: saKubeconfig, args: [...leaderArgs, ...args] });
+  procs.push(p);
+  return p;
+}
+
+beforeAll(async () => {
+  await applyCrds();
+  await createNamespace(NS);
+  await kubectlOk(['apply', '-f', '-'], { input: definitions(P) });
+  // The reconciler's RBAC exactly as synthesized (its Deployment left out: no image here).
+  const docs = parseAllDocuments(fs.readFileSync(path.join(ROOT, 'dist/0003-reconciler.k8s.yaml'), 'utf8'))
+    .map((d) => d.toJSON())
+    .filter((o) => o && o.kind !== 'Deployment');
+  expect(docs.map((d) => d.kind).sort()).toEqual(expect.arrayContaining(['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount']));
+  await kubectlOk(['apply', '-f', '-'], { input: docs.map((d) => stringify(d)).join('---\n') });
+  saKubeconfig = await serviceAccountKubeconfig('anvil-system', 'anvil-reconciler');
+  // The token's identity is the ServiceAccount, and it is not an admin.
+  const r = await kubectlOk(['auth', 'can-i', '--list', '-n', NS], { kubeconfig: saKubeconfig });
+  expect(r).toContain('worldinstances.anvil.dev');
+  expect((await kubectlOk(['auth', 'can-i', 'get', 'secrets', '-n', NS], { kubeconfig: saKubeconfig }).catch(() => 'no')).trim()).toBe('no');
+}, TIMEOUT);
+
+afterAll(async () => {
+  for (const p of procs) if (p.child.exitCode === null) await p.stop();
+  await cleanup([NS], P);
+}, TIMEOUT);
+
+test(`with only its ClusterRole, killed (SIGKILL) while creating ${WORLDS} worlds and restarted, it converges with nothing missing or duplicated`, async () => {
+  const first = await start('ha-first', ['--concurrency', '1']);
+  await eventually('ha-first leads', async () => ((await lease())?.spec?.holderIdentity === 'ha-first' ? true : undefined));
+  const names = Array.from({ length: WORLDS }, (_, i) => `w${String(i).padStart(2, '0')}`);
+  await kubectlOk(['apply', '-f', '-'], { input: names.map((n) => worldYaml(n, NS, `${P}-game`)).join('---\n') });
+  await eventually('some progress', async () => ((await listJson('deployments', NS)).length >= 6 ? true : undefined));
+  await first.kill9();
+  const runningAtKill = (await listJson('worldinstances', NS)).filter((w) => w.status?.phase === 'Running').length;
+  process.stderr.write(`[reconciler-ha] killed with ${runningAtKill}/${WORLDS} worlds Running\n`);
+
+  // The dead leader's lease expires (15 s), then the restarted one takes over.
+  const second = await start('ha-second');
+  await eventually(`all ${WORLDS} worlds Running`, async () => {
+    const ws = await listJson('worldinstances', NS);
+    return ws.length === WORLDS && ws.every((w) => w.status?.phase === 'Running') ? ws : undefined;
+  }, 300_000);
+  expect((await lease()).spec.holderIdentity).toBe('ha-second');
+
+  const worlds = await listJson('worldinstances', NS);
+  const uids = new Map(worlds.map((w) => [w.metadata.name, w.metadata.uid]));
+  const perKind = { deployments: 3, services: 3, networkpolicies: 3, configmaps: 1, capabilitybindings: 4 } as const;
+  for (const [kind, n] of Object.entries(perKind)) {
+    const items = (await listJson(kind, NS)).filter((o) => o.metadata.labels?.['anvil.dev/world']);
+    expect(items.length).toBe(WORLDS * n);
+    const byWorld = new Map<string, string[]>();
+    for (const o of items) {
+      const w = o.metadata.labels['anvil.dev/world'];
+      byWorld.set(w, [...(byWorld.get(w) ?? []), o.metadata.name]);
+      // Exactly one owner: its own world, as it is now (not a stale uid).
+      expect(o.metadata.ownerReferences.map((r: any) => r.uid)).toEqual([uids.get(w)]);
+    }
+    for (const name of names) expect(byWorld.get(name)?.length).toBe(n);
+  }
+  for (const w of worlds) expect(w.status).toMatchObject({ bindings: 4, modules: 3, readyModules: 3, observedGeneration: w.metadata.generation });
+  // Nothing it needed was forbidden by RBAC.
+  expect(second.log()).not.toMatch(/\b403\b|forbidden/i);
+  await second.stop();
+}, TIMEOUT);
+
+test('two replicas: only the leader writes; SIGTERM hands the lease to the other', async () => {
+  const a = await start('ha-a');
+  await eventually('ha-a leads', async () => ((await lease())?.spec?.holderIdentity === 'ha-a' ? true : undefined));
+  const b = await start('ha-b');
+  await kubectlOk(['apply', '-f', '-'], { input: worldYaml('duo-1', NS, `${P}-game`) });
+  await eventually('duo-1 Running', async () => ((await getJson(['worldinstances', 'duo-1', '-n', NS]))?.status?.phase === 'Running' ? true : undefined));
+  expect(writes(await a.metrics())).toBeGreaterThan(0);
+  expect(writes(await b.metrics())).toBe(0);
+  expect((await b.metrics()).get('anvil_leader')).toBe(0);
+  expect((await lease()).spec.holderIdentity).toBe('ha-a');
+
+  expect(await a.stop()).toBe(0);
+  // Released on shutdown: the standby does not wait for the lease to expire.
+  await eventually('ha-b leads', async () => ((await lease())?.spec?.holderIdentity === 'ha-b' ? true : undefined));
+  expect(a.log()).toContain('released the lease');
+  await kubectlOk(['apply', '-f', '-'], { input: worldYaml('duo-2', NS, `${P}-game`) });
+  const w = await eventually('duo-2 Running', async () => {
+    const x = await getJson(['worldinstances', 'duo-2', '-n', NS]);
+    return x?.status?.phase === 'Running' ? x : undefined;
+  });
+  expect(writes(await b.metrics())).toBeGreaterThan(0);
+  expect(w.metadata.managedFields.filter((f: any) => f.subresource === 'status').map((f: any) => f.manager)).toEqual(['anvil-reconciler']);
+  await b.stop();
+}, TIMEOUT);

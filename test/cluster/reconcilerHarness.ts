@@ -1,0 +1,262 @@
+// Helpers for the reconciler's cluster tests: the CRDs from dist, the reconciler as a real
+// separate process (`node bin/anvil.js reconcile`, so kill -9 and SIGTERM are real), its
+// /metrics, a token kubeconfig for a ServiceAccount, and polling.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
+
+export const ROOT = process.cwd();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await sleep(500);
+  }
+}
+
+/** Newest mtime of the TypeScript that build/ is made of. */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** `npm run build` unless build/ is newer than every source under lib/. */
+export function ensureBuilt(): void {
+  const out = path.join(ROOT, 'build/lib/cli/main.js');
+  const built = fs.existsSync(out) ? fs.statSync(out).mtimeMs : 0;
+  if (built > newestSource(path.join(ROOT, 'lib'))) return;
+  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`);
+  fs.utimesSync(out, new Date(), new Date());
+}
+
+/** The CRDs (and namespaces, anvil-system among them) exactly as dist has them. */
+export async function applyCrds(): Promise<void> {
+  await kubectlOk(['apply', '-f', path.join(ROOT, 'dist/0000-crds.k8s.yaml'), '-f', path.join(ROOT, 'dist/0001-namespaces.k8s.yaml')]);
+  await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=anvil']);
+}
+
+export async function getJson(args: string[]): Promise<any | undefined> {
+  const r = await kubectl(['get', ...args, '-o', 'json', '--show-managed-fields']);
+  if (r.code !== 0) {
+    if (/NotFound|not found/.test(r.stderr)) return undefined;
+    throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout);
+}
+
+export async function listJson(kind: string, ns: string, selector?: string): Promise<any[]> {
+  const args = [kind, '-n', ns, ...(selector ? ['-l', selector] : [])];
+  return (await getJson(args))?.items ?? [];
+}
+
+export interface ReconcilerProcess {
+  child: ChildProcess;
+  identity: string;
+  port: number;
+  log: () => string;
+  metrics: () => Promise<Map<string, number>>;
+  /** SIGTERM and wait for the exit code. */
+  stop: () => Promise<number | null>;
+  kill9: () => Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+export async function startReconciler(opts: { kubeconfig?: string; args?: string[]; identity: string }): Promise<ReconcilerProcess> {
+  ensureBuilt();
+  let out = '';
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin/anvil.js'), 'reconcile', '--kubeconfig', opts.kubeconfig ?? kubeconfigPath(), '--port', '0', '--identity', opts.identity, ...(opts.args ?? [])],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  running.add(child);
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => (running.delete(child), r(code))));
+  // Kept in a file too, for a failed run: /tmp/anvil-reconciler-IDENTITY.log
+  const logFile = path.join(os.tmpdir(), `anvil-reconciler-${opts.identity}.log`);
+  const append = (d: Buffer) => {
+    out += d.toString();
+    fs.appendFileSync(logFile, d);
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  if (process.env.ANVIL_TEST_VERBOSE) child.stderr!.on('data', (d: Buffer) => process.stderr.write(`[${opts.identity}] ${d}`));
+  const port = await eventually(`reconciler ${opts.identity} to serve (log: ${out.slice(-2000)})`, async () => {
+    if (child.exitCode !== null) throw new Error(`reconciler exited ${child.exitCode}: ${out}`);
+    const m = /serving \/healthz \/readyz \/metrics on :(\d+)/.exec(out);
+    return m ? Number(m[1]) : undefined;
+  }, 60_000);
+  const proc: ReconcilerProcess = {
+    child,
+    identity: opts.identity,
+    port,
+    log: () => out,
+    metrics: async () => parseMetrics(await httpGet(port, '/metrics')),
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    kill9: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  await eventually(`reconciler ${proc.identity} /readyz`, async () => (await httpGet(port, '/readyz').catch(() => '')) === 'ok\n', 60_000);
+  return proc;
+}
+
+export function httpGet(port: number, p: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: p, timeout: 10_000 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
+}
+
+/** `name{labels} value` lines into a map keyed by `name{labels}`. */
+export function parseMetrics(text: string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    m.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return m;
+}
+
+export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update'];
+export const writes = (m: Map<string, number>): number =>
+  WRITE_VERBS.reduce((n, verb) => n + (m.get(`anvil_api_requests_total{verb="${verb}"}`) ?? 0), 0);
+
+/** A kubeconfig for the test cluster that authenticates as a ServiceAccount (TokenRequest). */
+export async function serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {
+  const token = (await kubectlOk(['create', 'token', name, '-n', namespace, '--duration=2h'])).trim();
+  const jp = (p: string) => kubectlOk(['config', 'view', '--raw', '--minify', '-o', `jsonpath={.clusters[0].cluster.${p}}`]);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-sa-')), 'kubeconfig');
+  fs.writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: ${await jp('server')}
+    certificate-authority-data: ${await jp('certificate-authority-data')}
+users:
+- name: ${name}
+  user:
+    token: ${token}
+contexts:
+- name: c
+  context: {cluster: c, user: ${name}}
+current-context: c
+`,
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+/** Test definitions: a cluster-scoped bus, a gateway routing actions, a mechanic, a physics engine. */
+export function definitions(p: string, opts: { physicsVersion?: string } = {}): string {
+  const v = opts.physicsVersion ?? '1.0.0';
+  return `
+apiVersion: anvil.dev/v1alpha1
+kind: ModuleManifest
+metadata: {name: ${p}-bus}
+spec:
+  version: 1.0.0
+  scope: cluster
+  image: example/bus:1
+  ports: [{name: nats, port: 4222}]
+  provides: [{capabilityId: ${p}-bus, version: 1.0.0}]
+---
+apiVersion: anvil.dev/v1alpha1
+kind: ModuleManifest
+metadata: {name: ${p}-gateway}
+spec:
+  version: 1.0.0
+  image: example/gateway:1
+  ports: [{name: ws, port: 4000}]
+  routesActions: true
+  requires:
+  - {capabilityId: ${p}-mechanic, versionConstraint: "^1.0.0", scope: world, multiplicity: many}
+  - {capabilityId: ${p}-bus, versionConstraint: "^1.0.0", scope: cluster}
+---
+apiVersion: anvil.dev/v1alpha1
+kind: ModuleManifest
+metadata: {name: ${p}-move}
+spec:
+  version: 1.0.0
+  image: example/move:1
+  ports: [{name: grpc, port: 5000}]
+  provides: [{capabilityId: ${p}-mechanic, version: 1.0.0, actions: [move]}]
+  requires:
+  - {capabilityId: ${p}-physics, versionConstraint: ">=1.0.0", scope: world}
+---
+apiVersion: anvil.dev/v1alpha1
+kind: ModuleManifest
+metadata: {name: ${p}-physics}
+spec:
+  version: ${v}
+  image: example/physics:${v}
+  ports: [{name: grpc, port: 6000}]
+  provides: [{capabilityId: ${p}-physics, version: ${v}}]
+---
+apiVersion: anvil.dev/v1alpha1
+kind: GameDefinition
+metadata: {name: ${p}-game}
+spec:
+  modules: [{name: ${p}-gateway}, {name: ${p}-move}, {name: ${p}-physics}, {name: ${p}-bus}]
+`;
+}
+
+export function worldYaml(name: string, ns: string, game: string, extra: { labels?: Record<string, string> } = {}): string {
+  const labels = extra.labels ? `\n  labels: ${JSON.stringify(extra.labels)}` : '';
+  return `apiVersion: anvil.dev/v1alpha1
+kind: WorldInstance
+metadata:
+  name: ${name}
+  namespace: ${ns}${labels}
+spec:
+  gameRef: {name: ${game}}
+`;
+}
+
+export async function createNamespace(ns: string): Promise<void> {
+  await kubectlOk(['create', 'namespace', ns]);
+}
+
+/** Deletes the namespaces and the cluster-scoped definitions a test file made (best effort). */
+export async function cleanup(namespaces: string[], prefix: string): Promise<void> {
+  for (const ns of namespaces) await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  for (const kind of ['gamedefinitions', 'modulemanifests']) {
+    const names = ((await getJson([kind]))?.items ?? []).map((o: any) => o.metadata.name).filter((n: string) => n.startsWith(`${prefix}-`));
+    if (names.length) await kubectl(['delete', kind, ...names, '--wait=false']);
+  }
+  await kubectl(['delete', 'deploy,svc,networkpolicy,capabilitybindings', '-n', 'anvil-system', '-l', `anvil.dev/module in (${prefix}-bus)`, '--wait=false']);
+}

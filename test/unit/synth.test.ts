@@ -1,0 +1,226 @@
+/**
+ * The synthesized app as a whole: dist/ is what a fresh synth writes, synth is deterministic,
+ * a failed synth reports every problem and leaves the previous output alone, and the CRDs
+ * come first and are ones an API server accepts.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { AnvilApp } from '../../lib/app.js';
+import { Game, Module, World } from '../../lib/definitions.js';
+import { AnvilInputError } from '../../lib/diagnostics.js';
+import { buildApp } from '../../games/index.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = join(ROOT, 'dist');
+
+let scratch: string;
+beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'anvil-synth-test-'));
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Every file of a folder (flat, like dist/), by name. */
+function readTree(dir: string): Map<string, Buffer> {
+  return new Map(readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f))]));
+}
+/** Names of files that differ between two trees, missing ones included. */
+function differences(a: Map<string, Buffer>, b: Map<string, Buffer>): string[] {
+  const names = [...new Set([...a.keys(), ...b.keys()])].sort();
+  return names.filter((n) => !a.has(n) || !b.has(n) || !a.get(n)!.equals(b.get(n)!));
+}
+/** Synthesizes the real app (games/) into `outdir`. */
+function synthGames(outdir: string): Map<string, Buffer> {
+  buildApp({ outdir, onDiagnostic: () => {} }).synth();
+  return readTree(outdir);
+}
+
+describe('the real app', () => {
+  let fresh: Map<string, Buffer>;
+  beforeAll(() => {
+    fresh = synthGames(join(scratch, 'fresh'));
+  });
+
+  test('the committed dist/ is what a fresh synth writes, byte for byte', () => {
+    const stale = differences(readTree(DIST), fresh);
+    if (stale.length > 0) {
+      throw new Error(`dist/ is out of date (${stale.join(', ')} differ from a fresh synth): run \`npm run synth\` and commit dist/.`);
+    }
+    expect(fresh.size).toBeGreaterThan(0);
+  });
+
+  test('synth is deterministic: two synths write identical bytes', () => {
+    expect(differences(fresh, synthGames(join(scratch, 'again')))).toEqual([]);
+  });
+
+  test('files are ordered so that one `kubectl apply -f dist/` works: CRDs first, then namespaces', () => {
+    const files = [...fresh.keys()];
+    expect(files[0]).toBe('0000-crds.k8s.yaml');
+    expect(files[1]).toBe('0001-namespaces.k8s.yaml');
+    const kindsIn = (f: string): string[] => parseAllDocuments(fresh.get(f)!.toString()).map((d) => (d.toJS() as { kind: string }).kind);
+    expect(new Set(kindsIn(files[0]!))).toEqual(new Set(['CustomResourceDefinition']));
+    expect(new Set(kindsIn(files[1]!))).toEqual(new Set(['Namespace']));
+    for (const f of files.slice(1)) expect(kindsIn(f)).not.toContain('CustomResourceDefinition');
+    for (const f of files.slice(2)) expect(kindsIn(f)).not.toContain('Namespace');
+  });
+});
+
+describe('the CRDs in dist', () => {
+  const crds = parseAllDocuments(readFileSync(join(DIST, '0000-crds.k8s.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+
+  test('the four anvil.dev kinds', () => {
+    expect(crds.map((c) => c.metadata.name)).toEqual([
+      'modulemanifests.anvil.dev',
+      'gamedefinitions.anvil.dev',
+      'worldinstances.anvil.dev',
+      'capabilitybindings.anvil.dev',
+    ]);
+  });
+
+  test('each has printer columns, short names, category anvil and a status subresource', () => {
+    for (const crd of crds) {
+      const [version] = crd.spec.versions;
+      expect(crd.spec.versions).toHaveLength(1);
+      expect(crd.spec.names.shortNames.length).toBeGreaterThan(0);
+      expect(crd.spec.names.categories).toContain('anvil');
+      expect(version.subresources).toEqual({ status: {} });
+      expect(version.additionalPrinterColumns.length).toBeGreaterThan(0);
+    }
+    const columns = Object.fromEntries(crds.map((c) => [c.spec.names.kind, c.spec.versions[0].additionalPrinterColumns.map((p: { name: string }) => p.name)]));
+    expect(columns.CapabilityBinding).toEqual(expect.arrayContaining(['Capability', 'Scope', 'Provider', 'Consumer', 'World', 'Age']));
+    expect(columns.WorldInstance).toEqual(expect.arrayContaining(['Game', 'Phase', 'Region', 'Age']));
+    expect(columns.ModuleManifest).toEqual(expect.arrayContaining(['Version', 'Scope']));
+  });
+
+  /**
+   * Where a schema is not structural: a node without a type (and not int-or-string or
+   * preserve-unknown-fields), or a junctor (anyOf, …) other than int-or-string's.
+   */
+  function structuralProblems(schema: Record<string, any>, path: string): string[] {
+    const out: string[] = [];
+    const typed = typeof schema.type === 'string' || schema['x-kubernetes-int-or-string'] === true || schema['x-kubernetes-preserve-unknown-fields'] === true;
+    if (!typed) out.push(`${path} has no type`);
+    for (const j of ['anyOf', 'oneOf', 'allOf', 'not']) {
+      if (schema[j] !== undefined && !(j === 'anyOf' && schema['x-kubernetes-int-or-string'] === true)) out.push(`${path} uses ${j}`);
+    }
+    for (const [k, v] of Object.entries(schema.properties ?? {})) out.push(...structuralProblems(v as Record<string, any>, `${path}.${k}`));
+    if (schema.items) out.push(...structuralProblems(schema.items, `${path}[]`));
+    if (typeof schema.additionalProperties === 'object') out.push(...structuralProblems(schema.additionalProperties, `${path}{}`));
+    return out;
+  }
+
+  test('the checker catches an untyped node', () => {
+    expect(structuralProblems({ type: 'object', properties: { a: {}, b: { type: 'array', items: { oneOf: [] } } } }, 'x')).toEqual([
+      'x.a has no type',
+      'x.b[] has no type',
+      'x.b[] uses oneOf',
+    ]);
+  });
+
+  test('every schema node is structural', () => {
+    for (const crd of crds) {
+      const schema = crd.spec.versions[0].schema.openAPIV3Schema;
+      expect({ crd: crd.metadata.name, problems: structuralProblems(schema, 'openAPIV3Schema') }).toEqual({ crd: crd.metadata.name, problems: [] });
+    }
+  });
+});
+
+describe('a failed synth', () => {
+  /** An output folder that already holds a previous synth, with a marker. */
+  function previousOutput(name: string): { outdir: string; before: Map<string, Buffer> } {
+    const outdir = join(scratch, name, 'dist');
+    mkdirSync(outdir, { recursive: true });
+    writeFileSync(join(outdir, 'MARKER'), 'previous synth\n');
+    writeFileSync(join(outdir, '0000-crds.k8s.yaml'), 'kind: Old\n');
+    return { outdir, before: readTree(outdir) };
+  }
+  function synthError(app: AnvilApp): AnvilInputError {
+    try {
+      app.synth();
+    } catch (e) {
+      if (e instanceof AnvilInputError) return e;
+      throw e;
+    }
+    throw new Error('synth succeeded, but it should have failed');
+  }
+
+  test('a world whose game is missing: AnvilInputError, and the previous output is untouched', () => {
+    const { outdir, before } = previousOutput('missing-game');
+    const app = new AnvilApp({ outdir, onDiagnostic: () => {} });
+    new Module(app.definitions, 'solo', { version: '1.0.0', image: 'registry.example/solo:1' });
+    new Game(app.definitions, 'real', { modules: ['solo'] });
+    new World(app.definitions, 'lost', { game: 'no-such-game', namespace: 'games' });
+    const e = synthError(app);
+    expect(e.diagnostics.filter((d) => d.severity === 'error')).toEqual([
+      expect.objectContaining({ reason: 'GameNotFound', field: 'spec.gameRef.name', source: expect.stringContaining('WorldInstance/lost') }),
+    ]);
+    expect(e.message).toContain('no-such-game');
+    expect(differences(before, readTree(outdir))).toEqual([]);
+    // and nothing is left beside it (no staging or backup folders)
+    expect(readdirSync(dirname(outdir))).toEqual(['dist']);
+  });
+
+  test('several errors: all listed in one AnvilInputError, the previous output untouched', () => {
+    const { outdir, before } = previousOutput('many-errors');
+    const app = new AnvilApp({ outdir, onDiagnostic: () => {} });
+    const d = app.definitions;
+    new Module(d, 'bad-version', { version: '1.0', image: 'registry.example/a:1' });
+    new Module(d, 'needy', {
+      version: '1.0.0',
+      image: 'registry.example/b:1',
+      requires: [{ capabilityId: 'physics', versionConstraint: '^9.0.0', scope: 'world' }],
+    });
+    new Module(d, 'bad-range', {
+      version: '1.0.0',
+      image: 'registry.example/c:1',
+      requires: [{ capabilityId: 'x', versionConstraint: 'not a range', scope: 'world' }],
+    });
+    new Game(d, 'g', { modules: ['needy', 'ghost'] });
+    new World(d, 'w1', { game: 'g', namespace: 'games' });
+    new World(d, 'w2', { game: 'missing', namespace: 'games' });
+    const e = synthError(app);
+    const lines = e.message.split('\n');
+    expect(lines[0]).toBe(`${e.diagnostics.filter((x) => x.severity === 'error').length} error(s) in Anvil input:`);
+    const reported = e.diagnostics.map((x) => `${x.reason ?? '-'} ${x.field}`);
+    expect(reported).toEqual(
+      expect.arrayContaining([
+        '- spec.version',
+        '- spec.requires[0].versionConstraint',
+        'ModuleNotFound spec.modules[1].name',
+        'ModuleNotFound spec.gameRef.name',
+        'Unresolved ModuleManifest/needy spec.requires[0]',
+        'GameNotFound spec.gameRef.name',
+      ]),
+    );
+    // Every error is in the message, one line each.
+    expect(lines).toHaveLength(1 + e.diagnostics.filter((x) => x.severity === 'error').length);
+    for (const needle of ['bad-version', 'not a range', 'ghost', 'needy', '^9.0.0', 'missing']) expect(e.message).toContain(needle);
+    expect(differences(before, readTree(outdir))).toEqual([]);
+    expect(readdirSync(dirname(outdir))).toEqual(['dist']);
+  });
+
+  test('warnings alone do not fail synth; they are reported', () => {
+    const outdir = join(scratch, 'warnings', 'dist');
+    const seen: string[] = [];
+    const app = new AnvilApp({ outdir, reconcilerImage: false, onDiagnostic: (x) => seen.push(`${x.severity} ${x.reason}`) });
+    new Module(app.definitions, 'm', {
+      version: '1.0.0',
+      image: 'registry.example/m:1',
+      requires: [{ capabilityId: 'extra', versionConstraint: '*', scope: 'world', dependencyMode: 'optional' }],
+    });
+    new Game(app.definitions, 'g', { modules: ['m'] });
+    new World(app.definitions, 'w', { game: 'g' });
+    app.synth();
+    expect(seen).toEqual(['warning OptionalUnresolved']);
+    expect([...readTree(outdir).keys()]).toEqual([
+      '0000-crds.k8s.yaml',
+      '0001-namespaces.k8s.yaml',
+      '0002-definitions.k8s.yaml',
+      '0003-global-services.k8s.yaml',
+      '0004-world-default-w.k8s.yaml',
+    ]);
+  });
+});

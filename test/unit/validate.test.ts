@@ -1,0 +1,195 @@
+/**
+ * Bad input is reported, all at once, by source, field and problem (issue 2, "Bad input"),
+ * and good input gets the schema defaults the API server would give it.
+ */
+import { describe, expect, test } from '@jest/globals';
+import { validateObject } from '../../lib/api/validate.js';
+import { formatDiagnostic, type Diagnostic } from '../../lib/diagnostics.js';
+import { buildCatalog } from '../../lib/resolve/catalog.js';
+import { game, mod, provides, req, world } from './fixtures.js';
+
+/** `field: message` of each problem, for compact assertions. */
+const problems = (ds: readonly Diagnostic[]): string[] => ds.map((d) => `${d.field ?? ''}: ${d.message}`);
+
+describe('validateObject', () => {
+  test('a valid module has no problems, and every diagnostic names its source', () => {
+    expect(validateObject(mod('ok', { provides: [provides('x', '1.2.3-rc.1+build.5')], requires: [req('y', '^1 || >=3.0.0-beta.0')] }), 'a.yaml#0')).toEqual([]);
+    const [d] = validateObject(mod('bad', { version: '1.2' }), 'games/a.yaml#3');
+    expect(d).toEqual({ severity: 'error', source: 'games/a.yaml#3', field: 'spec.version', message: 'must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)' });
+    expect(formatDiagnostic(d!)).toBe('error: games/a.yaml#3 spec.version: must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)');
+  });
+
+  test('invalid SemVer versions, of the module and of a provided capability', () => {
+    for (const version of ['1.2', 'v1.2.3', '01.2.3', '1.2.3.4', 'latest']) {
+      expect(problems(validateObject(mod('m', { version }), 's'))).toEqual(['spec.version: must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)']);
+    }
+    expect(problems(validateObject(mod('m', { provides: [provides('x', '2.x')] }), 's'))).toEqual([
+      'spec.provides[0].version: must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)',
+    ]);
+  });
+
+  test('an invalid SemVer range', () => {
+    expect(problems(validateObject(mod('m', { requires: [req('ok', '^1.0.0'), req('x', '>>1.0')] }), 's'))).toEqual([
+      'spec.requires[1].versionConstraint: ">>1.0" is not a valid SemVer range',
+    ]);
+  });
+
+  test('an unknown scope, of the module and of a requirement', () => {
+    expect(problems(validateObject(mod('m', { scope: 'galaxy' as never }), 's'))).toEqual([
+      'spec.scope: must be one of "cluster", "region", "world", "world-shard", "session"',
+    ]);
+    expect(problems(validateObject(mod('m', { requires: [req('x', '*', { scope: 'planet' as never })] }), 's'))).toEqual([
+      'spec.requires[0].scope: must be one of "cluster", "region", "world", "world-shard", "session"',
+    ]);
+  });
+
+  test('a multiplicity other than "1" or "many"', () => {
+    for (const multiplicity of ['2', 'all']) {
+      expect(problems(validateObject(mod('m', { requires: [req('x', '*', { multiplicity: multiplicity as never })] }), 's'))).toEqual([
+        'spec.requires[0].multiplicity: must be one of "1", "many"',
+      ]);
+    }
+    // YAML's unquoted `multiplicity: 1` is a number: reported, not coerced.
+    expect(problems(validateObject(mod('m', { requires: [req('x', '*', { multiplicity: 1 as never })] }), 's'))).toEqual([
+      'spec.requires[0].multiplicity: must be string',
+      'spec.requires[0].multiplicity: must be one of "1", "many"',
+    ]);
+  });
+
+  test('a missing image, and several problems of one object together', () => {
+    const m = mod('m', { version: 'x', requires: [req('x', 'nope', { dependencyMode: 'maybe' as never })] });
+    delete m.spec.image;
+    expect(problems(validateObject(m, 's')).sort()).toEqual([
+      'spec.image: is required',
+      'spec.requires[0].dependencyMode: must be one of "required", "optional"',
+      'spec.requires[0].versionConstraint: "nope" is not a valid SemVer range',
+      'spec.version: must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)',
+    ]);
+  });
+
+  test('bad names: not DNS-1123 labels, or too long', () => {
+    for (const name of ['Gateway', 'my_module', '-lead', 'trail-', 'a'.repeat(64), '']) {
+      expect(problems(validateObject(mod(name), 's'))).toEqual([
+        `metadata.name: ${JSON.stringify(name)} must be a DNS-1123 label (lower case letters, digits and -, at most 63)`,
+      ]);
+    }
+    expect(problems(validateObject(game('g', ['Bad_Name']), 's'))).toEqual(['spec.modules[0].name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$']);
+  });
+
+  test("the reserved capability 'root' cannot be required", () => {
+    expect(problems(validateObject(mod('m', { requires: [req('root')] }), 's'))).toEqual([
+      "spec.requires[0].capabilityId: 'root' is reserved for root bindings",
+    ]);
+  });
+
+  test('not an Anvil object', () => {
+    expect(problems(validateObject('text', 's'))).toEqual([': is not a Kubernetes object (expected a mapping with apiVersion, kind, metadata, spec)']);
+    expect(validateObject({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' } }, 's')[0]).toEqual(
+      expect.objectContaining({ field: 'kind', message: expect.stringContaining('v1/ConfigMap is not an Anvil kind') }),
+    );
+  });
+
+  test('defaults are filled in place: scope world, multiplicity "1", dependencyMode required, and more', () => {
+    const m = mod('m', { ports: [{ name: 'http', port: 80 }], requires: [req('x')] });
+    expect(validateObject(m, 's')).toEqual([]);
+    expect(m.spec.scope).toBe('world');
+    expect(m.spec.replicas).toBe(1);
+    expect(m.spec.routesActions).toBe(false);
+    expect(m.spec.ports[0].protocol).toBe('TCP');
+    expect(m.spec.requires[0]).toEqual({ capabilityId: 'x', versionConstraint: '*', scope: 'world', multiplicity: '1', dependencyMode: 'required' });
+
+    const w = world('w', 'g');
+    expect(validateObject(w, 's')).toEqual([]);
+    expect(w.spec).toEqual({ gameRef: { name: 'g' }, region: 'default', shards: 1 });
+  });
+
+  test('given values are kept, not overwritten by defaults', () => {
+    const m = mod('m', { scope: 'cluster', requires: [req('x', '*', { scope: 'cluster', multiplicity: 'many', dependencyMode: 'optional' })] });
+    expect(validateObject(m, 's')).toEqual([]);
+    expect(m.spec.scope).toBe('cluster');
+    expect(m.spec.requires[0]).toEqual(expect.objectContaining({ multiplicity: 'many', dependencyMode: 'optional' }));
+  });
+});
+
+describe('buildCatalog', () => {
+  test('duplicate names across sources name both places', () => {
+    const { catalog, diagnostics } = buildCatalog([
+      { object: mod('gateway'), source: 'a.yaml#0' },
+      { object: mod('gateway', { version: '2.0.0' }), source: 'b.yaml#1' },
+      { object: game('g', ['gateway']), source: 'a.yaml#1' },
+      { object: game('g', ['gateway']), source: 'c.yaml#0' },
+      { object: world('w', 'g'), source: 'a.yaml#2' },
+      { object: world('w', 'g'), source: 'd.yaml#0' },
+      // same name in another namespace: a different world
+      { object: world('w', 'g', { namespace: 'elsewhere' }), source: 'd.yaml#1' },
+    ]);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([
+      'error: b.yaml#1 metadata.name: duplicate ModuleManifest/gateway: already defined in a.yaml#0',
+      'error: c.yaml#0 metadata.name: duplicate GameDefinition/g: already defined in a.yaml#1',
+      'error: d.yaml#0 metadata.name: duplicate WorldInstance/games/w: already defined in a.yaml#2',
+    ]);
+    // The first definition wins and the others are left out.
+    expect(catalog.modules.get('gateway')?.spec.version).toBe('1.0.0');
+    expect(catalog.worlds.map((w) => `${w.metadata.namespace}/${w.metadata.name}`)).toEqual(['elsewhere/w', 'games/w']);
+  });
+
+  test('a booklet naming a module that is not in the game', () => {
+    const { diagnostics } = buildCatalog([
+      { object: mod('a'), source: 'm.yaml#0' },
+      { object: mod('b'), source: 'm.yaml#1' },
+      { object: game('g', ['a'], [{ name: 'pair', modules: ['a', 'b'], strategy: 'SameNode' }]), source: 'g.yaml#0' },
+    ]);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([
+      'error: g.yaml#0 spec.booklets[0].modules[1]: booklet pair names b, which is not one of spec.modules',
+    ]);
+  });
+
+  test('a booklet naming a global module', () => {
+    const { diagnostics } = buildCatalog([
+      { object: mod('a'), source: 'm.yaml#0' },
+      { object: mod('bus', { scope: 'cluster' }), source: 'm.yaml#1' },
+      { object: game('g', ['a', 'bus'], [{ name: 'pair', modules: ['a', 'bus'], strategy: 'SameZone' }]), source: 'g.yaml#0' },
+    ]);
+    expect(problems(diagnostics)).toEqual([
+      'spec.booklets[0].modules[1]: booklet pair names bus, a cluster-scoped module: only per-world modules can be colocated',
+    ]);
+  });
+
+  test('a module listed twice by a game, and a module that is not defined', () => {
+    const { diagnostics } = buildCatalog([
+      { object: mod('a'), source: 'm.yaml#0' },
+      { object: game('g', ['a', 'a', 'ghost']), source: 'g.yaml#0' },
+    ]);
+    expect(diagnostics.map(formatDiagnostic)).toEqual([
+      'error: g.yaml#0 spec.modules[1].name: module a is listed twice',
+      'error: g.yaml#0 spec.modules[2].name: module ghost is not defined (no ModuleManifest named ghost)',
+    ]);
+  });
+
+  test('invalid objects are reported and left out; the valid ones stay; defaults apply', () => {
+    const { catalog, diagnostics } = buildCatalog([
+      { object: mod('good', { requires: [req('x')] }), source: 'm.yaml#0' },
+      { object: mod('bad', { version: '1' }), source: 'm.yaml#1' },
+      { object: mod('worse', { scope: 'nowhere' as never }), source: 'm.yaml#2' },
+    ]);
+    expect(diagnostics.map((d) => `${d.source} ${d.field}`)).toEqual(['m.yaml#1 spec.version', 'm.yaml#2 spec.scope']);
+    expect([...catalog.modules.keys()]).toEqual(['good']);
+    const good = catalog.modules.get('good')!;
+    expect(good.spec.scope).toBe('world');
+    expect(good.spec.requires![0]).toEqual(expect.objectContaining({ multiplicity: '1', dependencyMode: 'required' }));
+  });
+
+  test('CapabilityBindings read back are ignored, and worlds without a namespace get the default one', () => {
+    const binding = {
+      apiVersion: 'anvil.dev/v1alpha1',
+      kind: 'CapabilityBinding',
+      metadata: { name: 'b', namespace: 'games' },
+      spec: { capabilityId: 'x', scope: 'cluster', multiplicity: '1', consumer: { kind: 'ModuleManifest', name: 'a' }, provider: { module: 'b', capabilityVersion: '1.0.0' } },
+    };
+    const w = world('w', 'g');
+    delete w.metadata.namespace;
+    const { catalog, diagnostics } = buildCatalog([{ object: binding, source: 'b.yaml#0' }, { object: w, source: 'w.yaml#0' }], { defaultNamespace: 'play' });
+    expect(diagnostics).toEqual([]);
+    expect(catalog.worlds.map((x) => x.metadata.namespace)).toEqual(['play']);
+  });
+});

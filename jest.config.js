@@ -18,7 +18,8 @@ export default {
       testMatch: ['<rootDir>/test/cluster/**/*.test.ts'],
       globalSetup: '<rootDir>/test/cluster/globalSetup.ts',
       globalTeardown: '<rootDir>/test/cluster/globalTeardown.ts',
-      testTimeout: 300000,
+      // Not `testTimeout: …` here: Jest 30 ignores it in a project entry (see the file).
+      setupFilesAfterEnv: ['<rootDir>/test/cluster/setupTimeout.ts'],
     },
   ],
 };

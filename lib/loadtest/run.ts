@@ -183,17 +183,15 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
     opts.onProgress?.(counts());
   });
 
-  // Wait, driven by watch events, until every world is Running or Failed, or the deadline.
+  // Then wait, woken by watch events, until every world is Running or Failed, or the deadline.
+  await creating;
   const settled = () => {
     const c = counts();
-    return createdAt.size + createFailed.size === opts.worlds && c.running + c.failed >= opts.worlds;
+    return c.running + c.failed >= opts.worlds;
   };
-  let createsDone = false;
-  void creating.then(() => (createsDone = true));
-  while (!(createsDone && settled()) && performance.now() < deadline) {
-    await Promise.race([tracker.changed(), creating, sleep(Math.max(0, Math.min(1000, deadline - performance.now())))]);
+  while (!settled() && performance.now() < deadline) {
+    await Promise.race([tracker.changed(), sleep(Math.max(0, Math.min(1000, deadline - performance.now())))]);
   }
-  await creating;
   tracker.stop();
   sampler.stop();
 

@@ -253,7 +253,8 @@ export async function createNamespace(ns: string): Promise<void> {
 
 /** Deletes the namespaces and the cluster-scoped definitions a test file made (best effort). */
 export async function cleanup(namespaces: string[], prefix: string): Promise<void> {
-  for (const ns of namespaces) await kubectl(['delete', 'namespace', ns, '--wait=false']);
+  // Waited for, so that the next test file's reconciler does not see them terminating.
+  for (const ns of namespaces) await kubectl(['delete', 'namespace', ns, '--timeout=120s'], { timeoutMs: 150_000 });
   for (const kind of ['gamedefinitions', 'modulemanifests']) {
     const names = ((await getJson([kind]))?.items ?? []).map((o: any) => o.metadata.name).filter((n: string) => n.startsWith(`${prefix}-`));
     if (names.length) await kubectl(['delete', kind, ...names, '--wait=false']);

@@ -1,0 +1,91 @@
+// The reconciler's pure parts: the work queue, no-op detection and the phase machine.
+import { covers, upToDate, withHash } from '../../lib/reconciler/apply.js';
+import { WorkQueue } from '../../lib/reconciler/queue.js';
+import { computeStatus, type Resolution, type WorkloadState } from '../../lib/reconciler/status.js';
+import type { WorldInstance } from '../../lib/api/schema.js';
+
+describe('WorkQueue', () => {
+  test('deduplicates, never hands a key to two workers, and requeues a key added while it was processed', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    q.add('a');
+    q.add('b');
+    expect(q.depth).toBe(2);
+    const k = await q.get();
+    expect(k).toBe('a');
+    q.add('a'); // while processing: not handed out again yet
+    expect(await q.get()).toBe('b');
+    expect(q.depth).toBe(0);
+    q.done('a');
+    expect(await q.get()).toBe('a');
+    q.shutdown();
+    expect(await q.get()).toBeUndefined();
+  });
+
+  test('backs off exponentially per key and forgets on success', () => {
+    const q = new WorkQueue({ baseDelayMs: 10 });
+    q.addRateLimited('x');
+    q.addRateLimited('x');
+    expect(q.retries('x')).toBe(2);
+    q.forget('x');
+    expect(q.retries('x')).toBe(0);
+    q.shutdown();
+  });
+});
+
+describe('no-op detection', () => {
+  const desired = withHash({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'n', labels: { a: '1' } }, spec: { ports: [{ name: 'p', port: 80 }], selector: { a: '1' } } } as never);
+  const live = (spec: unknown, annotations = desired.metadata!.annotations) => ({ metadata: { name: 's', namespace: 'n', labels: { a: '1', extra: 'x' }, annotations, resourceVersion: '5' }, spec });
+
+  test('a live object holding everything desired (plus server defaults) is up to date', () => {
+    expect(upToDate(live({ ports: [{ name: 'p', port: 80, protocol: 'TCP' }], selector: { a: '1' }, clusterIP: '10.0.0.1' }) as never, desired)).toBe(true);
+  });
+  test('an edited field, a missing object or another hash is not', () => {
+    expect(upToDate(live({ ports: [{ name: 'p', port: 81 }], selector: { a: '1' } }) as never, desired)).toBe(false);
+    expect(upToDate(undefined, desired)).toBe(false);
+    expect(upToDate(live({ ports: [{ name: 'p', port: 80 }], selector: { a: '1' } }, { 'anvil.dev/applied-hash': 'old' }) as never, desired)).toBe(false);
+  });
+  test('empty lists match absent ones; numbers match their string form', () => {
+    expect(covers(undefined, [])).toBe(true);
+    expect(covers('1', 1)).toBe(true);
+    expect(covers([1, 2], [1])).toBe(false);
+  });
+});
+
+describe('world status', () => {
+  const world = (status?: WorldInstance['status'], generation = 1): WorldInstance => ({
+    apiVersion: 'anvil.dev/v1alpha1',
+    kind: 'WorldInstance',
+    metadata: { name: 'w', namespace: 'n', generation, creationTimestamp: '2026-01-01T00:00:00Z' },
+    spec: { gameRef: { name: 'g' } },
+    ...(status ? { status } : {}),
+  });
+  const ok: Resolution = { ok: true, reason: 'Resolved', message: '2 binding(s)' };
+  const state = (existing: number, ready: number): WorkloadState => ({ managedBy: 'reconciler', bindings: 2, modules: 2, existing, readyModules: ready, notReady: [] });
+
+  test('Pending -> Provisioning -> Running, with runningSince once and a stable lastTransitionTime', () => {
+    const t = new Date('2026-01-01T00:00:10Z');
+    const pending = computeStatus(world(), ok, state(0, 0), t);
+    expect(pending.to).toBe('Pending');
+    const prov = computeStatus(world(pending.status), ok, state(2, 1), t);
+    expect(prov.to).toBe('Provisioning');
+    const running = computeStatus(world(prov.status), ok, state(2, 2), new Date('2026-01-01T00:00:20Z'));
+    expect(running).toMatchObject({ to: 'Running', firstRunning: true });
+    expect(running.status.runningSince).toBe('2026-01-01T00:00:20Z');
+    const again = computeStatus(world(running.status), ok, state(2, 2), new Date('2026-01-01T00:01:00Z'));
+    expect(again.changed).toBe(false);
+    const degraded = computeStatus(world(running.status), ok, state(2, 1));
+    expect(degraded.to).toBe('Degraded');
+    // A new spec while not ready is a rollout, not a degradation.
+    expect(computeStatus(world(running.status, 2), ok, state(2, 1)).to).toBe('Provisioning');
+  });
+
+  test('Failed with the reason, and Terminating once deleted', () => {
+    const failed = computeStatus(world(), { ok: false, reason: 'GameNotFound', message: 'game g is not defined' }, state(0, 0));
+    expect(failed.to).toBe('Failed');
+    expect(failed.status.conditions?.find((c) => c.type === 'Resolved')).toMatchObject({ status: 'False', reason: 'GameNotFound', observedGeneration: 1 });
+    const w = world(failed.status);
+    w.metadata.deletionTimestamp = '2026-01-01T00:02:00Z';
+    expect(computeStatus(w, ok, state(2, 2)).to).toBe('Terminating');
+  });
+});

@@ -94,7 +94,8 @@ function shellWords(line: string): string[] {
 /** The commands of the ```bash block under the README's "### Apply" heading. */
 function readmeApplyCommands(): string[][] {
   const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const section = /^### Apply\s*$([\s\S]*?)(?=^#{1,3} )/m.exec(readme)?.[1];
+  // From the heading to the next heading of level 1–3 (or the end of the file).
+  const section = /^### Apply[ \t]*$([\s\S]*?)(?=^#{1,3} |(?![\s\S]))/m.exec(readme)?.[1];
   if (!section) throw new Error('README.md has no "### Apply" section');
   const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
   if (!block) throw new Error('README.md\'s "### Apply" section has no ```bash block');
@@ -170,7 +171,7 @@ afterAll(async () => {
 }, TIMEOUT);
 
 describe("the README's apply sequence", () => {
-  test('is the CRDs, a wait until they are established, then all of dist/', () => {
+  test('is read from README.md and covers every file of dist/', () => {
     const cmds = readmeApplyCommands().map((w) => w.join(' '));
     expect(cmds.length).toBeGreaterThan(0);
     // Every file of dist/ is applied: by the folder, or each file named.

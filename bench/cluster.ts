@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
+import { ensureBuilt } from '../test/cluster/reconcilerHarness.js';
 import { byLabel, deltaByKey, scrape, sumOf } from '../lib/loadtest/metrics.js';
 import type { LoadTestResult } from '../lib/loadtest/run.js';
 
@@ -86,9 +87,11 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
 
 async function startReconciler(cp: ControlPlane, port: number, opts: ClusterBenchOptions): Promise<ChildProcess> {
   const log = openSync(join(opts.logDir, 'reconciler.log'), 'a');
+  // The compiled reconciler (bin/anvil.js on build/), as it runs in a cluster: its memory is what ships.
+  ensureBuilt();
   const child = spawn(
-    TSX,
-    [ANVIL, 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(opts.resyncSeconds)],
+    process.execPath,
+    ['bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(opts.resyncSeconds)],
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;

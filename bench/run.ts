@@ -134,7 +134,7 @@ function markdown(r: Results): string {
     md.push('## Cluster', '', `**Failed:** ${c.error}`, '');
   } else if (c) {
     const cl = c as ClusterBenchResult;
-    md.push(`## Cluster (\`anvil load-test\`, local control plane ${cl.kubernetes}, ${cl.nodes} kwok nodes, reconciler from source with --concurrency ${cl.reconcileConcurrency})`, '');
+    md.push(`## Cluster (\`anvil load-test\`, local control plane ${cl.kubernetes}, ${cl.nodes} kwok nodes, compiled reconciler with --concurrency ${cl.reconcileConcurrency})`, '');
     md.push('| worlds | concurrency | Running | p50 s | p95 s | p99 s | max s | worlds/s | raw API worlds/s | ratio | API requests/world | reconcile errors | reconciler peak RSS MB |');
     md.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const t of [...cl.loadTests, ...(cl.memory ? [cl.memory] : [])]) {
@@ -191,7 +191,8 @@ if (only.includes('cluster')) {
       worldCounts,
       memoryWorlds,
       nodes: flag('nodes') ? Number(flag('nodes')) : undefined,
-      game: flag('game'),
+      // command-path's world-store claims a PersistentVolume; the local control plane has no provisioner.
+      game: flag('game') ?? 'roguelike',
       reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 4),
       resyncSeconds: Number(flag('resync-seconds') ?? 30),
       timeoutSeconds: Number(flag('timeout') ?? 600),

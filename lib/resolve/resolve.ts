@@ -201,6 +201,21 @@ export function listedGlobalModules(catalog: Catalog): ModuleManifest[] {
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 }
 
+/**
+ * The providers among the platform's global modules, computed once per catalog: every world
+ * needs it, and building it walks every game (worlds × games otherwise). A catalog is
+ * read-only, so the memo cannot go stale.
+ */
+const globalIndexes = new WeakMap<Catalog, ProviderIndex>();
+function globalIndexOf(catalog: Catalog): ProviderIndex {
+  let index = globalIndexes.get(catalog);
+  if (!index) {
+    index = indexProviders(listedGlobalModules(catalog));
+    globalIndexes.set(catalog, index);
+  }
+  return index;
+}
+
 /** Bindings between global modules: resolved once for the whole platform. */
 export function resolveGlobal(catalog: Catalog): GlobalPlan {
   const modules = listedGlobalModules(catalog);
@@ -280,7 +295,7 @@ export function resolveWorld(catalog: Catalog, world: WorldInstance): WorldPlan 
 
   // Providers of a global consumer in this game count too: such a provider is not a root.
   const globalConsumers = plan.modules.filter(isGlobalModule);
-  const globalIndex = indexProviders(listedGlobalModules(catalog));
+  const globalIndex = globalIndexOf(catalog);
   const provided = new Set(bindings.map((b) => b.spec.provider.module));
   for (const consumer of globalConsumers) {
     for (const req of consumer.spec.requires ?? []) {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { kubectl, kubectlOk } from './kubectl.js';
+import { clusterInfo, kubectl, kubectlOk, tokenKubeconfig } from './kubectl.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const rbacNs = `smoke-rbac-${suffix}`;
@@ -27,38 +27,6 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
 /** The controller manager creates each namespace's "default" ServiceAccount. */
 async function namespaceReady(ns: string): Promise<void> {
   await eventually(`serviceaccount ${ns}/default`, async () => (await kubectl(['get', 'sa', 'default', '-n', ns])).code === 0);
-}
-
-/** Server URL and CA of the test cluster, from its kubeconfig. */
-async function clusterInfo(): Promise<{ server: string; ca: Buffer }> {
-  const jp = (p: string) => kubectlOk(['config', 'view', '--raw', '--minify', '-o', `jsonpath={.clusters[0].cluster.${p}}`]);
-  return { server: await jp('server'), ca: Buffer.from(await jp('certificate-authority-data'), 'base64') };
-}
-
-/** A kubeconfig for the same cluster that authenticates with a bearer token. */
-async function tokenKubeconfig(name: string, token: string): Promise<string> {
-  const { server, ca } = await clusterInfo();
-  const file = path.join(tmp, `${name}.kubeconfig`);
-  fs.writeFileSync(
-    file,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster:
-    server: ${server}
-    certificate-authority-data: ${ca.toString('base64')}
-users:
-- name: u
-  user:
-    token: ${token}
-contexts:
-- name: c
-  context: {cluster: c, user: u}
-current-context: c
-`,
-  );
-  return file;
 }
 
 /** An unauthenticated GET (kubectl would prompt for a password without credentials). */

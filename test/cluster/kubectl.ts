@@ -1,6 +1,9 @@
 // Runs the real kubectl against the integration cluster (process.env.ANVIL_KUBECONFIG,
 // set by ./globalSetup.ts). Never rejects on a non-zero exit: check `code`.
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 export interface KubectlResult {
   stdout: string;
@@ -47,4 +50,37 @@ export async function kubectlOk(args: string[], opts: KubectlOptions = {}): Prom
   const r = await kubectl(args, opts);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr || r.stdout}`);
   return r.stdout;
+}
+
+/** Server URL and CA of the test cluster, from its kubeconfig. */
+export async function clusterInfo(): Promise<{ server: string; ca: Buffer }> {
+  const jp = (p: string) => kubectlOk(['config', 'view', '--raw', '--minify', '-o', `jsonpath={.clusters[0].cluster.${p}}`]);
+  return { server: await jp('server'), ca: Buffer.from(await jp('certificate-authority-data'), 'base64') };
+}
+
+/** A kubeconfig for the test cluster that authenticates with a bearer token (e.g. a ServiceAccount's). */
+export async function tokenKubeconfig(user: string, token: string): Promise<string> {
+  const { server, ca } = await clusterInfo();
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-token-')), 'kubeconfig');
+  fs.writeFileSync(
+    file,
+    `apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: ${server}
+    certificate-authority-data: ${ca.toString('base64')}
+users:
+- name: ${user}
+  user:
+    token: ${token}
+contexts:
+- name: c
+  context: {cluster: c, user: ${user}}
+current-context: c
+`,
+    { mode: 0o600 },
+  );
+  return file;
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
+import { kubectl, kubectlOk, kubeconfigPath, tokenKubeconfig } from './kubectl.js';
 
 export const ROOT = process.cwd();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -156,29 +156,7 @@ export const writes = (m: Map<string, number>): number =>
 /** A kubeconfig for the test cluster that authenticates as a ServiceAccount (TokenRequest). */
 export async function serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {
   const token = (await kubectlOk(['create', 'token', name, '-n', namespace, '--duration=2h'])).trim();
-  const jp = (p: string) => kubectlOk(['config', 'view', '--raw', '--minify', '-o', `jsonpath={.clusters[0].cluster.${p}}`]);
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-sa-')), 'kubeconfig');
-  fs.writeFileSync(
-    file,
-    `apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster:
-    server: ${await jp('server')}
-    certificate-authority-data: ${await jp('certificate-authority-data')}
-users:
-- name: ${name}
-  user:
-    token: ${token}
-contexts:
-- name: c
-  context: {cluster: c, user: ${name}}
-current-context: c
-`,
-    { mode: 0o600 },
-  );
-  return file;
+  return tokenKubeconfig(name, token);
 }
 
 /** Test definitions: a cluster-scoped bus, a gateway routing actions, a mechanic, a physics engine. */

@@ -1,0 +1,92 @@
+// `anvil load-test` for real (node bin/anvil.js, the compiled CLI) against the harness
+// cluster with the reconciler running as its own process: 5 worlds reach Running, the JSON
+// report has every figure, and --cleanup leaves nothing behind. No timing is asserted.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
+import { ROOT, applyCrds, ensureBuilt, listJson, startReconciler, type ReconcilerProcess } from './reconcilerHarness.js';
+
+const suffix = Math.random().toString(36).slice(2, 8);
+const ns = `load-test-${suffix}`;
+// roguelike: command-path's world-store claims a PersistentVolume, and the harness has no
+// storage provisioner, so its worlds cannot reach Running here.
+const GAME = 'roguelike';
+
+function anvil(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/anvil.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let reconciler: ReconcilerProcess;
+
+beforeAll(async () => {
+  ensureBuilt();
+  await applyCrds();
+  await kubectlOk(['apply', '-f', path.join(ROOT, 'dist/0002-definitions.k8s.yaml'), '-f', path.join(ROOT, 'dist/0004-global-services.k8s.yaml')]);
+  reconciler = await startReconciler({ identity: `load-test-${suffix}` });
+});
+
+afterAll(async () => {
+  await reconciler?.stop();
+  await kubectl(['delete', 'namespace', ns, '--wait=false']);
+});
+
+describe('anvil load-test', () => {
+  test('5 worlds to Running, every figure reported, cleaned up', async () => {
+    const r = await anvil([
+      'load-test', '--worlds', '5', '--game', GAME, '--namespace', ns, '--kubeconfig', kubeconfigPath(),
+      '--metrics-url', `http://127.0.0.1:${reconciler.port}/metrics`, '--timeout', '240', '--cleanup', '-o', 'json',
+    ]);
+    if (r.code !== 0) throw new Error(`anvil load-test exited ${r.code}:\n${r.stderr}\n${r.stdout}\nreconciler log:\n${reconciler.log().slice(-3000)}`);
+    const out = JSON.parse(r.stdout);
+
+    expect(out).toMatchObject({ game: GAME, namespace: ns, worlds: 5, concurrency: 5, running: 5, failed: [], timedOut: [], ok: true });
+    expect(out.runId).toMatch(/^[0-9a-f]{6}$/);
+    for (const key of ['latencySeconds', 'createCallSeconds']) {
+      expect(out[key]).toEqual({ count: 5, min: expect.any(Number), mean: expect.any(Number), p50: expect.any(Number), p95: expect.any(Number), p99: expect.any(Number), max: expect.any(Number) });
+      expect(out[key].min).toBeLessThanOrEqual(out[key].p50);
+      expect(out[key].p50).toBeLessThanOrEqual(out[key].p99);
+      expect(out[key].p99).toBeLessThanOrEqual(out[key].max);
+    }
+    expect(out.worldsPerSecond).toBeGreaterThan(0);
+    // The raw baseline created the same objects as a world of the game, and removed them.
+    expect(out.raw).toMatchObject({ worlds: 5, errors: 0, cleanedUp: true });
+    expect(out.raw.objectsPerWorld).toBeGreaterThan(0);
+    expect(out.raw.kinds).toMatchObject({ Deployment: expect.any(Number), Service: expect.any(Number), CapabilityBinding: expect.any(Number) });
+    expect(out.throughputRatio).toBeGreaterThan(0);
+    // Figures from the reconciler's /metrics.
+    expect(out.reconciler).toMatchObject({ reachable: true, reconcileErrors: 0 });
+    expect(out.reconciler.apiRequestsPerWorld).toBeGreaterThan(0);
+    expect(out.reconciler.apiRequestsByVerb.apply).toBeGreaterThan(0);
+    expect(out.reconciler.peakMemoryBytes).toBeGreaterThan(0);
+    expect(out.cleanup).toEqual({ requested: true, done: true, remaining: 0 });
+
+    // Nothing of the run is left: its worlds, and the raw baseline's namespace.
+    expect(await listJson('worldinstances', ns, `anvil.dev/load-test=${out.runId}`)).toEqual([]);
+    const rawNs = await kubectl(['get', 'namespace', out.raw.namespace]);
+    expect(rawNs.code).not.toBe(0);
+  });
+
+  test('worlds that cannot reach Running are listed and make the exit code non-zero', async () => {
+    const r = await anvil([
+      'load-test', '--worlds', '2', '--game', 'command-path', '--namespace', ns, '--kubeconfig', kubeconfigPath(),
+      '--metrics-url', `http://127.0.0.1:${reconciler.port}/metrics`, '--timeout', '15', '--no-raw', '--cleanup', '-o', 'json',
+    ]);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout);
+    // command-path's world-store PVC never binds here: both worlds are listed, none hidden.
+    expect(out.running).toBe(0);
+    expect(out.ok).toBe(false);
+    expect(out.raw).toBeNull();
+    expect([...out.timedOut, ...out.failed].map((w: { name: string }) => w.name).sort()).toEqual([`lt-${out.runId}-0`, `lt-${out.runId}-1`]);
+    expect(out.cleanup.done).toBe(true);
+  });
+});

@@ -18,6 +18,8 @@ export interface Catalog {
   readonly worlds: readonly WorldInstance[];
   /** Where each object came from, by `objectRef`, for messages. */
   readonly sources: ReadonlyMap<string, string>;
+  /** `Kind/name` of definitions left out because they are invalid (their errors are reported). */
+  readonly invalid: ReadonlySet<string>;
 }
 
 export interface CatalogResult {
@@ -38,11 +40,16 @@ export function buildCatalog(input: readonly Sourced[], opts: { defaultNamespace
   const worlds = new Map<string, WorldInstance>();
   const sources = new Map<string, string>();
   const firstSeen = new Map<string, string>();
+  const invalid = new Set<string>();
 
   for (const { object, source } of input) {
     const problems = validateObject(object, source);
     diagnostics.push(...problems);
-    if (problems.length > 0) continue;
+    if (problems.length > 0) {
+      const o = object as { kind?: unknown; metadata?: { name?: unknown } } | null;
+      if (typeof o?.kind === 'string' && typeof o.metadata?.name === 'string') invalid.add(`${o.kind}/${o.metadata.name}`);
+      continue;
+    }
     const o = object as AnvilResource;
     if (o.kind === 'CapabilityBinding') continue; // output, not input: ignored when read back
     if (o.kind === 'WorldInstance' && !o.metadata.namespace) {
@@ -61,21 +68,26 @@ export function buildCatalog(input: readonly Sourced[], opts: { defaultNamespace
     else worlds.set(worldKey(o), o);
   }
 
-  for (const game of games.values()) diagnostics.push(...checkGame(game, sources.get(objectRef(game)) ?? objectRef(game), modules));
+  for (const game of games.values()) diagnostics.push(...checkGame(game, sources.get(objectRef(game)) ?? objectRef(game), modules, invalid));
 
   const sortedWorlds = [...worlds.values()].sort((a, b) => worldKey(a).localeCompare(worldKey(b)));
-  return { catalog: { modules, games, worlds: sortedWorlds, sources }, diagnostics };
+  return { catalog: { modules, games, worlds: sortedWorlds, sources, invalid }, diagnostics };
 }
 
 /** What a GameDefinition can get wrong on its own: duplicates, unknown modules, booklets. */
-export function checkGame(game: GameDefinition, source: string, modules: ReadonlyMap<string, ModuleManifest>): Diagnostic[] {
+export function checkGame(
+  game: GameDefinition,
+  source: string,
+  modules: ReadonlyMap<string, ModuleManifest>,
+  invalid: ReadonlySet<string> = new Set(),
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   const listed = new Set<string>();
   game.spec.modules.forEach((m, i) => {
     if (listed.has(m.name)) out.push(error(source, `spec.modules[${i}].name`, `module ${m.name} is listed twice`));
     listed.add(m.name);
     if (!modules.has(m.name)) {
-      out.push(error(source, `spec.modules[${i}].name`, `module ${m.name} is not defined (no ModuleManifest named ${m.name})`, 'ModuleNotFound'));
+      out.push(error(source, `spec.modules[${i}].name`, missingModule(m.name, invalid), invalid.has(`ModuleManifest/${m.name}`) ? 'ModuleInvalid' : 'ModuleNotFound'));
     }
   });
   (game.spec.booklets ?? []).forEach((b, i) => {
@@ -90,3 +102,9 @@ export function checkGame(game: GameDefinition, source: string, modules: Readonl
   });
   return out;
 }
+
+/** Why a listed module is not in the catalog: never defined, or defined but invalid. */
+export const missingModule = (name: string, invalid: ReadonlySet<string>): string =>
+  invalid.has(`ModuleManifest/${name}`)
+    ? `module ${name} is invalid (its own errors are listed with ModuleManifest/${name})`
+    : `module ${name} is not defined (no ModuleManifest named ${name})`;

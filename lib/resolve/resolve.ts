@@ -24,7 +24,7 @@ import {
   type Scope,
   type WorldInstance,
 } from '../api/schema.js';
-import type { Catalog } from './catalog.js';
+import { missingModule, type Catalog } from './catalog.js';
 
 export const PLATFORM_NAMESPACE = 'anvil-system';
 
@@ -203,16 +203,16 @@ export function listedGlobalModules(catalog: Catalog): ModuleManifest[] {
 
 /**
  * The providers among the platform's global modules, computed once per catalog: every world
- * needs it, and building it walks every game (worlds × games otherwise). A catalog is
- * read-only, so the memo cannot go stale.
+ * needs it, and building it walks every game (worlds × games otherwise). A catalog's maps
+ * are read-only, so the memo cannot go stale.
  */
-const globalIndexes = new WeakMap<Catalog, ProviderIndex>();
+const globalIndexes = new WeakMap<Catalog['games'], { modules: Catalog['modules']; index: ProviderIndex }>();
 function globalIndexOf(catalog: Catalog): ProviderIndex {
-  let index = globalIndexes.get(catalog);
-  if (!index) {
-    index = indexProviders(listedGlobalModules(catalog));
-    globalIndexes.set(catalog, index);
-  }
+  // Keyed by the definition maps, which copies of a catalog for one world share.
+  const memo = globalIndexes.get(catalog.games);
+  if (memo && memo.modules === catalog.modules) return memo.index;
+  const index = indexProviders(listedGlobalModules(catalog));
+  globalIndexes.set(catalog.games, { modules: catalog.modules, index });
   return index;
 }
 
@@ -279,7 +279,10 @@ export function resolveWorld(catalog: Catalog, world: WorldInstance): WorldPlan 
   for (const { name } of game.spec.modules) {
     const m = catalog.modules.get(name);
     if (m) plan.modules.push(m);
-    else plan.diagnostics.push(error(source, 'spec.gameRef.name', `${where}: game ${game.metadata.name} lists module ${name}, which is not defined`, 'ModuleNotFound'));
+    else {
+      const reason = catalog.invalid.has(`ModuleManifest/${name}`) ? 'ModuleInvalid' : 'ModuleNotFound';
+      plan.diagnostics.push(error(source, 'spec.gameRef.name', `${where}: game ${game.metadata.name}: ${missingModule(name, catalog.invalid)}`, reason));
+    }
   }
 
   const index = indexProviders(plan.modules);

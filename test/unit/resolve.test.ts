@@ -279,6 +279,18 @@ describe('missing definitions', () => {
     // The modules that do exist still resolve.
     expect(plan.roots).toEqual(['m']);
   });
+
+  test('a module the game lists that is defined but invalid: ModuleInvalid, not "not defined"', () => {
+    const { catalog, diagnostics } = buildCatalog(sourced([mod('m'), mod('broken', { version: '1.0' }), game('g', ['m', 'broken']), world('w1', 'g')]));
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ severity: 'error', source: 'ModuleManifest/broken', field: 'spec.version' }),
+      expect.objectContaining({ severity: 'error', reason: 'ModuleInvalid', source: 'GameDefinition/g', field: 'spec.modules[1].name' }),
+    ]);
+    expect(diagnostics[1]!.message).toBe('module broken is invalid (its own errors are listed with ModuleManifest/broken)');
+    const plan = resolveWorld(catalog, catalog.worlds[0]!);
+    expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'ModuleInvalid' })]);
+    expect(plan.diagnostics[0]!.message).toContain('module broken is invalid');
+  });
 });
 
 describe('scope rules', () => {

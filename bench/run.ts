@@ -193,7 +193,7 @@ if (only.includes('cluster')) {
       nodes: flag('nodes') ? Number(flag('nodes')) : undefined,
       // command-path's world-store claims a PersistentVolume; the local control plane has no provisioner.
       game: flag('game') ?? 'roguelike',
-      reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 4),
+      reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
       resyncSeconds: Number(flag('resync-seconds') ?? 30),
       timeoutSeconds: Number(flag('timeout') ?? 600),
       logDir,

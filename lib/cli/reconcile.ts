@@ -7,7 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
 import { RECONCILER_PORT } from '../render/platform.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { runReconciler } from '../reconciler/main.js';
+import { DEFAULT_CONCURRENCY, runReconciler } from '../reconciler/main.js';
 import { EXIT_INTERNAL, type RegisterCommand } from './context.js';
 
 const wholeNumber = (min: number) => (v: string): number => {
@@ -35,7 +35,7 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
     .option('--lease-namespace <ns>', 'namespace of the leader Lease', PLATFORM_NAMESPACE)
     .option('--identity <id>', 'this replica in the Lease (default: $POD_NAME, else hostname-pid)', process.env.POD_NAME ?? `${hostname()}-${process.pid}`)
     .option('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)', wholeNumber(0), RECONCILER_PORT)
-    .option('--concurrency <n>', 'worlds reconciled at once', wholeNumber(1), 4)
+    .option('--concurrency <n>', 'worlds reconciled at once', wholeNumber(1), DEFAULT_CONCURRENCY)
     .option('--resync-seconds <s>', 'relist everything and reconcile every world this often', wholeNumber(1), 300)
     .action(async (flags: ReconcileFlags) => {
       let running;

@@ -99,9 +99,47 @@ export function upToDate(live: KubernetesObject | undefined, desired: Kubernetes
   );
 }
 
+/**
+ * Requests in flight at once for one sync (one world). With the worker count this bounds
+ * what the reconciler asks of the API server: workers × APPLY_PARALLELISM requests.
+ */
+export const APPLY_PARALLELISM = 8;
+/** Kinds from this position of OWNED_KINDS on are workloads, applied after the rest. */
+const WORKLOADS_FROM = ORDER.get('Deployment') ?? 99;
+
+interface Outcome {
+  wrote: boolean;
+  error?: unknown;
+  /** The object as the API server returned it from the apply. */
+  live?: KubernetesObject;
+}
+
+/** `task` over `items` with at most `limit` running at once; results in the items' order. */
+export async function inParallel<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, run));
+  return results;
+}
+
+/** A returned object keyed like the one sent (a response without kind gets the sent one's). */
+const withKind = (live: KubernetesObject | undefined, sent: KubernetesObject): KubernetesObject | undefined =>
+  live && typeof live === 'object' && live.metadata ? { ...live, kind: live.kind ?? sent.kind, apiVersion: live.apiVersion ?? sent.apiVersion } : undefined;
+
 export interface SyncResult {
   applied: number;
   deleted: number;
+  /**
+   * What the applies returned, by objectKey: newer than the caches until their watch
+   * events arrive, so the status written right after a first apply already counts them.
+   */
+  written: ReadonlyMap<string, KubernetesObject>;
 }
 
 export class Applier {
@@ -119,65 +157,87 @@ export class Applier {
 
   /**
    * Applies every desired object that is not up to date, then deletes each cached object
-   * in `namespace` that `isOurs` claims and the plan no longer has. One object failing does
-   * not stop the others; the first error is thrown at the end.
+   * in `namespace` that `isOurs` claims and the plan no longer has. Requests go out
+   * concurrently, at most APPLY_PARALLELISM at once: first everything but the workloads,
+   * then the workloads (a Deployment's pods never start before the bindings, route tables
+   * and claims they mount), then the deletions. One object failing does not stop the
+   * others; the error of the first failed object (in apply order) is thrown at the end.
    */
   async sync(desired: readonly KubernetesObject[], namespace: string, isOurs: (o: KubernetesObject) => boolean): Promise<SyncResult> {
     const objects = desired.map(withHash).sort((a, b) => (ORDER.get(a.kind ?? '') ?? 99) - (ORDER.get(b.kind ?? '') ?? 99));
     const errors: unknown[] = [];
     let applied = 0;
-    for (const o of objects) {
-      const live = this.live(o);
-      const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
-      if (upToDate(live, o)) {
-        this.repairs.delete(key);
-        continue;
+    const written = new Map<string, KubernetesObject>();
+    const collect = (results: readonly Outcome[]) => {
+      for (const r of results) {
+        if (r.error !== undefined) errors.push(r.error);
+        else if (r.wrote) applied++;
+        if (r.live) written.set(objectKey(r.live), r.live);
       }
-      if (process.env.ANVIL_DEBUG_APPLY) {
-        const { apiVersion: _v, kind: _k, ...content } = o;
-        process.stderr.write(`apply ${objectKey(o)}: ${live ? (firstDifference(live, content) ?? 'hash annotation differs') : 'not in cache'}\n`);
-      }
-      // Someone edited what we applied. Apply usually repairs it, but not always: an edit
-      // of a list-map key (a Service port) leaves an entry we do not own, that apply
-      // cannot remove and may even make invalid. Then the object is recreated.
-      const drifted = live !== undefined && live.metadata?.annotations?.[APPLIED_HASH] === o.metadata?.annotations?.[APPLIED_HASH];
-      const tries = drifted ? (this.repairs.get(key) ?? 0) + 1 : 0;
-      if (drifted) this.repairs.set(key, tries);
-      try {
-        if (tries >= 2) await this.recreate(o);
-        else await this.kube.apply(o);
-        applied++;
-      } catch (e) {
-        if (drifted && statusCode(e) === 422) {
-          try {
-            await this.recreate(o);
-            applied++;
-          } catch (e2) {
-            errors.push(e2);
-          }
-        } else errors.push(e);
-      }
-    }
+    };
+    const workload = (o: KubernetesObject) => (ORDER.get(o.kind ?? '') ?? 99) >= WORKLOADS_FROM;
+    collect(await inParallel(objects.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o)));
+    collect(await inParallel(objects.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o)));
+
     const wanted = new Set(objects.map(objectKey));
-    let deleted = 0;
+    const stale: KubernetesObject[] = [];
     for (const { kind, apiVersion } of [...OWNED_KINDS].reverse()) {
       for (const o of this.caches.get(kind)?.list(namespace) ?? []) {
         const withKind = { ...o, kind, apiVersion };
         if (o.metadata?.deletionTimestamp || wanted.has(objectKey(withKind)) || !isOurs(withKind)) continue;
-        try {
-          await this.kube.delete(withKind);
-          deleted++;
-        } catch (e) {
-          errors.push(e);
-        }
+        stale.push(withKind);
       }
     }
+    let deleted = 0;
+    for (const r of await inParallel(stale, APPLY_PARALLELISM, async (o) => {
+      try {
+        await this.kube.delete(o);
+        return { wrote: true };
+      } catch (error) {
+        return { wrote: false, error };
+      }
+    })) {
+      if (r.error !== undefined) errors.push(r.error);
+      else deleted++;
+    }
     if (errors.length > 0) throw errors[0];
-    return { applied, deleted };
+    return { applied, deleted, written };
   }
 
-  private async recreate(o: KubernetesObject): Promise<void> {
+  /** One object: nothing when up to date, else apply (or recreate, for drift apply cannot repair). */
+  private async applyOne(o: KubernetesObject): Promise<Outcome> {
+    const live = this.live(o);
+    const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
+    if (upToDate(live, o)) {
+      this.repairs.delete(key);
+      return { wrote: false };
+    }
+    if (process.env.ANVIL_DEBUG_APPLY) {
+      const { apiVersion: _v, kind: _k, ...content } = o;
+      process.stderr.write(`apply ${objectKey(o)}: ${live ? (firstDifference(live, content) ?? 'hash annotation differs') : 'not in cache'}\n`);
+    }
+    // Someone edited what we applied. Apply usually repairs it, but not always: an edit
+    // of a list-map key (a Service port) leaves an entry we do not own, that apply
+    // cannot remove and may even make invalid. Then the object is recreated.
+    const drifted = live !== undefined && live.metadata?.annotations?.[APPLIED_HASH] === o.metadata?.annotations?.[APPLIED_HASH];
+    const tries = drifted ? (this.repairs.get(key) ?? 0) + 1 : 0;
+    if (drifted) this.repairs.set(key, tries);
+    try {
+      return { wrote: true, live: withKind(tries >= 2 ? await this.recreate(o) : await this.kube.apply(o), o) };
+    } catch (e) {
+      if (drifted && statusCode(e) === 422) {
+        try {
+          return { wrote: true, live: withKind(await this.recreate(o), o) };
+        } catch (e2) {
+          return { wrote: false, error: e2 };
+        }
+      }
+      return { wrote: false, error: e };
+    }
+  }
+
+  private async recreate(o: KubernetesObject): Promise<KubernetesObject> {
     await this.kube.delete(o);
-    await this.kube.apply(o);
+    return this.kube.apply(o);
   }
 }

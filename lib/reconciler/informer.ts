@@ -3,12 +3,27 @@
  * made to last: a watch or list that fails is restarted after a backoff, and relist()
  * builds a fresh cache from a new list and swaps it in only once it is complete, so a
  * worker never sees a half-filled cache (and deletions missed while disconnected are
- * delivered as deletes).
+ * delivered as deletes). Objects pass through `trim` (lib/reconciler/trim.ts) on their way
+ * into the cache, from the list and from the watch alike, so the cache holds only what the
+ * reconciler reads.
  */
-import { makeInformer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Kube } from './kube.js';
+import { trimMetadata } from './trim.js';
 
-type ListWatch<T extends KubernetesObject> = ReturnType<typeof makeInformer<T>>;
+/** A Watch whose events' objects are trimmed before ListWatch stores them. */
+class TrimmingWatch extends Watch {
+  constructor(
+    kc: KubeConfig,
+    private readonly trim: <T extends KubernetesObject>(o: T) => T,
+  ) {
+    super(kc);
+  }
+
+  override watch(...[path, params, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+    return super.watch(path, params, (phase, obj, watchObj) => callback(phase, obj && typeof obj === 'object' && phase !== 'ERROR' ? this.trim(obj) : obj, watchObj), done);
+  }
+}
 export type InformerEvent = 'add' | 'update' | 'delete';
 
 export interface InformerOptions<T> {
@@ -17,6 +32,8 @@ export interface InformerOptions<T> {
   labelSelector?: string;
   onEvent: (event: InformerEvent, obj: T) => void;
   log: (msg: string) => void;
+  /** Cuts an object down to what is read, in place; default: drops managedFields. */
+  trim?: <U extends KubernetesObject>(o: U) => U;
 }
 
 const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -81,8 +98,9 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private make(): ListWatch<T> {
-    const listFn = () => this.kube.listRaw<T>(this.o.path, this.o.labelSelector) as never;
-    const lw = makeInformer<T>(this.kc, this.o.path, listFn, this.o.labelSelector);
+    const trim = this.o.trim ?? trimMetadata;
+    const listFn = () => this.kube.listRaw<T>(this.o.path, this.o.labelSelector, trim) as never;
+    const lw = new ListWatch<T>(this.o.path, new TrimmingWatch(this.kc, trim), listFn, false, this.o.labelSelector);
     const forward = (event: InformerEvent) => (obj: T) => {
       if (lw === this.current) this.o.onEvent(event, obj);
     };

@@ -3,6 +3,7 @@
  * status-subresource patch), with every request counted by verb for
  * `anvil_api_requests_total`, so a no-op pass can be proven to write nothing.
  */
+import * as http from 'node:http';
 import * as https from 'node:https';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import type { ReconcilerMetrics } from './metrics.js';
@@ -31,6 +32,33 @@ class ObjectApi extends KubernetesObjectApi {
     for (const [k, v] of Object.entries(opts.query)) ctx.setQueryParam(k, v);
     ctx.setBody(JSON.stringify(spec));
     return this.requestPromise<T>(ctx);
+  }
+
+  /**
+   * Every request through one keep-alive agent. KubeConfig makes a new https.Agent for
+   * each request, so each apply paid a TCP and TLS handshake and no socket was reused.
+   * The agent is made from the options of the first one KubeConfig builds (CA, client
+   * certificate, TLS server name), once; headers (tokens) are still set per request.
+   * Agents through a proxy are left as KubeConfig makes them.
+   */
+  shareAgent(maxSockets: number): void {
+    const auth = this.configuration.authMethods.default;
+    if (!auth) return;
+    let shared: http.Agent | undefined;
+    this.configuration.authMethods.default = {
+      getName: () => auth.getName(),
+      applySecurityAuthentication: async (ctx) => {
+        await auth.applySecurityAuthentication(ctx);
+        const agent = ctx.getAgent();
+        if (agent?.constructor !== https.Agent && agent?.constructor !== http.Agent) return;
+        if (!shared) {
+          const AgentClass = agent.constructor as typeof http.Agent;
+          const options = (agent as http.Agent & { options?: http.AgentOptions }).options ?? {};
+          shared = new AgentClass({ ...options, keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+        }
+        ctx.setAgent(shared);
+      },
+    };
   }
 
   /** Server-side apply (JSON is YAML) with a field manager, forcing conflicts. */
@@ -66,14 +94,20 @@ export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Items per page of a list: a cache of 100,000 objects is never one response in memory. */
+export const LIST_PAGE = 500;
+
 export class Kube {
   readonly objects: ObjectApi;
+  /** `maxSockets`: connections kept to the API server (at least the requests in flight at once). */
   constructor(
     readonly kc: KubeConfig,
     private readonly metrics: ReconcilerMetrics,
+    opts: { maxSockets?: number } = {},
   ) {
     this.objects = ObjectApi.makeApiClient(kc) as ObjectApi;
     Object.setPrototypeOf(this.objects, ObjectApi.prototype);
+    this.objects.shareAgent(opts.maxSockets ?? 64);
   }
 
   count(verb: string): void {
@@ -123,17 +157,34 @@ export class Kube {
 
   /**
    * A raw GET of a collection, as plain JSON (the informers' list function: watch events are
-   * plain JSON too, so the caches hold one shape, with string timestamps).
+   * plain JSON too, so the caches hold one shape, with string timestamps), page by page,
+   * each page's items passed through `trim` before the next is read. The list's
+   * resourceVersion is the snapshot the pages were read from (the last page's).
    */
-  async listRaw<T>(path: string, labelSelector?: string): Promise<ListResult<T>> {
+  async listRaw<T>(path: string, labelSelector?: string, trim: (o: T) => T = (o) => o): Promise<ListResult<T>> {
+    const items: T[] = [];
+    let cont: string | undefined;
+    let metadata: ListResult<T>['metadata'] & { continue?: string };
+    do {
+      const page = await this.listPage<T>(path, labelSelector, cont);
+      for (const o of page.items ?? []) items.push(trim(o));
+      metadata = page.metadata ?? {};
+      cont = metadata.continue || undefined;
+    } while (cont);
+    return { items, metadata: { ...(metadata.resourceVersion ? { resourceVersion: metadata.resourceVersion } : {}) } };
+  }
+
+  private async listPage<T>(path: string, labelSelector?: string, cont?: string): Promise<ListResult<T> & { metadata?: { continue?: string } }> {
     this.count('list');
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
     if (labelSelector) url.searchParams.set('labelSelector', labelSelector);
+    url.searchParams.set('limit', String(LIST_PAGE));
+    if (cont) url.searchParams.set('continue', cont);
     const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(opts);
-    const mod = url.protocol === 'https:' ? https : await import('node:http');
+    const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, opts, (res) => {
         const chunks: Buffer[] = [];

@@ -9,7 +9,7 @@ import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { LABEL_MODULE, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
-import { Applier, OWNED_KINDS } from './apply.js';
+import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
 import { DefinitionsCache } from './definitions.js';
 import { Informer, type InformerEvent } from './informer.js';
 import { Kube, errorMessage, loadKubeConfig, statusCode } from './kube.js';
@@ -19,6 +19,7 @@ import { WorkQueue, runWorkers } from './queue.js';
 import { PLATFORM_KEY, reconcileWorld, recordEvent, worldKey, type ReconcileContext } from './reconcile.js';
 import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
+import { trimOwned } from './trim.js';
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
 import { copyOf } from './definitions.js';
 
@@ -41,6 +42,9 @@ export interface RunningReconciler {
   port: number;
 }
 
+/** Worlds reconciled at once (the queue never hands one world to two workers). */
+export const DEFAULT_CONCURRENCY = 16;
+
 const defaultLog = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 
 export async function runReconciler(opts: ReconcilerOptions = {}): Promise<RunningReconciler> {
@@ -48,13 +52,15 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const identity = opts.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   const kc = loadKubeConfig(opts.kubeconfig);
   const metrics = new ReconcilerMetrics();
-  const kube = new Kube(kc, metrics);
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  // Each worker has up to APPLY_PARALLELISM requests in flight; a few more for status and events.
+  const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 });
   const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
   const enqueue = (key: string) => queue.add(key);
 
   // ---- informers ----------------------------------------------------------------------
-  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, labelSelector?: string) =>
-    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...(labelSelector ? { labelSelector } : {}) });
+  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, labelSelector?: string, trim?: ReturnType<typeof trimOwned>) =>
+    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...(labelSelector ? { labelSelector } : {}), ...(trim ? { trim } : {}) });
 
   const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
 
@@ -72,18 +78,30 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     );
     for (const w of worlds.list()) if (listing.has((w as WorldInstance).spec?.gameRef?.name)) enqueue(worldKey(w));
   };
-  // Worlds: the world itself, and the platform when the set of worlds (or a region) changes.
+  // Worlds: the world itself, and the platform when the set of placements (game and region
+  // pairs: all that globalInstances reads of the worlds) gains or loses one. Not on every new
+  // world: a platform pass walks every world, so 1,000 new worlds of one game would cost
+  // 1,000 passes over up to 1,000 worlds for the same result.
   const lastPlacement = new Map<string, string>();
+  const placements = new Map<string, number>();
+  const count = (placement: string, by: number): boolean => {
+    const n = (placements.get(placement) ?? 0) + by;
+    if (n > 0) placements.set(placement, n);
+    else placements.delete(placement);
+    return (by > 0 && n === 1) || (by < 0 && n === 0);
+  };
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
     enqueue(key);
     const spec = (w as WorldInstance).spec;
     const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
-    if (lastPlacement.get(key) !== placement) {
-      if (placement) lastPlacement.set(key, placement);
-      else lastPlacement.delete(key);
-      enqueue(PLATFORM_KEY);
-    }
+    const before = lastPlacement.get(key);
+    if (before === placement) return;
+    if (placement) lastPlacement.set(key, placement);
+    else lastPlacement.delete(key);
+    const removed = before !== undefined && count(before, -1);
+    const added = placement !== undefined && count(placement, 1);
+    if (removed || added) enqueue(PLATFORM_KEY);
   };
   // Owned objects: their world (or the platform), so drift and readiness are noticed.
   const onOwned = (_e: InformerEvent, o: KubernetesObject) => {
@@ -96,7 +114,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const games = informer('/apis/anvil.dev/v1alpha1/gamedefinitions', onGame);
   const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', onWorld);
   const owned = new Map(
-    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`)] as const),
+    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind))] as const),
   );
   const all = [modules, games, worlds, ...owned.values()];
 
@@ -160,7 +178,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     metrics.isLeader.set(1);
     enqueue(PLATFORM_KEY);
     for (const w of worlds.list()) enqueue(worldKey(w));
-    workersDone = runWorkers(queue, opts.concurrency ?? 4, worker);
+    workersDone = runWorkers(queue, concurrency, worker);
     const tick = () => {
       resyncTimer = setTimeout(() => {
         resync().finally(tick);
@@ -168,7 +186,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
       resyncTimer.unref();
     };
     tick();
-    log(`reconciler ${identity}: workers started (concurrency ${opts.concurrency ?? 4}, resync ${resyncMs / 1000}s)`);
+    log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${resyncMs / 1000}s)`);
   };
 
   let resolveDone!: () => void;

@@ -12,7 +12,7 @@ import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
 import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
-import type { Applier } from './apply.js';
+import { objectKey, type Applier } from './apply.js';
 import { copyOf, type DefinitionsCache } from './definitions.js';
 import type { Informer } from './informer.js';
 import { errorMessage, isNotFound, type Kube } from './kube.js';
@@ -72,9 +72,18 @@ export function deploymentAvailable(d: KubernetesObject | undefined): boolean {
   return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.availableReplicas ?? 0) >= want && (st.updatedReplicas ?? 0) >= want;
 }
 
-function workloadState(objects: readonly KubernetesObject[], ctx: ReconcileContext, managedBy: WorkloadState['managedBy']): WorkloadState {
+/** `written`: objects this pass just applied, newer than the cache (see SyncResult.written). */
+function workloadState(
+  objects: readonly KubernetesObject[],
+  ctx: ReconcileContext,
+  managedBy: WorkloadState['managedBy'],
+  written: ReadonlyMap<string, KubernetesObject> = new Map(),
+): WorkloadState {
   const deployments = objects.filter((o) => o.kind === 'Deployment');
-  const live = deployments.map((d) => ({ name: d.metadata?.name ?? '', obj: ctx.deployments.get(d.metadata?.name ?? '', d.metadata?.namespace) }));
+  const live = deployments.map((d) => ({
+    name: d.metadata?.name ?? '',
+    obj: written.get(objectKey(d)) ?? ctx.deployments.get(d.metadata?.name ?? '', d.metadata?.namespace),
+  }));
   const notReady = live.filter((d) => !deploymentAvailable(d.obj)).map((d) => d.name);
   return {
     managedBy,
@@ -159,11 +168,11 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const objects = renderWorld(plan, ctx.settings, { uid }) as KubernetesObject[];
   const owned = (o: KubernetesObject) =>
     o.metadata?.labels?.[LABEL_WORLD] === name && (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid);
-  const { applied, deleted } = await ctx.applier.sync(objects, namespace, owned);
+  const { applied, deleted, written } = await ctx.applier.sync(objects, namespace, owned);
   if (applied + deleted > 0) {
     ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
   }
-  await writeStatus(world, res, workloadState(objects, ctx, managedBy), ctx);
+  await writeStatus(world, res, workloadState(objects, ctx, managedBy, written), ctx);
   return {};
 }

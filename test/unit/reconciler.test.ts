@@ -1,5 +1,7 @@
 // The reconciler's pure parts: the work queue, no-op detection and the phase machine.
-import { covers, upToDate, withHash } from '../../lib/reconciler/apply.js';
+import { covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
+import { deploymentAvailable } from '../../lib/reconciler/reconcile.js';
+import { trimOwned } from '../../lib/reconciler/trim.js';
 import { WorkQueue } from '../../lib/reconciler/queue.js';
 import { computeStatus, type Resolution, type WorkloadState } from '../../lib/reconciler/status.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
@@ -49,6 +51,54 @@ describe('no-op detection', () => {
     expect(covers(undefined, [])).toBe(true);
     expect(covers('1', 1)).toBe(true);
     expect(covers([1, 2], [1])).toBe(false);
+  });
+});
+
+describe('informer cache trimming', () => {
+  const managedFields = [{ manager: 'anvil-reconciler', operation: 'Apply', fieldsV1: { 'f:spec': {} } }];
+  const service = () => withHash({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'n' }, spec: { ports: [{ name: 'p', port: 80 }] } } as never);
+
+  test('owned objects lose managedFields and status, and stay up to date', () => {
+    const desired = service();
+    const live = { ...structuredClone(desired), metadata: { ...structuredClone(desired.metadata), managedFields, resourceVersion: '3' }, status: { loadBalancer: {} } };
+    const trimmed = trimOwned('Service')(live);
+    expect(trimmed.metadata?.managedFields).toBeUndefined();
+    expect((trimmed as { status?: unknown }).status).toBeUndefined();
+    expect(upToDate(trimmed, desired)).toBe(true);
+    // Drift is still seen on what is kept.
+    (trimmed as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]!.port = 81;
+    expect(upToDate(trimmed, desired)).toBe(false);
+  });
+
+  test('Deployments keep the status fields readiness reads', () => {
+    const d = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'd', namespace: 'n', generation: 2, managedFields },
+      spec: { replicas: 1 },
+      status: { observedGeneration: 2, availableReplicas: 1, updatedReplicas: 1, replicas: 1, conditions: [{ type: 'Available', status: 'True' }] },
+    };
+    const trimmed = trimOwned('Deployment')(d);
+    expect((trimmed as { status?: unknown }).status).toEqual({ observedGeneration: 2, availableReplicas: 1, updatedReplicas: 1 });
+    expect(trimmed.metadata?.managedFields).toBeUndefined();
+    expect(deploymentAvailable(trimmed)).toBe(true);
+  });
+});
+
+describe('inParallel', () => {
+  test('keeps at most `limit` tasks running and returns results in order', async () => {
+    let running = 0;
+    let peak = 0;
+    const out = await inParallel([5, 1, 4, 2, 3, 0, 6], 3, async (n) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, n));
+      running--;
+      return n * 2;
+    });
+    expect(out).toEqual([10, 2, 8, 4, 6, 0, 12]);
+    expect(peak).toBe(3);
+    expect(await inParallel([], 3, async () => 1)).toEqual([]);
   });
 });
 

@@ -1,0 +1,38 @@
+/**
+ * What the informer caches keep of each object: only what the reconciler reads. Every
+ * object loses metadata.managedFields (often half its size, never read). Owned objects
+ * lose their status, except Deployments, which keep the three status fields readiness is
+ * computed from (deploymentAvailable). Everything else stays: apply.ts compares the rendered
+ * fields (spec, data, labels, annotations, ownerReferences) with the cached object, and
+ * fields the server added are simply not looked at.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+type Loose = KubernetesObject & { status?: Record<string, unknown> };
+
+/** The Deployment status fields deploymentAvailable reads. */
+const DEPLOYMENT_STATUS = ['observedGeneration', 'availableReplicas', 'updatedReplicas'] as const;
+
+/** Drops managedFields in place (the object is fresh from JSON.parse and ours alone). */
+export function trimMetadata<T extends KubernetesObject>(o: T): T {
+  if (o.metadata?.managedFields) delete o.metadata.managedFields;
+  return o;
+}
+
+/** A trimmer for objects of an owned kind: no managedFields, status only where read. */
+export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T {
+  if (kind === 'Deployment') {
+    return (o) => {
+      const l = trimMetadata(o) as Loose;
+      if (l.status) {
+        const st = l.status;
+        l.status = Object.fromEntries(DEPLOYMENT_STATUS.filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
+      }
+      return o;
+    };
+  }
+  return (o) => {
+    delete (trimMetadata(o) as Loose).status;
+    return o;
+  };
+}

@@ -409,6 +409,7 @@ export type WorldClaimStatus = Static<typeof WorldClaimStatusSchema>;
 
 export interface ObjectMeta {
   name: string;
+  generateName?: string;
   namespace?: string;
   uid?: string;
   generation?: number;

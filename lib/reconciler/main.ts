@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { LABEL_MODULE, LABEL_POOL, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { LABEL_MODULE, LABEL_POOL, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
@@ -96,9 +96,18 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     else placements.delete(placement);
     return (by > 0 && n === 1) || (by < 0 && n === 0);
   };
+  // What a world pass reads of the world itself. An update that changes none of it (a claim
+  // stamping labels, annotations and its owner on a pool world) needs no world pass: skipping
+  // it keeps a burst of bindings from queueing a burst of renders in front of the claims.
+  const lastSeen = new Map<string, string>();
+  const fingerprint = (w: KubernetesObject) =>
+    JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], (w as WorldInstance).status]);
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
-    enqueue(key);
+    const fp = e === 'delete' ? undefined : fingerprint(w);
+    if (!(e === 'update' && lastSeen.get(key) === fp)) enqueue(key);
+    if (fp) lastSeen.set(key, fp);
+    else lastSeen.delete(key);
     const pool = w.metadata?.labels?.[LABEL_POOL];
     if (pool) poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
     claimCtl.onWorld(w);

@@ -158,7 +158,7 @@ describe('with one reconciler', () => {
     expect(c.status.conditions).toEqual([expect.objectContaining({ type: 'Bound', status: 'True', reason: 'Bound' })]);
     expect(Date.parse(c.status.boundAt)).not.toBeNaN();
     // kubectl shows the claim beside the world, and the claim's world.
-    expect(await kubectlOk(['get', 'worldinstances', worldName, '-n', ns])).toMatch(new RegExp(`CLAIM[\\s\\S]*${worldName}.*match-1`));
+    expect(await kubectlOk(['get', 'worlds', worldName, '-n', ns])).toMatch(new RegExp(`CLAIM[\\s\\S]*${worldName}.*match-1`));
     expect(await kubectlOk(['get', 'worldclaims', 'match-1', '-n', ns])).toMatch(new RegExp(`match-1\\s+warm\\s+Bound\\s+${worldName}`));
     const events = (await listJson('events', ns)).filter((e) => e.involvedObject.kind === 'WorldClaim' && e.involvedObject.name === 'match-1');
     expect(events.map((e) => e.reason)).toContain('Bound');

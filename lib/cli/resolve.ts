@@ -26,6 +26,9 @@ export const registerResolve: RegisterCommand = (program: Command, ctx) => {
         ctx.exitCode = EXIT_INPUT_ERROR;
         return;
       }
+      // Nothing was read (the loader warned): an empty List would look like a successful result.
+      const { catalog } = plans;
+      if (catalog.modules.size + catalog.games.size + catalog.worlds.length === 0) return;
       // Loaded only here: cdk8s is slow to load, and the other commands of the CLI do without it.
       const { renderBindings } = await import('../render/bindings.js');
       const items = renderBindings(opts.world === undefined ? plans.global : undefined, plans.worlds);

@@ -4,7 +4,8 @@
  */
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
@@ -248,5 +249,48 @@ describe('anvil graph', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('error: ');
+  });
+});
+
+/** Writes `files` into a fresh temporary folder; returns its path. */
+function tempInput(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-cli-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+describe('hostile YAML input (issue 8, item 9)', () => {
+  test('an undefined alias and a bomb are error lines naming their files (exit 1); the other files are still reported', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const dir = tempInput({
+      'a-alias.yaml': 'apiVersion: anvil.dev/v1alpha1\nkind: ModuleManifest\nmetadata: {name: a}\nspec: {version: 1.0.0, image: *missing}\n',
+      'b-bomb.yaml': `${bomb.join('\n')}\n`,
+      'c-bad.yaml': 'apiVersion: anvil.dev/v1alpha1\nkind: ModuleManifest\nmetadata: {name: c}\nspec: {version: one, image: x}\n',
+    });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(new RegExp(`^error: ${dir}/a-alias\\.yaml#1: YAML error: .*missing`));
+      expect(lines[1]).toBe(`error: ${dir}/b-bomb.yaml#1: YAML aliases expand to more than 1000 nodes (a "billion laughs" bomb?)`);
+      expect(lines[2]).toBe(`error: ${dir}/c-bad.yaml#1 spec.version: must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('empty input: a warning, exit 0, and no empty List on stdout', () => {
+    const dir = tempInput({ 'empty.yaml': '' });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`warning: ${dir}: no ModuleManifest, GameDefinition or WorldInstance found: nothing to resolve\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

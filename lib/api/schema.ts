@@ -55,7 +55,17 @@ const quantityMap = (description: string) =>
   });
 const stringMap = (description: string) =>
   Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' }, description });
-const celRule = (rule: string, message: string, fieldPath?: string) => ({ rule, message, ...(fieldPath ? { fieldPath } : {}) });
+/**
+ * A CEL rule for the API server and, next to it, the same rule in TypeScript for Anvil's own
+ * validation (lib/api/structural.ts), so the two are written, and reviewed, together. The
+ * check is a function: it never reaches the CRD (JSON drops it).
+ */
+const celRule = (rule: string, message: string, fieldPath: string | undefined, check: (self: any) => boolean) => ({
+  rule,
+  message,
+  ...(fieldPath ? { fieldPath } : {}),
+  check,
+});
 
 // ---- ModuleManifest ------------------------------------------------------------------
 
@@ -87,7 +97,7 @@ export const RequirementSchema = Type.Object(
   },
   {
     'x-kubernetes-validations': [
-      celRule("self.capabilityId != 'root'", "capabilityId 'root' is reserved for root bindings", '.capabilityId'),
+      celRule("self.capabilityId != 'root'", "capabilityId 'root' is reserved for root bindings", '.capabilityId', (self) => self.capabilityId !== 'root'),
     ],
   },
 );
@@ -153,6 +163,7 @@ export const ModuleManifestSpecSchema = Type.Object(
         "!has(self.routesActions) || !self.routesActions || !has(self.scope) || self.scope in ['world', 'world-shard', 'session']",
         'routesActions needs a per-world scope (world, world-shard or session): action routes differ per world',
         '.routesActions',
+        (self) => self.routesActions !== true || self.scope === undefined || ['world', 'world-shard', 'session'].includes(self.scope),
       ),
     ],
   },
@@ -186,6 +197,9 @@ export const GameDefinitionSpecSchema = Type.Object(
         '!has(self.booklets) || self.booklets.all(b, b.modules.all(m, self.modules.exists(x, x.name == m)))',
         'every booklet module must be one of spec.modules',
         '.booklets',
+        (self) =>
+          self.booklets === undefined ||
+          self.booklets.every((b: { modules: string[] }) => b.modules.every((m) => self.modules.some((x: { name: string }) => x.name === m))),
       ),
     ],
   },
@@ -244,16 +258,19 @@ export const CapabilityBindingSpecSchema = Type.Object(
         "self.consumer.kind != 'WorldInstance' || has(self.worldRef)",
         'a binding whose consumer is a WorldInstance must have worldRef',
         '.worldRef',
+        (self) => self.consumer.kind !== 'WorldInstance' || self.worldRef !== undefined,
       ),
       celRule(
         "(self.capabilityId == 'root') == (self.consumer.kind == 'WorldInstance')",
         "capabilityId 'root' is used exactly by bindings whose consumer is a WorldInstance",
         '.capabilityId',
+        (self) => (self.capabilityId === 'root') === (self.consumer.kind === 'WorldInstance'),
       ),
       celRule(
         "self.scope in ['cluster', 'region'] || has(self.worldRef)",
         'a binding of a per-world scope must have worldRef',
         '.worldRef',
+        (self) => ['cluster', 'region'].includes(self.scope) || self.worldRef !== undefined,
       ),
     ],
   },

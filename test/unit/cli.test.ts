@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadDefinitions } from '../../lib/load.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
-import { resolveAll } from '../../lib/resolve/resolve.js';
+import { bindingName, resolveAll } from '../../lib/resolve/resolve.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = 'test/fixtures/cli';
@@ -67,20 +67,20 @@ describe('anvil resolve', () => {
     );
 
     expect(names(items)).toEqual([
-      'blue/arena-1-engine-store-store',
-      'blue/arena-1-gateway-bus-bus',
-      'blue/arena-1-gateway-engine-engine',
-      'blue/arena-1-root-gateway',
-      'red/arena-2-engine-store-store',
-      'red/arena-2-gateway-bus-bus',
-      'red/arena-2-gateway-engine-engine',
-      'red/arena-2-root-gateway',
-    ]);
+      `blue/${bindingName.world('arena-1', 'engine', 'store', 'store')}`,
+      `blue/${bindingName.world('arena-1', 'gateway', 'bus', 'bus')}`,
+      `blue/${bindingName.world('arena-1', 'gateway', 'engine', 'engine')}`,
+      `blue/${bindingName.root('arena-1', 'gateway')}`,
+      `red/${bindingName.world('arena-2', 'engine', 'store', 'store')}`,
+      `red/${bindingName.world('arena-2', 'gateway', 'bus', 'bus')}`,
+      `red/${bindingName.world('arena-2', 'gateway', 'engine', 'engine')}`,
+      `red/${bindingName.root('arena-2', 'gateway')}`,
+    ].sort());
     expect(items[1]).toEqual({
       apiVersion: 'anvil.dev/v1alpha1',
       kind: 'CapabilityBinding',
       metadata: {
-        name: 'arena-1-gateway-bus-bus',
+        name: bindingName.world('arena-1', 'gateway', 'bus', 'bus'),
         namespace: 'blue',
         labels: { 'anvil.dev/world': 'arena-1', 'app.kubernetes.io/managed-by': 'anvil', 'app.kubernetes.io/part-of': 'arena' },
       },
@@ -107,12 +107,14 @@ describe('anvil resolve', () => {
       const r = anvil('resolve', '-f', `${FIXTURES}/valid`, '-w', w);
       expect(r.status).toBe(0);
       const items = itemsOf(r.stdout);
-      expect(names(items)).toEqual([
-        'red/arena-2-engine-store-store',
-        'red/arena-2-gateway-bus-bus',
-        'red/arena-2-gateway-engine-engine',
-        'red/arena-2-root-gateway',
-      ]);
+      expect(names(items)).toEqual(
+        [
+          `red/${bindingName.world('arena-2', 'engine', 'store', 'store')}`,
+          `red/${bindingName.world('arena-2', 'gateway', 'bus', 'bus')}`,
+          `red/${bindingName.world('arena-2', 'gateway', 'engine', 'engine')}`,
+          `red/${bindingName.root('arena-2', 'gateway')}`,
+        ].sort(),
+      );
     }
   });
 
@@ -161,7 +163,7 @@ describe('anvil resolve', () => {
     expect(r.stderr).toBe(
       `warning: ${FIXTURES}/optional/all.yaml#3 ModuleManifest/solo spec.requires[0]: world default/solo-1: module solo requires telemetry "^1.0.0" (scope world, multiplicity 1, optional): no module provides it\n`,
     );
-    expect(names(itemsOf(r.stdout))).toEqual(['default/solo-1-root-solo']);
+    expect(names(itemsOf(r.stdout))).toEqual([`default/${bindingName.root('solo-1', 'solo')}`]);
   });
 
   test('a YAML syntax error names the file, the document and the line', () => {

@@ -296,3 +296,60 @@ describe('hostile YAML input (issue 8, item 9)', () => {
     }
   });
 });
+
+describe('anvil resolve never fails with an internal error on input (issue 8, items 6 and 7)', () => {
+  const M = (name: string, spec: string) => `apiVersion: anvil.dev/v1alpha1\nkind: ModuleManifest\nmetadata: {name: ${name}}\nspec: {version: 1.0.0, image: x, ${spec}}\n---\n`;
+  const G = (name: string, modules: string[]) => `apiVersion: anvil.dev/v1alpha1\nkind: GameDefinition\nmetadata: {name: ${name}}\nspec: {modules: [${modules.map((m) => `{name: ${m}}`).join(', ')}]}\n---\n`;
+  const W = (name: string, game: string, ns = 'games') => `apiVersion: anvil.dev/v1alpha1\nkind: WorldInstance\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {gameRef: {name: ${game}}}\n---\n`;
+
+  test('names whose plain join collides, within one world and across worlds: exit 0, every binding its own name', () => {
+    const dir = tempInput({
+      'all.yaml':
+        M('b', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}]') +
+        M('a-b', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}]') +
+        M('p', 'provides: [{capabilityId: cap, version: 1.0.0}]') +
+        M('match-maker', 'requires: [{capabilityId: queue, versionConstraint: "*", scope: world}]') +
+        M('match', 'requires: [{capabilityId: maker-queue, versionConstraint: "*", scope: world}]') +
+        M('queue', 'provides: [{capabilityId: queue, version: 1.0.0}, {capabilityId: maker-queue, version: 1.0.0}]') +
+        // In w-a, match-maker -queue-> queue and match -maker-queue-> queue join to one name.
+        G('g1', ['b', 'p', 'match-maker', 'match', 'queue']) +
+        G('g2', ['a-b', 'p']) +
+        W('w-a', 'g1') +
+        W('w', 'g2'),
+    });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const found = names(itemsOf(r.stdout));
+      expect(found.length).toBeGreaterThan(6);
+      expect(new Set(found).size).toBe(found.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('two requires or two provides of one capability, and ids sharing an env var: error lines, exit 1', () => {
+    const dir = tempInput({
+      'm.yaml':
+        M('twice', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}, {capabilityId: cap, versionConstraint: "^1", scope: world}]') +
+        M('both', 'provides: [{capabilityId: cap, version: 1.0.0}, {capabilityId: cap, version: 2.0.0}]') +
+        M('env', 'requires: [{capabilityId: game-mechanic, versionConstraint: "*", scope: world}, {capabilityId: game.mechanic, versionConstraint: "*", scope: world}]') +
+        G('g', ['twice', 'both', 'env']) +
+        W('w', 'g') +
+        W('v', 'g', 'Bad_Namespace'),
+    });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#1 spec.requires[1]: duplicate entry with capabilityId "cap": already at spec.requires[0]`);
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#2 spec.provides[1]: duplicate entry with capabilityId "cap": already at spec.provides[0]`);
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#3 spec.requires[1].capabilityId: game.mechanic and game-mechanic (spec.requires[0]) both become the environment variable ANVIL_DEP_GAME_MECHANIC`);
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#6 metadata.namespace: "Bad_Namespace" must be a DNS-1123 label`);
+      expect(r.stderr).not.toContain('internal error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -65,6 +65,9 @@ export function loadPlans(opts: InputOptions): Plans {
   return { catalog, global: resolved.global, worlds, diagnostics };
 }
 
+/** True when the input held no Anvil object (the loader has warned): nothing to print. */
+export const isEmptyInput = ({ catalog }: Plans): boolean => catalog.modules.size + catalog.games.size + catalog.worlds.length === 0;
+
 /** Writes every diagnostic to stderr; true when one of them is an error. */
 export function report(io: CliIo, diagnostics: readonly Diagnostic[]): boolean {
   for (const d of diagnostics) io.err(`${formatDiagnostic(d)}\n`);

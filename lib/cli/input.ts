@@ -61,7 +61,7 @@ export function loadPlans(opts: InputOptions): Plans {
   const { world, problem } = selectWorld(catalog, opts.world);
   if (problem) diagnostics.push(problem);
   const worlds = resolved.worlds.filter((p) => p.world === world);
-  diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics));
+  diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics), ...resolved.collisions);
   return { catalog, global: resolved.global, worlds, diagnostics };
 }
 

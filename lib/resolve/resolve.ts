@@ -351,7 +351,7 @@ function actionRoutes(modules: readonly ModuleManifest[], where: string, source:
 }
 
 /** Resolves every world of the catalog and the global bindings: what synth and the CLI use. */
-export function resolveAll(catalog: Catalog): { global: GlobalPlan; worlds: WorldPlan[]; diagnostics: Diagnostic[] } {
+export function resolveAll(catalog: Catalog): { global: GlobalPlan; worlds: WorldPlan[]; diagnostics: Diagnostic[]; collisions: Diagnostic[] } {
   const global = resolveGlobal(catalog);
   const worlds = catalog.worlds.map((w) => resolveWorld(catalog, w));
   // Binding names are unique by construction; a collision across worlds would mean two
@@ -362,5 +362,5 @@ export function resolveAll(catalog: Catalog): { global: GlobalPlan; worlds: Worl
       w.bindings.map((b) => ({ kind: 'CapabilityBinding', namespace: b.namespace, name: b.name, owner: `world ${w.world.metadata.namespace ?? 'default'}/${w.world.metadata.name}` })),
     ),
   ]);
-  return { global, worlds, diagnostics: [...global.diagnostics, ...worlds.flatMap((w) => w.diagnostics), ...collisions] };
+  return { global, worlds, diagnostics: [...global.diagnostics, ...worlds.flatMap((w) => w.diagnostics), ...collisions], collisions };
 }

@@ -1,15 +1,28 @@
 /**
  * The Anvil app: every game in games/, synthesized into dist/ (`cdk8s synth` or `npm run synth`).
+ *
+ * A failed synth prints Anvil's message only — every problem of the input, or one line for an
+ * unexpected error (ANVIL_DEBUG=1 adds its stack) — and leaves dist/ as it was.
  */
 import { AnvilInputError } from './lib/diagnostics.js';
 import { buildApp } from './games/index.js';
 
-const app = buildApp();
+/**
+ * `cdk8s synth` (cdk8s.yaml `app:` sets ANVIL_CDK8S_APP) prints a stack trace of its own
+ * whenever the app exits non-zero. When the app exits 0 without creating the CLI's output
+ * folder, it prints one line instead ("synthesis failed, app expected to create …") and
+ * exits 1 itself — so under the CLI a failure exits 0 here, and the CLI fails the command.
+ */
+const failedExitCode = process.env.ANVIL_CDK8S_APP === '1' ? 0 : 1;
 
 try {
-  app.synth();
+  buildApp().synth();
 } catch (e) {
-  if (!(e instanceof AnvilInputError)) throw e;
-  process.stderr.write(`${e.message}\ndist/ was left as it was.\n`);
-  process.exit(1);
+  if (e instanceof AnvilInputError) {
+    process.stderr.write(`${e.message}\ndist/ was left as it was.\n`);
+  } else {
+    const detail = process.env.ANVIL_DEBUG && e instanceof Error ? `\n${e.stack}` : ' (set ANVIL_DEBUG=1 for its stack trace)';
+    process.stderr.write(`error: synth failed unexpectedly: ${e instanceof Error ? e.message : String(e)}${detail}\ndist/ was left as it was.\n`);
+  }
+  process.exit(failedExitCode);
 }

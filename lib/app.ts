@@ -15,6 +15,8 @@ import { API_VERSION } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
+import { nameCollisions, type NamedObject } from './collisions.js';
+import { tupleName } from './names.js';
 
 export interface AnvilAppProps {
   /** Where dist goes. Default: `dist` (the cdk8s CLI's CDK8S_OUTDIR is honoured too). */
@@ -105,9 +107,20 @@ export class AnvilApp extends App {
     });
     for (const plan of resolved.worlds) {
       const ns = plan.world.metadata.namespace ?? 'default';
-      new WorldResources(chart(`world-${ns}-${plan.world.metadata.name}`), 'world', { plan, settings });
+      new WorldResources(chart(this.worldChartId(ns, plan.world.metadata.name)), 'world', { plan, settings });
     }
+    const collisions = nameCollisions(renderedObjects(this));
+    if (collisions.length > 0) throw new AnvilInputError(collisions);
     this.rendered = true;
+  }
+
+  /**
+   * `world-<namespace>-<name>`, which also names the world's file in dist/; when that is
+   * taken (namespace `a-b` + world `c` and namespace `a` + world `b-c`), with a hash of both.
+   */
+  private worldChartId(namespace: string, name: string): string {
+    const plain = `world-${namespace}-${name}`;
+    return this.node.tryFindChild(plain) ? `world-${tupleName('world-chart', [namespace, name])}` : plain;
   }
 
   override synth(): void {
@@ -128,6 +141,19 @@ export class AnvilApp extends App {
     }
     if (this.extraOutdir) cpSync(this.target, this.extraOutdir, { recursive: true });
   }
+}
+
+/** Every object the app renders, with the chart it is in, for the name collision check. */
+function renderedObjects(app: App): NamedObject[] {
+  return app.node
+    .findAll()
+    .filter(ApiObject.isApiObject)
+    .map((o) => ({
+      kind: `${o.apiVersion.split('/').length > 1 ? `${o.apiVersion.split('/')[0]}/` : ''}${o.kind}`,
+      name: o.metadata.name!,
+      ...(o.metadata.namespace ? { namespace: o.metadata.namespace } : {}),
+      owner: `${Chart.of(o).node.id} (${o.node.path})`,
+    }));
 }
 
 /** cdk8s's construct validation, once for the app (Chart.toJson repeats it for every chart). */

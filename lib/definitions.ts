@@ -13,13 +13,24 @@ import { GameDefinitionObject, ModuleManifestObject, WorldInstanceObject } from 
 
 const definitionLabels = { [MANAGED_BY]: 'anvil', 'app.kubernetes.io/part-of': 'anvil' };
 
+/**
+ * A construct id not yet used in `scope`: `id`, else `id#2`, `id#3`, …. Two definitions of
+ * one name are then not a raw constructs error ("There is already a Construct with name …")
+ * at construction, but reach synth's validation, which reports the duplicate by name.
+ */
+function freeId(scope: Construct, id: string): string {
+  let candidate = id;
+  for (let n = 2; scope.node.tryFindChild(candidate); n++) candidate = `${id}#${n}`;
+  return candidate;
+}
+
 export type ModuleProps = ModuleManifestSpec;
 
 /** A ModuleManifest. Its construct id is its name. */
 export class Module extends ModuleManifestObject {
   readonly moduleName: string;
   constructor(scope: Construct, name: string, props: ModuleProps) {
-    super(scope, name, { metadata: { name, labels: definitionLabels }, spec: props });
+    super(scope, freeId(scope, name), { metadata: { name, labels: definitionLabels }, spec: props });
     this.moduleName = name;
   }
 }
@@ -43,7 +54,8 @@ export interface GameProps {
 export class Game extends GameDefinitionObject {
   readonly gameName: string;
   constructor(scope: Construct, name: string, props: GameProps) {
-    super(scope, name, {
+    // Ids by kind: a game, a module and a world may share a name, as in Kubernetes.
+    super(scope, freeId(scope, `GameDefinition.${name}`), {
       metadata: { name, labels: definitionLabels },
       spec: {
         modules: props.modules.map((m) => ({ name: moduleName(m) })),
@@ -70,7 +82,8 @@ export class World extends WorldInstanceObject {
       region: props.region ?? 'default',
       shards: props.shards ?? 1,
     };
-    super(scope, name, {
+    // The namespace is part of the id: one world name may be used in two namespaces.
+    super(scope, freeId(scope, `WorldInstance.${props.namespace ?? 'default'}.${name}`), {
       metadata: { name, namespace: props.namespace ?? 'default', labels: { ...definitionLabels, [LABEL_STATIC]: 'true' } },
       spec,
     });

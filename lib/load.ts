@@ -6,9 +6,9 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
+import { isAlias, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
 import { GROUP } from './api/schema.js';
-import { error, type Diagnostic } from './diagnostics.js';
+import { error, warning, type Diagnostic } from './diagnostics.js';
 import type { Sourced } from './resolve/catalog.js';
 
 export interface LoadResult {
@@ -47,13 +47,86 @@ function isForeign(o: unknown): boolean {
 const isList = (o: unknown): o is { items?: unknown } =>
   typeof o === 'object' && o !== null && (o as { kind?: unknown }).kind === 'List' && (o as { apiVersion?: unknown }).apiVersion === 'v1';
 
-/** Parses one file's text (YAML or JSON, several documents allowed). */
+/**
+ * Bounds on one input file. Anvil definitions are small; these stop a hostile or broken file
+ * early with a clear error instead of exhausting time or memory. Aliases are bounded because
+ * the yaml library resolves each alias by scanning the document's anchors and aliases
+ * (quadratic in their number); `maxAliasCount` bounds how far aliases expand (a "billion
+ * laughs" bomb).
+ */
+export const INPUT_LIMITS = {
+  maxBytes: 16 * 1024 * 1024,
+  maxDocuments: 10_000,
+  maxAnchors: 1_000,
+  maxAliases: 1_000,
+  maxAliasCount: 1_000,
+} as const;
+
+/** Anchors and aliases of one document, counted in one linear walk. */
+function countAnchors(doc: Document.Parsed): { anchors: number; aliases: number } {
+  let anchors = 0;
+  let aliases = 0;
+  visit(doc, {
+    Node: (_key, node) => {
+      if (isAlias(node)) aliases++;
+      else if (node.anchor) anchors++;
+    },
+  });
+  return { anchors, aliases };
+}
+
+/** The document's value, or why it cannot be read (too many anchors, a bomb, an undefined alias). */
+function documentValue(doc: Document.Parsed): { value?: unknown; problem?: string } {
+  const { anchors, aliases } = countAnchors(doc);
+  if (anchors > INPUT_LIMITS.maxAnchors) return { problem: `has ${anchors} YAML anchors; at most ${INPUT_LIMITS.maxAnchors} are allowed per document` };
+  if (aliases > INPUT_LIMITS.maxAliases) return { problem: `has ${aliases} YAML aliases; at most ${INPUT_LIMITS.maxAliases} are allowed per document` };
+  try {
+    return { value: doc.toJS({ maxAliasCount: INPUT_LIMITS.maxAliasCount }) };
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (/Excessive alias count/.test(message)) {
+      return { problem: `YAML aliases expand to more than ${INPUT_LIMITS.maxAliasCount} nodes (a "billion laughs" bomb?)` };
+    }
+    return { problem: `YAML error: ${message}` };
+  }
+}
+
+/** Objects of one document: itself, or the items of a v1 List; foreign objects skipped. */
+function objectsOf(value: unknown, source: string, out: LoadResult): void {
+  if (value === null || value === undefined) return; // an empty document, e.g. after a trailing `---`
+  if (!isList(value)) {
+    if (!isForeign(value)) out.objects.push({ object: value, source });
+    return;
+  }
+  if (!Array.isArray(value.items)) {
+    out.diagnostics.push(error(source, 'items', 'a List must have an items array'));
+    return;
+  }
+  value.items.forEach((item, j) => {
+    if (!isForeign(item)) out.objects.push({ object: item, source: `${source} items[${j}]` });
+  });
+}
+
+/**
+ * Parses one file's text (YAML or JSON, several documents allowed). Never throws: every
+ * problem is an error naming the file (and document), and the file's other documents are
+ * still read.
+ */
 export function parseDefinitions(text: string, file: string): LoadResult {
   const out: LoadResult = { objects: [], diagnostics: [] };
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > INPUT_LIMITS.maxBytes) {
+    out.diagnostics.push(error(file, undefined, `is ${bytes} bytes; input files may be at most ${INPUT_LIMITS.maxBytes} bytes`, 'InputTooLarge'));
+    return out;
+  }
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false });
   // An empty stream (empty file, or only comments) has no documents: nothing to read.
   if (!Array.isArray(docs)) return out;
+  if (docs.length > INPUT_LIMITS.maxDocuments) {
+    out.diagnostics.push(error(file, undefined, `has ${docs.length} YAML documents; at most ${INPUT_LIMITS.maxDocuments} are allowed per file`, 'InputTooLarge'));
+    return out;
+  }
   docs.forEach((doc, i) => {
     const source = `${file}#${i + 1}`;
     if (doc.errors.length > 0) {
@@ -63,26 +136,17 @@ export function parseDefinitions(text: string, file: string): LoadResult {
       }
       return;
     }
-    const value: unknown = doc.toJS({ maxAliasCount: 1000 });
-    if (value === null || value === undefined) return; // an empty document, e.g. after a trailing `---`
-    if (isList(value)) {
-      if (!Array.isArray(value.items)) {
-        out.diagnostics.push(error(source, 'items', 'a List must have an items array'));
-        return;
-      }
-      value.items.forEach((item, j) => {
-        if (!isForeign(item)) out.objects.push({ object: item, source: `${source} items[${j}]` });
-      });
-      return;
-    }
-    if (!isForeign(value)) out.objects.push({ object: value, source });
+    const { value, problem } = documentValue(doc);
+    if (problem !== undefined) out.diagnostics.push(error(source, undefined, problem, 'YAMLSyntax'));
+    else objectsOf(value, source, out);
   });
   return out;
 }
 
 /**
  * Reads every path (file or folder), in the order given. A missing or unreadable path is an
- * error naming it; the other paths are still read.
+ * error naming it; the other paths are still read. Input without a single Anvil object is a
+ * warning: a wrong path or an empty file should not pass silently as "nothing to do".
  */
 export function loadDefinitions(paths: readonly string[]): LoadResult {
   const out: LoadResult = { objects: [], diagnostics: [] };
@@ -106,6 +170,9 @@ export function loadDefinitions(paths: readonly string[]): LoadResult {
       out.objects.push(...one.objects);
       out.diagnostics.push(...one.diagnostics);
     }
+  }
+  if (out.objects.length === 0 && !out.diagnostics.some((d) => d.severity === 'error')) {
+    out.diagnostics.push(warning(paths.join(', ') || '(no input)', undefined, 'no ModuleManifest, GameDefinition or WorldInstance found: nothing to resolve', 'EmptyInput'));
   }
   return out;
 }

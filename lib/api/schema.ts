@@ -55,7 +55,17 @@ const quantityMap = (description: string) =>
   });
 const stringMap = (description: string) =>
   Type.Unsafe<Record<string, string>>({ type: 'object', additionalProperties: { type: 'string' }, description });
-const celRule = (rule: string, message: string, fieldPath?: string) => ({ rule, message, ...(fieldPath ? { fieldPath } : {}) });
+/**
+ * A CEL rule for the API server and, next to it, the same rule in TypeScript for Anvil's own
+ * validation (lib/api/structural.ts), so the two are written, and reviewed, together. The
+ * check is a function: it never reaches the CRD (JSON drops it).
+ */
+const celRule = (rule: string, message: string, fieldPath: string | undefined, check: (self: any) => boolean) => ({
+  rule,
+  message,
+  ...(fieldPath ? { fieldPath } : {}),
+  check,
+});
 
 // ---- ModuleManifest ------------------------------------------------------------------
 
@@ -87,7 +97,7 @@ export const RequirementSchema = Type.Object(
   },
   {
     'x-kubernetes-validations': [
-      celRule("self.capabilityId != 'root'", "capabilityId 'root' is reserved for root bindings", '.capabilityId'),
+      celRule("self.capabilityId != 'root'", "capabilityId 'root' is reserved for root bindings", '.capabilityId', (self) => self.capabilityId !== 'root'),
     ],
   },
 );
@@ -153,6 +163,7 @@ export const ModuleManifestSpecSchema = Type.Object(
         "!has(self.routesActions) || !self.routesActions || !has(self.scope) || self.scope in ['world', 'world-shard', 'session']",
         'routesActions needs a per-world scope (world, world-shard or session): action routes differ per world',
         '.routesActions',
+        (self) => self.routesActions !== true || self.scope === undefined || ['world', 'world-shard', 'session'].includes(self.scope),
       ),
     ],
   },
@@ -186,6 +197,9 @@ export const GameDefinitionSpecSchema = Type.Object(
         '!has(self.booklets) || self.booklets.all(b, b.modules.all(m, self.modules.exists(x, x.name == m)))',
         'every booklet module must be one of spec.modules',
         '.booklets',
+        (self) =>
+          self.booklets === undefined ||
+          self.booklets.every((b: { modules: string[] }) => b.modules.every((m) => self.modules.some((x: { name: string }) => x.name === m))),
       ),
     ],
   },
@@ -250,7 +264,9 @@ const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
 /** A qualified label key (`prefix/name`); the anvil.dev/ prefix is Anvil's own. */
 const LABEL_KEY_PATTERN = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
 const RESERVED_PREFIX_RULE = (what: string) =>
-  celRule("self.all(k, !k.startsWith('anvil.dev/'))", `${what} may not use the anvil.dev/ prefix: Anvil sets those itself`);
+  celRule("self.all(k, !k.startsWith('anvil.dev/'))", `${what} may not use the anvil.dev/ prefix: Anvil sets those itself`, undefined, (self) =>
+    Object.keys(self ?? {}).every((k) => !k.startsWith('anvil.dev/')),
+  );
 /** Labels stamped on worlds: valid label keys and values, none of Anvil's own. */
 const labelMap = (description: string) =>
   Type.Unsafe<Record<string, string>>({
@@ -259,7 +275,9 @@ const labelMap = (description: string) =>
     additionalProperties: { type: 'string', maxLength: 63, pattern: LABEL_VALUE_PATTERN },
     description,
     'x-kubernetes-validations': [
-      celRule(`self.all(k, k.matches('${LABEL_KEY_PATTERN}'))`, 'keys must be label keys ([prefix/]name)'),
+      celRule(`self.all(k, k.matches('${LABEL_KEY_PATTERN}'))`, 'keys must be label keys ([prefix/]name)', undefined, (self) =>
+        Object.keys(self ?? {}).every((k) => new RegExp(LABEL_KEY_PATTERN).test(k)),
+      ),
       RESERVED_PREFIX_RULE('label keys'),
     ],
   });
@@ -290,7 +308,9 @@ export const WorldPoolSpecSchema = Type.Object(
   },
   {
     'x-kubernetes-validations': [
-      celRule('!has(self.minWorlds) || !has(self.maxWorlds) || self.minWorlds <= self.maxWorlds', 'minWorlds must not exceed maxWorlds', '.minWorlds'),
+      celRule('!has(self.minWorlds) || !has(self.maxWorlds) || self.minWorlds <= self.maxWorlds', 'minWorlds must not exceed maxWorlds', '.minWorlds', (self) =>
+        self.minWorlds === undefined || self.maxWorlds === undefined || self.minWorlds <= self.maxWorlds,
+      ),
     ],
   },
 );
@@ -328,7 +348,9 @@ export const WorldClaimSpecSchema = Type.Object(
   },
   {
     'x-kubernetes-validations': [
-      celRule('has(self.poolRef) != has(self.selector)', 'exactly one of spec.poolRef or spec.selector must be set'),
+      celRule('has(self.poolRef) != has(self.selector)', 'exactly one of spec.poolRef or spec.selector must be set', undefined, (self) =>
+        (self.poolRef !== undefined) !== (self.selector !== undefined),
+      ),
     ],
   },
 );
@@ -367,16 +389,19 @@ export const CapabilityBindingSpecSchema = Type.Object(
         "self.consumer.kind != 'WorldInstance' || has(self.worldRef)",
         'a binding whose consumer is a WorldInstance must have worldRef',
         '.worldRef',
+        (self) => self.consumer.kind !== 'WorldInstance' || self.worldRef !== undefined,
       ),
       celRule(
         "(self.capabilityId == 'root') == (self.consumer.kind == 'WorldInstance')",
         "capabilityId 'root' is used exactly by bindings whose consumer is a WorldInstance",
         '.capabilityId',
+        (self) => (self.capabilityId === 'root') === (self.consumer.kind === 'WorldInstance'),
       ),
       celRule(
         "self.scope in ['cluster', 'region'] || has(self.worldRef)",
         'a binding of a per-world scope must have worldRef',
         '.worldRef',
+        (self) => ['cluster', 'region'].includes(self.scope) || self.worldRef !== undefined,
       ),
     ],
   },

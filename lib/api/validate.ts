@@ -6,7 +6,9 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import semver from 'semver';
 import { error, type Diagnostic } from '../diagnostics.js';
-import { API_VERSION, DNS_LABEL_PATTERN, KINDS, type AnvilResource } from './schema.js';
+import { envName } from '../names.js';
+import { API_VERSION, DNS_LABEL_PATTERN, KINDS, kindDefinition, type AnvilResource } from './schema.js';
+import { structuralProblems } from './structural.js';
 
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
 const validators = new Map<string, ValidateFunction>(
@@ -45,6 +47,21 @@ export const objectRef = (o: { kind?: unknown; metadata?: { name?: unknown; name
  * place, as the API server would. `source` names where it came from, for the messages.
  */
 export function validateObject(obj: unknown, source: string): Diagnostic[] {
+  const out = validateAgainstCrd(obj, source);
+  const o = obj as { kind?: unknown; spec?: unknown } | null;
+  if (o?.kind === 'ModuleManifest' && typeof o.spec === 'object' && o.spec !== null) out.push(...moduleSemantics(o as any, source));
+  return out;
+}
+
+const DNS_LABEL_MESSAGE = 'must be a DNS-1123 label (lower case letters, digits and -, at most 63)';
+const isDnsLabel = (v: unknown): boolean => typeof v === 'string' && nameRe.test(v) && v.length <= 63;
+
+/**
+ * What the API server checks when the object is applied, and nothing more: its CRD's schema,
+ * list-map keys and CEL rules, and a name and namespace it accepts. The differential test
+ * (test/cluster/validation-parity.test.ts) holds this to the API server's verdicts.
+ */
+export function validateAgainstCrd(obj: unknown, source: string): Diagnostic[] {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
     return [error(source, undefined, 'is not a Kubernetes object (expected a mapping with apiVersion, kind, metadata, spec)')];
   }
@@ -55,8 +72,11 @@ export function validateObject(obj: unknown, source: string): Diagnostic[] {
     return [error(source, 'kind', `${o.apiVersion}/${o.kind} is not an Anvil kind (expected ${API_VERSION} ${KINDS.map((k) => k.kind).join(', ')})`)];
   }
   const name = o.metadata?.name;
-  if (typeof name !== 'string' || !nameRe.test(name) || name.length > 63) {
-    out.push(error(source, 'metadata.name', `${JSON.stringify(name)} must be a DNS-1123 label (lower case letters, digits and -, at most 63)`));
+  if (!isDnsLabel(name)) out.push(error(source, 'metadata.name', `${JSON.stringify(name)} ${DNS_LABEL_MESSAGE}`));
+  // A namespace is a DNS label too; synth would otherwise write a Namespace no server accepts.
+  const namespace = o.metadata?.namespace;
+  if (namespace !== undefined && kindDefinition(o.kind)?.namespaced && !isDnsLabel(namespace)) {
+    out.push(error(source, 'metadata.namespace', `${JSON.stringify(namespace)} ${DNS_LABEL_MESSAGE}`));
   }
   if (typeof o.spec !== 'object' || o.spec === null) {
     out.push(error(source, 'spec', 'is required'));
@@ -65,25 +85,45 @@ export function validateObject(obj: unknown, source: string): Diagnostic[] {
   if (!validate(o.spec)) {
     for (const e of validate.errors ?? []) out.push(error(source, fieldOf(e), messageOf(e)));
   }
-  if (o.kind === 'ModuleManifest') out.push(...moduleSemantics(o as any, source));
+  for (const p of structuralProblems(kindDefinition(o.kind)!.spec, o.spec, 'spec')) out.push(error(source, p.field, p.message));
   return out;
 }
 
+/** A list field, or none when it is not a list (the schema reports that). */
+const listOf = <T>(v: T[] | undefined): T[] => (Array.isArray(v) ? v : []);
+
 function moduleSemantics(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, source: string): Diagnostic[] {
   const out: Diagnostic[] = [];
-  (m.spec.requires ?? []).forEach((r, i) => {
+  listOf(m.spec.requires).forEach((r, i) => {
     if (typeof r?.versionConstraint === 'string' && semver.validRange(r.versionConstraint) === null) {
       out.push(error(source, `spec.requires[${i}].versionConstraint`, `${JSON.stringify(r.versionConstraint)} is not a valid SemVer range`));
     }
-    if (r?.capabilityId === 'root') out.push(error(source, `spec.requires[${i}].capabilityId`, "'root' is reserved for root bindings"));
   });
+  out.push(...envCollisions(m, source));
   const seen = new Set<string>();
-  for (const [i, p] of (m.spec.ports ?? []).entries()) {
+  for (const [i, p] of listOf(m.spec.ports).entries()) {
     if (seen.has(String(p?.port))) out.push(error(source, `spec.ports[${i}].port`, `port ${p.port} is listed twice`));
     seen.add(String(p?.port));
   }
-  if (m.spec.routesActions && ['cluster', 'region'].includes(m.spec.scope ?? 'world')) {
-    out.push(error(source, 'spec.routesActions', 'routesActions needs a per-world scope (world, world-shard or session): action routes differ per world'));
-  }
+  return out;
+}
+
+/**
+ * Two required capabilities whose ids give one environment variable (`game-mechanic` and
+ * `game.mechanic` are both ANVIL_DEP_GAME_MECHANIC): the Deployment would have the variable
+ * twice, which the API server warns about and server-side apply refuses.
+ */
+function envCollisions(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, source: string): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const first = new Map<string, { i: number; id: string }>();
+  listOf(m.spec.requires).forEach((r, i) => {
+    if (typeof r?.capabilityId !== 'string') return;
+    const variable = `ANVIL_DEP_${envName(r.capabilityId)}`;
+    const earlier = first.get(variable);
+    if (earlier === undefined) first.set(variable, { i, id: r.capabilityId });
+    else if (earlier.id !== r.capabilityId) {
+      out.push(error(source, `spec.requires[${i}].capabilityId`, `${r.capabilityId} and ${earlier.id} (spec.requires[${earlier.i}]) both become the environment variable ${variable}; rename one of them`));
+    }
+  });
   return out;
 }

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import type { ModuleManifest } from '../api/schema.js';
 import { isGlobalModule, scopeOf, type GlobalPlan, type PlannedBinding, type WorldPlan } from '../resolve/resolve.js';
 import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
-import { addInputOptions, EXIT_CODES_HELP, loadPlans, report, type InputOptions } from './input.js';
+import { addInputOptions, EXIT_CODES_HELP, isEmptyInput, loadPlans, report, type InputOptions } from './input.js';
 
 /** Mermaid ids: letters, digits and `_` only, made unique in order of first use. */
 class MermaidIds {
@@ -106,6 +106,7 @@ export const registerGraph: RegisterCommand = (program: Command, ctx) => {
         ctx.exitCode = EXIT_INPUT_ERROR;
         return;
       }
+      if (isEmptyInput(plans)) return;
       ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world === undefined }));
     });
 };

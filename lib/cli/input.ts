@@ -61,9 +61,12 @@ export function loadPlans(opts: InputOptions): Plans {
   const { world, problem } = selectWorld(catalog, opts.world);
   if (problem) diagnostics.push(problem);
   const worlds = resolved.worlds.filter((p) => p.world === world);
-  diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics));
+  diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics), ...resolved.collisions);
   return { catalog, global: resolved.global, worlds, diagnostics };
 }
+
+/** True when the input held no Anvil object (the loader has warned): nothing to print. */
+export const isEmptyInput = ({ catalog }: Plans): boolean => catalog.modules.size + catalog.games.size + catalog.worlds.length === 0;
 
 /** Writes every diagnostic to stderr; true when one of them is an error. */
 export function report(io: CliIo, diagnostics: readonly Diagnostic[]): boolean {

@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { stringify } from 'yaml';
 import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
-import { addInputOptions, EXIT_CODES_HELP, loadPlans, report, type InputOptions } from './input.js';
+import { addInputOptions, EXIT_CODES_HELP, isEmptyInput, loadPlans, report, type InputOptions } from './input.js';
 
 export type OutputFormat = 'yaml' | 'json';
 
@@ -26,6 +26,8 @@ export const registerResolve: RegisterCommand = (program: Command, ctx) => {
         ctx.exitCode = EXIT_INPUT_ERROR;
         return;
       }
+      // Nothing was read (the loader warned): an empty List would look like a successful result.
+      if (isEmptyInput(plans)) return;
       // Loaded only here: cdk8s is slow to load, and the other commands of the CLI do without it.
       const { renderBindings } = await import('../render/bindings.js');
       const items = renderBindings(opts.world === undefined ? plans.global : undefined, plans.worlds);

@@ -11,6 +11,7 @@ import { LABEL_STATIC, PLATFORM_LABELS } from './labels.js';
 import type { Placement } from './labels.js';
 import type { RenderSettings } from './settings.js';
 import { dependenciesOf, bindingObject } from './world.js';
+import { workloadName } from './topology.js';
 import { ModuleWorkload } from './workload.js';
 
 export interface GlobalInstance {
@@ -56,7 +57,7 @@ export class GlobalServices extends Construct {
     const byName = new Map(plan.modules.map((m) => [m.metadata.name, m]));
     const roots = new Set(plan.roots);
     for (const { module, placement } of props.instances) {
-      new ModuleWorkload(this, placement.region ? `${module.metadata.name}-${placement.region}` : module.metadata.name, {
+      new ModuleWorkload(this, workloadName(module, placement), {
         module,
         placement,
         dependencies: dependenciesOf(module, plan.bindings, byName),

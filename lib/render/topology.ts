@@ -3,16 +3,23 @@
  * Service, and the address a consumer in a given world (and shard) uses for a provider.
  */
 import type { ModuleManifest, Port } from '../api/schema.js';
-import { dnsName } from '../names.js';
+import { dnsName, tupleName } from '../names.js';
 import { PLATFORM_NAMESPACE, scopeOf } from '../resolve/resolve.js';
 import type { Placement } from './labels.js';
 
-/** The Deployment and Service name of a module at a placement. */
+/**
+ * The Deployment and Service name of a module at a placement: `<world>-<module>[-s<shard>]-<hash>`,
+ * `<module>-<region>-<hash>`, or a cluster module's own name (lib/names.ts).
+ */
 export function workloadName(module: ModuleManifest, at: Placement): string {
-  const parts = at.world
-    ? [at.world, module.metadata.name, ...(at.shard !== undefined ? [`s${at.shard}`] : [])]
-    : [module.metadata.name, ...(scopeOf(module) === 'region' && at.region ? [at.region] : [])];
-  return dnsName(parts, { startWithLetter: true });
+  const asService = { startWithLetter: true };
+  if (at.world) {
+    return at.shard !== undefined
+      ? tupleName('shard-workload', [at.world, module.metadata.name, `s${at.shard}`], asService)
+      : tupleName('workload', [at.world, module.metadata.name], asService);
+  }
+  if (scopeOf(module) === 'region' && at.region) return tupleName('region-workload', [module.metadata.name, at.region], asService);
+  return dnsName([module.metadata.name], asService);
 }
 
 /** The placements of a per-world module in a world: one per shard for world-shard modules. */

@@ -13,7 +13,7 @@ import { isGlobalModule, type PlannedBinding, type WorldPlan } from '../resolve/
 import { worldLabels, type Placement } from './labels.js';
 import { CapabilityBindingObject } from './objects.js';
 import type { RenderSettings } from './settings.js';
-import { providerAddress, worldPlacements } from './topology.js';
+import { providerAddress, workloadName, worldPlacements } from './topology.js';
 import { ModuleWorkload, ROUTES_FILE, type Dependency } from './workload.js';
 
 /** The WorldInstance that owns what the reconciler renders for it. */
@@ -82,7 +82,8 @@ export class WorldResources extends Construct {
         .filter((m): m is ModuleManifest => m !== undefined);
       const booklet = plan.game?.spec.booklets?.find((b) => b.modules.includes(module.metadata.name));
       for (const placement of worldPlacements(module, base, shards)) {
-        new ModuleWorkload(this, `${module.metadata.name}${placement.shard !== undefined ? `-s${placement.shard}` : ''}`, {
+        // The workload name as construct id: unique, where `<module>-s<shard>` is not (a module may be named `m-s0`).
+        new ModuleWorkload(this, workloadName(module, placement), {
           module,
           placement,
           shards,

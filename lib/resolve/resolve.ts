@@ -14,7 +14,8 @@
  */
 import semver from 'semver';
 import { error, warning, type Diagnostic } from '../diagnostics.js';
-import { dnsName } from '../names.js';
+import { nameCollisions } from '../collisions.js';
+import { tupleName } from '../names.js';
 import {
   ROOT_CAPABILITY,
   type CapabilityBindingSpec,
@@ -35,6 +36,15 @@ export const isGlobalModule = (m: ModuleManifest): boolean => isGlobalScope(scop
 
 /** From widest to narrowest: a consumer may require its own scope or a wider one. */
 const BREADTH: Record<Scope, number> = { cluster: 0, region: 1, world: 2, 'world-shard': 3, session: 4 };
+
+/** CapabilityBinding names (lib/names.ts: readable, and never the same for two bindings). */
+export const bindingName = {
+  world: (world: string, consumer: string, capabilityId: string, provider: string): string =>
+    tupleName('binding', [world, consumer, capabilityId, provider]),
+  root: (world: string, module: string): string => tupleName('root-binding', [world, ROOT_CAPABILITY, module]),
+  platform: (consumer: string, capabilityId: string, provider: string): string =>
+    tupleName('platform-binding', [consumer, capabilityId, provider]),
+};
 
 export interface PlannedBinding {
   name: string;
@@ -222,7 +232,7 @@ export function resolveGlobal(catalog: Catalog): GlobalPlan {
   const index = indexProviders(modules);
   const outcome = resolveRequirements(modules, index, modules, 'platform', 'platform');
   const bindings = outcome.bindings.map(({ consumer, req, provider }) => ({
-    name: dnsName([consumer.metadata.name, req.capabilityId, provider.module.metadata.name]),
+    name: bindingName.platform(consumer.metadata.name, req.capabilityId, provider.module.metadata.name),
     namespace: PLATFORM_NAMESPACE,
     spec: bindingSpec(req.capabilityId, req.scope, req.multiplicity ?? '1', consumer.metadata.name, 'ModuleManifest', provider),
   }));
@@ -291,7 +301,7 @@ export function resolveWorld(catalog: Catalog, world: WorldInstance): WorldPlan 
   plan.unresolved = outcome.unresolved;
   plan.diagnostics.push(...outcome.diagnostics);
   const bindings: PlannedBinding[] = outcome.bindings.map(({ consumer, req, provider }) => ({
-    name: dnsName([worldName, consumer.metadata.name, req.capabilityId, provider.module.metadata.name]),
+    name: bindingName.world(worldName, consumer.metadata.name, req.capabilityId, provider.module.metadata.name),
     namespace,
     spec: bindingSpec(req.capabilityId, req.scope, req.multiplicity ?? '1', consumer.metadata.name, 'ModuleManifest', provider, worldName),
   }));
@@ -310,7 +320,7 @@ export function resolveWorld(catalog: Catalog, world: WorldInstance): WorldPlan 
     plan.roots.push(m.metadata.name);
     const version = m.spec.version;
     bindings.push({
-      name: dnsName([worldName, ROOT_CAPABILITY, m.metadata.name]),
+      name: bindingName.root(worldName, m.metadata.name),
       namespace,
       spec: bindingSpec(ROOT_CAPABILITY, scopeOf(m), '1', worldName, 'WorldInstance', { module: m, version }, worldName),
     });
@@ -341,8 +351,16 @@ function actionRoutes(modules: readonly ModuleManifest[], where: string, source:
 }
 
 /** Resolves every world of the catalog and the global bindings: what synth and the CLI use. */
-export function resolveAll(catalog: Catalog): { global: GlobalPlan; worlds: WorldPlan[]; diagnostics: Diagnostic[] } {
+export function resolveAll(catalog: Catalog): { global: GlobalPlan; worlds: WorldPlan[]; diagnostics: Diagnostic[]; collisions: Diagnostic[] } {
   const global = resolveGlobal(catalog);
   const worlds = catalog.worlds.map((w) => resolveWorld(catalog, w));
-  return { global, worlds, diagnostics: [...global.diagnostics, ...worlds.flatMap((w) => w.diagnostics)] };
+  // Binding names are unique by construction; a collision across worlds would mean two
+  // worlds write one object, so it is checked anyway (lib/collisions.ts).
+  const collisions = nameCollisions([
+    ...global.bindings.map((b) => ({ kind: 'CapabilityBinding', namespace: b.namespace, name: b.name, owner: 'platform' })),
+    ...worlds.flatMap((w) =>
+      w.bindings.map((b) => ({ kind: 'CapabilityBinding', namespace: b.namespace, name: b.name, owner: `world ${w.world.metadata.namespace ?? 'default'}/${w.world.metadata.name}` })),
+    ),
+  ]);
+  return { global, worlds, diagnostics: [...global.diagnostics, ...worlds.flatMap((w) => w.diagnostics), ...collisions], collisions };
 }

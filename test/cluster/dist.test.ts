@@ -15,7 +15,8 @@ import { MULTIPLICITIES, SCOPES, SEMVER_PATTERN, WORLD_PHASES, type WorldInstanc
 import { formatDiagnostic } from '../../lib/diagnostics.js';
 import { loadDefinitions } from '../../lib/load.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
-import { resolveWorld } from '../../lib/resolve/resolve.js';
+import { bindingName, resolveWorld } from '../../lib/resolve/resolve.js';
+import { workloadName } from '../../lib/render/topology.js';
 import { DEFAULT_SETTINGS } from '../../lib/render/settings.js';
 import { renderWorld } from '../../lib/render/world.js';
 import { kubectl, kubectlOk, type KubectlResult } from './kubectl.js';
@@ -286,11 +287,11 @@ describe('kubectl get shows the printer columns', () => {
     const t = parseTable(await kubectlOk(['get', 'capabilitybindings', '-A']));
     expect(t.header).toEqual(['NAMESPACE', 'NAME', 'CAPABILITY', 'SCOPE', 'PROVIDER', 'CONSUMER', 'WORLD', 'AGE']);
     const row = (ns: string, name: string) => t.rows.find((r) => r.NAMESPACE === ns && r.NAME === name);
-    expect(row('command-path', 'cp-eu-1-physics-engine-snapshots-world-store')).toMatchObject({
+    expect(row('command-path', bindingName.world('cp-eu-1', 'physics-engine', 'snapshots', 'world-store'))).toMatchObject({
       CAPABILITY: 'snapshots', SCOPE: 'world', PROVIDER: 'world-store', CONSUMER: 'physics-engine', WORLD: 'cp-eu-1',
     });
     // A binding between global modules has no world.
-    expect(row('anvil-system', 'matchmaker-event-bus-event-bus')).toMatchObject({
+    expect(row('anvil-system', bindingName.platform('matchmaker', 'event-bus', 'event-bus'))).toMatchObject({
       CAPABILITY: 'event-bus', SCOPE: 'cluster', PROVIDER: 'event-bus', CONSUMER: 'matchmaker', WORLD: '',
     });
   });
@@ -322,7 +323,7 @@ describe('the static worlds run on fake nodes under restricted Pod Security', ()
   test('the worlds include roguelike/crypt-1 and command-path/cp-eu-1 (with a PersistentVolumeClaim)', () => {
     const worlds = new Set(staticWorkloads.map((d) => `${d.metadata.namespace}/${d.metadata.labels!['anvil.dev/world']}`));
     expect([...worlds]).toEqual(expect.arrayContaining(['roguelike/crypt-1', 'command-path/cp-eu-1']));
-    expect(claims.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toContain('command-path/cp-eu-1-world-store-data');
+    expect(claims.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toContain(`command-path/${workloadName({ metadata: { name: 'world-store' }, spec: {} } as never, { namespace: 'command-path', world: 'cp-eu-1' })}-data`);
   });
 
   test("each world's namespace enforces the restricted level", async () => {

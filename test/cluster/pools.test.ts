@@ -26,6 +26,7 @@ import {
 } from './reconcilerHarness.js';
 import { Kube, loadKubeConfig } from '../../lib/reconciler/kube.js';
 import { ReconcilerMetrics } from '../../lib/reconciler/metrics.js';
+import { workloadName } from '../../lib/render/topology.js';
 
 const P = 'pl';
 const id = Math.random().toString(36).slice(2, 7);
@@ -144,7 +145,7 @@ describe('with one reconciler', () => {
     for (const w of spares) {
       expect(w.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'WorldPool', name: 'warm', uid: before.metadata.uid, controller: true })]);
       expect(w.metadata.labels.tier).toBe('gold');
-      expect(w.status.endpoints).toEqual([{ module: `${P}-physics`, host: `${w.metadata.name}-${P}-physics.${ns}.svc`, ports: [{ name: 'grpc', port: 6000, protocol: 'TCP' }] }]);
+      expect(w.status.endpoints).toEqual([{ module: `${P}-physics`, host: `${workloadName({ metadata: { name: `${P}-physics` }, spec: {} } as never, { namespace: ns, world: w.metadata.name })}.${ns}.svc`, ports: [{ name: 'grpc', port: 6000, protocol: 'TCP' }] }]);
     }
 
     await kubectlOk(['apply', '-f', '-'], { input: claimYaml('match-1', ns, { poolRef: { name: 'warm' }, worldLabels: { 'example.com/match': 'm-1' }, worldAnnotations: { 'example.com/players': 'ann,bob' } }) });

@@ -4,6 +4,10 @@
 // PersistentVolumeClaim is reported, never repaired by deleting the claim.
 import { kubectl, kubectlOk } from './kubectl.js';
 import { applyCrds, cleanup, createNamespace, definitions, eventually, getJson, listJson, startReconciler, worldYaml, type ReconcilerProcess } from './reconcilerHarness.js';
+import { workloadName } from '../../lib/render/topology.js';
+
+/** A world's workload name, as the renderer makes it. */
+const wl = (world: string, module: string): string => workloadName({ metadata: { name: module }, spec: {} } as never, { namespace: NS, world });
 
 const P = 'sf';
 const NS = `sf-${Math.random().toString(36).slice(2, 7)}`;
@@ -53,23 +57,23 @@ test('objects of the plan that someone else owns are left untouched; the world i
   // Not labelled as Anvil's (so not in the reconciler's caches) …
   await kubectlOk(['create', 'configmap', 'tk-action-routes', '-n', NS, '--from-literal=theirs=1']);
   // … and labelled as Anvil's, but owned by no world (in the caches).
-  await kubectlOk(['create', 'deployment', `tk-${P}-physics`, '-n', NS, '--image=example/theirs:1']);
-  await kubectlOk(['label', 'deployment', `tk-${P}-physics`, '-n', NS, 'app.kubernetes.io/managed-by=anvil']);
+  await kubectlOk(['create', 'deployment', wl('tk', `${P}-physics`), '-n', NS, '--image=example/theirs:1']);
+  await kubectlOk(['label', 'deployment', wl('tk', `${P}-physics`), '-n', NS, 'app.kubernetes.io/managed-by=anvil']);
   const cmBefore = await getJson(['configmap', 'tk-action-routes', '-n', NS]);
-  const depBefore = await getJson(['deployment', `tk-${P}-physics`, '-n', NS]);
+  const depBefore = await getJson(['deployment', wl('tk', `${P}-physics`), '-n', NS]);
 
   await kubectlOk(['apply', '-f', '-'], { input: worldYaml('tk', NS, `${P}-game`) });
   const w = await eventually('tk Failed', async () => ((await world('tk'))?.status?.phase === 'Failed' ? world('tk') : undefined));
   expect(ready(w)).toMatchObject({ status: 'False', reason: 'Conflict' });
   expect(ready(w).message).toContain(`ConfigMap/${NS}/tk-action-routes`);
-  expect(ready(w).message).toContain(`Deployment/${NS}/tk-${P}-physics`);
+  expect(ready(w).message).toContain(`Deployment/${NS}/${wl('tk', `${P}-physics`)}`);
   expect(w.status.conditions.find((c: any) => c.type === 'Resolved')).toMatchObject({ status: 'True' });
   const events = await eventually('a Conflict Warning', async () => ((await warnings('tk', 'Conflict')).length > 0 ? warnings('tk', 'Conflict') : undefined));
   expect(events[0].message).toContain(`ConfigMap/${NS}/tk-action-routes`);
 
   // Untouched: same resourceVersion, no owner reference, none of Anvil's content.
   const cm = await getJson(['configmap', 'tk-action-routes', '-n', NS]);
-  const dep = await getJson(['deployment', `tk-${P}-physics`, '-n', NS]);
+  const dep = await getJson(['deployment', wl('tk', `${P}-physics`), '-n', NS]);
   expect(cm.metadata.resourceVersion).toBe(cmBefore.metadata.resourceVersion);
   expect(dep.metadata.resourceVersion).toBe(depBefore.metadata.resourceVersion);
   expect(cm.metadata.ownerReferences).toBeUndefined();
@@ -82,7 +86,7 @@ test('objects of the plan that someone else owns are left untouched; the world i
 
   // Once they are gone, the world converges by itself.
   await kubectlOk(['delete', 'configmap', 'tk-action-routes', '-n', NS]);
-  await kubectlOk(['delete', 'deployment', `tk-${P}-physics`, '-n', NS]);
+  await kubectlOk(['delete', 'deployment', wl('tk', `${P}-physics`), '-n', NS]);
   await eventually('tk Running', async () => ((await world('tk'))?.status?.phase === 'Running' ? true : undefined));
   const routes = await getJson(['configmap', 'tk-action-routes', '-n', NS]);
   expect(routes.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'WorldInstance', name: 'tk', uid: w.metadata.uid })]);
@@ -113,7 +117,7 @@ test('a write the API server refuses sets Ready=False ReconcileFailed with its m
 }, TIMEOUT);
 
 test('a claim resized by hand is reported as Drift and never deleted', async () => {
-  const claim = `vt-${P}-store-data`;
+  const claim = `${wl('vt', `${P}-store`)}-data`;
   await kubectlOk(['apply', '-f', '-'], {
     input: `apiVersion: storage.k8s.io/v1
 kind: StorageClass

@@ -2,6 +2,7 @@
 // with the admin kubeconfig: dynamic worlds created, changed and deleted, status and
 // events, drift repair, Failed worlds that recover, re-resolution after a new module
 // version, static worlds left to synth, and a no-op resync that writes nothing.
+import { workloadName } from '../../lib/render/topology.js';
 import { kubectl, kubectlOk } from './kubectl.js';
 import {
   afterResyncs,
@@ -20,6 +21,8 @@ import {
 } from './reconcilerHarness.js';
 
 const P = 'rc';
+/** A world module's workload name (lib/names.ts: readable, with the hash of its tuple). */
+const wl = (world: string, module: string): string => workloadName({ metadata: { name: module }, spec: {} } as never, { namespace: NS, world });
 const NS = `rc-${Math.random().toString(36).slice(2, 7)}`;
 const TIMEOUT = 240_000;
 let rec: ReconcilerProcess;
@@ -48,9 +51,9 @@ describe('a dynamic world', () => {
     const uid = w.metadata.uid;
 
     const deployments = await owned('deployments', 'w1');
-    expect(names(deployments)).toEqual([`w1-${P}-gateway`, `w1-${P}-move`, `w1-${P}-physics`]);
-    expect(names(await owned('services', 'w1'))).toEqual([`w1-${P}-gateway`, `w1-${P}-move`, `w1-${P}-physics`]);
-    expect(names(await owned('networkpolicies', 'w1'))).toEqual([`w1-${P}-gateway`, `w1-${P}-move`, `w1-${P}-physics`]);
+    expect(names(deployments)).toEqual([wl('w1', `${P}-gateway`), wl('w1', `${P}-move`), wl('w1', `${P}-physics`)]);
+    expect(names(await owned('services', 'w1'))).toEqual([wl('w1', `${P}-gateway`), wl('w1', `${P}-move`), wl('w1', `${P}-physics`)]);
+    expect(names(await owned('networkpolicies', 'w1'))).toEqual([wl('w1', `${P}-gateway`), wl('w1', `${P}-move`), wl('w1', `${P}-physics`)]);
     expect(names(await owned('configmaps', 'w1'))).toEqual(['w1-action-routes']);
     const bindings = await owned('capabilitybindings', 'w1');
     expect(bindings.map((b) => `${b.spec.consumer.name} -${b.spec.capabilityId}-> ${b.spec.provider.module}@${b.spec.provider.capabilityVersion}`).sort()).toEqual([
@@ -65,7 +68,7 @@ describe('a dynamic world', () => {
       expect(managers).toEqual(['anvil-reconciler']);
     }
     // The network policy admits exactly the bound consumer.
-    const movePolicy = (await owned('networkpolicies', 'w1')).find((p) => p.metadata.name === `w1-${P}-move`);
+    const movePolicy = (await owned('networkpolicies', 'w1')).find((p) => p.metadata.name === wl('w1', `${P}-move`));
     expect(movePolicy.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'anvil.dev/module': `${P}-gateway`, 'anvil.dev/world': 'w1' } } }]);
 
     // The cluster-scoped bus: once, in anvil-system, owned by no world.
@@ -105,28 +108,28 @@ describe('a dynamic world', () => {
   }, TIMEOUT);
 
   test('drift is repaired: a deleted Deployment and an edited Service, binding and NetworkPolicy come back as planned', async () => {
-    const svc = await getJson(['service', `w1-${P}-move`, '-n', NS]);
-    const uids = async () => Promise.all([getJson(['service', `w1-${P}-move`, '-n', NS]), getJson(['networkpolicy', `w1-${P}-move`, '-n', NS])]).then((os) => os.map((o) => o.metadata.uid));
+    const svc = await getJson(['service', wl('w1', `${P}-move`), '-n', NS]);
+    const uids = async () => Promise.all([getJson(['service', wl('w1', `${P}-move`), '-n', NS]), getJson(['networkpolicy', wl('w1', `${P}-move`), '-n', NS])]).then((os) => os.map((o) => o.metadata.uid));
     const uidsBefore = await uids();
     const binding = (await owned('capabilitybindings', 'w1')).find((b) => b.spec.capabilityId === `${P}-physics`);
-    const policy = await getJson(['networkpolicy', `w1-${P}-move`, '-n', NS]);
-    await kubectlOk(['delete', 'deployment', `w1-${P}-physics`, '-n', NS, '--wait=false']);
-    await kubectlOk(['patch', 'service', `w1-${P}-move`, '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/ports/0/targetPort', value: 5999 }])]);
+    const policy = await getJson(['networkpolicy', wl('w1', `${P}-move`), '-n', NS]);
+    await kubectlOk(['delete', 'deployment', wl('w1', `${P}-physics`), '-n', NS, '--wait=false']);
+    await kubectlOk(['patch', 'service', wl('w1', `${P}-move`), '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/ports/0/targetPort', value: 5999 }])]);
     await kubectlOk(['patch', 'capabilitybinding', binding.metadata.name, '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { provider: { capabilityVersion: '9.9.9' } } })]);
-    await kubectlOk(['patch', 'networkpolicy', `w1-${P}-move`, '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/ingress/0/from' }])]);
+    await kubectlOk(['patch', 'networkpolicy', wl('w1', `${P}-move`), '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/ingress/0/from' }])]);
 
     await eventually('the Deployment back', async () => {
-      const d = await getJson(['deployment', `w1-${P}-physics`, '-n', NS]);
+      const d = await getJson(['deployment', wl('w1', `${P}-physics`), '-n', NS]);
       return d && !d.metadata.deletionTimestamp ? true : undefined;
     });
-    await eventually('the Service port restored', async () => ((await getJson(['service', `w1-${P}-move`, '-n', NS])).spec.ports[0].targetPort === 'grpc' ? true : undefined));
+    await eventually('the Service port restored', async () => ((await getJson(['service', wl('w1', `${P}-move`), '-n', NS])).spec.ports[0].targetPort === 'grpc' ? true : undefined));
     await eventually('the binding restored', async () => ((await getJson(['capabilitybinding', binding.metadata.name, '-n', NS])).spec.provider.capabilityVersion === '1.0.0' ? true : undefined));
     await eventually('the policy restored', async () => {
-      const p = await getJson(['networkpolicy', `w1-${P}-move`, '-n', NS]);
+      const p = await getJson(['networkpolicy', wl('w1', `${P}-move`), '-n', NS]);
       return JSON.stringify(p.spec) === JSON.stringify(policy.spec) ? true : undefined;
     });
     // Repaired in place by apply: the same objects (uid), nothing deleted to repair them.
-    const restored = (await getJson(['service', `w1-${P}-move`, '-n', NS])).spec;
+    const restored = (await getJson(['service', wl('w1', `${P}-move`), '-n', NS])).spec;
     expect({ ports: restored.ports, selector: restored.selector, type: restored.type, clusterIP: restored.clusterIP }).toEqual({ ports: svc.spec.ports, selector: svc.spec.selector, type: svc.spec.type, clusterIP: svc.spec.clusterIP });
     expect(await uids()).toEqual(uidsBefore);
     await eventually('w1 Running again', phaseIs('w1', 'Running'));
@@ -139,7 +142,7 @@ describe('a dynamic world', () => {
       return b?.spec.provider.capabilityVersion === '1.2.0' ? b : undefined;
     });
     await eventually('physics deployment at 1.2.0', async () => {
-      const d = await getJson(['deployment', `w1-${P}-physics`, '-n', NS]);
+      const d = await getJson(['deployment', wl('w1', `${P}-physics`), '-n', NS]);
       return d.spec.template.spec.containers[0].image === 'example/physics:1.2.0' && d.metadata.labels['app.kubernetes.io/version'] === '1.2.0' ? true : undefined;
     });
     await eventually('w1 Running', phaseIs('w1', 'Running'));
@@ -157,13 +160,13 @@ spec:
     });
     const gen1 = (await world('w1')).metadata.generation;
     await kubectlOk(['patch', 'worldinstance', 'w1', '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { gameRef: { name: `${P}-solo` } } })]);
-    await eventually('old workloads gone', async () => (names(await owned('deployments', 'w1')).join() === `w1-${P}-move,w1-${P}-physics` ? true : undefined));
+    await eventually('old workloads gone', async () => (names(await owned('deployments', 'w1')).join() === `${wl('w1', `${P}-move`)},${wl('w1', `${P}-physics`)}` ? true : undefined));
     const w = await eventually('w1 Running on the new game', async () => {
       const x = await world('w1');
       return x.status?.phase === 'Running' && x.status.observedGeneration === gen1 + 1 ? x : undefined;
     });
     expect(w.status).toMatchObject({ bindings: 2, modules: 2, readyModules: 2 });
-    expect(names(await owned('services', 'w1'))).toEqual([`w1-${P}-move`, `w1-${P}-physics`]);
+    expect(names(await owned('services', 'w1'))).toEqual([wl('w1', `${P}-move`), wl('w1', `${P}-physics`)]);
     expect(await owned('configmaps', 'w1')).toEqual([]); // no gateway (routesActions) left: no route table
     expect((await owned('capabilitybindings', 'w1')).map((b) => `${b.spec.consumer.name}->${b.spec.provider.module}`).sort()).toEqual([
       `${P}-move->${P}-physics`,

@@ -4,13 +4,14 @@
  */
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadDefinitions } from '../../lib/load.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
-import { resolveAll } from '../../lib/resolve/resolve.js';
+import { bindingName, resolveAll } from '../../lib/resolve/resolve.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = 'test/fixtures/cli';
@@ -66,20 +67,20 @@ describe('anvil resolve', () => {
     );
 
     expect(names(items)).toEqual([
-      'blue/arena-1-engine-store-store',
-      'blue/arena-1-gateway-bus-bus',
-      'blue/arena-1-gateway-engine-engine',
-      'blue/arena-1-root-gateway',
-      'red/arena-2-engine-store-store',
-      'red/arena-2-gateway-bus-bus',
-      'red/arena-2-gateway-engine-engine',
-      'red/arena-2-root-gateway',
-    ]);
+      `blue/${bindingName.world('arena-1', 'engine', 'store', 'store')}`,
+      `blue/${bindingName.world('arena-1', 'gateway', 'bus', 'bus')}`,
+      `blue/${bindingName.world('arena-1', 'gateway', 'engine', 'engine')}`,
+      `blue/${bindingName.root('arena-1', 'gateway')}`,
+      `red/${bindingName.world('arena-2', 'engine', 'store', 'store')}`,
+      `red/${bindingName.world('arena-2', 'gateway', 'bus', 'bus')}`,
+      `red/${bindingName.world('arena-2', 'gateway', 'engine', 'engine')}`,
+      `red/${bindingName.root('arena-2', 'gateway')}`,
+    ].sort());
     expect(items[1]).toEqual({
       apiVersion: 'anvil.dev/v1alpha1',
       kind: 'CapabilityBinding',
       metadata: {
-        name: 'arena-1-gateway-bus-bus',
+        name: bindingName.world('arena-1', 'gateway', 'bus', 'bus'),
         namespace: 'blue',
         labels: { 'anvil.dev/world': 'arena-1', 'app.kubernetes.io/managed-by': 'anvil', 'app.kubernetes.io/part-of': 'arena' },
       },
@@ -106,12 +107,14 @@ describe('anvil resolve', () => {
       const r = anvil('resolve', '-f', `${FIXTURES}/valid`, '-w', w);
       expect(r.status).toBe(0);
       const items = itemsOf(r.stdout);
-      expect(names(items)).toEqual([
-        'red/arena-2-engine-store-store',
-        'red/arena-2-gateway-bus-bus',
-        'red/arena-2-gateway-engine-engine',
-        'red/arena-2-root-gateway',
-      ]);
+      expect(names(items)).toEqual(
+        [
+          `red/${bindingName.world('arena-2', 'engine', 'store', 'store')}`,
+          `red/${bindingName.world('arena-2', 'gateway', 'bus', 'bus')}`,
+          `red/${bindingName.world('arena-2', 'gateway', 'engine', 'engine')}`,
+          `red/${bindingName.root('arena-2', 'gateway')}`,
+        ].sort(),
+      );
     }
   });
 
@@ -160,7 +163,7 @@ describe('anvil resolve', () => {
     expect(r.stderr).toBe(
       `warning: ${FIXTURES}/optional/all.yaml#3 ModuleManifest/solo spec.requires[0]: world default/solo-1: module solo requires telemetry "^1.0.0" (scope world, multiplicity 1, optional): no module provides it\n`,
     );
-    expect(names(itemsOf(r.stdout))).toEqual(['default/solo-1-root-solo']);
+    expect(names(itemsOf(r.stdout))).toEqual([`default/${bindingName.root('solo-1', 'solo')}`]);
   });
 
   test('a YAML syntax error names the file, the document and the line', () => {
@@ -252,5 +255,105 @@ describe('anvil graph', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('error: ');
+  });
+});
+
+/** Writes `files` into a fresh temporary folder; returns its path. */
+function tempInput(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-cli-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+describe('hostile YAML input (issue 8, item 9)', () => {
+  test('an undefined alias and a bomb are error lines naming their files (exit 1); the other files are still reported', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const dir = tempInput({
+      'a-alias.yaml': 'apiVersion: anvil.dev/v1alpha1\nkind: ModuleManifest\nmetadata: {name: a}\nspec: {version: 1.0.0, image: *missing}\n',
+      'b-bomb.yaml': `${bomb.join('\n')}\n`,
+      'c-bad.yaml': 'apiVersion: anvil.dev/v1alpha1\nkind: ModuleManifest\nmetadata: {name: c}\nspec: {version: one, image: x}\n',
+    });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(3);
+      expect(lines[0]).toMatch(new RegExp(`^error: ${dir}/a-alias\\.yaml#1: YAML error: .*missing`));
+      expect(lines[1]).toBe(`error: ${dir}/b-bomb.yaml#1: YAML aliases expand to more than 1000 nodes (a "billion laughs" bomb?)`);
+      expect(lines[2]).toBe(`error: ${dir}/c-bad.yaml#1 spec.version: must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('empty input: a warning, exit 0, and no empty List on stdout', () => {
+    const dir = tempInput({ 'empty.yaml': '' });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toBe(`warning: ${dir}: no ModuleManifest, GameDefinition or WorldInstance found: nothing to resolve\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('anvil resolve never fails with an internal error on input (issue 8, items 6 and 7)', () => {
+  const M = (name: string, spec: string) => `apiVersion: anvil.dev/v1alpha1\nkind: ModuleManifest\nmetadata: {name: ${name}}\nspec: {version: 1.0.0, image: x, ${spec}}\n---\n`;
+  const G = (name: string, modules: string[]) => `apiVersion: anvil.dev/v1alpha1\nkind: GameDefinition\nmetadata: {name: ${name}}\nspec: {modules: [${modules.map((m) => `{name: ${m}}`).join(', ')}]}\n---\n`;
+  const W = (name: string, game: string, ns = 'games') => `apiVersion: anvil.dev/v1alpha1\nkind: WorldInstance\nmetadata: {name: ${name}, namespace: ${ns}}\nspec: {gameRef: {name: ${game}}}\n---\n`;
+
+  test('names whose plain join collides, within one world and across worlds: exit 0, every binding its own name', () => {
+    const dir = tempInput({
+      'all.yaml':
+        M('b', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}]') +
+        M('a-b', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}]') +
+        M('p', 'provides: [{capabilityId: cap, version: 1.0.0}]') +
+        M('match-maker', 'requires: [{capabilityId: queue, versionConstraint: "*", scope: world}]') +
+        M('match', 'requires: [{capabilityId: maker-queue, versionConstraint: "*", scope: world}]') +
+        M('queue', 'provides: [{capabilityId: queue, version: 1.0.0}, {capabilityId: maker-queue, version: 1.0.0}]') +
+        // In w-a, match-maker -queue-> queue and match -maker-queue-> queue join to one name.
+        G('g1', ['b', 'p', 'match-maker', 'match', 'queue']) +
+        G('g2', ['a-b', 'p']) +
+        W('w-a', 'g1') +
+        W('w', 'g2'),
+    });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const found = names(itemsOf(r.stdout));
+      expect(found.length).toBeGreaterThan(6);
+      expect(new Set(found).size).toBe(found.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('two requires or two provides of one capability, and ids sharing an env var: error lines, exit 1', () => {
+    const dir = tempInput({
+      'm.yaml':
+        M('twice', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}, {capabilityId: cap, versionConstraint: "^1", scope: world}]') +
+        M('both', 'provides: [{capabilityId: cap, version: 1.0.0}, {capabilityId: cap, version: 2.0.0}]') +
+        M('env', 'requires: [{capabilityId: game-mechanic, versionConstraint: "*", scope: world}, {capabilityId: game.mechanic, versionConstraint: "*", scope: world}]') +
+        G('g', ['twice', 'both', 'env']) +
+        W('w', 'g') +
+        W('v', 'g', 'Bad_Namespace'),
+    });
+    try {
+      const r = anvil('resolve', '-f', dir);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#1 spec.requires[1]: duplicate entry with capabilityId "cap": already at spec.requires[0]`);
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#2 spec.provides[1]: duplicate entry with capabilityId "cap": already at spec.provides[0]`);
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#3 spec.requires[1].capabilityId: game.mechanic and game-mechanic (spec.requires[0]) both become the environment variable ANVIL_DEP_GAME_MECHANIC`);
+      expect(r.stderr).toContain(`error: ${dir}/m.yaml#6 metadata.namespace: "Bad_Namespace" must be a DNS-1123 label`);
+      expect(r.stderr).not.toContain('internal error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 // The pool and claim controllers' pure decisions (lib/reconciler/pool.ts, claim.ts), the
 // write overlay, and world endpoints: example-based and, for the safety rules, properties.
 import fc from 'fast-check';
+import { workloadName } from '../../lib/render/topology.js';
 import type { WorldPool } from '../../lib/api/schema.js';
 import { candidatePools, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claim.js';
 import { WriteOverlay } from '../../lib/reconciler/overlay.js';
@@ -254,7 +255,7 @@ describe('worldEndpoints', () => {
     ]);
     const plan = resolveWorld(catalog, { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'ns' }, spec: { gameRef: { name: 'g' } } });
     expect(worldEndpoints(plan)).toEqual([
-      { module: 'gw', host: 'w1-gw.ns.svc', ports: [{ name: 'ws', port: 4000, protocol: 'TCP' }, { name: 'udp', port: 5000, protocol: 'UDP' }] },
+      { module: 'gw', host: `${workloadName({ metadata: { name: 'gw' }, spec: {} } as never, { namespace: 'ns', world: 'w1' })}.ns.svc`, ports: [{ name: 'ws', port: 4000, protocol: 'TCP' }, { name: 'udp', port: 5000, protocol: 'UDP' }] },
       { module: 'lobby', host: 'lobby.anvil-system.svc', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
     ]);
   });

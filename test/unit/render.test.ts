@@ -10,12 +10,18 @@ import { LABEL_MODULE, LABEL_WORLD } from '../../lib/render/labels.js';
 import { GlobalServices, globalInstances } from '../../lib/render/global.js';
 import { CustomResourceDefinitions, RECONCILER_RULES, Reconciler } from '../../lib/render/platform.js';
 import { DEFAULT_SETTINGS } from '../../lib/render/settings.js';
+import { workloadName } from '../../lib/render/topology.js';
 import { WorldResources, renderWorld } from '../../lib/render/world.js';
-import { resolveAll } from '../../lib/resolve/resolve.js';
+import { bindingName, resolveAll } from '../../lib/resolve/resolve.js';
 import { buildApp } from '../../games/index.js';
 import { catalogOf, game, mod, provides, req, world } from './fixtures.js';
 
 type K8sObject = Record<string, any>;
+
+/** Workload names as lib/names.ts makes them (`<world>-<module>[-s<shard>]-<hash>`, `<module>-<region>-<hash>`). */
+const wl = (w: string, module: string, shard?: number): string =>
+  workloadName(mod(module) as never, { namespace: 'any', world: w, ...(shard !== undefined ? { shard } : {}) });
+const rl = (module: string, region: string): string => workloadName(mod(module, { scope: 'region' }) as never, { namespace: 'anvil-system', region });
 
 // ---- a small platform that exercises every rendering rule ------------------------------
 
@@ -212,47 +218,47 @@ describe('readiness: the init container waits for exactly the required providers
   const w1 = worldChart('w1');
 
   test('all required providers, world and global, and nothing else', () => {
-    expect(waitsFor(one(w1, 'Deployment', 'w1-gateway'))).toEqual([
+    expect(waitsFor(one(w1, 'Deployment', wl('w1', 'gateway')))).toEqual([
       'bus.anvil-system.svc',
-      'relay-eu.anvil-system.svc',
-      'w1-combat.games.svc',
-      'w1-movement.games.svc',
+      `${rl('relay', 'eu')}.anvil-system.svc`,
+      `${wl('w1', 'combat')}.games.svc`,
+      `${wl('w1', 'movement')}.games.svc`,
     ]);
-    expect(waitsFor(one(w1, 'Deployment', 'w1-zone-s0'))).toEqual(['w1-store.games.svc']);
+    expect(waitsFor(one(w1, 'Deployment', wl('w1', 'zone', 0)))).toEqual([`${wl('w1', 'store')}.games.svc`]);
   });
 
   test('an optional provider is used but not waited for', () => {
-    const combat = one(w1, 'Deployment', 'w1-combat');
+    const combat = one(w1, 'Deployment', wl('w1', 'combat'));
     expect(waitsFor(combat)).toEqual(['bus.anvil-system.svc']);
-    expect(envOf(combat).ANVIL_DEP_SNAPSHOTS).toBe('w1-store.games.svc:50060');
+    expect(envOf(combat).ANVIL_DEP_SNAPSHOTS).toBe(`${wl('w1', 'store')}.games.svc:50060`);
   });
 
   test('a module without dependencies has no init container', () => {
-    expect(podSpec(one(w1, 'Deployment', 'w1-movement')).initContainers).toBeUndefined();
+    expect(podSpec(one(w1, 'Deployment', wl('w1', 'movement'))).initContainers).toBeUndefined();
   });
 
   test('global providers in another region: the relay of the world region', () => {
-    expect(waitsFor(one(worldChart('w2'), 'Deployment', 'w2-gateway'))).toContain('relay-us.anvil-system.svc');
+    expect(waitsFor(one(worldChart('w2'), 'Deployment', wl('w2', 'gateway')))).toContain(`${rl('relay', 'us')}.anvil-system.svc`);
   });
 });
 
 test('env: each dependency address, the module identity, user env', () => {
   const w1 = worldChart('w1');
-  expect(envOf(one(w1, 'Deployment', 'w1-gateway'))).toEqual({
+  expect(envOf(one(w1, 'Deployment', wl('w1', 'gateway')))).toEqual({
     ANVIL_MODULE: 'gateway',
     ANVIL_MODULE_VERSION: '1.0.0',
     ANVIL_SCOPE: 'world',
     ANVIL_WORLD: 'w1',
     ANVIL_REGION: 'eu',
-    ANVIL_DEP_MECHANIC: 'w1-combat.games.svc:50052,w1-movement.games.svc:50051',
+    ANVIL_DEP_MECHANIC: `${wl('w1', 'combat')}.games.svc:50052,${wl('w1', 'movement')}.games.svc:50051`,
     ANVIL_DEP_EVENT_BUS: 'bus.anvil-system.svc:4222',
-    ANVIL_DEP_RELAY: 'relay-eu.anvil-system.svc:7000',
+    ANVIL_DEP_RELAY: `${rl('relay', 'eu')}.anvil-system.svc:7000`,
     ACTION_ROUTES_CONFIG: '/etc/anvil/routes/action_routes.yaml',
   });
-  expect(envOf(one(w1, 'Deployment', 'w1-zone-s1'))).toEqual(
-    expect.objectContaining({ ANVIL_SHARD: '1', ANVIL_SHARDS: '2', ANVIL_DEP_SNAPSHOTS: 'w1-store.games.svc:50060', TICK_RATE: '30' }),
+  expect(envOf(one(w1, 'Deployment', wl('w1', 'zone', 1)))).toEqual(
+    expect.objectContaining({ ANVIL_SHARD: '1', ANVIL_SHARDS: '2', ANVIL_DEP_SNAPSHOTS: `${wl('w1', 'store')}.games.svc:50060`, TICK_RATE: '30' }),
   );
-  expect(envOf(one(globalChart(), 'Deployment', 'relay-us'))).toEqual(
+  expect(envOf(one(globalChart(), 'Deployment', rl('relay', 'us')))).toEqual(
     expect.objectContaining({ ANVIL_REGION: 'us', ANVIL_DEP_EVENT_BUS: 'bus.anvil-system.svc:4222' }),
   );
 });
@@ -263,15 +269,15 @@ describe('action routes', () => {
   test('one ConfigMap per world: each action -> service:port', () => {
     const cm = one(w1, 'ConfigMap', 'w1-action-routes');
     expect(cm.metadata.namespace).toBe('games');
-    expect(cm.data['action_routes.yaml']).toBe('routes:\n  attack: w1-combat.games.svc:50052\n  move: w1-movement.games.svc:50051\nworld: w1\n');
+    expect(cm.data['action_routes.yaml']).toBe(`routes:\n  attack: ${wl('w1', 'combat')}.games.svc:50052\n  move: ${wl('w1', 'movement')}.games.svc:50051\nworld: w1\n`);
   });
 
   test('mounted only into routesActions modules', () => {
     const mounting = ofKind(w1, 'Deployment')
       .filter((d) => (podSpec(d).volumes ?? []).some((v: K8sObject) => v.configMap?.name === 'w1-action-routes'))
       .map((d) => d.metadata.name);
-    expect(mounting).toEqual(['w1-gateway']);
-    expect(mainContainer(one(w1, 'Deployment', 'w1-gateway')).volumeMounts).toContainEqual({ name: 'action-routes', mountPath: '/etc/anvil/routes', readOnly: true });
+    expect(mounting).toEqual([wl('w1', 'gateway')]);
+    expect(mainContainer(one(w1, 'Deployment', wl('w1', 'gateway'))).volumeMounts).toContainEqual({ name: 'action-routes', mountPath: '/etc/anvil/routes', readOnly: true });
   });
 
   test('a world without a routesActions module gets no route table', () => {
@@ -282,10 +288,10 @@ describe('action routes', () => {
 
 test('storage: one PersistentVolumeClaim per world, mounted, with Recreate', () => {
   const claims = [...worldChart('w1'), ...worldChart('w2'), ...worldChart('w3')].filter((o) => o.kind === 'PersistentVolumeClaim');
-  expect(claims.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toEqual(['games/w1-store-data', 'games/w2-store-data', 'other/w3-store-data']);
+  expect(claims.map((c) => `${c.metadata.namespace}/${c.metadata.name}`)).toEqual([`games/${wl('w1', 'store')}-data`, `games/${wl('w2', 'store')}-data`, `other/${wl('w3', 'store')}-data`]);
   expect(claims[0]!.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '2Gi' } }, storageClassName: 'fast' });
-  const store = one(worldChart('w1'), 'Deployment', 'w1-store');
-  expect(podSpec(store).volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'w1-store-data' } });
+  const store = one(worldChart('w1'), 'Deployment', wl('w1', 'store'));
+  expect(podSpec(store).volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: `${wl('w1', 'store')}-data` } });
   expect(mainContainer(store).volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
   expect(store.spec.strategy).toEqual({ type: 'Recreate' });
 });
@@ -293,9 +299,9 @@ test('storage: one PersistentVolumeClaim per world, mounted, with Recreate', () 
 describe('placement', () => {
   test('a world-shard module once per shard; a world module once per world', () => {
     const names = ofKind(worldChart('w1'), 'Deployment').map((d) => d.metadata.name).sort();
-    expect(names).toEqual(['w1-combat', 'w1-gateway', 'w1-movement', 'w1-store', 'w1-zone-s0', 'w1-zone-s1']);
-    expect(ofKind(worldChart('w2'), 'Deployment').map((d) => d.metadata.name).filter((n) => n.includes('zone'))).toEqual(['w2-zone-s0']);
-    expect(one(worldChart('w1'), 'Deployment', 'w1-zone-s1').spec.selector.matchLabels).toEqual({
+    expect(names).toEqual([wl('w1', 'combat'), wl('w1', 'gateway'), wl('w1', 'movement'), wl('w1', 'store'), wl('w1', 'zone', 0), wl('w1', 'zone', 1)]);
+    expect(ofKind(worldChart('w2'), 'Deployment').map((d) => d.metadata.name).filter((n) => n.includes('zone'))).toEqual([wl('w2', 'zone', 0)]);
+    expect(one(worldChart('w1'), 'Deployment', wl('w1', 'zone', 1)).spec.selector.matchLabels).toEqual({
       [LABEL_MODULE]: 'zone',
       [LABEL_WORLD]: 'w1',
       'anvil.dev/shard': '1',
@@ -310,11 +316,11 @@ describe('placement', () => {
 
   test('a cluster module once in anvil-system; a region module once per region with worlds', () => {
     const deployments = ofKind(globalChart(), 'Deployment').map((d) => `${d.metadata.namespace}/${d.metadata.name}`);
-    expect(deployments).toEqual(['anvil-system/bus', 'anvil-system/relay-eu', 'anvil-system/relay-us']);
+    expect(deployments).toEqual(['anvil-system/bus', `anvil-system/${rl('relay', 'eu')}`, `anvil-system/${rl('relay', 'us')}`]);
   });
 
   test('scheduling is passed through', () => {
-    const spec = podSpec(one(worldChart('w1'), 'Deployment', 'w1-combat'));
+    const spec = podSpec(one(worldChart('w1'), 'Deployment', wl('w1', 'combat')));
     expect(spec.priorityClassName).toBe('game-critical');
     expect(spec.nodeSelector).toEqual({ pool: 'game' });
     expect(spec.tolerations).toEqual([{ key: 'game', operator: 'Exists' }]);
@@ -322,7 +328,7 @@ describe('placement', () => {
 
   test('booklets become required pod affinity within the world', () => {
     const w1 = worldChart('w1');
-    for (const name of ['w1-movement', 'w1-combat']) {
+    for (const name of [wl('w1', 'movement'), wl('w1', 'combat')]) {
       const d = one(w1, 'Deployment', name);
       expect(d.spec.template.metadata.labels['anvil.dev/booklet']).toBe('melee');
       expect(podSpec(d).affinity).toEqual({
@@ -333,7 +339,7 @@ describe('placement', () => {
         },
       });
     }
-    expect(podSpec(one(w1, 'Deployment', 'w1-gateway')).affinity).toBeUndefined();
+    expect(podSpec(one(w1, 'Deployment', wl('w1', 'gateway'))).affinity).toBeUndefined();
   });
 
   test('a SameZone booklet uses the zone topology key, added to the user affinity', () => {
@@ -346,7 +352,7 @@ describe('placement', () => {
         world('w', 'g'),
       ]),
     ).worlds[0]!;
-    const a = one(renderWorld(plan, DEFAULT_SETTINGS), 'Deployment', 'w-a');
+    const a = one(renderWorld(plan, DEFAULT_SETTINGS), 'Deployment', wl('w', 'a'));
     expect(podSpec(a).affinity).toEqual({
       ...userAffinity,
       podAffinity: {
@@ -374,7 +380,7 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
 
   test('egress: DNS, then exactly the providers bound to the module', () => {
     for (const module of ['gateway', 'movement', 'combat', 'store']) {
-      const np = one(w1, 'NetworkPolicy', `w1-${module}`);
+      const np = one(w1, 'NetworkPolicy', wl('w1', module));
       const [dns, ...rest] = np.spec.egress as K8sObject[];
       expect(dns).toEqual(DNS);
       const bound = plan.bindings.filter((b) => b.spec.consumer.kind === 'ModuleManifest' && b.spec.consumer.name === module).map((b) => b.spec.provider.module);
@@ -383,7 +389,7 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
   });
 
   test('egress to a global provider goes to its namespace and ports only', () => {
-    const np = one(w1, 'NetworkPolicy', 'w1-combat');
+    const np = one(w1, 'NetworkPolicy', wl('w1', 'combat'));
     expect(np.spec.egress).toEqual([
       DNS,
       {
@@ -395,7 +401,7 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
   });
 
   test('ingress: only from bound consumers of the same world, on the module ports', () => {
-    expect(one(w1, 'NetworkPolicy', 'w1-store').spec.ingress).toEqual([
+    expect(one(w1, 'NetworkPolicy', wl('w1', 'store')).spec.ingress).toEqual([
       {
         from: [
           { podSelector: { matchLabels: { [LABEL_MODULE]: 'combat', [LABEL_WORLD]: 'w1' } } },
@@ -404,13 +410,13 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
         ports: [{ port: 50060, protocol: 'TCP' }],
       },
     ]);
-    expect(one(w1, 'NetworkPolicy', 'w1-movement').spec.ingress).toEqual([
+    expect(one(w1, 'NetworkPolicy', wl('w1', 'movement')).spec.ingress).toEqual([
       { from: [{ podSelector: { matchLabels: { [LABEL_MODULE]: 'gateway', [LABEL_WORLD]: 'w1' } } }], ports: [{ port: 50051, protocol: 'TCP' }] },
     ]);
   });
 
   test('the gateway (root, routesActions) faces clients: open on its ports only', () => {
-    expect(one(w1, 'NetworkPolicy', 'w1-gateway').spec.ingress).toEqual([
+    expect(one(w1, 'NetworkPolicy', wl('w1', 'gateway')).spec.ingress).toEqual([
       { ports: [{ port: 8080, protocol: 'TCP' }, { port: 9090, protocol: 'TCP' }] },
     ]);
   });
@@ -422,8 +428,8 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
     ).worlds[0]!;
     const objs = renderWorld(plain, DEFAULT_SETTINGS);
     // c has no ports: no ingress at all.
-    expect(one(objs, 'NetworkPolicy', 'w-c').spec.ingress).toEqual([]);
-    expect(one(objs, 'NetworkPolicy', 'w-b').spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { [LABEL_MODULE]: 'a', [LABEL_WORLD]: 'w' } } }], ports: [{ port: 1000, protocol: 'TCP' }] }]);
+    expect(one(objs, 'NetworkPolicy', wl('w', 'c')).spec.ingress).toEqual([]);
+    expect(one(objs, 'NetworkPolicy', wl('w', 'b')).spec.ingress).toEqual([{ from: [{ podSelector: { matchLabels: { [LABEL_MODULE]: 'a', [LABEL_WORLD]: 'w' } } }], ports: [{ port: 1000, protocol: 'TCP' }] }]);
   });
 
   test('a global provider admits the pods labelled as its users, and they carry the label', () => {
@@ -439,10 +445,10 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
         ports: [{ port: 4222, protocol: 'TCP' }],
       },
     ]);
-    const gatewayPodLabels = one(w1, 'Deployment', 'w1-gateway').spec.template.metadata.labels;
+    const gatewayPodLabels = one(w1, 'Deployment', wl('w1', 'gateway')).spec.template.metadata.labels;
     expect(gatewayPodLabels['uses.anvil.dev/bus']).toBe('true');
     expect(gatewayPodLabels['uses.anvil.dev/relay']).toBe('true');
-    expect(one(w1, 'Deployment', 'w1-movement').spec.template.metadata.labels['uses.anvil.dev/bus']).toBeUndefined();
+    expect(one(w1, 'Deployment', wl('w1', 'movement')).spec.template.metadata.labels['uses.anvil.dev/bus']).toBeUndefined();
   });
 });
 
@@ -467,7 +473,7 @@ describe('labels', () => {
         }),
       );
     }
-    expect(one(w1, 'Deployment', 'w1-zone-s0').metadata.labels['app.kubernetes.io/instance']).toBe('w1-zone-s0');
+    expect(one(w1, 'Deployment', wl('w1', 'zone', 0)).metadata.labels['app.kubernetes.io/instance']).toBe(wl('w1', 'zone', 0));
   });
 
   test('pods carry the workload labels, and selectors are a subset of them', () => {
@@ -485,7 +491,7 @@ describe('labels', () => {
   });
 
   test('global workloads are labelled by module and region, not world', () => {
-    const relay = one(globalChart(), 'Deployment', 'relay-eu');
+    const relay = one(globalChart(), 'Deployment', rl('relay', 'eu'));
     expect(relay.metadata.labels).toEqual(expect.objectContaining({ [LABEL_MODULE]: 'relay', 'anvil.dev/region': 'eu', 'app.kubernetes.io/component': 'region' }));
     expect(relay.metadata.labels[LABEL_WORLD]).toBeUndefined();
   });
@@ -496,7 +502,7 @@ describe('bindings', () => {
     const fromChart = (objs: K8sObject[]) => ofKind(objs, 'CapabilityBinding').map((b) => ({ name: b.metadata.name, namespace: b.metadata.namespace, spec: b.spec }));
     expect(fromChart(worldChart('w1'))).toEqual(planFor('w1').bindings);
     expect(fromChart(globalChart())).toEqual(resolved.global.bindings);
-    expect(resolved.global.bindings.map((b) => b.name)).toEqual(['relay-event-bus-bus']);
+    expect(resolved.global.bindings.map((b) => b.name)).toEqual([bindingName.platform('relay', 'event-bus', 'bus')]);
   });
 });
 
@@ -523,22 +529,22 @@ test('user env keeps its names, whatever kind of object the spec was built from'
   const entry = Object.assign(Object.create(null) as Record<string, string>, { name: 'TICK_RATE', value: '30' });
   const plan = resolveAll(catalogOf([mod('a'), game('g', ['a']), world('w', 'g')])).worlds[0]!;
   plan.modules[0]!.spec.env = [entry as { name: string; value: string }];
-  expect(envOf(one(renderWorld(plan, DEFAULT_SETTINGS), 'Deployment', 'w-a')).TICK_RATE).toBe('30');
+  expect(envOf(one(renderWorld(plan, DEFAULT_SETTINGS), 'Deployment', wl('w', 'a'))).TICK_RATE).toBe('30');
 });
 
 describe('availability and least privilege (issue 8, item 5)', () => {
   const w1 = worldChart('w1');
 
   test('a module with more than one replica gets a PodDisruptionBudget and a hostname spread; one replica gets neither', () => {
-    const gateway = one(w1, 'Deployment', 'w1-gateway');
+    const gateway = one(w1, 'Deployment', wl('w1', 'gateway'));
     expect(gateway.spec.replicas).toBe(2);
     expect(podSpec(gateway).topologySpreadConstraints).toEqual([
       { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: gateway.spec.selector.matchLabels } },
     ]);
-    expect(one(w1, 'PodDisruptionBudget', 'w1-gateway').spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: gateway.spec.selector.matchLabels } });
-    const movement = one(w1, 'Deployment', 'w1-movement');
+    expect(one(w1, 'PodDisruptionBudget', wl('w1', 'gateway')).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: gateway.spec.selector.matchLabels } });
+    const movement = one(w1, 'Deployment', wl('w1', 'movement'));
     expect(podSpec(movement).topologySpreadConstraints).toBeUndefined();
-    expect(ofKind(w1, 'PodDisruptionBudget').map((p) => p.metadata.name)).toEqual(['w1-gateway']);
+    expect(ofKind(w1, 'PodDisruptionBudget').map((p) => p.metadata.name)).toEqual([wl('w1', 'gateway')]);
   });
 
   test('the lease Role names its Lease for get and update; create (which resourceNames cannot limit) is a rule of its own', () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
-import { PLATFORM_NAMESPACE, resolveAll, resolveGlobal, resolveWorld, type WorldPlan } from '../../lib/resolve/resolve.js';
+import { bindingName, PLATFORM_NAMESPACE, resolveAll, resolveGlobal, resolveWorld, type WorldPlan } from '../../lib/resolve/resolve.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
 import { catalogOf, errorsOf, game, mod, provides, req, sourced, warningsOf, world } from './fixtures.js';
 
@@ -176,7 +176,7 @@ describe('root modules', () => {
     );
     expect(plan.roots).toEqual(['gateway', 'stats']);
     const roots = plan.bindings.filter((b) => b.spec.capabilityId === 'root');
-    expect(roots.map((b) => b.name)).toEqual(['w1-root-gateway', 'w1-root-stats']);
+    expect(roots.map((b) => b.name)).toEqual([bindingName.root('w1', 'gateway'), bindingName.root('w1', 'stats')]);
     expect(roots[0]!.spec).toEqual({
       capabilityId: 'root',
       scope: 'world',
@@ -217,7 +217,7 @@ describe('global modules', () => {
     expect(result.diagnostics).toEqual([]);
     expect(result.global.bindings).toEqual([
       {
-        name: 'matchmaker-event-bus-bus',
+        name: bindingName.platform('matchmaker', 'event-bus', 'bus'),
         namespace: PLATFORM_NAMESPACE,
         spec: {
           capabilityId: 'event-bus',
@@ -238,7 +238,7 @@ describe('global modules', () => {
     const a1 = result.worlds.find((w) => w.world.metadata.name === 'a1')!;
     const b = a1.bindings.find((x) => x.spec.consumer.name === 'gateway')!;
     expect(b).toEqual({
-      name: 'a1-gateway-event-bus-bus',
+      name: bindingName.world('a1', 'gateway', 'event-bus', 'bus'),
       namespace: 'games',
       spec: {
         capabilityId: 'event-bus',
@@ -343,10 +343,11 @@ describe('scope rules', () => {
 describe('binding names', () => {
   const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-  test('are stable: the same input gives the same readable name', () => {
+  test('are stable: the same input gives the same readable name, with the hash of its tuple', () => {
     const objects = oneWorld(mod('gateway', { requires: [req('interaction')] }), mod('engine', { provides: [provides('interaction')] }));
     const names = planOf(objects).bindings.map((b) => b.name);
-    expect(names).toEqual(['w1-gateway-interaction-engine', 'w1-root-gateway']);
+    // Literal on purpose: a change of the naming rule renames every object in users' clusters.
+    expect(names).toEqual(['w1-gateway-interaction-engine-eed6b1b8', 'w1-root-gateway-97dddf46']);
     expect(planOf(objects).bindings.map((b) => b.name)).toEqual(names);
   });
 

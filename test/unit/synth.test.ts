@@ -4,7 +4,8 @@
  * come first and are ones an API server accepts.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -235,4 +236,96 @@ describe('a failed synth', () => {
       '0004-world-default-w.k8s.yaml',
     ]);
   });
+});
+
+describe('names that used to end in a raw constructs error (issue 8, item 8)', () => {
+  /** A one-module game `g` and worlds `[namespace, name]`, plus what `extra` adds. */
+  function appWith(name: string, worlds: [string, string][], extra: (app: AnvilApp) => void = () => {}): { app: AnvilApp; outdir: string } {
+    const outdir = join(scratch, name, 'dist');
+    const app = new AnvilApp({ outdir, reconcilerImage: false, onDiagnostic: () => {} });
+    new Module(app.definitions, 'm', { version: '1.0.0', image: 'registry.example/m:1' });
+    new Game(app.definitions, 'g', { modules: ['m'] });
+    for (const [namespace, w] of worlds) new World(app.definitions, w, { game: 'g', namespace });
+    extra(app);
+    return { app, outdir };
+  }
+  const worldsIn = (outdir: string): string[][] =>
+    [...readTree(outdir).entries()]
+      .filter(([f]) => f.includes('-world-'))
+      .map(([f, text]) => [f, ...new Set(parseAllDocuments(text.toString()).map((d) => (d.toJS() as { metadata: { namespace: string } }).metadata.namespace))]);
+
+  test('one world name in two namespaces: both synthesized, each in its own file', () => {
+    const { app, outdir } = appWith('same-name', [['games-a', 'w'], ['games-b', 'w']]);
+    app.synth();
+    expect(worldsIn(outdir)).toEqual([
+      ['0004-world-games-a-w.k8s.yaml', 'games-a'],
+      ['0005-world-games-b-w.k8s.yaml', 'games-b'],
+    ]);
+  });
+
+  test('a module, a game and a world of one name', () => {
+    const { app, outdir } = appWith('shared-name', [['games', 'm']], (a) => new Game(a.definitions, 'm', { modules: ['m'] }));
+    app.synth();
+    expect(worldsIn(outdir)).toEqual([['0004-world-games-m.k8s.yaml', 'games']]);
+  });
+
+  test('two worlds whose files would share a name (namespace a-b + world c, namespace a + world b-c)', () => {
+    const { app, outdir } = appWith('file-names', [['a-b', 'c'], ['a', 'b-c']]);
+    app.synth();
+    const files = worldsIn(outdir);
+    expect(files).toHaveLength(2);
+    expect(new Set(files.map(([f]) => f.replace(/^\d+-/, ''))).size).toBe(2);
+    expect(files.map(([, ns]) => ns).sort()).toEqual(['a', 'a-b']);
+  });
+
+  test('two definitions of one name: the duplicate is reported by name, not as a construct clash', () => {
+    const { app } = appWith('duplicates', [['games', 'w'], ['games', 'w']], (a) => new Module(a.definitions, 'm', { version: '2.0.0', image: 'x' }));
+    expect(() => app.synth()).toThrow(AnvilInputError);
+    try {
+      app.synth();
+    } catch (e) {
+      expect((e as Error).message).toMatch(/duplicate ModuleManifest\/m: already defined in ModuleManifest\/m/);
+      expect((e as Error).message).toMatch(/duplicate WorldInstance\/games\/w/);
+      expect((e as Error).message).not.toMatch(/There is already a Construct/);
+    }
+  });
+});
+
+describe('a failed `cdk8s synth` prints Anvil\'s message only (issue 8, item 8)', () => {
+  /** A copy of the app (the real cdk8s.yaml and main.ts) with games/index.ts changed by `edit`. */
+  function copyOfApp(name: string, edit: (index: string) => string): string {
+    const dir = join(scratch, name);
+    mkdirSync(dir, { recursive: true });
+    for (const f of ['cdk8s.yaml', 'main.ts', 'package.json', 'tsconfig.json', 'lib', 'games', 'imports', 'dist']) {
+      cpSync(join(ROOT, f), join(dir, f), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+    writeFileSync(join(dir, 'games/index.ts'), edit(readFileSync(join(ROOT, 'games/index.ts'), 'utf8')));
+    return dir;
+  }
+  const cdk8sSynth = (dir: string) =>
+    spawnSync(process.execPath, [join(ROOT, 'node_modules/cdk8s-cli/bin/cdk8s'), 'synth', '--no-check-upgrade'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  const addLine = (line: string) => (index: string) => index.replace('  return app;', `  ${line}\n  return app;`);
+
+  test('bad input: every error, then "dist/ was left as it was", no stack trace; exit 1; dist/ untouched', () => {
+    const dir = copyOfApp('cli-bad-input', addLine("new World(app.definitions, 'lost', { game: 'no-such-game', namespace: 'games' });"));
+    writeFileSync(join(dir, 'games/index.ts'), `import { World } from '../lib/definitions.js';\n${readFileSync(join(dir, 'games/index.ts'), 'utf8')}`);
+    const before = readTree(join(dir, 'dist'));
+    const r = cdk8sSynth(dir);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('error(s) in Anvil input:');
+    expect(r.stderr).toContain('game no-such-game is not defined');
+    expect(r.stderr).toContain('dist/ was left as it was.');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stderr).not.toMatch(/non-zero exit code/);
+    expect(differences(before, readTree(join(dir, 'dist')))).toEqual([]);
+  }, 180_000);
+
+  test('an unexpected error: one short line, no stack trace; exit non-zero', () => {
+    const dir = copyOfApp('cli-unexpected', addLine("throw new Error('boom in a game file');"));
+    const r = cdk8sSynth(dir);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('error: synth failed unexpectedly: boom in a game file (set ANVIL_DEBUG=1 for its stack trace)');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  }, 180_000);
 });

@@ -3,7 +3,10 @@
  * and good input gets the schema defaults the API server would give it.
  */
 import { describe, expect, test } from '@jest/globals';
+import { KINDS } from '../../lib/api/schema.js';
+import { celRules } from '../../lib/api/structural.js';
 import { validateObject } from '../../lib/api/validate.js';
+import { resolveAll } from '../../lib/resolve/resolve.js';
 import { formatDiagnostic, type Diagnostic } from '../../lib/diagnostics.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 import { game, mod, provides, req, world } from './fixtures.js';
@@ -78,7 +81,7 @@ describe('validateObject', () => {
 
   test("the reserved capability 'root' cannot be required", () => {
     expect(problems(validateObject(mod('m', { requires: [req('root')] }), 's'))).toEqual([
-      "spec.requires[0].capabilityId: 'root' is reserved for root bindings",
+      "spec.requires[0].capabilityId: capabilityId 'root' is reserved for root bindings",
     ]);
   });
 
@@ -140,7 +143,8 @@ describe('buildCatalog', () => {
       { object: game('g', ['a'], [{ name: 'pair', modules: ['a', 'b'], strategy: 'SameNode' }]), source: 'g.yaml#0' },
     ]);
     expect(diagnostics.map(formatDiagnostic)).toEqual([
-      'error: g.yaml#0 spec.booklets[0].modules[1]: booklet pair names b, which is not one of spec.modules',
+      // The CRD's CEL rule, as the API server words it.
+      'error: g.yaml#0 spec.booklets: every booklet module must be one of spec.modules',
     ]);
   });
 
@@ -158,11 +162,13 @@ describe('buildCatalog', () => {
   test('a module listed twice by a game, and a module that is not defined', () => {
     const { diagnostics } = buildCatalog([
       { object: mod('a'), source: 'm.yaml#0' },
-      { object: game('g', ['a', 'a', 'ghost']), source: 'g.yaml#0' },
+      { object: game('g', ['a', 'a']), source: 'g.yaml#0' },
+      { object: game('h', ['a', 'ghost']), source: 'g.yaml#1' },
     ]);
     expect(diagnostics.map(formatDiagnostic)).toEqual([
-      'error: g.yaml#0 spec.modules[1].name: module a is listed twice',
-      'error: g.yaml#0 spec.modules[2].name: module ghost is not defined (no ModuleManifest named ghost)',
+      // A list keyed by name: the API server refuses the duplicate, and so does Anvil, first.
+      'error: g.yaml#0 spec.modules[1]: duplicate entry with name "a": already at spec.modules[0] (the list is keyed, its entries must be unique)',
+      'error: g.yaml#1 spec.modules[1].name: module ghost is not defined (no ModuleManifest named ghost)',
     ]);
   });
 
@@ -193,3 +199,71 @@ describe('buildCatalog', () => {
     expect(catalog.worlds.map((x) => x.metadata.namespace)).toEqual(['play']);
   });
 });
+
+describe('what the API server validates, Anvil validates first (issue 8, item 7)', () => {
+  const dup = (field: string, key: string, first: string) =>
+    `${field}: duplicate entry with ${key}: already at ${first} (the list is keyed, its entries must be unique)`;
+
+  test('two requires or two provides of one capability: an error, and resolve never sees them', () => {
+    const m = mod('m', { requires: [req('x'), req('y'), req('x', '^2')], provides: [provides('p'), provides('p', '2.0.0')] });
+    expect(problems(validateObject(m, 's'))).toEqual([
+      dup('spec.provides[1]', 'capabilityId "p"', 'spec.provides[0]'),
+      dup('spec.requires[2]', 'capabilityId "x"', 'spec.requires[0]'),
+    ]);
+    const { catalog, diagnostics } = buildCatalog(sourcedOf([m, mod('x', { provides: [provides('x')] }), game('g', ['m', 'x']), world('w', 'g')]));
+    // the two duplicates, and the game that lists the now invalid module m
+    expect(errorCount(diagnostics)).toBe(3);
+    expect(() => resolveAll(catalog)).not.toThrow();
+  });
+
+  test('two ports or two env entries with one name, and an action listed twice (a set)', () => {
+    const m = mod('m', {
+      ports: [{ name: 'grpc', port: 1 }, { name: 'grpc', port: 2 }],
+      env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }, { name: 'A', value: '3' }],
+      provides: [provides('p', '1.0.0', ['move', 'jump', 'move'])],
+    });
+    expect(problems(validateObject(m, 's'))).toEqual([
+      dup('spec.ports[1]', 'name "grpc"', 'spec.ports[0]'),
+      'spec.provides[0].actions[2]: duplicate value "move": already at spec.provides[0].actions[0] (the list is keyed, its entries must be unique)',
+      dup('spec.env[2]', 'name "A"', 'spec.env[0]'),
+    ]);
+  });
+
+  test('a WorldInstance namespace that is not a DNS label', () => {
+    for (const namespace of ['Games', 'games_eu', 'a.b', 'x'.repeat(64)]) {
+      expect(problems(validateObject(world('w', 'g', { namespace }), 's'))).toEqual([
+        `metadata.namespace: ${JSON.stringify(namespace)} must be a DNS-1123 label (lower case letters, digits and -, at most 63)`,
+      ]);
+    }
+  });
+
+  test('capability ids that give one environment variable', () => {
+    expect(problems(validateObject(mod('m', { requires: [req('game-mechanic'), req('game.mechanic')] }), 's'))).toEqual([
+      'spec.requires[1].capabilityId: game.mechanic and game-mechanic (spec.requires[0]) both become the environment variable ANVIL_DEP_GAME_MECHANIC; rename one of them',
+    ]);
+  });
+
+  test("the CapabilityBinding CRD's CEL rules", () => {
+    const binding = (spec: Record<string, unknown>) => ({ apiVersion: 'anvil.dev/v1alpha1', kind: 'CapabilityBinding', metadata: { name: 'b', namespace: 'n' }, spec });
+    const base = { capabilityId: 'root', scope: 'world', multiplicity: '1', consumer: { kind: 'WorldInstance', name: 'w' }, provider: { module: 'g', capabilityVersion: '1.0.0' } };
+    expect(problems(validateObject(binding(base), 's'))).toEqual([
+      'spec.worldRef: a binding whose consumer is a WorldInstance must have worldRef',
+      'spec.worldRef: a binding of a per-world scope must have worldRef',
+    ]);
+    expect(problems(validateObject(binding({ ...base, capabilityId: 'x', worldRef: { name: 'w' } }), 's'))).toEqual([
+      "spec.capabilityId: capabilityId 'root' is used exactly by bindings whose consumer is a WorldInstance",
+    ]);
+    expect(validateObject(binding({ ...base, worldRef: { name: 'w' } }), 's')).toEqual([]);
+  });
+
+  test('every CEL rule of every kind has its TypeScript check next to it (they cannot drift apart unnoticed)', () => {
+    const rules = KINDS.flatMap((k) => celRules(k.spec as never, `${k.kind}.spec`));
+    expect(rules.length).toBeGreaterThanOrEqual(6);
+    expect(rules.filter((r) => typeof r.rule.check !== 'function').map((r) => `${r.path}: ${r.rule.rule}`)).toEqual([]);
+  });
+});
+
+function sourcedOf(objects: Record<string, any>[]) {
+  return objects.map((o, i) => ({ object: JSON.parse(JSON.stringify(o)) as unknown, source: `s#${i}` }));
+}
+const errorCount = (ds: readonly Diagnostic[]) => ds.filter((d) => d.severity === 'error').length;

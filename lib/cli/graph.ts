@@ -106,6 +106,6 @@ export const registerGraph: RegisterCommand = (program: Command, ctx) => {
         ctx.exitCode = EXIT_INPUT_ERROR;
         return;
       }
-      ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world === undefined }));
+      ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world.length === 0 }));
     });
 };

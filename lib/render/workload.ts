@@ -8,8 +8,9 @@ import { JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest } from '../api/schema.js';
-import { envName } from '../names.js';
-import { LABEL_BOOKLET, LABEL_WORLD, LABEL_MODULE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
+import { dnsName, envName } from '../names.js';
+import { EXPOSE_TYPES } from '../api/schema.js';
+import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
 import { providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
@@ -219,6 +220,26 @@ export class ModuleWorkload extends Construct {
       });
     }
 
+    for (const type of EXPOSE_TYPES) {
+      const exposed = ports.filter((p) => p.expose?.type === type);
+      if (exposed.length === 0) continue;
+      // In-cluster consumers keep the ClusterIP Service; players get this one.
+      new k8s.KubeService(this, `service-${type.toLowerCase()}`, {
+        metadata: { name: dnsName([this.name, type === 'LoadBalancer' ? 'lb' : 'np'], { startWithLetter: true }), namespace, labels: { ...labels, [LABEL_EXPOSE]: type } },
+        spec: {
+          type,
+          selector,
+          ports: exposed.map((p) => ({
+            name: p.name,
+            port: p.port,
+            targetPort: k8s.IntOrString.fromString(p.name),
+            protocol: p.protocol ?? 'TCP',
+            ...(p.expose?.nodePort !== undefined ? { nodePort: p.expose.nodePort } : {}),
+          })),
+        },
+      });
+    }
+
     new NetworkPolicyFor(this, 'network-policy', { ...props, name: this.name, labels, selector });
   }
 }
@@ -277,6 +298,8 @@ class NetworkPolicyFor extends Construct {
     ];
 
     let ingress: k8s.NetworkPolicyIngressRule[] = [];
+    // Exposed ports admit anyone (players come from outside the cluster).
+    const exposed = (module.spec.ports ?? []).filter((p) => p.expose).map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' }));
     if (ports.length > 0) {
       if (props.openIngress) {
         ingress = [{ ports }];
@@ -289,6 +312,7 @@ class NetworkPolicyFor extends Construct {
           from.push({ podSelector: { matchLabels: { [LABEL_MODULE]: c.metadata.name, ...(at.world ? { [LABEL_WORLD]: at.world } : {}) } } });
         }
         if (from.length > 0) ingress = [{ from, ports }];
+        if (exposed.length > 0) ingress.push({ ports: exposed });
       }
     }
 

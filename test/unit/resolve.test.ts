@@ -153,9 +153,10 @@ describe('unresolved requirements', () => {
     expect(errors).toHaveLength(1);
     const e = errors[0]!;
     expect(e.reason).toBe('Unresolved');
-    expect(e.source).toBe('WorldInstance/w1');
-    expect(e.field).toBe('ModuleManifest/gateway spec.requires[0]');
-    expect(e.message).toContain('world games/w1');
+    // reported on the cause (the requirement), with the world where it shows
+    expect(e.source).toBe('ModuleManifest/gateway');
+    expect(e.field).toBe('spec.requires[0]');
+    expect(e.worlds).toEqual(['games/w1']);
     expect(e.message).toContain('module gateway');
     expect(e.message).toContain('interaction');
     expect(e.message).toContain('"^3.0.0"');
@@ -301,7 +302,7 @@ describe('scope rules', () => {
         mod('zone', { scope: 'world-shard', provides: [provides('zone', '1.0.0')] }),
       ),
     );
-    expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', field: 'ModuleManifest/lobby spec.requires[0]' })]);
+    expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', source: 'ModuleManifest/lobby', field: 'spec.requires[0]' })]);
     expect(providersOf(plan, 'lobby', 'zone')).toEqual([]);
   });
 
@@ -323,7 +324,7 @@ describe('scope rules', () => {
       game('g', ['bus', 'state']),
     ]);
     const global = resolveGlobal(catalog);
-    expect(errorsOf(global.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', source: 'platform' })]);
+    expect(errorsOf(global.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', source: 'ModuleManifest/bus', field: 'spec.requires[0]' })]);
     expect(global.diagnostics[0]!.message).toContain('a cluster-scoped module cannot require a world-scoped capability');
     expect(global.bindings).toEqual([]);
   });

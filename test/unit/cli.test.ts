@@ -4,7 +4,8 @@
  */
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
@@ -250,5 +251,88 @@ describe('anvil graph', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('error: ');
+  });
+});
+
+describe('the CLI for game authors (issue 11)', () => {
+  test('anvil --version prints the package version', () => {
+    const r = anvil('--version');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
+
+  test('a reader that goes away (`anvil graph --help | true`) is not an error: exit 0', () => {
+    // `true` exits without reading, long before node has started: the write gets EPIPE.
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" bin/anvil.js graph --help | true; echo "exit=\${PIPESTATUS[0]}"`], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stdout).toBe('exit=0\n');
+    expect(r.stderr).not.toContain('EPIPE');
+  });
+
+  test('anvil validate: exit 0 and a summary for valid input; nothing written', () => {
+    const r = anvil('validate', '-f', `${FIXTURES}/valid`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^valid: 4 module\(s\), 1 game\(s\), 2 world\(s\) \(\d+ object\(s\) rendered\)\n$/);
+  });
+
+  test('anvil validate: unknown fields and near misses, each once, with "did you mean"', () => {
+    const r = anvil('validate', '-f', `${FIXTURES}/typo`);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    const typo = `${FIXTURES}/typo/all.yaml`;
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^error: ${typo}#1 spec\\.routeActions: unknown field \\(did you mean routesActions\\?\\)`)),
+      expect.stringMatching(new RegExp(`^error: ${typo}#1 spec\\.requires\\[0\\]\\.multiplicty: unknown field \\(did you mean multiplicity\\?\\)`)),
+      // the game names the invalid module as invalid (not undefined), pointing at its errors
+      `error: ${typo}#3 spec.modules[0].name: module gateway is invalid (its own errors are listed with ModuleManifest/gateway) (in world games/arena-1)`,
+      // the game's missing module, once (not again for the world), with the near miss
+      `error: ${typo}#3 spec.modules[1].name: module physics-engin is not defined (no ModuleManifest named physics-engin) (did you mean physics-engine?) (in world games/arena-1)`,
+    ]);
+  });
+
+  test('a repeated -w selects several worlds', () => {
+    const r = anvil('resolve', '-f', `${FIXTURES}/valid`, '-w', 'arena-1', '-w', 'red/arena-2');
+    expect(r.status).toBe(0);
+    const worlds = new Set(itemsOf(r.stdout).map((i) => i.spec.worldRef?.name).filter(Boolean));
+    expect([...worlds].sort()).toEqual(['arena-1', 'arena-2']);
+  });
+
+  test('anvil graph shows many, optional and unresolved edges, booklets, and region modules per region', () => {
+    const r = anvil('graph', '-f', 'dist/');
+    expect(r.status).toBe(0);
+    const out = r.stdout;
+    // for whatever games dist/ holds: every `many` binding and every booklet is visible
+    const defs = readdirSync(join(ROOT, 'dist')).flatMap((f) => parseAllDocuments(readFileSync(join(ROOT, 'dist', f), 'utf8')).map((d) => d.toJS() as Obj));
+    const plans = resolveAll(buildCatalog(loadDefinitions(['dist/']).objects).catalog);
+    for (const p of plans.worlds) {
+      for (const b of p.bindings.filter((b) => b.spec.multiplicity === 'many')) expect(out).toContain(`-->|${b.spec.capabilityId} (many)|`);
+      for (const u of p.unresolved) expect(out).toMatch(new RegExp(`-\\.-x\\|${u.capabilityId} \\((optional, )?unresolved\\)\\|`));
+      for (const b of p.game?.spec.booklets ?? []) expect(out).toContain(`["booklet ${b.name} (${b.strategy})"]`);
+    }
+    const regionModules = defs.filter((d) => d.kind === 'ModuleManifest' && d.spec.scope === 'region');
+    for (const m of regionModules) {
+      const regions = new Set(plans.worlds.filter((p) => p.modules.some((x) => x.metadata.name === m.metadata.name)).map((p) => p.world.spec.region));
+      for (const region of regions) expect(out).toContain(`${m.metadata.name}@${m.spec.version} (region ${region})`);
+    }
+  });
+
+  test('anvil init writes a project and never overwrites one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anvil-init-'));
+    try {
+      const r = anvil('init', join(dir, 'my-game'));
+      expect(r.status).toBe(0);
+      for (const f of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'jest.config.js', 'main.ts', 'games/arena.ts', 'test/arena.test.ts']) {
+        expect(existsSync(join(dir, 'my-game', f))).toBe(true);
+      }
+      const pkg = JSON.parse(readFileSync(join(dir, 'my-game', 'package.json'), 'utf8')) as Obj;
+      expect(pkg.name).toBe('my-game');
+      expect(pkg.dependencies['@anvil-dev/anvil']).toMatch(/^\^\d+\.\d+\.\d+/);
+      const again = anvil('init', join(dir, 'my-game'));
+      expect(again.status).toBe(1);
+      expect(again.stderr).toContain('would overwrite package.json');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -7,7 +7,7 @@
 import { JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
-import type { Booklet, ModuleManifest } from '../api/schema.js';
+import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
 import { dnsName, envName } from '../names.js';
 import { EXPOSE_TYPES } from '../api/schema.js';
 import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
@@ -220,27 +220,34 @@ export class ModuleWorkload extends Construct {
       });
     }
 
-    for (const type of EXPOSE_TYPES) {
-      const exposed = ports.filter((p) => p.expose?.type === type);
-      if (exposed.length === 0) continue;
-      // In-cluster consumers keep the ClusterIP Service; players get this one.
-      new k8s.KubeService(this, `service-${type.toLowerCase()}`, {
-        metadata: { name: dnsName([this.name, type === 'LoadBalancer' ? 'lb' : 'np'], { startWithLetter: true }), namespace, labels: { ...labels, [LABEL_EXPOSE]: type } },
-        spec: {
-          type,
-          selector,
-          ports: exposed.map((p) => ({
-            name: p.name,
-            port: p.port,
-            targetPort: k8s.IntOrString.fromString(p.name),
-            protocol: p.protocol ?? 'TCP',
-            ...(p.expose?.nodePort !== undefined ? { nodePort: p.expose.nodePort } : {}),
-          })),
-        },
-      });
-    }
+    exposedServices(this, this.name, ports, { namespace, labels, selector });
 
     new NetworkPolicyFor(this, 'network-policy', { ...props, name: this.name, labels, selector });
+  }
+}
+
+/**
+ * The Services players use: one per `expose` type with the ports exposed that way. In-cluster
+ * consumers keep using the ClusterIP Service.
+ */
+function exposedServices(scope: Construct, name: string, ports: readonly Port[], at: { namespace: string; labels: Record<string, string>; selector: Record<string, string> }): void {
+  for (const type of EXPOSE_TYPES) {
+    const exposed = ports.filter((p) => p.expose?.type === type);
+    if (exposed.length === 0) continue;
+    new k8s.KubeService(scope, `service-${type.toLowerCase()}`, {
+      metadata: { name: dnsName([name, type === 'LoadBalancer' ? 'lb' : 'np'], { startWithLetter: true }), namespace: at.namespace, labels: { ...at.labels, [LABEL_EXPOSE]: type } },
+      spec: {
+        type,
+        selector: at.selector,
+        ports: exposed.map((p) => ({
+          name: p.name,
+          port: p.port,
+          targetPort: k8s.IntOrString.fromString(p.name),
+          protocol: p.protocol ?? 'TCP',
+          ...(p.expose?.nodePort !== undefined ? { nodePort: p.expose.nodePort } : {}),
+        })),
+      },
+    });
   }
 }
 

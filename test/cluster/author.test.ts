@@ -122,10 +122,11 @@ describe('anvil diff', () => {
   });
 
   test('an object the server refuses is reported, exit 2', async () => {
-    const bad = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'bad-np', namespace: ns }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 80 }] } };
+    // Server-side validation (a port name must be a DNS label), run by the dry run.
+    const bad = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'bad-np', namespace: ns }, spec: { ports: [{ name: 'Bad_Name', port: 80 }] } };
     const r = await anvil(['diff', '-f', writeManifests('bad.yaml', [bad as KubeObject]), '--kubeconfig', kubeconfigPath()]);
     expect(r.code).toBe(2);
-    expect(r.stdout).toMatch(new RegExp(`! Service/${ns}/bad-np \\(.*nodePort.*\\)`));
+    expect(r.stdout).toMatch(new RegExp(`! Service/${ns}/bad-np \\(.*spec\\.ports\\[0\\]\\.name.*Bad_Name.*\\)`));
   });
 });
 

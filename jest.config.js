@@ -12,6 +12,9 @@ const common = {
 export default {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    // Slow (npm pack + npm install + synth + a Jest run in a fresh project): its own project,
+    // run by `npm run test:package` (part of `npm test`).
+    { ...common, displayName: 'package', testMatch: ['<rootDir>/test/package/**/*.test.ts'] },
     {
       ...common,
       displayName: 'cluster',

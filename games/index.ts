@@ -3,6 +3,7 @@
  * what the dist-is-current test synthesizes into a scratch folder to compare with it.
  */
 import { AnvilApp, type AnvilAppProps } from '../lib/app.js';
+import { battleRoyale } from './battle-royale.js';
 import { commandPath } from './command-path.js';
 import { roguelike } from './roguelike.js';
 import { eventBus } from './shared.js';
@@ -12,5 +13,6 @@ export function buildApp(props: AnvilAppProps = {}): AnvilApp {
   const bus = eventBus(app.definitions);
   commandPath(app.definitions, bus);
   roguelike(app.definitions, bus);
+  battleRoyale(app.definitions, bus);
   return app;
 }

@@ -6,7 +6,7 @@
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ApiObject, App, Chart, Names, Yaml, YamlOutputType } from 'cdk8s';
-import { AnvilInputError, formatDiagnostic, hasErrors, type Diagnostic } from './diagnostics.js';
+import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from './diagnostics.js';
 import { buildCatalog, type Sourced } from './resolve/catalog.js';
 import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
 import { GlobalServices, globalInstances } from './render/global.js';
@@ -41,6 +41,8 @@ export class AnvilApp extends App {
   private readonly props: AnvilAppProps;
   private readonly namespacesChart: Chart;
   private rendered = false;
+  /** After render: the chart of each static world, by `namespace/name`. */
+  readonly worldCharts = new Map<string, Chart>();
 
   constructor(props: AnvilAppProps = {}) {
     const target = resolvePath(props.outdir ?? 'dist');
@@ -79,12 +81,12 @@ export class AnvilApp extends App {
   }
 
   /** Validates and resolves; throws AnvilInputError listing every problem; then renders. */
-  render(): void {
+  render(onDiagnostic?: (d: Diagnostic) => void): void {
     if (this.rendered) return;
-    const report = this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
+    const report = onDiagnostic ?? this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
     const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
     const resolved = resolveAll(catalog);
-    const diagnostics = [...catalogProblems, ...resolved.diagnostics];
+    const diagnostics = groupByCause([...catalogProblems, ...resolved.diagnostics]);
     if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
     diagnostics.forEach(report);
 
@@ -107,7 +109,9 @@ export class AnvilApp extends App {
     });
     for (const plan of resolved.worlds) {
       const ns = plan.world.metadata.namespace ?? 'default';
-      new WorldResources(chart(this.worldChartId(ns, plan.world.metadata.name)), 'world', { plan, settings });
+      const worldChart = chart(this.worldChartId(ns, plan.world.metadata.name));
+      new WorldResources(worldChart, 'world', { plan, settings });
+      this.worldCharts.set(`${ns}/${plan.world.metadata.name}`, worldChart);
     }
     const collisions = nameCollisions(renderedObjects(this));
     if (collisions.length > 0) throw new AnvilInputError(collisions);
@@ -167,7 +171,7 @@ function validateConstructs(app: App): void {
  * between them; Anvil adds none, so that is construction order, and each object is
  * serialized once without re-validating the whole app per chart (quadratic in worlds).
  */
-function chartObjects(chart: Chart): unknown[] {
+export function chartObjects(chart: Chart): unknown[] {
   const constructs = chart.node.findAll();
   if (constructs.some((c) => c.node.dependencies.length > 0)) return chart.toJson();
   return constructs.filter((c): c is ApiObject => ApiObject.isApiObject(c) && Chart.of(c) === chart).map((o) => o.toJson());

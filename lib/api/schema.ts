@@ -19,6 +19,8 @@ export type Multiplicity = (typeof MULTIPLICITIES)[number];
 export const DEPENDENCY_MODES = ['required', 'optional'] as const;
 export type DependencyMode = (typeof DEPENDENCY_MODES)[number];
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+export const EXPOSE_TYPES = ['LoadBalancer', 'NodePort'] as const;
+export type ExposeType = (typeof EXPOSE_TYPES)[number];
 export const BOOKLET_STRATEGIES = ['SameNode', 'SameZone'] as const;
 export type BookletStrategy = (typeof BOOKLET_STRATEGIES)[number];
 export const WORLD_PHASES = ['Pending', 'Provisioning', 'Running', 'Degraded', 'Failed', 'Terminating'] as const;
@@ -73,6 +75,13 @@ export const PortSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 15, description: 'IANA_SVC_NAME' }),
   port: Type.Integer({ minimum: 1, maximum: 65535 }),
   protocol: Type.Optional(stringEnum(PROTOCOLS, { default: 'TCP' })),
+  // Issue 11: players outside the cluster reach this port through a Service of this type.
+  expose: Type.Optional(
+    Type.Object({
+      type: stringEnum(EXPOSE_TYPES, { description: 'LoadBalancer (the cloud gives an address) or NodePort (every node, a port in 30000-32767)' }),
+      nodePort: Type.Optional(Type.Integer({ minimum: 30000, maximum: 32767, description: 'Only for NodePort; default: the cluster picks one' })),
+    }),
+  ),
 });
 
 export const ProvidedCapabilitySchema = Type.Object({

@@ -7,19 +7,37 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import semver from 'semver';
 import { error, type Diagnostic } from '../diagnostics.js';
 import { envName } from '../names.js';
+import { didYouMean } from '../suggest.js';
 import { API_VERSION, DNS_LABEL_PATTERN, KINDS, kindDefinition, type AnvilResource } from './schema.js';
 import { structuralProblems } from './structural.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
+/**
+ * The schema with `additionalProperties: false` on every object that lists its properties,
+ * for validation only: unknown fields (`multiplicty`) are errors here, while the CRDs keep
+ * the schemas as they are (the API server prunes unknown fields of a structural schema).
+ */
+export function strictSchema(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(strictSchema);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const out = Object.fromEntries(Object.entries(schema).map(([k, v]) => [k, k === 'properties' ? Object.fromEntries(Object.entries(v as object).map(([p, s]) => [p, strictSchema(s)])) : strictSchema(v)]));
+  const open = out['x-kubernetes-preserve-unknown-fields'] === true || out.additionalProperties !== undefined;
+  if (out.type === 'object' && out.properties && !open) out.additionalProperties = false;
+  return out;
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true });
 const validators = new Map<string, ValidateFunction>(
-  KINDS.map((k) => [k.kind, ajv.compile(JSON.parse(JSON.stringify(k.spec)) as object)]),
+  KINDS.map((k) => [k.kind, ajv.compile(strictSchema(JSON.parse(JSON.stringify(k.spec))) as object)]),
 );
+/** What an Anvil object may have at its top level (status is the API server's, and ignored). */
+const TOP_LEVEL_FIELDS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'];
 const nameRe = new RegExp(DNS_LABEL_PATTERN);
 
 /** `/requires/0/scope` -> `spec.requires[0].scope` */
 function fieldOf(e: ErrorObject): string {
   const parts = e.instancePath.split('/').filter(Boolean);
   if (e.keyword === 'required') parts.push((e.params as { missingProperty: string }).missingProperty);
+  if (e.keyword === 'additionalProperties') parts.push((e.params as { additionalProperty: string }).additionalProperty);
   return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : `${acc}.${p}`), 'spec');
 }
 
@@ -29,6 +47,11 @@ function messageOf(e: ErrorObject): string {
       return `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'required':
       return 'is required';
+    case 'additionalProperties': {
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const name = (e.params as { additionalProperty: string }).additionalProperty;
+      return `unknown field${didYouMean(name, known)}; known fields here: ${known.join(', ')}`;
+    }
     case 'pattern':
       return e.instancePath.endsWith('version')
         ? 'must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)'
@@ -71,6 +94,9 @@ export function validateAgainstCrd(obj: unknown, source: string): Diagnostic[] {
   if (o.apiVersion !== API_VERSION || !validate) {
     return [error(source, 'kind', `${o.apiVersion}/${o.kind} is not an Anvil kind (expected ${API_VERSION} ${KINDS.map((k) => k.kind).join(', ')})`)];
   }
+  for (const key of Object.keys(o).filter((k) => !TOP_LEVEL_FIELDS.includes(k))) {
+    out.push(error(source, key, `unknown field${didYouMean(key, TOP_LEVEL_FIELDS)}; an Anvil object has ${TOP_LEVEL_FIELDS.join(', ')}`));
+  }
   const name = o.metadata?.name;
   if (!isDnsLabel(name)) out.push(error(source, 'metadata.name', `${JSON.stringify(name)} ${DNS_LABEL_MESSAGE}`));
   // A namespace is a DNS label too; synth would otherwise write a Namespace no server accepts.
@@ -104,6 +130,7 @@ function moduleSemantics(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, 
   for (const [i, p] of listOf(m.spec.ports).entries()) {
     if (seen.has(String(p?.port))) out.push(error(source, `spec.ports[${i}].port`, `port ${p.port} is listed twice`));
     seen.add(String(p?.port));
+    if (p?.expose?.nodePort !== undefined && p.expose.type !== 'NodePort') out.push(error(source, `spec.ports[${i}].expose.nodePort`, `only a NodePort exposure has a nodePort (this one is ${p.expose.type})`));
   }
   return out;
 }

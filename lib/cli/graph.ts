@@ -52,48 +52,94 @@ function platformModules(global: GlobalPlan, worlds: readonly WorldPlan[], opts:
   return global.modules.filter((m) => wanted.has(m.metadata.name));
 }
 
+/** How a binding's requirement reads on its edge: dashed when optional, `(many)` when many. */
+function edgeOf(plan: { modules: readonly ModuleManifest[] }, b: PlannedBinding): { arrow: string; label: string } {
+  if (b.spec.consumer.kind === 'WorldInstance') return { arrow: '-->', label: b.spec.capabilityId };
+  const req = plan.modules.find((m) => m.metadata.name === b.spec.consumer.name)?.spec.requires?.find((r) => r.capabilityId === b.spec.capabilityId);
+  const optional = (req?.dependencyMode ?? 'required') === 'optional';
+  const notes = [...(b.spec.multiplicity === 'many' ? ['many'] : []), ...(optional ? ['optional'] : [])];
+  return { arrow: optional ? '-.->' : '-->', label: `${b.spec.capabilityId}${notes.length ? ` (${notes.join(', ')})` : ''}` };
+}
+
+/** Regions where each region module has an instance: those of the worlds that list it. */
+function regionsOf(worlds: readonly WorldPlan[]): Map<string, string[]> {
+  const out = new Map<string, Set<string>>();
+  for (const w of worlds) {
+    for (const m of w.modules.filter((m) => scopeOf(m) === 'region')) {
+      out.set(m.metadata.name, (out.get(m.metadata.name) ?? new Set()).add(w.world.spec.region ?? 'default'));
+    }
+  }
+  return new Map([...out].map(([k, v]) => [k, [...v].sort()]));
+}
+
 export function mermaidGraph(global: GlobalPlan, worlds: readonly WorldPlan[], opts: GraphOptions): string {
   const ids = new MermaidIds();
   const lines = ['flowchart LR'];
   const edges: string[] = [];
-  const platformId = ids.id('subgraph:platform', 'platform');
-  const globalId = (name: string): string => ids.id(`global:${name}`, `platform_${name}`);
-  const edge = (from: string, b: PlannedBinding, to: string): void => {
-    edges.push(`  ${from} -->|${text(b.spec.capabilityId)}| ${to}`);
-  };
+  const regions = regionsOf(worlds);
+  // A region module is one node per region it runs in; a cluster module one node.
+  const globalId = (name: string, region?: string): string =>
+    region && regions.has(name) ? ids.id(`global:${name}@${region}`, `platform_${name}_${region}`) : ids.id(`global:${name}`, `platform_${name}`);
+  const edge = (from: string, to: string, e: { arrow: string; label: string }): void => void edges.push(`  ${from} ${e.arrow}|${text(e.label)}| ${to}`);
 
   const platform = platformModules(global, worlds, opts);
   const shown = new Set(platform.map((m) => m.metadata.name));
   if (platform.length > 0) {
-    lines.push(`  subgraph ${platformId}["platform"]`);
-    for (const m of platform) lines.push(`    ${globalId(m.metadata.name)}["${moduleLabel(m)}"]`);
-    lines.push('  end');
-  }
-  for (const b of global.bindings) {
-    if (shown.has(b.spec.consumer.name)) edge(globalId(b.spec.consumer.name), b, globalId(b.spec.provider.module));
-  }
-
-  for (const plan of worlds) {
-    const ns = plan.world.metadata.namespace ?? 'default';
-    const name = plan.world.metadata.name;
-    const key = `${ns}/${name}`;
-    const subgraphId = ids.id(`subgraph:${key}`, `world_${ns}_${name}`);
-    const worldNode = ids.id(`world:${key}`, `${subgraphId}_world`);
-    const local = (module: string): string => ids.id(`module:${key}:${module}`, `${subgraphId}_${module}`);
-    const global = new Set(plan.modules.filter(isGlobalModule).map((m) => m.metadata.name));
-    const node = (module: string): string => (global.has(module) ? globalId(module) : local(module));
-
-    const game = plan.game ? ` (game ${plan.game.metadata.name})` : '';
-    lines.push(`  subgraph ${subgraphId}["${text(`world ${key}${game}`)}"]`);
-    lines.push(`    ${worldNode}(["${text(name)}"])`);
-    for (const m of plan.modules.filter((m) => !isGlobalModule(m))) lines.push(`    ${local(m.metadata.name)}["${moduleLabel(m)}"]`);
-    lines.push('  end');
-    for (const b of plan.bindings) {
-      const from = b.spec.consumer.kind === 'WorldInstance' ? worldNode : node(b.spec.consumer.name);
-      edge(from, b, node(b.spec.provider.module));
+    lines.push(`  subgraph ${ids.id('subgraph:platform', 'platform')}["platform"]`);
+    for (const m of platform) {
+      const at = regions.get(m.metadata.name);
+      if (!at) lines.push(`    ${globalId(m.metadata.name)}["${moduleLabel(m)}"]`);
+      for (const r of at ?? []) lines.push(`    ${globalId(m.metadata.name, r)}["${text(`${m.metadata.name}@${m.spec.version} (region ${r})`)}"]`);
     }
+    lines.push('  end');
   }
+  const globalPlan = { modules: global.modules };
+  for (const b of global.bindings) {
+    if (!shown.has(b.spec.consumer.name)) continue;
+    const consumerRegions = regions.get(b.spec.consumer.name) ?? [undefined];
+    for (const r of consumerRegions) edge(globalId(b.spec.consumer.name, r), globalId(b.spec.provider.module, r), edgeOf(globalPlan, b));
+  }
+  for (const plan of worlds) worldGraph(plan, ids, globalId, lines, edge);
   return `${[...lines, ...edges].join('\n')}\n`;
+}
+
+/** One world: its subgraph (booklets nested in it), its edges, and its unresolved requirements. */
+function worldGraph(
+  plan: WorldPlan,
+  ids: MermaidIds,
+  globalId: (name: string, region?: string) => string,
+  lines: string[],
+  edge: (from: string, to: string, e: { arrow: string; label: string }) => void,
+): void {
+  const ns = plan.world.metadata.namespace ?? 'default';
+  const name = plan.world.metadata.name;
+  const key = `${ns}/${name}`;
+  const region = plan.world.spec.region ?? 'default';
+  const subgraphId = ids.id(`subgraph:${key}`, `world_${ns}_${name}`);
+  const worldNode = ids.id(`world:${key}`, `${subgraphId}_world`);
+  const local = (module: string): string => ids.id(`module:${key}:${module}`, `${subgraphId}_${module}`);
+  const global = new Set(plan.modules.filter(isGlobalModule).map((m) => m.metadata.name));
+  const node = (module: string): string => (global.has(module) ? globalId(module, region) : local(module));
+  const moduleLine = (m: ModuleManifest, indent: string): string => `${indent}${local(m.metadata.name)}["${moduleLabel(m)}"]`;
+
+  const game = plan.game ? ` (game ${plan.game.metadata.name})` : '';
+  lines.push(`  subgraph ${subgraphId}["${text(`world ${key}${game}`)}"]`);
+  lines.push(`    ${worldNode}(["${text(name)}"])`);
+  const perWorld = plan.modules.filter((m) => !isGlobalModule(m));
+  const booklets = plan.game?.spec.booklets ?? [];
+  for (const m of perWorld.filter((m) => !booklets.some((b) => b.modules.includes(m.metadata.name)))) lines.push(moduleLine(m, '    '));
+  for (const b of booklets) {
+    lines.push(`    subgraph ${ids.id(`booklet:${key}:${b.name}`, `${subgraphId}_booklet_${b.name}`)}["${text(`booklet ${b.name} (${b.strategy})`)}"]`);
+    for (const m of perWorld.filter((m) => b.modules.includes(m.metadata.name))) lines.push(moduleLine(m, '      '));
+    lines.push('    end');
+  }
+  plan.unresolved.forEach((u, i) => {
+    const missing = ids.id(`unresolved:${key}:${i}`, `${subgraphId}_unresolved_${u.capabilityId}`);
+    lines.push(`    ${missing}{{"${text(`${u.capabilityId} ${u.versionConstraint}: unresolved`)}"}}`);
+    edge(node(u.module), missing, { arrow: '-.-x', label: `${u.capabilityId} (${u.optional ? 'optional, ' : ''}unresolved)` });
+  });
+  lines.push('  end');
+  for (const b of plan.bindings) edge(b.spec.consumer.kind === 'WorldInstance' ? worldNode : node(b.spec.consumer.name), node(b.spec.provider.module), edgeOf(plan, b));
 }
 
 export const registerGraph: RegisterCommand = (program: Command, ctx) => {
@@ -107,6 +153,6 @@ export const registerGraph: RegisterCommand = (program: Command, ctx) => {
         return;
       }
       if (isEmptyInput(plans)) return;
-      ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world === undefined }));
+      ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world.length === 0 }));
     });
 };

@@ -3,7 +3,7 @@
  * files -> catalog -> plans, with every problem of every step collected for one report.
  */
 import type { Command } from 'commander';
-import { error, formatDiagnostic, hasErrors, type Diagnostic } from '../diagnostics.js';
+import { error, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from '../diagnostics.js';
 import { loadDefinitions } from '../load.js';
 import { buildCatalog, type Catalog } from '../resolve/catalog.js';
 import { resolveAll, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
@@ -12,13 +12,16 @@ import type { CliIo } from './context.js';
 
 export interface InputOptions {
   filename: string[];
-  world?: string;
+  /** Selected worlds (a repeated -w); empty: every world. */
+  world: string[];
 }
+
+const collect = (value: string, previous: string[]): string[] => (previous.includes(value) ? previous : [...previous, value]);
 
 export function addInputOptions(cmd: Command): Command {
   return cmd
     .requiredOption('-f, --filename <path...>', 'files or folders of ModuleManifest, GameDefinition and WorldInstance YAML/JSON (several documents and v1 Lists allowed; folders are read recursively; objects of other API groups are skipped)')
-    .option('-w, --world <world>', 'only this WorldInstance: NAME or NAMESPACE/NAME');
+    .option('-w, --world <world>', 'only this WorldInstance: NAME or NAMESPACE/NAME; repeat for several', collect, []);
 }
 
 export interface Plans {
@@ -55,12 +58,16 @@ export function loadPlans(opts: InputOptions): Plans {
   const { catalog, diagnostics: catalogProblems } = buildCatalog(loaded.objects);
   const resolved = resolveAll(catalog);
   const diagnostics = [...loaded.diagnostics, ...catalogProblems];
-  if (opts.world === undefined) {
+  if (opts.world.length === 0) {
     return { catalog, global: resolved.global, worlds: resolved.worlds, diagnostics: [...diagnostics, ...resolved.diagnostics] };
   }
-  const { world, problem } = selectWorld(catalog, opts.world);
-  if (problem) diagnostics.push(problem);
-  const worlds = resolved.worlds.filter((p) => p.world === world);
+  const selected = new Set<WorldInstance>();
+  for (const wanted of opts.world) {
+    const { world, problem } = selectWorld(catalog, wanted);
+    if (problem) diagnostics.push(problem);
+    if (world) selected.add(world);
+  }
+  const worlds = resolved.worlds.filter((p) => selected.has(p.world));
   diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics), ...resolved.collisions);
   return { catalog, global: resolved.global, worlds, diagnostics };
 }
@@ -70,7 +77,7 @@ export const isEmptyInput = ({ catalog }: Plans): boolean => catalog.modules.siz
 
 /** Writes every diagnostic to stderr; true when one of them is an error. */
 export function report(io: CliIo, diagnostics: readonly Diagnostic[]): boolean {
-  for (const d of diagnostics) io.err(`${formatDiagnostic(d)}\n`);
+  for (const d of groupByCause(diagnostics)) io.err(`${formatDiagnostic(d)}\n`);
   return hasErrors(diagnostics);
 }
 

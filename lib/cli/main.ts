@@ -8,12 +8,17 @@ import { registerGraph } from './graph.js';
 import { registerLoadTest } from './load-test.js';
 import { registerReconcile } from './reconcile.js';
 import { registerResolve } from './resolve.js';
+import { registerValidate } from './validate.js';
+import { registerInit } from './init.js';
+import { registerDiff } from './diff.js';
+import { anvilPackage } from '../version.js';
 
-const COMMANDS: readonly RegisterCommand[] = [registerResolve, registerGraph, registerLoadTest, registerReconcile];
+const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerLoadTest, registerReconcile];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('anvil')
     .description('Anvil: modular game backends on Kubernetes')
+    .version(anvilPackage().version, '-V, --version', 'print the Anvil version')
     // Settings made before .command() are inherited by the subcommands.
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) })

@@ -30,7 +30,7 @@ export const registerResolve: RegisterCommand = (program: Command, ctx) => {
       if (isEmptyInput(plans)) return;
       // Loaded only here: cdk8s is slow to load, and the other commands of the CLI do without it.
       const { renderBindings } = await import('../render/bindings.js');
-      const items = renderBindings(opts.world === undefined ? plans.global : undefined, plans.worlds);
+      const items = renderBindings(opts.world.length === 0 ? plans.global : undefined, plans.worlds);
       ctx.out(formatList(items, opts.output));
     });
 };

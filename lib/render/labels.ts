@@ -7,6 +7,8 @@ export const LABEL_MODULE = 'anvil.dev/module';
 export const LABEL_SHARD = 'anvil.dev/shard';
 export const LABEL_REGION = 'anvil.dev/region';
 export const LABEL_BOOKLET = 'anvil.dev/booklet';
+/** On the Services that expose a module to players: their type (LoadBalancer, NodePort). */
+export const LABEL_EXPOSE = 'anvil.dev/expose';
 /** On static worlds: rendered by synth, so the reconciler only reports their status. */
 export const LABEL_STATIC = 'anvil.dev/static';
 /** On every world of a WorldPool: the pool's name. */

@@ -7,9 +7,10 @@
 import { JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
-import type { Booklet, ModuleManifest } from '../api/schema.js';
-import { envName } from '../names.js';
-import { LABEL_BOOKLET, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
+import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
+import { dnsName, envName } from '../names.js';
+import { EXPOSE_TYPES } from '../api/schema.js';
+import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
 import { providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
@@ -224,6 +225,8 @@ export class ModuleWorkload extends Construct {
       });
     }
 
+    exposedServices(this, this.name, ports, { namespace, labels, selector });
+
     new NetworkPolicyFor(this, 'network-policy', { ...props, name: this.name, labels, selector });
 
     // …and a voluntary disruption (a drain) takes at most one replica at a time.
@@ -233,6 +236,31 @@ export class ModuleWorkload extends Construct {
         spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
       });
     }
+  }
+}
+
+/**
+ * The Services players use: one per `expose` type with the ports exposed that way. In-cluster
+ * consumers keep using the ClusterIP Service.
+ */
+function exposedServices(scope: Construct, name: string, ports: readonly Port[], at: { namespace: string; labels: Record<string, string>; selector: Record<string, string> }): void {
+  for (const type of EXPOSE_TYPES) {
+    const exposed = ports.filter((p) => p.expose?.type === type);
+    if (exposed.length === 0) continue;
+    new k8s.KubeService(scope, `service-${type.toLowerCase()}`, {
+      metadata: { name: dnsName([name, type === 'LoadBalancer' ? 'lb' : 'np'], { startWithLetter: true }), namespace: at.namespace, labels: { ...at.labels, [LABEL_EXPOSE]: type } },
+      spec: {
+        type,
+        selector: at.selector,
+        ports: exposed.map((p) => ({
+          name: p.name,
+          port: p.port,
+          targetPort: k8s.IntOrString.fromString(p.name),
+          protocol: p.protocol ?? 'TCP',
+          ...(p.expose?.nodePort !== undefined ? { nodePort: p.expose.nodePort } : {}),
+        })),
+      },
+    });
   }
 }
 
@@ -292,6 +320,8 @@ class NetworkPolicyFor extends Construct {
     ];
 
     let ingress: k8s.NetworkPolicyIngressRule[] = [];
+    // Exposed ports admit anyone (players come from outside the cluster).
+    const exposed = (module.spec.ports ?? []).filter((p) => p.expose).map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' }));
     if (ports.length > 0) {
       if (props.openIngress) {
         ingress = [{ ports }];
@@ -305,6 +335,7 @@ class NetworkPolicyFor extends Construct {
           from.push({ podSelector: { matchLabels: { [LABEL_MODULE]: c.metadata.name, ...(at.world ? { [LABEL_WORLD]: at.world } : {}) } } });
         }
         if (from.length > 0) ingress = [{ from, ports }];
+        if (exposed.length > 0) ingress.push({ ports: exposed });
       }
     }
 

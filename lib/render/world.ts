@@ -13,7 +13,7 @@ import { isGlobalModule, type PlannedBinding, type WorldPlan } from '../resolve/
 import { worldLabels, type Placement } from './labels.js';
 import { CapabilityBindingObject } from './objects.js';
 import type { RenderSettings } from './settings.js';
-import { providerAddress, workloadName, worldPlacements } from './topology.js';
+import { providerPlacement, serviceHost, workloadName, worldPlacements } from './topology.js';
 import { ModuleWorkload, ROUTES_FILE, type Dependency } from './workload.js';
 
 /** The WorldInstance that owns what the reconciler renders for it. */
@@ -65,8 +65,9 @@ export class WorldResources extends Construct {
     const needsRoutes = plan.modules.some((m) => !isGlobalModule(m) && m.spec.routesActions);
     const routesConfigMap = needsRoutes ? dnsName([world, 'action-routes']) : undefined;
     if (routesConfigMap) {
+      // Each route names its module and the port it uses (the one the gateway's policy admits).
       const routes = Object.fromEntries(
-        plan.routes.map((r) => [r.action, providerAddress(byName.get(r.module)!, { ...base, shard: 0 })]),
+        plan.routes.map((r) => [r.action, { address: `${serviceHost(byName.get(r.module)!, providerPlacement(byName.get(r.module)!, { ...base, shard: 0 }))}:${r.port.port}`, module: r.module, port: r.port.name }]),
       );
       new k8s.KubeConfigMap(this, 'action-routes', {
         metadata: { name: routesConfigMap, namespace, labels },

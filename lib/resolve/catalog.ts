@@ -3,6 +3,7 @@
  * at, validated, with duplicates and dangling references reported together.
  */
 import { error, type Diagnostic } from '../diagnostics.js';
+import { didYouMean } from '../suggest.js';
 import { objectRef, validateObject } from '../api/validate.js';
 import type { AnvilResource, GameDefinition, ModuleManifest, WorldInstance } from '../api/schema.js';
 
@@ -88,7 +89,7 @@ export function checkGame(
     if (listed.has(m.name)) out.push(error(source, `spec.modules[${i}].name`, `module ${m.name} is listed twice`));
     listed.add(m.name);
     if (!modules.has(m.name)) {
-      out.push(error(source, `spec.modules[${i}].name`, missingModule(m.name, invalid), invalid.has(`ModuleManifest/${m.name}`) ? 'ModuleInvalid' : 'ModuleNotFound'));
+      out.push(error(source, `spec.modules[${i}].name`, missingModule(m.name, invalid, modules.keys()), invalid.has(`ModuleManifest/${m.name}`) ? 'ModuleInvalid' : 'ModuleNotFound'));
     }
   });
   (game.spec.booklets ?? []).forEach((b, i) => {
@@ -105,7 +106,7 @@ export function checkGame(
 }
 
 /** Why a listed module is not in the catalog: never defined, or defined but invalid. */
-export const missingModule = (name: string, invalid: ReadonlySet<string>): string =>
+export const missingModule = (name: string, invalid: ReadonlySet<string>, known: Iterable<string> = []): string =>
   invalid.has(`ModuleManifest/${name}`)
     ? `module ${name} is invalid (its own errors are listed with ModuleManifest/${name})`
-    : `module ${name} is not defined (no ModuleManifest named ${name})`;
+    : `module ${name} is not defined (no ModuleManifest named ${name})${didYouMean(name, known)}`;

@@ -13,14 +13,16 @@
  * - bindings between global (cluster/region) modules are resolved once, for the platform.
  */
 import semver from 'semver';
-import { error, warning, type Diagnostic } from '../diagnostics.js';
+import { error, inWorld, warning, type Diagnostic } from '../diagnostics.js';
 import { nameCollisions } from '../collisions.js';
+import { didYouMean } from '../suggest.js';
 import { tupleName } from '../names.js';
 import {
   ROOT_CAPABILITY,
   type CapabilityBindingSpec,
   type GameDefinition,
   type ModuleManifest,
+  type Port,
   type Requirement,
   type Scope,
   type WorldInstance,
@@ -79,6 +81,8 @@ export interface ActionRoute {
   action: string;
   module: string;
   capabilityId: string;
+  /** The provider's port the route uses: its first TCP port (actions are requests over TCP). */
+  port: Port;
 }
 
 export interface GlobalPlan {
@@ -127,8 +131,34 @@ export function selectProviders(consumer: ModuleManifest, req: Requirement, inde
   return (req.multiplicity ?? '1') === '1' ? matching.slice(0, 1) : matching;
 }
 
+/** What the catalog knows beyond the modules being resolved: for messages that suggest a fix. */
+interface Context {
+  /** `namespace/name` of the world being resolved; none for the platform. */
+  world?: string;
+  game?: GameDefinition;
+  catalog: Catalog;
+}
+
+const sourceOf = (catalog: Catalog, ref: string): string => catalog.sources.get(ref) ?? ref;
+
+/**
+ * Why nothing in the game provides a capability: a module that provides it exists but the
+ * game does not list it (the fix is to list it), or the id is a near miss of a known one.
+ */
+function notInGame(req: Requirement, ctx: Context): string {
+  const outside = [...ctx.catalog.modules.values()]
+    .filter((m) => (m.spec.provides ?? []).some((p) => p.capabilityId === req.capabilityId))
+    .map((m) => m.metadata.name)
+    .sort();
+  if (outside.length > 0 && ctx.game) {
+    return `${outside.join(', ')} provide${outside.length === 1 ? 's' : ''} it but ${outside.length === 1 ? 'is' : 'are'} not listed by game ${ctx.game.metadata.name}: add ${outside.length === 1 ? 'it' : 'one'} to GameDefinition ${ctx.game.metadata.name} spec.modules`;
+  }
+  const known = [...ctx.catalog.modules.values()].flatMap((m) => (m.spec.provides ?? []).map((p) => p.capabilityId));
+  return `no module provides it${didYouMean(req.capabilityId, known)}`;
+}
+
 /** Why a requirement found nothing, for the message. */
-function whyUnresolved(consumer: ModuleManifest, req: Requirement, index: ProviderIndex, allModules: Iterable<ModuleManifest>): string {
+function whyUnresolved(consumer: ModuleManifest, req: Requirement, index: ProviderIndex, allModules: Iterable<ModuleManifest>, ctx: Context): string {
   const sameScope = (index.get(indexKey(req.capabilityId, req.scope)) ?? []).filter(
     (c) => c.module.metadata.name !== consumer.metadata.name,
   );
@@ -142,9 +172,7 @@ function whyUnresolved(consumer: ModuleManifest, req: Requirement, index: Provid
       if (p.capabilityId === req.capabilityId) otherScopes.push(`${m.metadata.name} provides it at scope ${scopeOf(m)}`);
     }
   }
-  return otherScopes.length > 0
-    ? `no provider at scope ${req.scope} (${otherScopes.join(', ')})`
-    : 'no module provides it';
+  return otherScopes.length > 0 ? `no provider at scope ${req.scope} (${otherScopes.join(', ')})` : notInGame(req, ctx);
 }
 
 function describeRequirement(consumer: ModuleManifest, req: Requirement): string {
@@ -171,16 +199,18 @@ function resolveRequirements(
   consumers: readonly ModuleManifest[],
   index: ProviderIndex,
   universe: readonly ModuleManifest[],
-  where: string,
-  source: string,
+  ctx: Context,
 ): RequirementOutcome {
   const out: RequirementOutcome = { bindings: [], unresolved: [], diagnostics: [] };
+  // The cause is the consumer's requirement: reported on it, with the world where it shows.
+  const at = (d: Diagnostic): Diagnostic => (ctx.world ? inWorld(d, ctx.world) : d);
   for (const consumer of consumers) {
+    const source = sourceOf(ctx.catalog, `ModuleManifest/${consumer.metadata.name}`);
     (consumer.spec.requires ?? []).forEach((req, i) => {
-      const field = `ModuleManifest/${consumer.metadata.name} spec.requires[${i}]`;
+      const field = `spec.requires[${i}]`;
       const bad = scopeProblem(consumer, req);
       if (bad) {
-        out.diagnostics.push(error(source, field, `${where}: ${describeRequirement(consumer, req)}: ${bad}`, 'InvalidScope'));
+        out.diagnostics.push(at(error(source, field, `${describeRequirement(consumer, req)}: ${bad}`, 'InvalidScope')));
         return;
       }
       const chosen = selectProviders(consumer, req, index);
@@ -194,8 +224,8 @@ function resolveRequirements(
         scope: req.scope,
         optional,
       });
-      const message = `${where}: ${describeRequirement(consumer, req)}: ${whyUnresolved(consumer, req, index, universe)}`;
-      out.diagnostics.push(optional ? warning(source, field, message, 'OptionalUnresolved') : error(source, field, message, 'Unresolved'));
+      const message = `${describeRequirement(consumer, req)}: ${whyUnresolved(consumer, req, index, universe, ctx)}`;
+      out.diagnostics.push(at(optional ? warning(source, field, message, 'OptionalUnresolved') : error(source, field, message, 'Unresolved')));
     });
   }
   return out;
@@ -230,7 +260,7 @@ function globalIndexOf(catalog: Catalog): ProviderIndex {
 export function resolveGlobal(catalog: Catalog): GlobalPlan {
   const modules = listedGlobalModules(catalog);
   const index = indexProviders(modules);
-  const outcome = resolveRequirements(modules, index, modules, 'platform', 'platform');
+  const outcome = resolveRequirements(modules, index, modules, { catalog });
   const bindings = outcome.bindings.map(({ consumer, req, provider }) => ({
     name: bindingName.platform(consumer.metadata.name, req.capabilityId, provider.module.metadata.name),
     namespace: PLATFORM_NAMESPACE,
@@ -245,7 +275,8 @@ export function resolveGlobal(catalog: Catalog): GlobalPlan {
   const roots = modules
     .filter((m) => !(m.spec.provides ?? []).some((p) => required.has(indexKey(p.capabilityId, scopeOf(m)))))
     .map((m) => m.metadata.name);
-  return { modules, bindings: sortBindings(bindings), roots, diagnostics: outcome.diagnostics };
+  const diagnostics = [...outcome.diagnostics, ...unreachableProviders(bindings, modules, catalog)];
+  return { modules, bindings: sortBindings(bindings), roots, diagnostics };
 }
 
 function bindingSpec(
@@ -276,28 +307,35 @@ const sortBindings = (bs: PlannedBinding[]): PlannedBinding[] => bs.sort((a, b) 
 export function resolveWorld(catalog: Catalog, world: WorldInstance): WorldPlan {
   const worldName = world.metadata.name;
   const namespace = world.metadata.namespace ?? 'default';
-  const source = catalog.sources.get(`WorldInstance/${namespace}/${worldName}`) ?? `WorldInstance/${namespace}/${worldName}`;
-  const where = `world ${namespace}/${worldName}`;
+  const key = `${namespace}/${worldName}`;
+  const source = sourceOf(catalog, `WorldInstance/${key}`);
   const plan: WorldPlan = { world, modules: [], bindings: [], roots: [], unresolved: [], routes: [], diagnostics: [] };
 
-  const game = catalog.games.get(world.spec.gameRef.name);
+  const gameName = world.spec.gameRef.name;
+  const game = catalog.games.get(gameName);
   if (!game) {
-    plan.diagnostics.push(error(source, 'spec.gameRef.name', `${where}: game ${world.spec.gameRef.name} is not defined (no GameDefinition named ${world.spec.gameRef.name})`, 'GameNotFound'));
+    // An invalid game is reported with its own errors: one line for every world that uses it.
+    const problem = catalog.invalid.has(`GameDefinition/${gameName}`)
+      ? error(sourceOf(catalog, `GameDefinition/${gameName}`), undefined, `game ${gameName} is invalid (see its errors); worlds of it cannot be resolved`, 'GameInvalid')
+      : error(source, 'spec.gameRef.name', `game ${gameName} is not defined (no GameDefinition named ${gameName})${didYouMean(gameName, catalog.games.keys())}`, 'GameNotFound');
+    plan.diagnostics.push(inWorld(problem, key));
     return plan;
   }
   plan.game = game;
-  for (const { name } of game.spec.modules) {
+  const gameSource = sourceOf(catalog, `GameDefinition/${game.metadata.name}`);
+  game.spec.modules.forEach(({ name }, i) => {
     const m = catalog.modules.get(name);
     if (m) plan.modules.push(m);
     else {
+      // The same diagnostic as the game's own (checkGame), so the two group into one line.
       const reason = catalog.invalid.has(`ModuleManifest/${name}`) ? 'ModuleInvalid' : 'ModuleNotFound';
-      plan.diagnostics.push(error(source, 'spec.gameRef.name', `${where}: game ${game.metadata.name}: ${missingModule(name, catalog.invalid)}`, reason));
+      plan.diagnostics.push(inWorld(error(gameSource, `spec.modules[${i}].name`, missingModule(name, catalog.invalid, catalog.modules.keys()), reason), key));
     }
-  }
+  });
 
   const index = indexProviders(plan.modules);
   const perWorld = plan.modules.filter((m) => !isGlobalModule(m));
-  const outcome = resolveRequirements(perWorld, index, plan.modules, where, source);
+  const outcome = resolveRequirements(perWorld, index, plan.modules, { world: key, game, catalog });
   plan.unresolved = outcome.unresolved;
   plan.diagnostics.push(...outcome.diagnostics);
   const bindings: PlannedBinding[] = outcome.bindings.map(({ consumer, req, provider }) => ({
@@ -326,26 +364,65 @@ export function resolveWorld(catalog: Catalog, world: WorldInstance): WorldPlan 
     });
   }
   plan.bindings = sortBindings(bindings);
-  plan.routes = actionRoutes(plan.modules, where, source, plan.diagnostics);
+  plan.diagnostics.push(...unreachableProviders(plan.bindings, plan.modules, catalog).map((d) => inWorld(d, key)));
+  plan.routes = actionRoutes(plan, gameSource, catalog);
   return plan;
 }
 
-/** Every action a module of the world serves; an action served twice is ambiguous. */
-function actionRoutes(modules: readonly ModuleManifest[], where: string, source: string, diagnostics: Diagnostic[]): ActionRoute[] {
-  const routes = new Map<string, ActionRoute>();
+/**
+ * A provider without ports cannot be reached: it gets no Service, and its consumers would
+ * wait for its DNS name forever. An error on the provider, naming who needs it.
+ */
+function unreachableProviders(bindings: readonly PlannedBinding[], modules: readonly ModuleManifest[], catalog: Catalog): Diagnostic[] {
+  const out: Diagnostic[] = [];
   for (const m of modules) {
-    for (const p of m.spec.provides ?? []) {
-      for (const action of p.actions ?? []) {
+    if ((m.spec.ports ?? []).length > 0) continue;
+    const uses = bindings.filter((b) => b.spec.consumer.kind === 'ModuleManifest' && b.spec.provider.module === m.metadata.name);
+    if (uses.length === 0) continue;
+    const consumers = [...new Set(uses.map((b) => `${b.spec.consumer.name} (${b.spec.capabilityId})`))].sort();
+    out.push(error(sourceOf(catalog, `ModuleManifest/${m.metadata.name}`), 'spec.ports', `module ${m.metadata.name} has no ports, but ${consumers.join(', ')} depend${consumers.length === 1 ? 's' : ''} on it: it would get no Service and they could not reach it; give it spec.ports`, 'ProviderWithoutPorts'));
+  }
+  return out;
+}
+
+/**
+ * The world's action route table. Routes and NetworkPolicies must agree: an action gets a
+ * route only if every gateway (routesActions module) of the world is bound to the module that
+ * serves it — its policy admits exactly its bound providers — and the route names the port
+ * it uses, the provider's first TCP port. Anything else is an error, not a route that fails
+ * at run time. An action served by two modules is ambiguous.
+ */
+function actionRoutes(plan: WorldPlan, gameSource: string, catalog: Catalog): ActionRoute[] {
+  const key = `${plan.world.metadata.namespace ?? 'default'}/${plan.world.metadata.name}`;
+  const gateways = plan.modules.filter((m) => m.spec.routesActions && !isGlobalModule(m)).map((m) => m.metadata.name);
+  const boundTo = (gateway: string, provider: string): boolean =>
+    plan.bindings.some((b) => b.spec.consumer.kind === 'ModuleManifest' && b.spec.consumer.name === gateway && b.spec.provider.module === provider);
+  const problem = (d: Diagnostic): void => void plan.diagnostics.push(inWorld(d, key));
+  const routes = new Map<string, ActionRoute>();
+  for (const m of plan.modules) {
+    const source = sourceOf(catalog, `ModuleManifest/${m.metadata.name}`);
+    (m.spec.provides ?? []).forEach((p, i) => {
+      if (!p.actions?.length || gateways.length === 0) return;
+      const field = `spec.provides[${i}].actions`;
+      const unbound = gateways.filter((g) => !boundTo(g, m.metadata.name));
+      if (unbound.length > 0) {
+        problem(error(source, field, `actions ${p.actions.join(', ')} cannot be reached: gateway ${unbound.join(', ')} is not bound to ${m.metadata.name} (no requirement of it resolves to ${p.capabilityId}), so its NetworkPolicy would block the route; make it require ${p.capabilityId}`, 'UnreachableAction'));
+        return;
+      }
+      const port = (m.spec.ports ?? []).find((x) => (x.protocol ?? 'TCP') === 'TCP');
+      if (!port) {
+        problem(error(source, field, `actions ${p.actions.join(', ')} need a TCP port to be routed to, and ${m.metadata.name} has none`, 'UnreachableAction'));
+        return;
+      }
+      for (const action of p.actions) {
         const earlier = routes.get(action);
         if (earlier && earlier.module !== m.metadata.name) {
-          diagnostics.push(
-            error(source, 'spec.gameRef.name', `${where}: action ${action} is served by both ${earlier.module} (${earlier.capabilityId}) and ${m.metadata.name} (${p.capabilityId}); a route must be unambiguous`, 'AmbiguousRoute'),
-          );
+          problem(error(gameSource, 'spec.modules', `action ${action} is served by both ${earlier.module} (${earlier.capabilityId}) and ${m.metadata.name} (${p.capabilityId}); a route must be unambiguous`, 'AmbiguousRoute'));
           continue;
         }
-        routes.set(action, { action, module: m.metadata.name, capabilityId: p.capabilityId });
+        routes.set(action, { action, module: m.metadata.name, capabilityId: p.capabilityId, port });
       }
-    }
+    });
   }
   return [...routes.values()].sort((a, b) => a.action.localeCompare(b.action));
 }

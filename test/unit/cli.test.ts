@@ -4,7 +4,7 @@
  */
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,13 +144,14 @@ describe('anvil resolve', () => {
         // a game listing a module nobody defined
         `error: ${bad}/games.yaml#1 spec.modules[1].name: module ghost is not defined (no ModuleManifest named ghost)`,
         // a world whose game is missing
-        `error: ${bad}/worlds.yaml#1 spec.gameRef.name: world games/lost: game no-such-game is not defined (no GameDefinition named no-such-game)`,
+        `error: ${bad}/worlds.yaml#1 spec.gameRef.name: game no-such-game is not defined (no GameDefinition named no-such-game) (in world games/lost)`,
       ]),
     );
     // An unresolved required requirement names the world, module, capability and constraint.
     const unresolved = lines.filter((l) => l.includes('needy requires'));
     expect(unresolved).toHaveLength(1);
-    expect(unresolved[0]).toMatch(new RegExp(`^error: ${bad}/worlds\\.yaml#2 ModuleManifest/needy spec\\.requires\\[0\\]: world games/sim-1: `));
+    // on the requirement that is the cause, in the worlds where it shows
+    expect(unresolved[0]).toMatch(new RegExp(`^error: ${bad}/modules\\.yaml#4 spec\\.requires\\[0\\]: .* \\(in world games/sim-1\\)$`));
     expect(unresolved[0]).toContain('module needy requires physics "^9.0.0"');
     expect(unresolved[0]).toContain('physics provides 2.0.0');
     expect(lines).toHaveLength(7);
@@ -161,7 +162,7 @@ describe('anvil resolve', () => {
     const r = anvil('resolve', '-f', `${FIXTURES}/optional/all.yaml`);
     expect(r.status).toBe(0);
     expect(r.stderr).toBe(
-      `warning: ${FIXTURES}/optional/all.yaml#3 ModuleManifest/solo spec.requires[0]: world default/solo-1: module solo requires telemetry "^1.0.0" (scope world, multiplicity 1, optional): no module provides it\n`,
+      `warning: ${FIXTURES}/optional/all.yaml#1 spec.requires[0]: module solo requires telemetry "^1.0.0" (scope world, multiplicity 1, optional): no module provides it (in world default/solo-1)\n`,
     );
     expect(names(itemsOf(r.stdout))).toEqual([`default/${bindingName.root('solo-1', 'solo')}`]);
   });
@@ -189,7 +190,8 @@ describe('anvil resolve', () => {
 
   test('the committed dist/ reads back: its bindings are exactly the ones it holds', () => {
     const r = anvil('resolve', '-f', 'dist/');
-    expect(r.stderr).toBe('');
+    // Warnings (an example's documented optional requirement) are fine; errors are not.
+    expect(r.stderr.split('\n').filter((l) => l && !l.startsWith('warning: '))).toEqual([]);
     expect(r.status).toBe(0);
     const inDist: Obj[] = [];
     for (const f of readdirSync(join(ROOT, 'dist')).sort()) {
@@ -311,10 +313,10 @@ describe('anvil resolve never fails with an internal error on input (issue 8, it
       'all.yaml':
         M('b', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}]') +
         M('a-b', 'requires: [{capabilityId: cap, versionConstraint: "*", scope: world}]') +
-        M('p', 'provides: [{capabilityId: cap, version: 1.0.0}]') +
+        M('p', 'ports: [{name: grpc, port: 5000}], provides: [{capabilityId: cap, version: 1.0.0}]') +
         M('match-maker', 'requires: [{capabilityId: queue, versionConstraint: "*", scope: world}]') +
         M('match', 'requires: [{capabilityId: maker-queue, versionConstraint: "*", scope: world}]') +
-        M('queue', 'provides: [{capabilityId: queue, version: 1.0.0}, {capabilityId: maker-queue, version: 1.0.0}]') +
+        M('queue', 'ports: [{name: grpc, port: 5000}], provides: [{capabilityId: queue, version: 1.0.0}, {capabilityId: maker-queue, version: 1.0.0}]') +
         // In w-a, match-maker -queue-> queue and match -maker-queue-> queue join to one name.
         G('g1', ['b', 'p', 'match-maker', 'match', 'queue']) +
         G('g2', ['a-b', 'p']) +
@@ -352,6 +354,89 @@ describe('anvil resolve never fails with an internal error on input (issue 8, it
       expect(r.stderr).toContain(`error: ${dir}/m.yaml#3 spec.requires[1].capabilityId: game.mechanic and game-mechanic (spec.requires[0]) both become the environment variable ANVIL_DEP_GAME_MECHANIC`);
       expect(r.stderr).toContain(`error: ${dir}/m.yaml#6 metadata.namespace: "Bad_Namespace" must be a DNS-1123 label`);
       expect(r.stderr).not.toContain('internal error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the CLI for game authors (issue 11)', () => {
+  test('anvil --version prints the package version', () => {
+    const r = anvil('--version');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
+
+  test('a reader that goes away (`anvil graph --help | true`) is not an error: exit 0', () => {
+    // `true` exits without reading, long before node has started: the write gets EPIPE.
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" bin/anvil.js graph --help | true; echo "exit=\${PIPESTATUS[0]}"`], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.stdout).toBe('exit=0\n');
+    expect(r.stderr).not.toContain('EPIPE');
+  });
+
+  test('anvil validate: exit 0 and a summary for valid input; nothing written', () => {
+    const r = anvil('validate', '-f', `${FIXTURES}/valid`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^valid: 4 module\(s\), 1 game\(s\), 2 world\(s\) \(\d+ object\(s\) rendered\)\n$/);
+  });
+
+  test('anvil validate: unknown fields and near misses, each once, with "did you mean"', () => {
+    const r = anvil('validate', '-f', `${FIXTURES}/typo`);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    const typo = `${FIXTURES}/typo/all.yaml`;
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^error: ${typo}#1 spec\\.routeActions: unknown field \\(did you mean routesActions\\?\\)`)),
+      expect.stringMatching(new RegExp(`^error: ${typo}#1 spec\\.requires\\[0\\]\\.multiplicty: unknown field \\(did you mean multiplicity\\?\\)`)),
+      // the game names the invalid module as invalid (not undefined), pointing at its errors
+      `error: ${typo}#3 spec.modules[0].name: module gateway is invalid (its own errors are listed with ModuleManifest/gateway) (in world games/arena-1)`,
+      // the game's missing module, once (not again for the world), with the near miss
+      `error: ${typo}#3 spec.modules[1].name: module physics-engin is not defined (no ModuleManifest named physics-engin) (did you mean physics-engine?) (in world games/arena-1)`,
+    ]);
+  });
+
+  test('a repeated -w selects several worlds', () => {
+    const r = anvil('resolve', '-f', `${FIXTURES}/valid`, '-w', 'arena-1', '-w', 'red/arena-2');
+    expect(r.status).toBe(0);
+    const worlds = new Set(itemsOf(r.stdout).map((i) => i.spec.worldRef?.name).filter(Boolean));
+    expect([...worlds].sort()).toEqual(['arena-1', 'arena-2']);
+  });
+
+  test('anvil graph shows many, optional and unresolved edges, booklets, and region modules per region', () => {
+    const r = anvil('graph', '-f', 'dist/');
+    expect(r.status).toBe(0);
+    const out = r.stdout;
+    // for whatever games dist/ holds: every `many` binding and every booklet is visible
+    const defs = readdirSync(join(ROOT, 'dist')).flatMap((f) => parseAllDocuments(readFileSync(join(ROOT, 'dist', f), 'utf8')).map((d) => d.toJS() as Obj));
+    const plans = resolveAll(buildCatalog(loadDefinitions(['dist/']).objects).catalog);
+    for (const p of plans.worlds) {
+      for (const b of p.bindings.filter((b) => b.spec.multiplicity === 'many')) expect(out).toContain(`-->|${b.spec.capabilityId} (many)|`);
+      for (const u of p.unresolved) expect(out).toMatch(new RegExp(`-\\.-x\\|${u.capabilityId} \\((optional, )?unresolved\\)\\|`));
+      for (const b of p.game?.spec.booklets ?? []) expect(out).toContain(`["booklet ${b.name} (${b.strategy})"]`);
+    }
+    const regionModules = defs.filter((d) => d.kind === 'ModuleManifest' && d.spec.scope === 'region');
+    for (const m of regionModules) {
+      const regions = new Set(plans.worlds.filter((p) => p.modules.some((x) => x.metadata.name === m.metadata.name)).map((p) => p.world.spec.region));
+      for (const region of regions) expect(out).toContain(`${m.metadata.name}@${m.spec.version} (region ${region})`);
+    }
+  });
+
+  test('anvil init writes a project and never overwrites one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'anvil-init-'));
+    try {
+      const r = anvil('init', join(dir, 'my-game'));
+      expect(r.status).toBe(0);
+      for (const f of ['package.json', 'cdk8s.yaml', 'tsconfig.json', 'jest.config.js', 'main.ts', 'games/arena.ts', 'test/arena.test.ts']) {
+        expect(existsSync(join(dir, 'my-game', f))).toBe(true);
+      }
+      const pkg = JSON.parse(readFileSync(join(dir, 'my-game', 'package.json'), 'utf8')) as Obj;
+      expect(pkg.name).toBe('my-game');
+      expect(pkg.dependencies['@anvil-dev/anvil']).toMatch(/^\^\d+\.\d+\.\d+/);
+      const again = anvil('init', join(dir, 'my-game'));
+      expect(again.status).toBe(1);
+      expect(again.stderr).toContain('would overwrite package.json');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

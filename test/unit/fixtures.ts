@@ -8,12 +8,20 @@ import { buildCatalog, type Catalog, type Sourced } from '../../lib/resolve/cata
 
 type Obj = Record<string, any>;
 
-/** A ModuleManifest; version 1.0.0 and an image unless given. */
+/**
+ * A ModuleManifest; version 1.0.0 and an image unless given. A provider gets a port unless
+ * given (`ports: []` for none): a provider without ports is an error (ProviderWithoutPorts).
+ */
 export const mod = (name: string, spec: Partial<ModuleManifestSpec> = {}): Obj => ({
   apiVersion: API_VERSION,
   kind: 'ModuleManifest',
   metadata: { name },
-  spec: { version: '1.0.0', image: `registry.example/${name}:1`, ...spec },
+  spec: {
+    version: '1.0.0',
+    image: `registry.example/${name}:1`,
+    ...(spec.provides?.length && !spec.ports ? { ports: [{ name: 'grpc', port: 50051, protocol: 'TCP' }] } : {}),
+    ...spec,
+  },
 });
 
 /** A requirement at scope world unless given; multiplicity and dependencyMode left to defaults. */

@@ -3,8 +3,10 @@
  * plans, and the behaviour behind them asserted explicitly, so that a snapshot update cannot
  * quietly accept a broken pod, a missing wait or a too-open NetworkPolicy.
  */
+import { parse } from 'yaml';
+import { Testing as AnvilTesting } from '../../lib/testing.js';
 import { describe, expect, test } from '@jest/globals';
-import { Chart, Testing } from 'cdk8s';
+import { Testing } from 'cdk8s';
 import { customResourceDefinitions } from '../../lib/api/crds.js';
 import { LABEL_MODULE, LABEL_WORLD } from '../../lib/render/labels.js';
 import { GlobalServices, globalInstances } from '../../lib/render/global.js';
@@ -98,9 +100,10 @@ function crdChart(): K8sObject[] {
 }
 /** Every object of the real app (games/), as `npm run synth` renders it. */
 function fullApp(): K8sObject[] {
-  const app = buildApp({ outdir: '/nonexistent/never-written', onDiagnostic: () => {} });
-  app.render();
-  return app.charts.flatMap((c: Chart) => Testing.synth(c));
+  // Anvil's own testing helper, as a game author would use it: in memory, nothing written.
+  const out = AnvilTesting.synthApp(buildApp({ outdir: '/nonexistent/never-written' }));
+  expect(out.errors).toEqual([]);
+  return [...out.platform, ...out.definitions, ...out.global, ...Object.values(out.worlds).flat()] as K8sObject[];
 }
 
 const ofKind = (objs: K8sObject[], kind: string): K8sObject[] => objs.filter((o) => o.kind === kind);
@@ -191,9 +194,12 @@ describe('the restricted Pod Security Standard', () => {
   });
 
   test('every Deployment of the full app synth is restricted', () => {
-    const pods = allPodTemplates(fullApp());
-    // 2 command-path worlds x 4 + 1 roguelike world x 4 + event bus + matchmaker + reconciler
-    expect(pods).toHaveLength(15);
+    const objs = fullApp();
+    const pods = allPodTemplates(objs);
+    // Whatever the example games are: one pod template per Deployment, and some in every world.
+    expect(pods).toHaveLength(ofKind(objs, 'Deployment').length);
+    const worlds = ofKind(objs, 'WorldInstance').map((w) => w.metadata.namespace);
+    for (const ns of worlds) expect(pods.some(([name]) => name.startsWith(`${ns}/`))).toBe(true);
     for (const [name, pod] of pods) expect({ name, violations: restrictedViolations(pod) }).toEqual({ name, violations: [] });
   });
 });
@@ -269,7 +275,13 @@ describe('action routes', () => {
   test('one ConfigMap per world: each action -> service:port', () => {
     const cm = one(w1, 'ConfigMap', 'w1-action-routes');
     expect(cm.metadata.namespace).toBe('games');
-    expect(cm.data['action_routes.yaml']).toBe(`routes:\n  attack: ${wl('w1', 'combat')}.games.svc:50052\n  move: ${wl('w1', 'movement')}.games.svc:50051\nworld: w1\n`);
+    expect(parse(cm.data['action_routes.yaml'])).toEqual({
+      world: 'w1',
+      routes: {
+        attack: { address: `${wl('w1', 'combat')}.games.svc:50052`, module: 'combat', port: 'grpc' },
+        move: { address: `${wl('w1', 'movement')}.games.svc:50051`, module: 'movement', port: 'grpc' },
+      },
+    });
   });
 
   test('mounted only into routesActions modules', () => {
@@ -424,7 +436,7 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
   test('a module with no bound consumers and not a root admits nothing', () => {
     // zone provides to nobody in this world, so it is a root: open. Check a provider-less case instead.
     const plain = resolveAll(
-      catalogOf([mod('a', { requires: [req('x')] }), mod('b', { ports: [{ name: 'p', port: 1000 }], provides: [provides('x')], requires: [req('y')] }), mod('c', { provides: [provides('y')] }), game('g', ['a', 'b', 'c']), world('w', 'g')]),
+      catalogOf([mod('a', { requires: [req('x')] }), mod('b', { ports: [{ name: 'p', port: 1000 }], provides: [provides('x')], requires: [req('y')] }), mod('c', { ports: [], provides: [provides('y')] }), game('g', ['a', 'b', 'c']), world('w', 'g')]),
     ).worlds[0]!;
     const objs = renderWorld(plain, DEFAULT_SETTINGS);
     // c has no ports: no ingress at all.

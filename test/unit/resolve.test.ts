@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
+import { formatDiagnostic, groupByCause } from '../../lib/diagnostics.js';
 import { bindingName, PLATFORM_NAMESPACE, resolveAll, resolveGlobal, resolveWorld, type WorldPlan } from '../../lib/resolve/resolve.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
 import { catalogOf, errorsOf, game, mod, provides, req, sourced, warningsOf, world } from './fixtures.js';
@@ -153,9 +154,10 @@ describe('unresolved requirements', () => {
     expect(errors).toHaveLength(1);
     const e = errors[0]!;
     expect(e.reason).toBe('Unresolved');
-    expect(e.source).toBe('WorldInstance/w1');
-    expect(e.field).toBe('ModuleManifest/gateway spec.requires[0]');
-    expect(e.message).toContain('world games/w1');
+    // reported on the cause (the requirement), with the world where it shows
+    expect(e.source).toBe('ModuleManifest/gateway');
+    expect(e.field).toBe('spec.requires[0]');
+    expect(e.worlds).toEqual(['games/w1']);
     expect(e.message).toContain('module gateway');
     expect(e.message).toContain('interaction');
     expect(e.message).toContain('"^3.0.0"');
@@ -301,7 +303,7 @@ describe('scope rules', () => {
         mod('zone', { scope: 'world-shard', provides: [provides('zone', '1.0.0')] }),
       ),
     );
-    expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', field: 'ModuleManifest/lobby spec.requires[0]' })]);
+    expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', source: 'ModuleManifest/lobby', field: 'spec.requires[0]' })]);
     expect(providersOf(plan, 'lobby', 'zone')).toEqual([]);
   });
 
@@ -323,7 +325,7 @@ describe('scope rules', () => {
       game('g', ['bus', 'state']),
     ]);
     const global = resolveGlobal(catalog);
-    expect(errorsOf(global.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', source: 'platform' })]);
+    expect(errorsOf(global.diagnostics)).toEqual([expect.objectContaining({ reason: 'InvalidScope', source: 'ModuleManifest/bus', field: 'spec.requires[0]' })]);
     expect(global.diagnostics[0]!.message).toContain('a cluster-scoped module cannot require a world-scoped capability');
     expect(global.bindings).toEqual([]);
   });
@@ -417,21 +419,23 @@ test('all problems are reported together', () => {
     expect.arrayContaining([
       'error - ModuleManifest/bad-version spec.version',
       'error ModuleNotFound GameDefinition/g spec.modules[3].name',
-      'error ModuleNotFound WorldInstance/w1 spec.gameRef.name',
-      'error Unresolved WorldInstance/w1 ModuleManifest/a spec.requires[0]',
-      'error Unresolved WorldInstance/w1 ModuleManifest/b spec.requires[0]',
-      'error InvalidScope WorldInstance/w1 ModuleManifest/b spec.requires[1]',
-      'warning OptionalUnresolved WorldInstance/w1 ModuleManifest/c spec.requires[0]',
+      'error Unresolved ModuleManifest/a spec.requires[0]',
+      'error Unresolved ModuleManifest/b spec.requires[0]',
+      'error InvalidScope ModuleManifest/b spec.requires[1]',
+      'warning OptionalUnresolved ModuleManifest/c spec.requires[0]',
       'error GameNotFound WorldInstance/w2 spec.gameRef.name',
     ]),
   );
+  // The missing module shows on the game and in w1: one cause, so one diagnostic once grouped.
   expect(summary).toHaveLength(8);
+  expect(groupByCause(all)).toHaveLength(7);
+  expect(groupByCause(all).find((d) => d.reason === 'ModuleNotFound')?.worlds).toEqual(['games/w1']);
 });
 
 test('an action served by two modules of a world is an ambiguous route', () => {
   const plan = planOf(
     oneWorld(
-      mod('gateway', { routesActions: true }),
+      mod('gateway', { routesActions: true, requires: [req('combat'), req('archery')] }),
       mod('melee', { provides: [provides('combat', '1.0.0', ['attack', 'block'])] }),
       mod('ranged', { provides: [provides('archery', '1.0.0', ['attack', 'shoot'])] }),
     ),
@@ -444,8 +448,8 @@ test('an action served by two modules of a world is an ambiguous route', () => {
   // The unambiguous actions still route.
   expect(plan.routes).toEqual(
     expect.arrayContaining([
-      { action: 'block', module: 'melee', capabilityId: 'combat' },
-      { action: 'shoot', module: 'ranged', capabilityId: 'archery' },
+      { action: 'block', module: 'melee', capabilityId: 'combat', port: { name: 'grpc', port: 50051, protocol: 'TCP' } },
+      { action: 'shoot', module: 'ranged', capabilityId: 'archery', port: { name: 'grpc', port: 50051, protocol: 'TCP' } },
     ]),
   );
 });
@@ -453,16 +457,93 @@ test('an action served by two modules of a world is an ambiguous route', () => {
 test('action routes: each action to the module that serves it, sorted by action', () => {
   const plan = planOf(
     oneWorld(
-      mod('gateway', { routesActions: true }),
+      mod('gateway', { routesActions: true, requires: [req('mechanic', '*', { multiplicity: 'many' })] }),
       mod('spells', { provides: [provides('mechanic', '1.0.0', ['cast'])] }),
       mod('movement', { provides: [provides('mechanic', '1.0.0', ['move', 'dash'])] }),
     ),
   );
   expect(plan.routes).toEqual([
-    { action: 'cast', module: 'spells', capabilityId: 'mechanic' },
-    { action: 'dash', module: 'movement', capabilityId: 'mechanic' },
-    { action: 'move', module: 'movement', capabilityId: 'mechanic' },
+    { action: 'cast', module: 'spells', capabilityId: 'mechanic', port: { name: 'grpc', port: 50051, protocol: 'TCP' } },
+    { action: 'dash', module: 'movement', capabilityId: 'mechanic', port: { name: 'grpc', port: 50051, protocol: 'TCP' } },
+    { action: 'move', module: 'movement', capabilityId: 'mechanic', port: { name: 'grpc', port: 50051, protocol: 'TCP' } },
   ]);
+});
+
+describe('routes agree with NetworkPolicies', () => {
+  test('an action of a module the gateway is not bound to is an error, and gets no route', () => {
+    const plan = planOf(oneWorld(mod('gateway', { routesActions: true }), mod('loot', { provides: [provides('loot', '1.0.0', ['pickup'])] })));
+    expect(errorsOf(plan.diagnostics)).toEqual([
+      expect.objectContaining({ reason: 'UnreachableAction', source: 'ModuleManifest/loot', field: 'spec.provides[0].actions', worlds: ['games/w1'] }),
+    ]);
+    expect(plan.diagnostics[0]!.message).toContain('gateway gateway is not bound to loot');
+    expect(plan.diagnostics[0]!.message).toContain('make it require loot');
+    expect(plan.routes).toEqual([]);
+  });
+
+  test('a route uses the first TCP port, never a UDP one; a module with only UDP ports cannot serve actions', () => {
+    const udpFirst = planOf(
+      oneWorld(
+        mod('gateway', { routesActions: true, requires: [req('fx'), req('voice')] }),
+        mod('fx', { ports: [{ name: 'rtp', port: 5004, protocol: 'UDP' }, { name: 'grpc', port: 50060, protocol: 'TCP' }], provides: [provides('fx', '1.0.0', ['emote'])] }),
+        mod('voice', { ports: [{ name: 'rtp', port: 5006, protocol: 'UDP' }], provides: [provides('voice', '1.0.0', ['talk'])] }),
+      ),
+    );
+    expect(udpFirst.routes).toEqual([{ action: 'emote', module: 'fx', capabilityId: 'fx', port: { name: 'grpc', port: 50060, protocol: 'TCP' } }]);
+    expect(errorsOf(udpFirst.diagnostics)).toEqual([expect.objectContaining({ reason: 'UnreachableAction', source: 'ModuleManifest/voice' })]);
+    expect(udpFirst.diagnostics[0]!.message).toContain('need a TCP port');
+  });
+});
+
+describe('messages that teach', () => {
+  test('a provider without ports is an error naming it and its consumers', () => {
+    const plan = planOf(oneWorld(mod('gateway', { requires: [req('physics')] }), mod('engine', { ports: [], provides: [provides('physics')] })));
+    expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'ProviderWithoutPorts', source: 'ModuleManifest/engine', field: 'spec.ports' })]);
+    expect(plan.diagnostics[0]!.message).toContain('gateway (physics)');
+  });
+
+  test('a module that exists but is not listed by the game: said so, with the fix', () => {
+    const catalog = catalogOf([
+      mod('gateway', { requires: [req('physics')] }),
+      mod('engine', { provides: [provides('physics')] }),
+      game('g', ['gateway']),
+      world('w1', 'g'),
+    ]);
+    const plan = resolveWorld(catalog, catalog.worlds[0] as WorldInstance);
+    expect(plan.diagnostics[0]!.message).toContain('engine provides it but is not listed by game g: add it to GameDefinition g spec.modules');
+  });
+
+  test('near misses get "did you mean": capability ids, module names, game names', () => {
+    const { catalog, diagnostics } = buildCatalog(
+      sourced([
+        mod('gateway', { requires: [req('phyiscs')] }),
+        mod('physics-engine', { provides: [provides('physics')] }),
+        game('g', ['gateway', 'physics-engien']),
+        world('w1', 'g'),
+        world('w2', 'gg'),
+      ]),
+    );
+    const text = groupByCause([...diagnostics, ...resolveAll(catalog).diagnostics]).map(formatDiagnostic).join('\n');
+    expect(text).toContain('module physics-engien is not defined (no ModuleManifest named physics-engien) (did you mean physics-engine?)');
+    expect(text).toContain('no module provides it (did you mean physics?)');
+    expect(text).toContain('game gg is not defined (no GameDefinition named gg) (did you mean g?)');
+  });
+
+  test('one cause, one line: the same problem in three worlds names the three worlds', () => {
+    const { catalog, diagnostics } = buildCatalog(
+      sourced([mod('gateway', { requires: [req('physics', '^2.0.0')] }), game('g', ['gateway']), world('a', 'g'), world('b', 'g'), world('c', 'g')]),
+    );
+    const grouped = groupByCause([...diagnostics, ...resolveAll(catalog).diagnostics]);
+    expect(grouped).toHaveLength(1);
+    expect(formatDiagnostic(grouped[0]!)).toMatch(/^error: ModuleManifest\/gateway spec\.requires\[0\]: module gateway requires physics .* \(in worlds games\/a, games\/b, games\/c\)$/);
+  });
+
+  test('an invalid name in a game does not cascade into "game is not defined"', () => {
+    const { catalog, diagnostics } = buildCatalog(sourced([mod('gateway'), game('g', ['gateway', 'Bad_Name']), world('w1', 'g'), world('w2', 'g')]));
+    const all = groupByCause([...diagnostics, ...resolveAll(catalog).diagnostics]);
+    const text = all.map(formatDiagnostic).join('\n');
+    expect(text).not.toContain('is not defined');
+    expect(all.find((d) => d.reason === 'GameInvalid')).toEqual(expect.objectContaining({ source: 'GameDefinition/g', worlds: ['games/w1', 'games/w2'] }));
+  });
 });
 
 test('the world namespace defaults to default when the object has none', () => {

@@ -203,8 +203,7 @@ describe('a failed synth', () => {
         '- spec.version',
         '- spec.requires[0].versionConstraint',
         'ModuleNotFound spec.modules[1].name',
-        'ModuleNotFound spec.gameRef.name',
-        'Unresolved ModuleManifest/needy spec.requires[0]',
+        'Unresolved spec.requires[0]',
         'GameNotFound spec.gameRef.name',
       ]),
     );

@@ -7,6 +7,8 @@ import { KINDS } from '../../lib/api/schema.js';
 import { celRules } from '../../lib/api/structural.js';
 import { validateObject } from '../../lib/api/validate.js';
 import { resolveAll } from '../../lib/resolve/resolve.js';
+import { ModuleManifestSpecSchema } from '../../lib/api/schema.js';
+import { closest, editDistance } from '../../lib/suggest.js';
 import { formatDiagnostic, type Diagnostic } from '../../lib/diagnostics.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 import { game, mod, provides, req, world } from './fixtures.js';
@@ -267,3 +269,53 @@ function sourcedOf(objects: Record<string, any>[]) {
   return objects.map((o, i) => ({ object: JSON.parse(JSON.stringify(o)) as unknown, source: `s#${i}` }));
 }
 const errorCount = (ds: readonly Diagnostic[]) => ds.filter((d) => d.severity === 'error').length;
+
+describe('unknown fields are errors, with "did you mean"', () => {
+  test('a misspelt field of a requirement, the spec and the object', () => {
+    const m = mod('m', { requires: [{ ...req('x'), multiplicty: 'many' } as never] });
+    (m.spec as Record<string, unknown>).replicsa = 2;
+    (m as Record<string, unknown>).spc = {};
+    const out = problems(validateObject(m, 's'));
+    expect(out).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^spec\.requires\[0\]\.multiplicty: unknown field \(did you mean multiplicity\?\); known fields here: capabilityId, /),
+        expect.stringMatching(/^spec\.replicsa: unknown field \(did you mean replicas\?\)/),
+        expect.stringMatching(/^spc: unknown field \(did you mean spec\?\)/),
+      ]),
+    );
+    expect(out).toHaveLength(3);
+  });
+
+  test('YAML `routeActions: true` is an error naming routesActions', () => {
+    const m = mod('gw');
+    (m.spec as Record<string, unknown>).routeActions = true;
+    expect(problems(validateObject(m, 's'))).toEqual([expect.stringContaining('spec.routeActions: unknown field (did you mean routesActions?)')]);
+  });
+
+  test('free-form objects (affinity, tolerations, resources) stay open', () => {
+    const m = mod('m', {
+      resources: { requests: { cpu: '1', 'nvidia.com/gpu': 1 } },
+      scheduling: { affinity: { nodeAffinity: { anything: true } }, tolerations: [{ key: 'k', operator: 'Exists', whatever: 1 }] },
+    });
+    expect(validateObject(m, 's')).toEqual([]);
+  });
+
+  test('the CRDs keep their schemas as the API server needs them: no additionalProperties: false', () => {
+    expect(JSON.stringify(ModuleManifestSpecSchema)).not.toContain('"additionalProperties":false');
+  });
+
+  test('expose: a nodePort only for NodePort', () => {
+    const m = mod('m', { ports: [{ name: 'rtp', port: 5004, protocol: 'UDP', expose: { type: 'LoadBalancer', nodePort: 30001 } }] });
+    expect(problems(validateObject(m, 's'))).toEqual(['spec.ports[0].expose.nodePort: only a NodePort exposure has a nodePort (this one is LoadBalancer)']);
+  });
+});
+
+describe('editDistance and closest', () => {
+  test('a swap of neighbours is one edit; far names are not suggested', () => {
+    expect(editDistance('multiplicty', 'multiplicity')).toBe(1);
+    expect(editDistance('phyiscs', 'physics')).toBe(1);
+    expect(editDistance('abc', 'abc')).toBe(0);
+    expect(closest('scope', ['image', 'ports', 'scopes'])).toEqual(['scopes']);
+    expect(closest('zzz', ['image', 'ports'])).toEqual([]);
+  });
+});

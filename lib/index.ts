@@ -1,0 +1,18 @@
+/**
+ * Anvil as a library: what a game repository imports (`import { Module, Game, World, AnvilApp }
+ * from '@anvil-dev/anvil'`). Everything here is public API; the rest of build/ is not.
+ */
+export { AnvilApp, DEFAULT_RECONCILER_IMAGE, type AnvilAppProps } from './app.js';
+export { Game, Module, World, type BookletProps, type GameProps, type ModuleProps, type WorldProps } from './definitions.js';
+export { AnvilInputError, formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.js';
+export { Testing, type GameSynthResult, type KubeObject } from './testing.js';
+export { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
+export { resolveAll, type ActionRoute, type GlobalPlan, type WorldPlan } from './resolve/resolve.js';
+export { buildCatalog, type Catalog } from './resolve/catalog.js';
+export { validateObject } from './api/validate.js';
+export * from './api/schema.js';
+
+// ---- world pools (issue 10: branches pools-interfaces / pools-core) -------------------------
+// RESERVED FOR THE LEAD AT MERGE TIME: export WorldPool, claimWorld and their types here, e.g.
+//   export { WorldPool, claimWorld, type WorldPoolProps } from './pools/index.js';
+// ---------------------------------------------------------------------------------------------

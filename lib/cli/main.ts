@@ -3,13 +3,14 @@
  * here with one line. `run()` is the whole CLI as a function, for bin/anvil.js and in-process use.
  */
 import { Command, CommanderError } from 'commander';
+import { registerAllocate } from './allocate.js';
 import { EXIT_INTERNAL, type CliContext, type CliIo, type RegisterCommand } from './context.js';
 import { registerGraph } from './graph.js';
 import { registerLoadTest } from './load-test.js';
 import { registerReconcile } from './reconcile.js';
 import { registerResolve } from './resolve.js';
 
-const COMMANDS: readonly RegisterCommand[] = [registerResolve, registerGraph, registerLoadTest, registerReconcile];
+const COMMANDS: readonly RegisterCommand[] = [registerResolve, registerGraph, registerLoadTest, registerAllocate, registerReconcile];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('anvil')

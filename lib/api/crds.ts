@@ -31,7 +31,7 @@ export function customResourceDefinition(def: KindDefinition): Record<string, un
           name: VERSION,
           served: true,
           storage: true,
-          subresources: { status: {} },
+          subresources: { status: {}, ...(def.scale ? { scale: def.scale } : {}) },
           additionalPrinterColumns: def.columns,
           schema: {
             openAPIV3Schema: {

@@ -208,6 +208,26 @@ export const ConditionSchema = Type.Object({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 
+/** Where clients reach one root module of a world: its Service's DNS name and ports. */
+export const EndpointSchema = Type.Object({
+  module: dnsLabel('The root module'),
+  host: Type.String({ maxLength: 253, description: '<service>.<namespace>.svc' }),
+  ports: Type.Array(
+    Type.Object({
+      name: Type.String({ maxLength: 15 }),
+      port: Type.Integer({ minimum: 1, maximum: 65535 }),
+      protocol: stringEnum(PROTOCOLS),
+    }),
+    { maxItems: 16 },
+  ),
+});
+const EndpointsSchema = Type.Array(EndpointSchema, {
+  maxItems: 256,
+  'x-kubernetes-list-type': 'map',
+  'x-kubernetes-list-map-keys': ['module'],
+  description: "One entry per root module of the world",
+});
+
 export const WorldInstanceStatusSchema = Type.Object({
   phase: Type.Optional(stringEnum(WORLD_PHASES)),
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -219,6 +239,108 @@ export const WorldInstanceStatusSchema = Type.Object({
   readyModules: Type.Optional(Type.Integer({ minimum: 0, description: 'Workloads that are Available' })),
   runningSince: Type.Optional(Type.String({ format: 'date-time', description: 'When the world first became Running' })),
   managedBy: Type.Optional(stringEnum(['synth', 'reconciler'] as const)),
+  endpoints: Type.Optional(EndpointsSchema),
+});
+
+// ---- WorldPool -----------------------------------------------------------------------
+
+/** A label value, as Kubernetes allows it. */
+const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
+/** A qualified label key (`prefix/name`); the anvil.dev/ prefix is Anvil's own. */
+const LABEL_KEY_PATTERN = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+const RESERVED_PREFIX_RULE = (what: string) =>
+  celRule("self.all(k, !k.startsWith('anvil.dev/'))", `${what} may not use the anvil.dev/ prefix: Anvil sets those itself`);
+/** Labels stamped on worlds: valid label keys and values, none of Anvil's own. */
+const labelMap = (description: string) =>
+  Type.Unsafe<Record<string, string>>({
+    type: 'object',
+    maxProperties: 64,
+    additionalProperties: { type: 'string', maxLength: 63, pattern: LABEL_VALUE_PATTERN },
+    description,
+    'x-kubernetes-validations': [
+      celRule(`self.all(k, k.matches('${LABEL_KEY_PATTERN}'))`, 'keys must be label keys ([prefix/]name)'),
+      RESERVED_PREFIX_RULE('label keys'),
+    ],
+  });
+/** Annotations stamped on worlds: any values, none of Anvil's own keys. */
+const annotationMap = (description: string) =>
+  Type.Unsafe<Record<string, string>>({
+    type: 'object',
+    maxProperties: 64,
+    additionalProperties: { type: 'string', maxLength: 4096 },
+    description,
+    'x-kubernetes-validations': [RESERVED_PREFIX_RULE('annotation keys')],
+  });
+
+export const WorldPoolSpecSchema = Type.Object(
+  {
+    gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }),
+    region: Type.Optional(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40, default: 'default' })),
+    shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
+    worldLabels: Type.Optional(labelMap('Labels stamped on every world of the pool')),
+    buffer: Type.Optional(
+      Type.Object(
+        { ready: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 1, description: 'Unclaimed Running worlds to keep' })) },
+        { default: {} },
+      ),
+    ),
+    minWorlds: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 0, description: 'Never fewer worlds in all' })),
+    maxWorlds: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 100, description: 'Never more worlds in all (claimed included)' })),
+  },
+  {
+    'x-kubernetes-validations': [
+      celRule('!has(self.minWorlds) || !has(self.maxWorlds) || self.minWorlds <= self.maxWorlds', 'minWorlds must not exceed maxWorlds', '.minWorlds'),
+    ],
+  },
+);
+
+export const WorldPoolStatusSchema = Type.Object({
+  ready: Type.Optional(Type.Integer({ minimum: 0, description: 'Unclaimed Running worlds' })),
+  claimed: Type.Optional(Type.Integer({ minimum: 0, description: 'Worlds bound to a claim' })),
+  starting: Type.Optional(Type.Integer({ minimum: 0, description: 'Unclaimed worlds not Running yet' })),
+  total: Type.Optional(Type.Integer({ minimum: 0, description: 'All worlds of the pool' })),
+  selector: Type.Optional(Type.String({ description: 'Label selector of the pool worlds (scale subresource)' })),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  ),
+});
+
+// ---- WorldClaim ----------------------------------------------------------------------
+
+export const CLAIM_PHASES = ['Pending', 'Bound', 'Failed'] as const;
+export type ClaimPhase = (typeof CLAIM_PHASES)[number];
+
+export const WorldClaimSpecSchema = Type.Object(
+  {
+    poolRef: Type.Optional(Type.Object({ name: dnsLabel('A WorldPool in the claim\'s namespace') })),
+    selector: Type.Optional(
+      Type.Object({
+        gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }),
+        region: Type.Optional(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40 })),
+        matchLabels: Type.Optional(stringMap("Labels the pool's worldLabels must carry")),
+      }),
+    ),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, default: 30, description: 'Failed (PoolExhausted) when not bound by then' })),
+    worldLabels: Type.Optional(labelMap('Labels stamped on the bound world (a match id, say)')),
+    worldAnnotations: Type.Optional(annotationMap('Annotations stamped on the bound world')),
+  },
+  {
+    'x-kubernetes-validations': [
+      celRule('has(self.poolRef) != has(self.selector)', 'exactly one of spec.poolRef or spec.selector must be set'),
+    ],
+  },
+);
+
+export const WorldClaimStatusSchema = Type.Object({
+  phase: Type.Optional(stringEnum(CLAIM_PHASES)),
+  worldRef: Type.Optional(Type.Object({ name: dnsLabel('The bound WorldInstance') })),
+  endpoints: Type.Optional(EndpointsSchema),
+  boundAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the claim was bound (RFC 3339)' })),
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  ),
 });
 
 // ---- CapabilityBinding ---------------------------------------------------------------
@@ -279,17 +401,32 @@ export type WorldInstanceSpec = Static<typeof WorldInstanceSpecSchema>;
 export type WorldInstanceStatus = Static<typeof WorldInstanceStatusSchema>;
 export type Condition = Static<typeof ConditionSchema>;
 export type CapabilityBindingSpec = Static<typeof CapabilityBindingSpecSchema>;
+export type Endpoint = Static<typeof EndpointSchema>;
+export type WorldPoolSpec = Static<typeof WorldPoolSpecSchema>;
+export type WorldPoolStatus = Static<typeof WorldPoolStatusSchema>;
+export type WorldClaimSpec = Static<typeof WorldClaimSpecSchema>;
+export type WorldClaimStatus = Static<typeof WorldClaimStatusSchema>;
 
 export interface ObjectMeta {
   name: string;
   namespace?: string;
   uid?: string;
   generation?: number;
+  ownerReferences?: OwnerReference[];
   resourceVersion?: string;
   creationTimestamp?: string;
   deletionTimestamp?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+}
+
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
 }
 
 interface AnvilObject<K extends string, S, St = undefined> {
@@ -303,7 +440,9 @@ export type ModuleManifest = AnvilObject<'ModuleManifest', ModuleManifestSpec>;
 export type GameDefinition = AnvilObject<'GameDefinition', GameDefinitionSpec>;
 export type WorldInstance = AnvilObject<'WorldInstance', WorldInstanceSpec, WorldInstanceStatus>;
 export type CapabilityBinding = AnvilObject<'CapabilityBinding', CapabilityBindingSpec>;
-export type AnvilResource = ModuleManifest | GameDefinition | WorldInstance | CapabilityBinding;
+export type WorldPool = AnvilObject<'WorldPool', WorldPoolSpec, WorldPoolStatus>;
+export type WorldClaim = AnvilObject<'WorldClaim', WorldClaimSpec, WorldClaimStatus>;
+export type AnvilResource = ModuleManifest | GameDefinition | WorldInstance | CapabilityBinding | WorldPool | WorldClaim;
 
 // ---- what the CRDs are made of -------------------------------------------------------
 
@@ -316,11 +455,13 @@ export interface KindDefinition {
   spec: TSchema;
   status: TSchema;
   columns: { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
+  /** The scale subresource (`kubectl scale`), when the kind has one. */
+  scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath?: string };
 }
 
 const age = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
-/** The four kinds, in the order they are written to dist. */
+/** The kinds, in the order they are written to dist. */
 export const KINDS: readonly KindDefinition[] = [
   {
     kind: 'ModuleManifest',
@@ -360,6 +501,7 @@ export const KINDS: readonly KindDefinition[] = [
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       { name: 'Region', type: 'string', jsonPath: '.spec.region' },
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', priority: 1 },
+      { name: 'Claim', type: 'string', jsonPath: '.metadata.labels.anvil\\.dev/claim', description: 'The WorldClaim this world is bound to' },
       age,
     ],
   },
@@ -377,6 +519,39 @@ export const KINDS: readonly KindDefinition[] = [
       { name: 'Provider', type: 'string', jsonPath: '.spec.provider.module' },
       { name: 'Consumer', type: 'string', jsonPath: '.spec.consumer.name' },
       { name: 'World', type: 'string', jsonPath: '.spec.worldRef.name' },
+      age,
+    ],
+  },
+  {
+    kind: 'WorldPool',
+    plural: 'worldpools',
+    singular: 'worldpool',
+    shortNames: ['wp', 'pool'],
+    namespaced: true,
+    spec: WorldPoolSpecSchema,
+    status: WorldPoolStatusSchema,
+    columns: [
+      { name: 'Game', type: 'string', jsonPath: '.spec.gameRef.name' },
+      { name: 'Region', type: 'string', jsonPath: '.spec.region' },
+      { name: 'Ready', type: 'integer', jsonPath: '.status.ready' },
+      { name: 'Claimed', type: 'integer', jsonPath: '.status.claimed' },
+      { name: 'Total', type: 'integer', jsonPath: '.status.total' },
+      age,
+    ],
+    scale: { specReplicasPath: '.spec.buffer.ready', statusReplicasPath: '.status.ready', labelSelectorPath: '.status.selector' },
+  },
+  {
+    kind: 'WorldClaim',
+    plural: 'worldclaims',
+    singular: 'worldclaim',
+    shortNames: ['wc', 'claim'],
+    namespaced: true,
+    spec: WorldClaimSpecSchema,
+    status: WorldClaimStatusSchema,
+    columns: [
+      { name: 'Pool', type: 'string', jsonPath: '.spec.poolRef.name' },
+      { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+      { name: 'World', type: 'string', jsonPath: '.status.worldRef.name' },
       age,
     ],
   },

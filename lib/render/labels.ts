@@ -9,6 +9,12 @@ export const LABEL_REGION = 'anvil.dev/region';
 export const LABEL_BOOKLET = 'anvil.dev/booklet';
 /** On static worlds: rendered by synth, so the reconciler only reports their status. */
 export const LABEL_STATIC = 'anvil.dev/static';
+/** On every world of a WorldPool: the pool's name. */
+export const LABEL_POOL = 'anvil.dev/pool';
+/** On a world bound to a WorldClaim: the claim's name (`kubectl get worlds` shows it). */
+export const LABEL_CLAIM = 'anvil.dev/claim';
+/** On a world bound to a WorldClaim: the claim's uid, so a recreated claim of the same name is not confused with it. */
+export const ANNOTATION_CLAIM_UID = 'anvil.dev/claim-uid';
 /** `uses.anvil.dev/<provider>: "true"` on a consumer's pods lets a global provider admit them. */
 export const USES_PREFIX = 'uses.anvil.dev/';
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';

@@ -52,6 +52,7 @@ export function buildCatalog(input: readonly Sourced[], opts: { defaultNamespace
     }
     const o = object as AnvilResource;
     if (o.kind === 'CapabilityBinding') continue; // output, not input: ignored when read back
+    if (o.kind === 'WorldPool' || o.kind === 'WorldClaim') continue; // runtime objects: nothing to resolve
     if (o.kind === 'WorldInstance' && !o.metadata.namespace) {
       o.metadata = { ...o.metadata, namespace: opts.defaultNamespace ?? 'default' };
     }

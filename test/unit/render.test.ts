@@ -506,7 +506,7 @@ test("the reconciler's ClusterRole has exactly RECONCILER_RULES", () => {
   for (const r of roles[0]!.rules as K8sObject[]) for (const k of ['apiGroups', 'resources', 'verbs']) expect(r[k]).not.toContain('*');
 });
 
-test('the CRD chart is the four CRDs, as built', () => {
+test('the CRD chart is the CRDs, as built', () => {
   expect(crdChart()).toEqual(JSON.parse(JSON.stringify(customResourceDefinitions())));
 });
 

@@ -71,12 +71,14 @@ describe('the real app', () => {
 describe('the CRDs in dist', () => {
   const crds = parseAllDocuments(readFileSync(join(DIST, '0000-crds.k8s.yaml'), 'utf8')).map((d) => d.toJS() as Record<string, any>);
 
-  test('the four anvil.dev kinds', () => {
+  test('the six anvil.dev kinds', () => {
     expect(crds.map((c) => c.metadata.name)).toEqual([
       'modulemanifests.anvil.dev',
       'gamedefinitions.anvil.dev',
       'worldinstances.anvil.dev',
       'capabilitybindings.anvil.dev',
+      'worldpools.anvil.dev',
+      'worldclaims.anvil.dev',
     ]);
   });
 
@@ -86,12 +88,22 @@ describe('the CRDs in dist', () => {
       expect(crd.spec.versions).toHaveLength(1);
       expect(crd.spec.names.shortNames.length).toBeGreaterThan(0);
       expect(crd.spec.names.categories).toContain('anvil');
-      expect(version.subresources).toEqual({ status: {} });
+      // WorldPool alone scales (`kubectl scale worldpool`), on its buffer.
+      expect(version.subresources).toEqual(
+        crd.spec.names.kind === 'WorldPool'
+          ? { status: {}, scale: { specReplicasPath: '.spec.buffer.ready', statusReplicasPath: '.status.ready', labelSelectorPath: '.status.selector' } }
+          : { status: {} },
+      );
       expect(version.additionalPrinterColumns.length).toBeGreaterThan(0);
     }
     const columns = Object.fromEntries(crds.map((c) => [c.spec.names.kind, c.spec.versions[0].additionalPrinterColumns.map((p: { name: string }) => p.name)]));
     expect(columns.CapabilityBinding).toEqual(expect.arrayContaining(['Capability', 'Scope', 'Provider', 'Consumer', 'World', 'Age']));
-    expect(columns.WorldInstance).toEqual(expect.arrayContaining(['Game', 'Phase', 'Region', 'Age']));
+    expect(columns.WorldInstance).toEqual(expect.arrayContaining(['Game', 'Phase', 'Region', 'Claim', 'Age']));
+    expect(columns.WorldPool).toEqual(['Game', 'Region', 'Ready', 'Claimed', 'Total', 'Age']);
+    expect(columns.WorldClaim).toEqual(['Pool', 'Phase', 'World', 'Age']);
+    const shortNames = Object.fromEntries(crds.map((c) => [c.spec.names.kind, c.spec.names.shortNames]));
+    expect(shortNames.WorldPool).toEqual(['wp', 'pool']);
+    expect(shortNames.WorldClaim).toEqual(['wc', 'claim']);
     expect(columns.ModuleManifest).toEqual(expect.arrayContaining(['Version', 'Scope']));
   });
 

@@ -16,25 +16,14 @@
  * it on failure or release.
  */
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, VERSION } from './api/schema.js';
+import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from './api/schema.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
 import { errorText as apiErrorText, statusOf } from './loadtest/kube.js';
 
 export const CLAIM_PLURAL = 'worldclaims';
 const claimsApi = { group: GROUP, version: VERSION, plural: CLAIM_PLURAL };
 
-export interface EndpointPort {
-  name?: string;
-  port: number;
-  protocol?: string;
-}
-
-/** One root module of a world: its Service's DNS name and ports. */
-export interface Endpoint {
-  module: string;
-  host: string;
-  ports: EndpointPort[];
-}
+export type { Endpoint };
 
 /** The fields of a WorldClaim that a client reads (the full type is the CRD's). */
 export interface ClaimObject {
@@ -42,13 +31,7 @@ export interface ClaimObject {
   kind?: string;
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string; labels?: Record<string, string> };
   spec?: Record<string, unknown>;
-  status?: {
-    phase?: string;
-    worldRef?: { name: string };
-    endpoints?: Endpoint[];
-    boundAt?: string;
-    conditions?: { type: string; status: string; reason?: string; message?: string }[];
-  };
+  status?: WorldClaimStatus;
 }
 
 /** Which pool to claim from: by name, or any pool whose worlds match a game (and region, labels). */

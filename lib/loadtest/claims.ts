@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { CLAIM_PLURAL, claimBody, claimOutcome, type ClaimObject } from '../claims.js';
 import { keepAliveClient } from '../kubeTransport.js';
-import { MANAGED_BY } from '../render/labels.js';
+import { LABEL_CLAIM, LABEL_POOL, MANAGED_BY } from '../render/labels.js';
 import { BindingLedger, readyUnclaimed, type DoubleBindings, type PoolWorldState } from './bindings.js';
 import { measureRawPatches, type FloorResult } from './floor.js';
 import { anvil, connect, errorText, statusOf, type Kube } from './kube.js';
@@ -22,8 +22,6 @@ import { forEachBounded } from './pool.js';
 import { LABEL_LOAD_TEST } from './run.js';
 import { round, summarize, type Summary } from './stats.js';
 
-export const LABEL_POOL = 'anvil.dev/pool';
-export const LABEL_CLAIM = 'anvil.dev/claim';
 export const CLAIM_DURATION_METRIC = 'anvil_claim_duration_seconds';
 
 export interface ClaimLoadTestOptions {

@@ -409,6 +409,7 @@ export type WorldClaimStatus = Static<typeof WorldClaimStatusSchema>;
 
 export interface ObjectMeta {
   name: string;
+  generateName?: string;
   namespace?: string;
   uid?: string;
   generation?: number;
@@ -492,7 +493,7 @@ export const KINDS: readonly KindDefinition[] = [
     kind: 'WorldInstance',
     plural: 'worldinstances',
     singular: 'worldinstance',
-    shortNames: ['wi', 'world'],
+    shortNames: ['wi', 'world', 'worlds'],
     namespaced: true,
     spec: WorldInstanceSpecSchema,
     status: WorldInstanceStatusSchema,

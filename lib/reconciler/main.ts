@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { LABEL_MODULE, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { LABEL_MODULE, LABEL_POOL, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
@@ -20,6 +20,8 @@ import { PLATFORM_KEY, reconcileWorld, recordEvent, worldKey, type ReconcileCont
 import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
+import { ClaimController } from './claimController.js';
+import { PoolController } from './poolController.js';
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
 import { copyOf } from './definitions.js';
 
@@ -32,6 +34,9 @@ export interface ReconcilerOptions {
   concurrency?: number;
   resyncSeconds?: number;
   settings?: Partial<RenderSettings>;
+  /** Workers planning claims (one namespace each at a time) and claim writes in flight at once. */
+  claimWorkers?: number;
+  claimWritesInFlight?: number;
   log?: (msg: string) => void;
 }
 
@@ -68,6 +73,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const onGame = (_e: InformerEvent, g: KubernetesObject) => {
     definitions.invalidate();
     enqueue(PLATFORM_KEY);
+    for (const p of pools.list()) if ((p as { spec?: { gameRef?: { name?: string } } }).spec?.gameRef?.name === g.metadata?.name) poolCtl.enqueue(worldKey(p));
     for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === g.metadata?.name) enqueue(worldKey(w));
   };
   const onModule = (_e: InformerEvent, m: KubernetesObject) => {
@@ -90,9 +96,21 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     else placements.delete(placement);
     return (by > 0 && n === 1) || (by < 0 && n === 0);
   };
+  // What a world pass reads of the world itself. An update that changes none of it (a claim
+  // stamping labels, annotations and its owner on a pool world) needs no world pass: skipping
+  // it keeps a burst of bindings from queueing a burst of renders in front of the claims.
+  const lastSeen = new Map<string, string>();
+  const fingerprint = (w: KubernetesObject) =>
+    JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], (w as WorldInstance).status]);
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
-    enqueue(key);
+    const fp = e === 'delete' ? undefined : fingerprint(w);
+    if (!(e === 'update' && lastSeen.get(key) === fp)) enqueue(key);
+    if (fp) lastSeen.set(key, fp);
+    else lastSeen.delete(key);
+    const pool = w.metadata?.labels?.[LABEL_POOL];
+    if (pool) poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
+    claimCtl.onWorld(w);
     const spec = (w as WorldInstance).spec;
     const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
     const before = lastPlacement.get(key);
@@ -113,10 +131,42 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const modules = informer('/apis/anvil.dev/v1alpha1/modulemanifests', onModule);
   const games = informer('/apis/anvil.dev/v1alpha1/gamedefinitions', onGame);
   const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', onWorld);
+  const pools = informer('/apis/anvil.dev/v1alpha1/worldpools', (_e, p) => {
+    poolCtl.enqueue(worldKey(p));
+    claimCtl.enqueue(p.metadata?.namespace ?? 'default');
+  });
+  const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', (e, c) => claimCtl.onClaim(e, c));
   const owned = new Map(
     OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind))] as const),
   );
-  const all = [modules, games, worlds, ...owned.values()];
+  const all = [modules, games, worlds, pools, claims, ...owned.values()];
+
+  // ---- pools and claims: their own queues and workers; claims their own connections too --
+  const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
+  const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
+  const claimCtl = new ClaimController({
+    kube: new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 }),
+    worlds,
+    claims,
+    pools,
+    metrics,
+    log,
+    canWrite,
+    onPending: (ns, pending) => poolCtl.setPending(ns, pending),
+    maxInFlight: claimWritesInFlight,
+  });
+  const poolCtl = new PoolController({
+    kube,
+    worlds,
+    pools,
+    definitions,
+    metrics,
+    log,
+    canWrite,
+    viewWorld: (w) => claimCtl.viewWorld(w),
+    isReserved: (uid) => claimCtl.isReserved(uid),
+    claimsIdle: () => claimCtl.idle,
+  });
 
   const ctx: ReconcileContext = {
     kube,
@@ -172,13 +222,23 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     definitions.invalidate();
     enqueue(PLATFORM_KEY);
     for (const w of worlds.list()) enqueue(worldKey(w));
+    enqueuePoolsAndClaims();
+  };
+  const enqueuePoolsAndClaims = () => {
+    for (const p of pools.list()) poolCtl.enqueue(worldKey(p));
+    for (const ns of new Set([...pools.list(), ...claims.list()].map((o) => o.metadata?.namespace ?? 'default'))) claimCtl.enqueue(ns);
   };
   let workersDone: Promise<void> = Promise.resolve();
   const startWorkers = () => {
     metrics.isLeader.set(1);
     enqueue(PLATFORM_KEY);
     for (const w of worlds.list()) enqueue(worldKey(w));
-    workersDone = runWorkers(queue, concurrency, worker);
+    enqueuePoolsAndClaims();
+    workersDone = Promise.all([
+      runWorkers(queue, concurrency, worker),
+      claimCtl.run(opts.claimWorkers ?? 2),
+      poolCtl.run(2),
+    ]).then(() => claimCtl.drain());
     const tick = () => {
       resyncTimer = setTimeout(() => {
         resync().finally(tick);
@@ -199,6 +259,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     log(`reconciler ${identity}: shutting down`);
     clearTimeout(resyncTimer);
     queue.shutdown();
+    claimCtl.queue.shutdown();
+    poolCtl.queue.shutdown();
     // Let in-flight reconciles finish (bounded), then hand the lease over.
     await Promise.race([workersDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
     await elector?.release();

@@ -12,6 +12,7 @@ import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
 import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
+import { worldEndpoints } from '../render/endpoints.js';
 import { objectKey, type Applier } from './apply.js';
 import { copyOf, type DefinitionsCache } from './definitions.js';
 import type { Informer } from './informer.js';
@@ -156,9 +157,10 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
     return {};
   }
 
+  const endpoints = worldEndpoints(plan);
   if (isStatic) {
     // Synth rendered and applied it: only report how its workloads are doing.
-    await writeStatus(world, res, workloadState(renderWorld(plan, ctx.settings), ctx, managedBy), ctx);
+    await writeStatus(world, res, { ...workloadState(renderWorld(plan, ctx.settings), ctx, managedBy), endpoints }, ctx);
     return {};
   }
 
@@ -173,6 +175,6 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
     ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
   }
-  await writeStatus(world, res, workloadState(objects, ctx, managedBy, written), ctx);
+  await writeStatus(world, res, { ...workloadState(objects, ctx, managedBy, written), endpoints }, ctx);
   return {};
 }

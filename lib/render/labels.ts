@@ -15,6 +15,8 @@ export const LABEL_POOL = 'anvil.dev/pool';
 export const LABEL_CLAIM = 'anvil.dev/claim';
 /** On a world bound to a WorldClaim: the claim's uid, so a recreated claim of the same name is not confused with it. */
 export const ANNOTATION_CLAIM_UID = 'anvil.dev/claim-uid';
+/** On every world of a WorldPool: a hash of the pool spec it was made from (older ones are replaced while unclaimed). */
+export const ANNOTATION_POOL_TEMPLATE = 'anvil.dev/pool-template';
 /** `uses.anvil.dev/<provider>: "true"` on a consumer's pods lets a global provider admit them. */
 export const USES_PREFIX = 'uses.anvil.dev/';
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';

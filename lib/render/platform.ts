@@ -72,11 +72,14 @@ export const RECONCILER_PORT = 8080;
 /**
  * Exactly the verbs the reconciler uses (lib/reconciler): list+watch for its informers (it
  * reads only from their caches, never get), server-side apply (patch; create when the
- * object is new) and delete for what it owns, apply on world status, create for Events.
+ * object is new) and delete for what it owns, status of worlds, pools and claims (patch),
+ * pool worlds (create, patch to bind, delete spares), create for Events.
  */
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
-  { apiGroups: [GROUP], resources: ['worldinstances', 'gamedefinitions', 'modulemanifests'], verbs: ['list', 'watch'] },
-  { apiGroups: [GROUP], resources: ['worldinstances/status'], verbs: ['patch'] },
+  { apiGroups: [GROUP], resources: ['gamedefinitions', 'modulemanifests', 'worldpools', 'worldclaims'], verbs: ['list', 'watch'] },
+  // Pool worlds: created by the pool controller, bound (patch) by the claim controller, spares removed.
+  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: [GROUP], resources: ['worldinstances/status', 'worldpools/status', 'worldclaims/status'], verbs: ['patch'] },
   { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },

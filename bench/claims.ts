@@ -180,7 +180,7 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
   const md = [
     `## Claims (warm pools, issue 12: \`anvil load-test --claims ${t.claims} --concurrency ${t.concurrency}\`, local control plane ${r.kubernetes}, ${r.nodes} kwok nodes, pool of ${r.buffer} ready ${r.game} worlds, compiled reconciler with --concurrency ${r.reconcileConcurrency})`,
     '',
-    `The pool took ${fmt(r.poolFillSeconds)} s to fill from empty (${r.buffer} cold world starts). Latency is measured by the client, from the create request to Bound seen on a watch; the server-side column is the reconciler's \`anvil_claim_duration_seconds\` (creation → Bound, histogram bucket estimates).`,
+    `The pool took ${fmt(r.poolFillSeconds)} s to fill from empty (${r.buffer} cold world starts). Latency is measured by the client, from the create request to Bound seen on a watch; the server-side row is the reconciler's \`anvil_claim_duration_seconds\` (claim first seen by the reconciler → Bound, estimated from its histogram buckets).`,
     '',
     '| | claims | bound | p50 ms | p95 ms | p99 ms | max ms | per second | double bindings | lost | failed |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -10,7 +10,7 @@ export function formatClaimReport(r: ClaimLoadTestResult): string {
   const l = r.latencySeconds;
   lines.push(l ? `  created->Bound      p50 ${ms(l.p50)}  p95 ${ms(l.p95)}  p99 ${ms(l.p99)}  max ${ms(l.max)} (client: create request to Bound seen on the watch)` : '  created->Bound      no claim was bound');
   const s = r.serverLatencySeconds;
-  lines.push(s ? `  server-side         mean ${ms(s.mean)}  p50 ${ms(s.p50)}  p95 ${ms(s.p95)}  p99 ${ms(s.p99)} (anvil_claim_duration_seconds, ${s.count} claims, bucket estimates)` : `  server-side         n/a${r.serverMetricsError ? ` (${r.serverMetricsError})` : ''}`);
+  lines.push(s ? `  server-side         mean ${ms(s.mean)}  p50 ${ms(s.p50)}  p95 ${ms(s.p95)}  p99 ${ms(s.p99)} (anvil_claim_duration_seconds: first seen by the reconciler to Bound, ${s.count} claims, bucket estimates)` : `  server-side         n/a${r.serverMetricsError ? ` (${r.serverMetricsError})` : ''}`);
   lines.push(`  throughput          ${r.claimsPerSecond.toFixed(1)} claims/s over ${r.durationSeconds.toFixed(3)}s`);
   const f = r.raw;
   if (f) {

@@ -1,12 +1,15 @@
 /**
  * What the claim load test saw of bindings, over the whole run: every world a claim ever
- * named in its status, and every claim a world ever carried in its `anvil.dev/claim` label
- * or was named by. Exactly once means no world ever had two claims and no claim two worlds;
- * a history, not the final state, so that a binding that was undone still counts.
+ * named in its status (what a matchmaker is handed), and every claim a world ever carried
+ * in its `anvil.dev/claim` label. Exactly once means no world was ever named by two claims
+ * and no claim ever named two worlds; a history, not the final state, so that a binding
+ * that was undone still counts. A world label that moved from one claim to another is a
+ * reservation the reconciler undid (a lost race, a crash between its two writes): reported
+ * apart, as it was never handed out twice.
  */
 
 export interface DoubleBindings {
-  /** Worlds bound to more than one claim (by label or by claims' status). */
+  /** Worlds named by more than one claim's status. */
   worlds: { world: string; claims: string[] }[];
   /** Claims that named more than one world. */
   claims: { claim: string; worlds: string[] }[];
@@ -22,6 +25,7 @@ const add = (m: Map<string, Set<string>>, k: string, v: string) => {
 export class BindingLedger {
   private readonly claimWorlds = new Map<string, Set<string>>();
   private readonly worldClaims = new Map<string, Set<string>>();
+  private readonly labelClaims = new Map<string, Set<string>>();
 
   /** A claim's status named `world` (undefined: no world yet). */
   claimSaw(claim: string, world: string | undefined): void {
@@ -32,13 +36,18 @@ export class BindingLedger {
 
   /** A world carried the claim label `claim` (undefined: unclaimed). */
   worldSaw(world: string, claim: string | undefined): void {
-    if (claim !== undefined) add(this.worldClaims, world, claim);
+    if (claim !== undefined) add(this.labelClaims, world, claim);
   }
 
   /** The world a claim was bound to, when it named exactly one. */
   worldOf(claim: string): string | undefined {
     const s = this.claimWorlds.get(claim);
     return s?.size === 1 ? [...s][0] : undefined;
+  }
+
+  /** Worlds whose claim label named more than one claim over the run. */
+  relabelled(): { world: string; claims: string[] }[] {
+    return [...this.labelClaims].filter(([, c]) => c.size > 1).map(([world, c]) => ({ world, claims: [...c].sort() })).sort((a, b) => a.world.localeCompare(b.world));
   }
 
   doubleBindings(): DoubleBindings {

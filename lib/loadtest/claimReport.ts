@@ -19,6 +19,7 @@ export function formatClaimReport(r: ClaimLoadTestResult): string {
     lines.push(`  ratios              claims/s ÷ PATCHes/s ${r.ratios.throughput ?? 'n/a'}; claim p50 ÷ PATCH p50 ${r.ratios.p50 ?? 'n/a'}`);
   }
   lines.push(`  double bindings     ${r.doubleBindings.count}${r.doubleBindings.count ? `: ${[...r.doubleBindings.worlds.map((w) => `world ${w.world} <- ${w.claims.join(', ')}`), ...r.doubleBindings.claims.map((c) => `claim ${c.claim} -> ${c.worlds.join(', ')}`)].join('; ')}` : ''}`);
+  if (r.relabelledWorlds.length) lines.push(`  relabelled worlds   ${r.relabelledWorlds.map((w) => `${w.world} (${w.claims.join(' -> ')})`).join(', ')} (reservations the reconciler undid)`);
   if (r.mismatched.length) lines.push(`  mismatched          ${r.mismatched.join(', ')} (Bound, but their world does not carry their claim label)`);
   lines.push(`  refill              ${r.refill.reached ? `back to ${r.refill.buffer} ready in ${r.refill.seconds}s after the last binding` : `not back to ${r.refill.buffer} ready in time`} (${r.refill.readyAtLastBinding} ready at the last binding)`);
   if (r.cleanup.requested) lines.push(`  cleanup             ${r.cleanup.done ? 'done' : `${r.cleanup.remaining} claims still present`}`);

@@ -73,6 +73,8 @@ export interface ClaimLoadTestResult {
   durationSeconds: number;
   claimsPerSecond: number;
   doubleBindings: DoubleBindings;
+  /** Worlds whose claim label moved from one claim to another (reservations undone; never handed out twice). */
+  relabelledWorlds: { world: string; claims: string[] }[];
   /** Bound claims whose world does not carry their claim label at the end. */
   mismatched: string[];
   refill: { buffer: number; readyAtLastBinding: number; seconds: number | null; reached: boolean };
@@ -286,6 +288,7 @@ function report(r: ReportInput): ClaimLoadTestResult {
     durationSeconds: round(durationSeconds),
     claimsPerSecond: round(claimsPerSecond, 2),
     doubleBindings,
+    relabelledWorlds: r.ledger.relabelled(),
     mismatched: r.mismatched,
     refill: r.refill,
     raw: r.raw,

@@ -53,7 +53,7 @@ test('formatClaimed: the world, the claim, the latency and one line per endpoint
 });
 
 describe('BindingLedger: exactly once, over the whole history', () => {
-  test('distinct bindings are not doubles; a world seen with two claims, or a claim naming two worlds, is', () => {
+  test('distinct bindings are not doubles; a world named by two claims, or a claim naming two worlds, is; a moved label is reported apart', () => {
     const l = new BindingLedger();
     l.claimSaw('c1', undefined);
     l.claimSaw('c1', 'w1');
@@ -62,7 +62,10 @@ describe('BindingLedger: exactly once, over the whole history', () => {
     l.worldSaw('w2', undefined);
     expect(l.doubleBindings()).toEqual({ worlds: [], claims: [], count: 0 });
     expect(l.worldOf('c1')).toBe('w1');
-    l.worldSaw('w1', 'c3'); // relabelled to another claim
+    l.worldSaw('w1', 'c3'); // a reservation for another claim, which never named w1
+    expect(l.doubleBindings().count).toBe(0);
+    expect(l.relabelled()).toEqual([{ world: 'w1', claims: ['c1', 'c3'] }]);
+    l.claimSaw('c3', 'w1'); // now two claims were handed w1
     l.claimSaw('c2', 'w4'); // the claim moved
     expect(l.doubleBindings()).toEqual({ worlds: [{ world: 'w1', claims: ['c1', 'c3'] }], claims: [{ claim: 'c2', worlds: ['w2', 'w4'] }], count: 2 });
     expect(l.worldOf('c2')).toBeUndefined();

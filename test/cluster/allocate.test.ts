@@ -104,7 +104,11 @@ describe('the anvil-matchmaker Role of dist', () => {
     const created = await kubectl(['create', '-f', '-'], { kubeconfig: saKubeconfig, input: worldYaml(`sneaky-${suffix}`, ns, GAME) });
     expect(created.code).not.toBe(0);
     expect(created.stderr).toMatch(/forbidden/i);
-    const canI = async (verb: string, resource: string, namespace = ns) => (await kubectl(['auth', 'can-i', verb, resource, '-n', namespace], { kubeconfig: saKubeconfig })).stdout.trim();
+    // `resource[/subresource]`: kubectl takes the subresource as a flag (TYPE/NAME would be a name).
+    const canI = async (verb: string, resource: string, namespace = ns) => {
+      const [type, sub] = resource.split('/');
+      return (await kubectl(['auth', 'can-i', verb, type!, ...(sub ? [`--subresource=${sub}`] : []), '-n', namespace], { kubeconfig: saKubeconfig })).stdout.trim();
+    };
     expect(await canI('create', 'worldclaims.anvil.dev')).toBe('yes');
     expect(await canI('watch', 'worldclaims.anvil.dev')).toBe('yes');
     for (const [verb, resource] of [['list', 'worldclaims.anvil.dev'], ['update', 'worldclaims.anvil.dev'], ['patch', 'worldclaims.anvil.dev/status'], ['create', 'worldinstances.anvil.dev'], ['delete', 'worldinstances.anvil.dev'], ['get', 'worldpools.anvil.dev'], ['patch', 'worldpools.anvil.dev/scale'], ['get', 'secrets']]) {

@@ -4,10 +4,11 @@
 // PoolExhausted; a missing pool with PoolNotFound; and the anvil-matchmaker Role of dist is
 // enough for a ServiceAccount to allocate, and allows nothing else. No timing is asserted.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { ClaimError, claimWorld, releaseWorld } from '../../lib/claims.js';
 import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
 import { killAnvilProcesses, liveAnvilProcesses, runAnvil } from './anvilProcess.js';
 import { applyGames, createPool, distMatchmakerRole, waitPoolReady } from './poolHarness.js';
-import { createNamespace, getJson, listJson, serviceAccountKubeconfig, startReconciler, worldYaml, type ReconcilerProcess } from './reconcilerHarness.js';
+import { createNamespace, eventually, getJson, listJson, serviceAccountKubeconfig, startReconciler, worldYaml, type ReconcilerProcess } from './reconcilerHarness.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const ns = `allocate-${suffix}`;
@@ -79,6 +80,27 @@ describe('anvil allocate', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('PoolNotFound');
     expect(JSON.parse(r.stdout).error).toMatchObject({ reason: 'PoolNotFound', namespace: ns });
+  });
+});
+
+describe('claimWorld() for matchmakers', () => {
+  test('by selector (game + the pool\'s worldLabels): bound, the world stamped; releaseWorld deletes the claim and its world', async () => {
+    await waitPoolReady(ns, 'warm', 2);
+    const got = await claimWorld({ kubeconfig: kubeconfigPath(), namespace: ns, selector: { game: GAME, matchLabels: { mode: 'ranked' } }, labels: { 'match-id': 'sel-1' }, timeoutSeconds: 30 });
+    expect(got).toMatchObject({ namespace: ns, claim: expect.stringMatching(/^roguelike-/), world: expect.any(String) });
+    expect(got.endpoints.map((e) => e.module)).toEqual(['rl-runtime']);
+    const world = await getJson(['worldinstance', got.world, '-n', ns]);
+    expect(world.metadata.labels).toMatchObject({ 'anvil.dev/pool': 'warm', 'anvil.dev/claim': got.claim, 'match-id': 'sel-1' });
+    await releaseWorld({ kubeconfig: kubeconfigPath(), namespace: ns, claim: got.claim });
+    // The garbage collector takes the world with its claim.
+    await eventually(`world ${got.world} to be deleted with its claim`, async () => (await getJson(['worldinstance', got.world, '-n', ns])) === undefined, 120_000);
+  });
+
+  test('a selector no pool matches: ClaimError PoolNotFound, and the claim is deleted', async () => {
+    const e = await claimWorld({ kubeconfig: kubeconfigPath(), namespace: ns, selector: { game: GAME, matchLabels: { mode: 'casual' } }, timeoutSeconds: 2 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ClaimError);
+    expect(e).toMatchObject({ reason: 'PoolNotFound', namespace: ns });
+    expect(await getJson(['worldclaim', (e as ClaimError).claim!, '-n', ns])).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@
  * a work queue fed by their events; workers that run reconcile() once this replica leads;
  * a periodic resync; the HTTP endpoints; and a graceful shutdown that hands the lease over.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
@@ -101,7 +102,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   // it keeps a burst of bindings from queueing a burst of renders in front of the claims.
   const lastSeen = new Map<string, string>();
   const fingerprint = (w: KubernetesObject) =>
-    JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], (w as WorldInstance).status]);
+    createHash('sha1')
+      .update(JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], (w as WorldInstance).status]))
+      .digest('base64');
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
     const fp = e === 'delete' ? undefined : fingerprint(w);

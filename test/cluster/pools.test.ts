@@ -139,6 +139,7 @@ describe('with one reconciler', () => {
     const before = await poolReady('warm', ns, 2);
     expect(before.status).toMatchObject({ ready: 2, claimed: 0, starting: 0, total: 2, selector: 'anvil.dev/pool=warm' });
     expect(before.status.conditions).toEqual([expect.objectContaining({ type: 'Ready', status: 'True', reason: 'BufferReady' })]);
+    expect(await kubectlOk(['get', 'worldpools', 'warm', '-n', ns])).toMatch(/NAME\s+GAME\s+REGION\s+READY\s+CLAIMED\s+TOTAL\s+AGE\nwarm\s+pl-light\s+default\s+2\s+0\s+2\s/);
     const spares = await listJson('worldinstances', ns, 'anvil.dev/pool=warm');
     for (const w of spares) {
       expect(w.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'WorldPool', name: 'warm', uid: before.metadata.uid, controller: true })]);

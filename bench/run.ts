@@ -6,6 +6,7 @@
  *   npm run bench                                  # everything
  *   npm run bench -- --only resolver,synth         # some parts; the others keep their last results
  *   npm run bench -- --worlds 100,1000 --memory-worlds 5000 --runs 5
+ *   npm run bench -- --only claims                 # warm pool claims (bench/claims.ts): --claims 100 --claim-concurrency 50 --pool-buffer 100
  *
  * Resolver and synth cases each run in a child process (bench/case.ts) so that peak RSS is
  * per case; the time is the median of --runs runs in that process.
@@ -16,10 +17,11 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, round } from '../lib/loadtest/stats.js';
 import { latencyChart } from './chart.js';
+import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchRecord } from './claims.js';
 import { runClusterBench, type ClusterBenchResult } from './cluster.js';
 
-type Part = 'resolver' | 'synth' | 'cluster';
-const PARTS: Part[] = ['resolver', 'synth', 'cluster'];
+type Part = 'resolver' | 'synth' | 'cluster' | 'claims';
+const PARTS: Part[] = ['resolver', 'synth', 'cluster', 'claims'];
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,6 +51,7 @@ interface Results {
   resolver?: CaseResult[];
   synth?: CaseResult[];
   cluster?: (ClusterBenchResult & { error?: undefined }) | { error: string };
+  claims?: ClaimsBenchRecord;
 }
 
 function runCase(kind: 'resolver' | 'synth', size: number, n: number): Promise<Record<string, any>> {
@@ -147,6 +150,7 @@ function markdown(r: Results): string {
     }
     md.push(...targets(cl), '');
   }
+  md.push(...claimsMarkdown(r.claims));
   const notes = join(OUT, 'notes.md');
   if (existsSync(notes)) md.push(readFileSync(notes, 'utf8').trimEnd(), '');
   return `${md.join('\n')}\n`;
@@ -179,6 +183,7 @@ const results: Results = {
   ...(previous.resolver ? { resolver: previous.resolver } : {}),
   ...(previous.synth ? { synth: previous.synth } : {}),
   ...(previous.cluster ? { cluster: previous.cluster } : {}),
+  ...(previous.claims ? { claims: previous.claims } : {}),
 };
 let failed = false;
 if (only.includes('resolver')) results.resolver = await resolverBench();
@@ -207,6 +212,27 @@ if (only.includes('cluster')) {
   }
 }
 
+if (only.includes('claims')) {
+  const logDir = mkdtempSync(join(tmpdir(), 'anvil-bench-claims-'));
+  log(`claims: logs in ${logDir}`);
+  try {
+    results.claims = await runClaimsBench({
+      claims: Number(flag('claims') ?? 100),
+      concurrency: Number(flag('claim-concurrency') ?? 50),
+      buffer: Number(flag('pool-buffer') ?? 100),
+      game: flag('game') ?? 'roguelike',
+      reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
+      logDir,
+      log,
+    });
+  } catch (e) {
+    failed = true;
+    const message = `the claims bench could not run: ${e instanceof Error ? e.message : String(e)}`;
+    log(message);
+    results.claims = { error: message };
+  }
+}
+
 mkdirSync(OUT, { recursive: true });
 writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(join(OUT, 'RESULTS.md'), markdown(results));
@@ -215,5 +241,6 @@ const points = [...(cluster?.loadTests ?? []), ...(cluster?.memory ? [cluster.me
   .filter((t) => t.latencySeconds)
   .map((t) => ({ worlds: t.worlds, p50: t.latencySeconds!.p50, p95: t.latencySeconds!.p95, p99: t.latencySeconds!.p99, max: t.latencySeconds!.max }));
 if (points.length) writeFileSync(join(OUT, 'startup-latency.svg'), latencyChart(points, 'Anvil world startup latency (anvil load-test, local control plane)', { seconds: 2, label: 'target p99 at 100 worlds: 2 s' }));
+if (writeReadmeFigures('README.md', results.claims)) log('wrote the claims figure line of README.md');
 log(`wrote ${RESULTS}, ${join(OUT, 'RESULTS.md')}${points.length ? `, ${join(OUT, 'startup-latency.svg')}` : ''}`);
 if (failed) process.exitCode = 1;

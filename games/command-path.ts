@@ -5,7 +5,7 @@
  */
 import type { Construct } from 'constructs';
 import { k8s } from '../imports/k8s.js';
-import { Game, Module, World } from '../lib/definitions.js';
+import { Game, Module, World, WorldPool } from '../lib/definitions.js';
 import { EXAMPLE_REGISTRY } from './shared.js';
 
 export function commandPath(scope: Construct, eventBus: Module): Game {
@@ -83,5 +83,7 @@ export function commandPath(scope: Construct, eventBus: Module): Game {
   });
   new World(scope, 'cp-eu-1', { game, namespace: 'command-path', region: 'eu-west' });
   new World(scope, 'cp-us-1', { game, namespace: 'command-path', region: 'us-east' });
+  // Warm worlds for the matchmaker to hand out (`anvil allocate --pool cp-eu -n command-path`).
+  new WorldPool(scope, 'cp-eu', { game, namespace: 'command-path', region: 'eu-west', buffer: 1, maxWorlds: 20, worldLabels: { tier: 'standard' } });
   return game;
 }

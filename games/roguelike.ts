@@ -4,7 +4,7 @@
  * it. A new mechanic is a new module with `actions`; the gateway does not change.
  */
 import type { Construct } from 'constructs';
-import { Game, Module, World } from '../lib/definitions.js';
+import { Game, Module, World, WorldPool } from '../lib/definitions.js';
 import { EXAMPLE_REGISTRY } from './shared.js';
 
 export function roguelike(scope: Construct, eventBus: Module): Game {
@@ -38,5 +38,7 @@ export function roguelike(scope: Construct, eventBus: Module): Game {
     booklets: [{ name: 'melee', modules: [movement, combat], strategy: 'SameZone' }],
   });
   new World(scope, 'crypt-1', { game, namespace: 'roguelike', region: 'eu-west' });
+  // A run starts in a warm crypt: claims take one in milliseconds (`anvil allocate --pool crypt -n roguelike`).
+  new WorldPool(scope, 'crypt', { game, namespace: 'roguelike', region: 'eu-west', buffer: 2, minWorlds: 2, maxWorlds: 50 });
   return game;
 }

@@ -10,7 +10,8 @@ import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagno
 import { buildCatalog, type Sourced } from './resolve/catalog.js';
 import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
 import { GlobalServices, globalInstances } from './render/global.js';
-import { CustomResourceDefinitions, Namespaces, Reconciler } from './render/platform.js';
+import { CustomResourceDefinitions, MatchmakerRoles, Namespaces, Reconciler } from './render/platform.js';
+import { checkPools } from './resolve/pools.js';
 import { API_VERSION } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
@@ -73,11 +74,20 @@ export class AnvilApp extends App {
 
   /** Every Module, Game and World defined in this app, as resolver input. */
   definitionObjects(): Sourced[] {
+    return this.anvilObjects(DEFINITION_KINDS, (c) => `${c.kind}/${c.metadata.name} (${c.node.path})`);
+  }
+
+  /** Every WorldPool defined in this app. */
+  poolObjects(): Sourced[] {
+    return this.anvilObjects(['WorldPool'], (c) => `${c.kind}/${c.metadata.namespace ?? 'default'}/${c.metadata.name} (${c.node.path})`);
+  }
+
+  private anvilObjects(kinds: readonly string[], source: (c: ApiObject) => string): Sourced[] {
     return this.node
       .findAll()
       // By kind, not instanceof: cdk8s makes `instanceof` true for every ApiObject subclass.
-      .filter((c): c is ApiObject => c instanceof ApiObject && c.apiVersion === API_VERSION && DEFINITION_KINDS.includes(c.kind))
-      .map((c) => ({ object: c.toJson(), source: `${c.kind}/${c.metadata.name} (${c.node.path})` }));
+      .filter((c): c is ApiObject => c instanceof ApiObject && c.apiVersion === API_VERSION && kinds.includes(c.kind))
+      .map((c) => ({ object: c.toJson(), source: source(c) }));
   }
 
   /** Validates and resolves; throws AnvilInputError listing every problem; then renders. */
@@ -86,13 +96,17 @@ export class AnvilApp extends App {
     const report = onDiagnostic ?? this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
     const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
     const resolved = resolveAll(catalog);
-    const diagnostics = groupByCause([...catalogProblems, ...resolved.diagnostics]);
+    const { pools, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
+    const diagnostics = groupByCause([...catalogProblems, ...resolved.diagnostics, ...poolProblems]);
     if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
     diagnostics.forEach(report);
 
     const settings = this.settings;
-    const namespaces = [PLATFORM_NAMESPACE, ...catalog.worlds.map((w) => w.metadata.namespace ?? 'default')];
+    const poolNamespaces = pools.map((p) => p.metadata.namespace ?? 'default');
+    const namespaces = [PLATFORM_NAMESPACE, ...catalog.worlds.map((w) => w.metadata.namespace ?? 'default'), ...poolNamespaces];
     new Namespaces(this.namespacesChart, 'namespaces', namespaces, PLATFORM_NAMESPACE);
+    // Where matchmakers claim worlds: a Role to bind their ServiceAccounts to.
+    new MatchmakerRoles(this.namespacesChart, 'matchmaker', poolNamespaces);
 
     const chart = (id: string): Chart => new Chart(this, id);
     if (this.props.reconcilerImage !== false) {

@@ -5,11 +5,12 @@
  *   const physics = new Module(defs, 'physics-engine', { version: '2.1.0', image: …, provides: […] });
  *   const game = new Game(defs, 'command-path', { modules: [gateway, physics, bus] });
  *   new World(defs, 'cp-eu-1', { game, namespace: 'command-path', region: 'eu-west' });
+ *   new WorldPool(defs, 'cp-eu', { game, namespace: 'command-path', region: 'eu-west', buffer: 5 });
  */
 import type { Construct } from 'constructs';
-import type { BookletStrategy, ModuleManifestSpec, WorldInstanceSpec } from './api/schema.js';
+import type { BookletStrategy, ModuleManifestSpec, WorldInstanceSpec, WorldPoolSpec } from './api/schema.js';
 import { LABEL_STATIC, MANAGED_BY } from './render/labels.js';
-import { GameDefinitionObject, ModuleManifestObject, WorldInstanceObject } from './render/objects.js';
+import { GameDefinitionObject, ModuleManifestObject, WorldInstanceObject, WorldPoolObject } from './render/objects.js';
 
 const definitionLabels = { [MANAGED_BY]: 'anvil', 'app.kubernetes.io/part-of': 'anvil' };
 
@@ -87,5 +88,37 @@ export class World extends WorldInstanceObject {
       metadata: { name, namespace: props.namespace ?? 'default', labels: { ...definitionLabels, [LABEL_STATIC]: 'true' } },
       spec,
     });
+  }
+}
+
+export interface WorldPoolProps {
+  game: Game | string;
+  /** Default: `default`. Synth creates the namespace like a static world's, with the matchmaker Role in it. */
+  namespace?: string;
+  region?: string;
+  shards?: number;
+  /** Unclaimed Running worlds the reconciler keeps ready (spec.buffer.ready). Default 1. */
+  buffer?: number;
+  /** Never fewer worlds in all (default 0). */
+  minWorlds?: number;
+  /** Never more worlds in all, claimed ones included (default 100). */
+  maxWorlds?: number;
+  /** Labels stamped on every world of the pool (claims can select on them). */
+  worldLabels?: Record<string, string>;
+}
+
+/** A WorldPool: the reconciler keeps `buffer` worlds of the game warm for WorldClaims to take. */
+export class WorldPool extends WorldPoolObject {
+  constructor(scope: Construct, name: string, props: WorldPoolProps) {
+    const spec: WorldPoolSpec = {
+      gameRef: { name: typeof props.game === 'string' ? props.game : props.game.gameName },
+      region: props.region ?? 'default',
+      shards: props.shards ?? 1,
+      buffer: { ready: props.buffer ?? 1 },
+      minWorlds: props.minWorlds ?? 0,
+      maxWorlds: props.maxWorlds ?? 100,
+      ...(props.worldLabels ? { worldLabels: props.worldLabels } : {}),
+    };
+    super(scope, name, { metadata: { name, namespace: props.namespace ?? 'default', labels: definitionLabels }, spec });
   }
 }

@@ -12,7 +12,14 @@ export { buildCatalog, type Catalog } from './resolve/catalog.js';
 export { validateObject } from './api/validate.js';
 export * from './api/schema.js';
 
-// ---- world pools (issue 10: branches pools-interfaces / pools-core) -------------------------
-// RESERVED FOR THE LEAD AT MERGE TIME: export WorldPool, claimWorld and their types here, e.g.
-//   export { WorldPool, claimWorld, type WorldPoolProps } from './pools/index.js';
-// ---------------------------------------------------------------------------------------------
+// Warm pools and claims: a pool in dist/, and a matchmaker's claim of a Running world.
+export { WorldPool, type WorldPoolProps } from './definitions.js';
+export {
+  claimWorld,
+  releaseWorld,
+  ClaimError,
+  DEFAULT_CLAIM_TIMEOUT_SECONDS,
+  type ClaimWorldOptions,
+  type ClaimedWorld,
+  type PoolChoice,
+} from './claims.js';

@@ -3,6 +3,7 @@
  * here with one line. `run()` is the whole CLI as a function, for bin/anvil.js and in-process use.
  */
 import { Command, CommanderError } from 'commander';
+import { registerAllocate } from './allocate.js';
 import { EXIT_INTERNAL, type CliContext, type CliIo, type RegisterCommand } from './context.js';
 import { registerGraph } from './graph.js';
 import { registerLoadTest } from './load-test.js';
@@ -13,7 +14,7 @@ import { registerInit } from './init.js';
 import { registerDiff } from './diff.js';
 import { anvilPackage } from '../version.js';
 
-const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerLoadTest, registerReconcile];
+const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerAllocate, registerLoadTest, registerReconcile];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('anvil')

@@ -83,3 +83,45 @@ export async function scrape(url: string, timeoutMs = 5000): Promise<Sample[]> {
   if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status}`);
   return parseMetrics(await res.text());
 }
+
+export interface HistogramFigures {
+  count: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+}
+
+/**
+ * A Prometheus histogram's observations between two scrapes (summed over every label set
+ * but `le`): count, mean and quantiles as histogram_quantile computes them (linear within
+ * the bucket; the highest finite bound when the quantile falls in +Inf). Null when the
+ * histogram is absent or nothing was observed in between.
+ */
+export function histogramDelta(before: readonly Sample[], after: readonly Sample[], name: string): HistogramFigures | null {
+  const buckets = (samples: readonly Sample[]) => byLabel(samples, `${name}_bucket`, 'le');
+  if (!has(after, `${name}_count`)) return null;
+  const count = sumOf(after, `${name}_count`) - sumOf(before, `${name}_count`);
+  if (count <= 0) return null;
+  const sum = sumOf(after, `${name}_sum`) - sumOf(before, `${name}_sum`);
+  const delta = deltaByKey(buckets(before), buckets(after));
+  const bounds = Object.keys(delta)
+    .map((le) => ({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), n: delta[le]! }))
+    .filter((b) => !Number.isNaN(b.le))
+    .sort((a, b) => a.le - b.le);
+  const quantile = (q: number): number => {
+    const rank = q * count;
+    let lower = 0;
+    let below = 0;
+    for (const b of bounds) {
+      if (b.n >= rank) {
+        if (b.le === Number.POSITIVE_INFINITY) return lower;
+        return lower + ((b.le - lower) * (rank - below)) / Math.max(b.n - below, Number.MIN_VALUE);
+      }
+      lower = b.le;
+      below = b.n;
+    }
+    return lower;
+  };
+  return { count, mean: sum / count, p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99) };
+}

@@ -4,7 +4,7 @@
  */
 import { ApiObject, type ApiObjectMetadata } from 'cdk8s';
 import type { Construct } from 'constructs';
-import { API_VERSION, type CapabilityBindingSpec, type GameDefinitionSpec, type ModuleManifestSpec, type WorldInstanceSpec } from '../api/schema.js';
+import { API_VERSION, type CapabilityBindingSpec, type GameDefinitionSpec, type ModuleManifestSpec, type WorldInstanceSpec, type WorldPoolSpec } from '../api/schema.js';
 
 export interface AnvilObjectProps<S> {
   metadata: ApiObjectMetadata;
@@ -54,5 +54,10 @@ export class WorldInstanceObject extends AnvilApiObject<WorldInstanceSpec> {
 export class CapabilityBindingObject extends AnvilApiObject<CapabilityBindingSpec> {
   constructor(scope: Construct, id: string, props: AnvilObjectProps<CapabilityBindingSpec>) {
     super(scope, id, 'CapabilityBinding', props);
+  }
+}
+export class WorldPoolObject extends AnvilApiObject<WorldPoolSpec> {
+  constructor(scope: Construct, id: string, props: AnvilObjectProps<WorldPoolSpec>) {
+    super(scope, id, 'WorldPool', props);
   }
 }

@@ -39,6 +39,29 @@ export class Namespaces extends Construct {
   }
 }
 
+export const MATCHMAKER_ROLE = 'anvil-matchmaker';
+
+/**
+ * What a matchmaker needs to claim worlds (claimWorld, `anvil allocate`): create a claim,
+ * watch it until it is bound (by `metadata.name` field selector, which RBAC authorizes as a
+ * watch: no list), get it to resume a broken watch, and delete it (on failure, or to
+ * release the world). Nothing on worlds, pools or anything else.
+ */
+export const MATCHMAKER_RULES: k8s.PolicyRule[] = [{ apiGroups: [GROUP], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] }];
+
+/** An example Role `anvil-matchmaker` in each namespace with a pool; bind a matchmaker's ServiceAccount to it. */
+export class MatchmakerRoles extends Construct {
+  constructor(scope: Construct, id: string, namespaces: readonly string[]) {
+    super(scope, id);
+    for (const namespace of [...new Set(namespaces)].sort()) {
+      new k8s.KubeRole(this, namespace, {
+        metadata: { name: MATCHMAKER_ROLE, namespace, labels: { [MANAGED_BY]: 'anvil', 'app.kubernetes.io/part-of': 'anvil', 'app.kubernetes.io/component': 'matchmaker' } },
+        rules: MATCHMAKER_RULES,
+      });
+    }
+  }
+}
+
 export interface ReconcilerProps {
   namespace: string;
   image: string;

@@ -442,3 +442,77 @@ describe('the CLI for game authors (issue 11)', () => {
     }
   });
 });
+
+describe('anvil allocate: usage errors, before any cluster is contacted', () => {
+  test('--pool and -n are required', () => {
+    const r = anvil('allocate', '-n', 'games');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("required option '--pool <name>' not specified");
+    const r2 = anvil('allocate', '--pool', 'crypt');
+    expect(r2.status).toBe(1);
+    expect(r2.stderr).toContain("required option '-n, --namespace <ns>' not specified");
+  });
+
+  test('every bad --label and --annotation is reported at once, naming the flag, the pair and the problem; nothing on stdout', () => {
+    // A kubeconfig that does not exist: the command must stop at the flags, before reading it.
+    const r = anvil('allocate', '--pool', 'crypt', '-n', 'games', '--label', 'match-id', '--label', 'bad key=1', '--label', 'ok=has space', '--annotation', '=x', '--label', 'good=1', '--kubeconfig', '/nonexistent/kubeconfig');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toEqual([
+      'error: allocate: --label "match-id": expected KEY=VALUE',
+      expect.stringMatching(/^error: allocate: --label "bad key=1": key "bad key" must be \[PREFIX\/\]NAME/),
+      expect.stringMatching(/^error: allocate: --label "ok=has space": value "has space" must be at most 63/),
+      expect.stringMatching(/^error: allocate: --annotation "=x": key "" must be/),
+    ]);
+  });
+
+  test('--timeout must be 1..3600 seconds', () => {
+    for (const bad of ['0', '3601', '1.5', 'soon']) {
+      const r = anvil('allocate', '--pool', 'crypt', '-n', 'games', '--timeout', bad);
+      expect({ bad, status: r.status }).toEqual({ bad, status: 1 });
+      expect(r.stderr).toContain("option '--timeout <seconds>' argument");
+      expect(r.stderr).toContain('must be a whole number of seconds from 1 to 3600');
+    }
+  });
+
+  test('-o takes text or json', () => {
+    const r = anvil('allocate', '--pool', 'crypt', '-n', 'games', '-o', 'yaml');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("option '-o, --output <format>' argument 'yaml' is invalid");
+  });
+
+  test('an unreadable kubeconfig is an error naming it, exit 1 (-o json: the reason on stdout too)', () => {
+    const r = anvil('allocate', '--pool', 'crypt', '-n', 'games', '--kubeconfig', '/nonexistent/kubeconfig', '-o', 'json');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^error: allocate: .*\/nonexistent\/kubeconfig/);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { reason: 'Error', message: expect.stringContaining('/nonexistent/kubeconfig'), claim: null, namespace: 'games' } });
+  });
+});
+
+describe('anvil load-test: --claims usage errors', () => {
+  test('exactly one of --worlds or --claims; --claims needs --pool; --pool not with --worlds: all reported at once', () => {
+    const none = anvil('load-test', '--kubeconfig', '/nonexistent/kubeconfig');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toBe('error: load-test: give exactly one of --worlds N (world start-up) or --claims N (claims on a pool)\n');
+    const both = anvil('load-test', '--worlds', '3', '--claims', '3', '--kubeconfig', '/nonexistent/kubeconfig');
+    expect(both.stderr.trim().split('\n')).toEqual([
+      'error: load-test: give exactly one of --worlds N (world start-up) or --claims N (claims on a pool)',
+      'error: load-test: --claims needs --pool NAME (the WorldPool to claim from)',
+    ]);
+    const noPool = anvil('load-test', '--claims', '3', '--kubeconfig', '/nonexistent/kubeconfig');
+    expect(noPool.status).toBe(1);
+    expect(noPool.stderr).toBe('error: load-test: --claims needs --pool NAME (the WorldPool to claim from)\n');
+    const poolWithWorlds = anvil('load-test', '--worlds', '3', '--pool', 'crypt', '--kubeconfig', '/nonexistent/kubeconfig');
+    expect(poolWithWorlds.stderr).toBe('error: load-test: --pool goes with --claims, not with --worlds\n');
+    for (const r of [both, poolWithWorlds]) expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 1, stdout: '' });
+  });
+
+  test('--claims and --concurrency are whole numbers of at least 1; a claim timeout is at most 3600', () => {
+    const r = anvil('load-test', '--claims', '0', '--pool', 'p');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("option '--claims <n>' argument '0' is invalid. must be a whole number of at least 1");
+    const t = anvil('load-test', '--claims', '2', '--pool', 'p', '--timeout', '4000', '--kubeconfig', '/nonexistent/kubeconfig');
+    expect(t.stderr).toBe("error: load-test: --timeout: a claim's timeoutSeconds is at most 3600\n");
+  });
+});

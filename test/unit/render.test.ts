@@ -10,7 +10,7 @@ import { Testing } from 'cdk8s';
 import { customResourceDefinitions } from '../../lib/api/crds.js';
 import { LABEL_MODULE, LABEL_WORLD } from '../../lib/render/labels.js';
 import { GlobalServices, globalInstances } from '../../lib/render/global.js';
-import { CustomResourceDefinitions, RECONCILER_RULES, Reconciler } from '../../lib/render/platform.js';
+import { CustomResourceDefinitions, MATCHMAKER_RULES, MatchmakerRoles, RECONCILER_RULES, Reconciler } from '../../lib/render/platform.js';
 import { DEFAULT_SETTINGS } from '../../lib/render/settings.js';
 import { workloadName } from '../../lib/render/topology.js';
 import { WorldResources, renderWorld } from '../../lib/render/world.js';
@@ -91,6 +91,11 @@ function globalChart(): K8sObject[] {
 function reconcilerChart(): K8sObject[] {
   const chart = Testing.chart();
   new Reconciler(chart, 'reconciler', { namespace: 'anvil-system', image: 'registry.example/anvil:test' });
+  return Testing.synth(chart);
+}
+function matchmakerChart(): K8sObject[] {
+  const chart = Testing.chart();
+  new MatchmakerRoles(chart, 'matchmaker', ['games-b', 'games-a', 'games-b']);
   return Testing.synth(chart);
 }
 function crdChart(): K8sObject[] {
@@ -209,6 +214,7 @@ describe('snapshots', () => {
   test('global services chart', () => expect(globalChart()).toMatchSnapshot());
   test('reconciler chart', () => expect(reconcilerChart()).toMatchSnapshot());
   test('CRD chart', () => expect(crdChart()).toMatchSnapshot());
+  test('matchmaker Roles chart', () => expect(matchmakerChart()).toMatchSnapshot());
   test('renderWorld gives the world chart, with owner references when owned', () => {
     expect(renderWorld(planFor('w1'), DEFAULT_SETTINGS)).toEqual(worldChart('w1'));
     const owned = renderWorld(planFor('w2'), DEFAULT_SETTINGS, { uid: 'uid-123' });
@@ -530,6 +536,25 @@ test("the reconciler's ClusterRole has exactly RECONCILER_RULES", () => {
   expect(podSpec(one(objs, 'Deployment', 'anvil-reconciler')).serviceAccountName).toBe('anvil-reconciler');
   // No wildcards anywhere.
   for (const r of roles[0]!.rules as K8sObject[]) for (const k of ['apiGroups', 'resources', 'verbs']) expect(r[k]).not.toContain('*');
+});
+
+test('the matchmaker Role: one per pool namespace, worldclaims create/get/watch/delete and nothing else', () => {
+  const roles = matchmakerChart();
+  expect(roles.map((r) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`)).toEqual(['Role games-a/anvil-matchmaker', 'Role games-b/anvil-matchmaker']);
+  for (const role of roles) {
+    expect(role.rules).toEqual([{ apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] }]);
+    expect(role.rules).toEqual(JSON.parse(JSON.stringify(MATCHMAKER_RULES)));
+  }
+});
+
+test('the full app: a WorldPool per example game, each namespace with its matchmaker Role', () => {
+  const objs = fullApp();
+  const pools = ofKind(objs, 'WorldPool').map((p) => `${p.metadata.namespace}/${p.metadata.name} ${p.spec.gameRef.name}`);
+  expect(pools).toEqual(['command-path/cp-eu command-path', 'roguelike/crypt roguelike']);
+  const namespaces = ofKind(objs, 'Namespace').map((n) => n.metadata.name);
+  const roles = ofKind(objs, 'Role').filter((r) => r.metadata.name === 'anvil-matchmaker').map((r) => r.metadata.namespace);
+  expect(roles).toEqual(['command-path', 'roguelike']);
+  for (const ns of roles) expect(namespaces).toContain(ns);
 });
 
 test('the CRD chart is the CRDs, as built', () => {

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { AnvilApp } from '../../lib/app.js';
-import { Game, Module, World } from '../../lib/definitions.js';
+import { Game, Module, World, WorldPool } from '../../lib/definitions.js';
 import { AnvilInputError } from '../../lib/diagnostics.js';
 import { buildApp } from '../../games/index.js';
 
@@ -57,13 +57,16 @@ describe('the real app', () => {
     expect(differences(fresh, synthGames(join(scratch, 'again')))).toEqual([]);
   });
 
-  test('files are ordered so that one `kubectl apply -f dist/` works: CRDs first, then namespaces', () => {
+  test('files are ordered so that one `kubectl apply -f dist/` works: CRDs first, then namespaces (and the matchmaker Roles in them)', () => {
     const files = [...fresh.keys()];
     expect(files[0]).toBe('0000-crds.k8s.yaml');
     expect(files[1]).toBe('0001-namespaces.k8s.yaml');
     const kindsIn = (f: string): string[] => parseAllDocuments(fresh.get(f)!.toString()).map((d) => (d.toJS() as { kind: string }).kind);
     expect(new Set(kindsIn(files[0]!))).toEqual(new Set(['CustomResourceDefinition']));
-    expect(new Set(kindsIn(files[1]!))).toEqual(new Set(['Namespace']));
+    const second = kindsIn(files[1]!);
+    expect(new Set(second)).toEqual(new Set(['Namespace', 'Role']));
+    // Every Namespace before the first Role that lives in it.
+    expect(second.lastIndexOf('Namespace')).toBeLessThan(second.indexOf('Role'));
     for (const f of files.slice(1)) expect(kindsIn(f)).not.toContain('CustomResourceDefinition');
     for (const f of files.slice(2)) expect(kindsIn(f)).not.toContain('Namespace');
   });
@@ -212,6 +215,55 @@ describe('a failed synth', () => {
     for (const needle of ['bad-version', 'not a range', 'ghost', 'needy', '^9.0.0', 'missing']) expect(e.message).toContain(needle);
     expect(differences(before, readTree(outdir))).toEqual([]);
     expect(readdirSync(dirname(outdir))).toEqual(['dist']);
+  });
+
+  test('a pool of an unknown game and a pool with bad sizes: every error names its pool, the previous output untouched', () => {
+    const { outdir, before } = previousOutput('bad-pools');
+    const app = new AnvilApp({ outdir, onDiagnostic: () => {} });
+    new Module(app.definitions, 'solo', { version: '1.0.0', image: 'registry.example/solo:1' });
+    const real = new Game(app.definitions, 'real', { modules: ['solo'] });
+    new WorldPool(app.definitions, 'nowhere', { game: 'no-such-game', namespace: 'games' });
+    new WorldPool(app.definitions, 'lopsided', { game: real, namespace: 'games', buffer: -1, minWorlds: 5, maxWorlds: 2 });
+    const e = synthError(app);
+    expect(e.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.source.split(' ')[0]} ${d.field} ${d.reason ?? '-'}`)).toEqual([
+      'WorldPool/games/nowhere spec.gameRef.name GameNotFound',
+      'WorldPool/games/lopsided spec.buffer.ready -',
+      'WorldPool/games/lopsided spec.minWorlds -',
+    ]);
+    expect(e.message).toContain('game no-such-game is not defined');
+    expect(differences(before, readTree(outdir))).toEqual([]);
+    expect(readdirSync(dirname(outdir))).toEqual(['dist']);
+
+    // Fixed sizes but min > max: the CRD's CEL rule, reported at synth.
+    const app2 = new AnvilApp({ outdir, onDiagnostic: () => {} });
+    new Module(app2.definitions, 'solo', { version: '1.0.0', image: 'registry.example/solo:1' });
+    new Game(app2.definitions, 'real', { modules: ['solo'] });
+    new WorldPool(app2.definitions, 'lopsided', { game: 'real', namespace: 'games', minWorlds: 5, maxWorlds: 2 });
+    expect(synthError(app2).diagnostics.map((d) => `${d.source.split(' ')[0]} ${d.field}: ${d.message}`)).toEqual(['WorldPool/games/lopsided spec.minWorlds: minWorlds (5) must not exceed maxWorlds (2)']);
+    expect(differences(before, readTree(outdir))).toEqual([]);
+  });
+
+  test('a pool synthesizes into dist with its namespace (restricted) and the matchmaker Role', () => {
+    const outdir = join(scratch, 'pool', 'dist');
+    const seen: string[] = [];
+    const app = new AnvilApp({ outdir, reconcilerImage: false, onDiagnostic: (x) => seen.push(`${x.severity} ${x.field}`) });
+    new Module(app.definitions, 'solo', { version: '1.0.0', image: 'registry.example/solo:1' });
+    const g = new Game(app.definitions, 'real', { modules: ['solo'] });
+    new WorldPool(app.definitions, 'warm', { game: g, namespace: 'lobby', region: 'eu-west', buffer: 30, maxWorlds: 10, worldLabels: { mode: 'ranked' } });
+    app.synth();
+    // A buffer the pool can never hold is worth a warning, not an error.
+    expect(seen).toEqual(['warning spec.buffer.ready']);
+    const docs = (f: string) => parseAllDocuments(readFileSync(join(outdir, f), 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    const pool = docs('0002-definitions.k8s.yaml').find((o) => o.kind === 'WorldPool');
+    expect(pool).toEqual({
+      apiVersion: 'anvil.dev/v1alpha1',
+      kind: 'WorldPool',
+      metadata: { name: 'warm', namespace: 'lobby', labels: { 'app.kubernetes.io/managed-by': 'anvil', 'app.kubernetes.io/part-of': 'anvil' } },
+      spec: { gameRef: { name: 'real' }, region: 'eu-west', shards: 1, buffer: { ready: 30 }, minWorlds: 0, maxWorlds: 10, worldLabels: { mode: 'ranked' } },
+    });
+    const platform = docs('0001-namespaces.k8s.yaml');
+    expect(platform.map((o) => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`)).toEqual(['Namespace /anvil-system', 'Namespace /lobby', 'Role lobby/anvil-matchmaker']);
+    expect(platform[1]!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 
   test('warnings alone do not fail synth; they are reported', () => {

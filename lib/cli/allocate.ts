@@ -1,0 +1,112 @@
+/**
+ * `anvil allocate`: claims a warm world from a WorldPool (claimWorld in lib/claims.ts),
+ * waits for the binding and prints the world, its endpoints and how long it took. Exit 1
+ * with the claim's reason (PoolExhausted, PoolNotFound, …) when it gets no world.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { ClaimedWorld } from '../claims.js';
+import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
+
+/** Label keys: an optional DNS-subdomain prefix and a name; values: a name or empty. */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** `k=v` pairs into a map; every bad pair is reported (flag, pair, what is wrong), none dropped. */
+export function parsePairs(flag: string, pairs: readonly string[], opts: { labelValues: boolean }): { map: Record<string, string>; problems: string[] } {
+  const map: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) {
+      problems.push(`${flag} ${JSON.stringify(pair)}: expected KEY=VALUE`);
+      continue;
+    }
+    const key = pair.slice(0, eq);
+    const value = pair.slice(eq + 1);
+    const slash = key.lastIndexOf('/');
+    const [prefix, name] = slash >= 0 ? [key.slice(0, slash), key.slice(slash + 1)] : [undefined, key];
+    if (!LABEL_NAME.test(name) || (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)))) {
+      problems.push(`${flag} ${JSON.stringify(pair)}: key ${JSON.stringify(key)} must be [PREFIX/]NAME, NAME at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, PREFIX a DNS subdomain`);
+    } else if (opts.labelValues && value !== '' && !LABEL_NAME.test(value)) {
+      problems.push(`${flag} ${JSON.stringify(pair)}: value ${JSON.stringify(value)} must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`);
+    } else if (key in map && map[key] !== value) {
+      problems.push(`${flag} ${JSON.stringify(pair)}: ${key} is given twice with different values`);
+    } else {
+      map[key] = value;
+    }
+  }
+  return { map, problems };
+}
+
+const seconds = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 3600) throw new InvalidArgumentError('must be a whole number of seconds from 1 to 3600');
+  return n;
+};
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function formatClaimed(w: ClaimedWorld): string {
+  const lines = [`world ${w.world} (namespace ${w.namespace}, claim ${w.claim}) bound in ${w.latencyMs.toFixed(1)} ms`];
+  if (w.endpoints.length === 0) lines.push('  no endpoints');
+  for (const e of w.endpoints) {
+    const ports = e.ports.map((p) => `${p.name ? `${p.name} ` : ''}${p.port}/${p.protocol ?? 'TCP'}`).join(', ');
+    lines.push(`  ${e.module}  ${e.host}  ${ports}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface AllocateFlags {
+  pool: string;
+  namespace: string;
+  label: string[];
+  annotation: string[];
+  timeout: number;
+  output: 'text' | 'json';
+  kubeconfig?: string;
+}
+
+export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
+  program
+    .command('allocate')
+    .description('claim a ready world from a WorldPool: create a WorldClaim, wait until it is bound, print the world, its endpoints and the latency')
+    .requiredOption('--pool <name>', 'the WorldPool to claim from')
+    .requiredOption('-n, --namespace <ns>', 'namespace of the pool (the claim is created there)')
+    .option('--label <key=value>', 'label stamped on the bound world, e.g. match-id=42 (repeatable)', collect, [])
+    .option('--annotation <key=value>', 'annotation stamped on the bound world (repeatable)', collect, [])
+    .option('--timeout <seconds>', 'how long the claim may wait for a ready world (the claim\'s spec.timeoutSeconds)', seconds, 30)
+    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nThe world is yours until the claim is deleted (kubectl delete worldclaim NAME -n NS), which deletes the world too.\nExit codes: 0 bound, 1 not bound (the reason is printed: PoolExhausted, PoolNotFound, Timeout, …) or bad usage, 2 internal error.\n')
+    .action(async (flags: AllocateFlags) => {
+      const labels = parsePairs('--label', flags.label, { labelValues: true });
+      const annotations = parsePairs('--annotation', flags.annotation, { labelValues: false });
+      const problems = [...labels.problems, ...annotations.problems];
+      if (problems.length) {
+        for (const p of problems) ctx.err(`error: allocate: ${p}\n`);
+        ctx.exitCode = EXIT_INPUT_ERROR;
+        return;
+      }
+      // Loaded here: client-node is slow to load, and the other commands do without it.
+      const { ClaimError, claimWorld } = await import('../claims.js');
+      try {
+        const w = await claimWorld({
+          pool: flags.pool,
+          namespace: flags.namespace,
+          labels: labels.map,
+          annotations: annotations.map,
+          timeoutSeconds: flags.timeout,
+          ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+        });
+        ctx.out(flags.output === 'json' ? `${JSON.stringify({ ...w, latencyMs: Math.round(w.latencyMs * 10) / 10 }, null, 2)}\n` : formatClaimed(w));
+      } catch (e) {
+        // Not only ClaimError: an unreadable kubeconfig or an unreachable cluster is the user's to fix too.
+        const message = e instanceof Error ? e.message : String(e);
+        ctx.err(`error: allocate: ${message}\n`);
+        if (flags.output === 'json') {
+          const reason = e instanceof ClaimError ? e.reason : 'Error';
+          ctx.out(`${JSON.stringify({ error: { reason, message, claim: e instanceof ClaimError ? (e.claim ?? null) : null, namespace: flags.namespace } }, null, 2)}\n`);
+        }
+        ctx.exitCode = EXIT_INPUT_ERROR;
+      }
+    });
+};

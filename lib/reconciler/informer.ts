@@ -107,7 +107,7 @@ export class Informer<T extends KubernetesObject> {
     lw.on('add', forward('add'));
     lw.on('update', forward('update'));
     lw.on('delete', forward('delete'));
-    lw.on('connect', () => this.kube.count('watch'));
+    lw.on('connect', () => this.kube.count('watch', 200));
     lw.on('error', (err: unknown) => {
       // Errors of a cache that was swapped out (its watch aborted) are not ours to handle.
       if (lw !== this.current || this.stopped) return;

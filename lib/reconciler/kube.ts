@@ -1,11 +1,13 @@
 /**
  * The reconciler's only door to the API server: client-node's KubernetesObjectApi (plus a
- * status-subresource patch), with every request counted by verb for
- * `anvil_api_requests_total`, so a no-op pass can be proven to write nothing.
+ * status-subresource patch), with every request counted by verb and HTTP status code for
+ * `anvil_api_requests_total`, so a no-op pass can be proven to write nothing and conflicts,
+ * throttling and server errors show as such.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, Observable, PatchStrategy, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import type { ReconcilerMetrics } from './metrics.js';
 
 export const FIELD_MANAGER = 'anvil-reconciler';
@@ -61,6 +63,17 @@ class ObjectApi extends KubernetesObjectApi {
     };
   }
 
+  /** Calls `hook` with the HTTP status code of every response, before its body is read. */
+  onResponse(hook: (code: number) => void): void {
+    this.configuration.middleware.push({
+      pre: (ctx: RequestContext) => new Observable(Promise.resolve(ctx)),
+      post: (rsp: ResponseContext) => {
+        hook(rsp.httpStatusCode);
+        return new Observable(Promise.resolve(rsp));
+      },
+    });
+  }
+
   /** Server-side apply (JSON is YAML) with a field manager, forcing conflicts. */
   apply<T extends KubernetesObject>(spec: T, fieldManager: string, subresource?: string): Promise<T> {
     return this.send(spec, 'patch', {
@@ -97,8 +110,14 @@ export function errorMessage(e: unknown): string {
 /** Items per page of a list: a cache of 100,000 objects is never one response in memory. */
 export const LIST_PAGE = 500;
 
+/** The status code of the request in flight, set by a response middleware (see Kube.track). */
+interface ResponseSlot {
+  code?: number;
+}
+
 export class Kube {
   readonly objects: ObjectApi;
+  private readonly slot = new AsyncLocalStorage<ResponseSlot>();
   /** `maxSockets`: connections kept to the API server (at least the requests in flight at once). */
   constructor(
     readonly kc: KubeConfig,
@@ -108,37 +127,55 @@ export class Kube {
     this.objects = ObjectApi.makeApiClient(kc) as ObjectApi;
     Object.setPrototypeOf(this.objects, ObjectApi.prototype);
     this.objects.shareAgent(opts.maxSockets ?? 64);
+    // client-node returns bodies, not responses: a middleware hands the status code to the
+    // track() call that made the request (AsyncLocalStorage follows its promise chain).
+    this.objects.onResponse((code) => {
+      const s = this.slot.getStore();
+      if (s) s.code = code;
+    });
   }
 
-  count(verb: string): void {
-    this.metrics.apiRequests.inc({ verb });
+  /** Counts one request; `code` 0 when no response came (connection refused, timeout). */
+  count(verb: string, code: number | string): void {
+    this.metrics.apiRequests.inc({ verb, code: String(code) });
+  }
+
+  /** Runs one request and counts it by verb and the status code it got. */
+  async track<T>(verb: string, request: () => Promise<T>): Promise<T> {
+    const s: ResponseSlot = {};
+    try {
+      const r = await this.slot.run(s, request);
+      this.count(verb, s.code ?? 200);
+      return r;
+    } catch (e) {
+      // A network error's `code` is a string (ECONNREFUSED): no response, code 0.
+      const code = statusCode(e);
+      this.count(verb, typeof code === 'number' ? code : (s.code ?? 0));
+      throw e;
+    }
   }
 
   /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('apply');
-    return this.objects.apply(obj, FIELD_MANAGER);
+    return this.track('apply', () => this.objects.apply(obj, FIELD_MANAGER));
   }
 
   async applyStatus<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('apply-status');
-    return this.objects.apply(obj, FIELD_MANAGER, 'status');
+    return this.track('apply-status', () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
   }
 
   /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
   async delete(obj: KubernetesObject): Promise<void> {
-    this.count('delete');
     try {
-      await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+      await this.track('delete', () => this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background'));
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
   }
 
   async read<T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
-    this.count('get');
     try {
-      return await this.objects.read<T>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } } as never);
+      return await this.track('get', () => this.objects.read<T>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } } as never));
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -146,13 +183,11 @@ export class Kube {
   }
 
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('create');
-    return this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } });
+    return this.track('create', () => this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } }));
   }
 
   async replace<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('update');
-    return this.objects.replace(obj, undefined, undefined, FIELD_MANAGER);
+    return this.track('update', () => this.objects.replace(obj, undefined, undefined, FIELD_MANAGER));
   }
 
   /**
@@ -175,7 +210,6 @@ export class Kube {
   }
 
   private async listPage<T>(path: string, labelSelector?: string, cont?: string): Promise<ListResult<T> & { metadata?: { continue?: string } }> {
-    this.count('list');
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
@@ -192,6 +226,7 @@ export class Kube {
         res.on('error', reject);
         res.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
+          this.count('list', res.statusCode ?? 0);
           if ((res.statusCode ?? 0) >= 300) {
             reject(Object.assign(new Error(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 300)}`), { statusCode: res.statusCode, body }));
             return;
@@ -204,7 +239,10 @@ export class Kube {
         });
       });
       req.setTimeout(60_000, () => req.destroy(new Error(`GET ${path}: timeout`)));
-      req.on('error', reject);
+      req.on('error', (e) => {
+        this.count('list', 0);
+        reject(e);
+      });
       req.end();
     });
   }

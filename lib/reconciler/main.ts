@@ -141,6 +141,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
 
   // ---- workers ----------------------------------------------------------------------------
   const worker = async (key: string) => {
+    const endTimer = metrics.reconcileDuration.startTimer({ kind: key === PLATFORM_KEY ? 'platform' : 'world' });
     try {
       const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : await reconcileWorld(key, ctx);
       queue.forget(key);
@@ -161,6 +162,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
         }
       }
       queue.addRateLimited(key);
+    } finally {
+      endTimer();
     }
   };
 

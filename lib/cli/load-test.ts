@@ -1,14 +1,17 @@
 /**
- * `anvil load-test`: creates N WorldInstances against a cluster running the reconciler,
- * watches them to Running, and reports startup latency, throughput (also as a ratio of the
- * API server's raw pace), reconcile errors, API requests per world and the reconciler's
- * peak memory. Exit 1 when any world failed or was not Running in time.
+ * `anvil load-test`: measures the control plane's floor for N worlds (their objects created
+ * by a plain client with the reconciler's transport and concurrency, until their Deployments
+ * are Available), then creates N WorldInstances against a cluster running the reconciler,
+ * watches them to Running, and reports startup latency and throughput next to the floor's
+ * (and their ratios), reconcile errors, API requests, CPU and memory of the reconciler.
+ * Exit 1 when any world failed or was not Running in time.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { RECONCILER_PORT } from '../render/platform.js';
 import { formatReport } from '../loadtest/report.js';
 import { runLoadTest } from '../loadtest/run.js';
+import { DEFAULT_CONCURRENCY } from '../reconciler/main.js';
 import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
 
 const positiveInt = (v: string): number => {
@@ -26,7 +29,8 @@ interface LoadTestFlags {
   cleanup: boolean;
   timeout: number;
   metricsUrl: string;
-  raw: boolean;
+  floor: boolean;
+  reconcilerConcurrency: number;
   output: 'text' | 'json';
 }
 
@@ -42,7 +46,8 @@ export const registerLoadTest: RegisterCommand = (program: Command, ctx) => {
     .option('--cleanup', 'delete the worlds at the end and wait until they are gone', false)
     .option('--timeout <seconds>', 'how long a world may take to reach Running', positiveInt, 300)
     .option('--metrics-url <url>', 'the reconciler\'s /metrics', `http://127.0.0.1:${RECONCILER_PORT}/metrics`)
-    .option('--no-raw', 'skip the raw API baseline (plain creates of the same objects, no reconciler)')
+    .option('--no-floor', 'skip the floor (the same objects created by a plain client, no reconciler, until their Deployments are Available)')
+    .option('--reconciler-concurrency <n>', 'the reconciler\'s --concurrency: worlds the floor has in progress at once', positiveInt, DEFAULT_CONCURRENCY)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nExit codes: 0 every world Running (and cleaned up with --cleanup), 1 otherwise or on a bad cluster/game, 2 internal error.\n')
     .action(async (flags: LoadTestFlags) => {
@@ -61,11 +66,12 @@ export const registerLoadTest: RegisterCommand = (program: Command, ctx) => {
           cleanup: flags.cleanup,
           timeoutSeconds: flags.timeout,
           metricsUrl: flags.metricsUrl,
-          raw: flags.raw,
+          floor: flags.floor,
+          reconcilerConcurrency: flags.reconcilerConcurrency,
           log: (line) => ctx.err(`${line}\n`),
           onPhase: (phase, total) => {
             if (barOn) bar.stop();
-            const label = { create: 'worlds ', raw: 'raw API', cleanup: 'cleanup' }[phase];
+            const label = { floor: 'floor  ', create: 'worlds ', cleanup: 'cleanup' }[phase];
             bar.start(total, 0, { phase: label, created: 0, running: 0, failed: 0 });
             barOn = true;
           },

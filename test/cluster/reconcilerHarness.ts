@@ -150,8 +150,15 @@ export function parseMetrics(text: string): Map<string, number> {
 }
 
 export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update'];
-export const writes = (m: Map<string, number>): number =>
-  WRITE_VERBS.reduce((n, verb) => n + (m.get(`anvil_api_requests_total{verb="${verb}"}`) ?? 0), 0);
+/** Write requests of every status code (anvil_api_requests_total{verb, code}). */
+export const writes = (m: Map<string, number>): number => {
+  let n = 0;
+  for (const [key, value] of m) {
+    const verb = /^anvil_api_requests_total\{.*\bverb="([^"]*)"/.exec(key)?.[1];
+    if (verb !== undefined && WRITE_VERBS.includes(verb)) n += value;
+  }
+  return n;
+};
 
 /** A kubeconfig for the test cluster that authenticates as a ServiceAccount (TokenRequest). */
 export async function serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {

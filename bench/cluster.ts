@@ -73,6 +73,9 @@ export interface ResyncResult {
   requestsByCode: Record<string, number>;
   /** anvil_reconcile_duration_seconds{kind="world"} over the window: every pass of a converged world. */
   worldReconcileSeconds: HistogramDelta;
+  /** Reconciler CPU over the window, and per reconcile pass. */
+  cpuSeconds: number;
+  cpuMsPerReconcile: number | null;
   rssMb: number;
   heapUsedMb: number;
 }
@@ -228,15 +231,19 @@ async function resyncWindow(metricsUrl: string, worlds: number, opts: ClusterOpt
   const after = await scrape(metricsUrl);
   const delta = (label: string) => deltaByKey(byLabel(before, 'anvil_api_requests_total', label), byLabel(after, 'anvil_api_requests_total', label));
   const byVerb = delta('verb');
+  const reconciles = sumOf(after, 'anvil_reconcile_total') - sumOf(before, 'anvil_reconcile_total');
+  const cpuSeconds = round(sumOf(after, 'process_cpu_seconds_total') - sumOf(before, 'process_cpu_seconds_total'));
   return {
     worlds,
     windowSeconds: window,
     resyncSeconds: opts.resyncSeconds,
-    reconciles: sumOf(after, 'anvil_reconcile_total') - sumOf(before, 'anvil_reconcile_total'),
+    reconciles,
     writes: Object.entries(byVerb).filter(([v]) => !READ_VERBS.has(v)).reduce((s, [, n]) => s + n, 0),
     requestsByVerb: byVerb,
     requestsByCode: delta('code'),
     worldReconcileSeconds: histogramDelta(before, after, 'anvil_reconcile_duration_seconds', { kind: 'world' }),
+    cpuSeconds,
+    cpuMsPerReconcile: reconciles > 0 ? round((1000 * cpuSeconds) / reconciles, 2) : null,
     ...memoryOf(after),
   };
 }

@@ -87,8 +87,8 @@ export interface ClusterRun {
   nodes: number;
   reconcileConcurrency: number;
   loadTest: LoadTestResult;
-  /** Seconds until the namespace of Anvil's worlds (and so their pods) was gone. */
-  cleanupSeconds: number;
+  /** Seconds until the namespace of Anvil's worlds (and so their pods) was gone; null after the last count (the control plane stops). */
+  cleanupSeconds: number | null;
   resync: ResyncResult | null;
   profile: ProfileSummary | null;
 }
@@ -271,8 +271,12 @@ export async function runClusterCase(worldCounts: number[], opts: ClusterOptions
       const loadTest1 = await loadTest(s, worlds, namespace, opts);
       // The largest count keeps its worlds for the no-op resync window.
       const resync = last ? await resyncWindow(s.metricsUrl, worlds, opts) : null;
-      opts.log(`cluster: deleting namespace ${namespace} and waiting until its pods are gone`);
-      const cleanupSeconds = await deleteNamespace(s, namespace);
+      // Before the next count, its namespace (with every pod) must be gone; after the last, the control plane stops.
+      let cleanupSeconds: number | null = null;
+      if (!last) {
+        opts.log(`cluster: deleting namespace ${namespace} and waiting until its pods are gone`);
+        cleanupSeconds = await deleteNamespace(s, namespace);
+      }
       out.push({ worlds, machine, kubernetes: s.kubernetes, nodes, reconcileConcurrency: opts.reconcileConcurrency, loadTest: loadTest1, cleanupSeconds, resync, profile: null });
     }
   });

@@ -103,10 +103,12 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     const added = placement !== undefined && count(placement, 1);
     if (removed || added) enqueue(PLATFORM_KEY);
   };
-  // Owned objects: their world (or the platform), so drift and readiness are noticed.
+  // Owned objects: their world (or the platform), so drift and readiness are noticed. A
+  // Deployment's change goes first: it may make its world Running, a cheap pass that should
+  // not wait behind a burst of new worlds' first applies.
   const onOwned = (_e: InformerEvent, o: KubernetesObject) => {
     const world = o.metadata?.labels?.[LABEL_WORLD];
-    if (world) enqueue(`${o.metadata?.namespace ?? 'default'}/${world}`);
+    if (world) queue.add(`${o.metadata?.namespace ?? 'default'}/${world}`, { first: o.kind === 'Deployment' });
     else if (o.metadata?.namespace === PLATFORM_NAMESPACE && (o.metadata.labels?.[LABEL_MODULE] || o.kind === 'CapabilityBinding')) enqueue(PLATFORM_KEY);
   };
 

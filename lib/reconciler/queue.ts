@@ -16,8 +16,12 @@ export interface QueueOptions {
 
 export class WorkQueue {
   private readonly queue: string[] = [];
+  /** Keys added with `first`: handed out before the others (see add). */
+  private readonly urgent: string[] = [];
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** Keys added with `first` while being processed. */
+  private readonly requeueFirst = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
@@ -32,18 +36,27 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.urgent.length;
   }
 
-  add(key: string): void {
+  /**
+   * Queues `key` once. `first`: ahead of the keys queued without it (FIFO among themselves),
+   * for passes that are cheap and make a user wait, such as noticing that a world's
+   * workloads became ready while a burst of new worlds is still queued. A key already
+   * queued keeps its place.
+   */
+  add(key: string, opts: { first?: boolean } = {}): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
-    if (this.processing.has(key)) return; // queued again by done()
+    if (this.processing.has(key)) {
+      if (opts.first) this.requeueFirst.add(key);
+      return; // queued again by done()
+    }
     const waiter = this.waiters.shift();
     if (waiter) waiter(key);
     else {
-      this.queue.push(key);
-      this.o.onDepth?.(this.queue.length);
+      (opts.first ? this.urgent : this.queue).push(key);
+      this.o.onDepth?.(this.depth);
     }
   }
 
@@ -83,9 +96,9 @@ export class WorkQueue {
   /** The next key, waiting for one; undefined once shut down. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const key = this.urgent.shift() ?? this.queue.shift();
     if (key !== undefined) {
-      this.o.onDepth?.(this.queue.length);
+      this.o.onDepth?.(this.depth);
       this.take(key);
       return Promise.resolve(key);
     }
@@ -100,9 +113,10 @@ export class WorkQueue {
   /** The worker finished `key`; if it was added meanwhile, it is queued again. */
   done(key: string): void {
     this.processing.delete(key);
+    const first = this.requeueFirst.delete(key);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
-      this.add(key);
+      this.add(key, { first });
     }
   }
 

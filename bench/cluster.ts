@@ -20,7 +20,8 @@ import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
 import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/loadtest/kube.js';
 import { byLabel, deltaByKey, histogramDelta, scrape, sumOf, type HistogramDelta, type Sample } from '../lib/loadtest/metrics.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
-import type { LoadTestResult } from '../lib/loadtest/run.js';
+import { measureFloor, type FloorResult } from '../lib/loadtest/floor.js';
+import { ratiosOf, type LoadTestResult } from '../lib/loadtest/run.js';
 import { round } from '../lib/loadtest/stats.js';
 import { WorldTracker } from '../lib/loadtest/worlds.js';
 import { summarizeProfile, type ProfileSummary } from './profile.js';
@@ -80,18 +81,33 @@ export interface ResyncResult {
   heapUsedMb: number;
 }
 
+/** A floor measured in a hold of the control plane of its own (`--phase floor`). */
+export interface FloorHold {
+  machine: Machine;
+  kubernetes: string;
+  nodes: number;
+  floor: FloorResult;
+}
+
 export interface ClusterRun {
   worlds: number;
   machine: Machine;
   kubernetes: string;
   nodes: number;
   reconcileConcurrency: number;
-  loadTest: LoadTestResult;
+  /** null while only the floor of this count is measured (`--phase floor`). */
+  loadTest: LoadTestResult | null;
+  /** Set when the floor was measured in a hold of its own rather than in the same invocation. */
+  floorHold?: FloorHold;
   /** Seconds until the namespace of Anvil's worlds (and so their pods) was gone; null after the last count (the control plane stops). */
   cleanupSeconds: number | null;
   resync: ResyncResult | null;
   profile: ProfileSummary | null;
 }
+
+/** A cluster run whose Anvil phase is measured. */
+export type MeasuredRun = ClusterRun & { loadTest: LoadTestResult };
+export const measured = (runs: readonly ClusterRun[]): MeasuredRun[] => runs.filter((r): r is MeasuredRun => r.loadTest !== null);
 
 export interface MemoryRun {
   worlds: number;
@@ -257,7 +273,12 @@ async function deleteNamespace(s: Session, namespace: string): Promise<number> {
   return round((performance.now() - t0) / 1000, 1);
 }
 
-export async function runClusterCase(worldCounts: number[], opts: ClusterOptions): Promise<ClusterRun[]> {
+/**
+ * `phase`: `both` (the floor and Anvil in one invocation, one control plane), or, for counts
+ * too large for one hold of the shared control-plane lock, `floor` and `anvil` in two
+ * invocations; `anvil` takes the floor from `previous` (the same count's `floor` invocation).
+ */
+export async function runClusterCase(worldCounts: number[], opts: ClusterOptions, phase: 'both' | 'floor' | 'anvil', previous: readonly ClusterRun[] = []): Promise<ClusterRun[]> {
   const sorted = [...worldCounts].sort((a, b) => a - b);
   const largest = Math.max(...sorted);
   // kwok nodes hold 110 pods; a world of the example games runs about 5.
@@ -266,9 +287,17 @@ export async function runClusterCase(worldCounts: number[], opts: ClusterOptions
   const { profile } = await withCluster(opts, true, nodes, async (s) => {
     for (const [i, worlds] of sorted.entries()) {
       const machine = machineNow();
+      const base = { worlds, machine, kubernetes: s.kubernetes, nodes, reconcileConcurrency: opts.reconcileConcurrency, cleanupSeconds: null, resync: null, profile: null };
+      if (phase === 'floor') {
+        out.push({ ...base, loadTest: null, floorHold: { machine, kubernetes: s.kubernetes, nodes, floor: await floorPhase(s, worlds, opts) } });
+        continue;
+      }
       const namespace = `bench-${worlds}`;
       const last = i === sorted.length - 1;
-      const loadTest1 = await loadTest(s, worlds, namespace, opts);
+      const held = previous.find((p) => p.worlds === worlds)?.floorHold;
+      if (phase === 'anvil' && !held) throw new Error(`--phase anvil at ${worlds} worlds needs the floor of a --phase floor invocation first`);
+      const result = await loadTest(s, worlds, namespace, opts, phase === 'anvil' ? ['--no-floor'] : []);
+      if (held) Object.assign(result, { floor: held.floor, ratios: ratiosOf(result.latencySeconds, result.worldsPerSecond, held.floor) });
       // The largest count keeps its worlds for the no-op resync window.
       const resync = last ? await resyncWindow(s.metricsUrl, worlds, opts) : null;
       // Before the next count, its namespace (with every pod) must be gone; after the last, the control plane stops.
@@ -277,12 +306,27 @@ export async function runClusterCase(worldCounts: number[], opts: ClusterOptions
         opts.log(`cluster: deleting namespace ${namespace} and waiting until its pods are gone`);
         cleanupSeconds = await deleteNamespace(s, namespace);
       }
-      out.push({ worlds, machine, kubernetes: s.kubernetes, nodes, reconcileConcurrency: opts.reconcileConcurrency, loadTest: loadTest1, cleanupSeconds, resync, profile: null });
+      out.push({ ...base, loadTest: result, ...(held ? { floorHold: held } : {}), cleanupSeconds, resync });
     }
   });
   // The profile covers the whole reconciler process: it belongs to the largest run.
   if (profile && out.length) out[out.length - 1]!.profile = profile;
   return out;
+}
+
+/** The floor alone (`--phase floor`), in-process, with the same options load-test gives it. */
+async function floorPhase(s: Session, worlds: number, opts: ClusterOptions): Promise<FloorResult> {
+  opts.log(`cluster: the floor alone at ${worlds} worlds`);
+  return measureFloor(connect(s.cp.kubeconfig), {
+    game: opts.game,
+    worlds,
+    concurrency: opts.reconcileConcurrency,
+    namespace: `bench-floor-${worlds}`,
+    kubeconfig: s.cp.kubeconfig,
+    timeoutSeconds: opts.timeoutSeconds,
+    // The control plane stops right after: no need to wait for the namespace to go.
+    cleanup: false,
+  });
 }
 
 /** Creates `worlds` WorldInstances at once (100 creates in flight). */

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { ClusterRun, MemoryRun } from './cluster.js';
+import { measured, type ClusterRun, type MemoryRun } from './cluster.js';
 import { n } from './report.js';
 
 const START = '<!-- bench-figures -->';
@@ -25,7 +25,7 @@ export function figureLine(r: ResultsLike): string {
   if (res) parts.push(`resolving 1,000 modules ${n(res.medianMs, 0)} ms (${n(res.maxRssMb, 0)} MB peak RSS)`);
   const syn = r.synth?.find((c) => c.size === 1000);
   if (syn) parts.push(`synth of 1,000 static worlds ${n(syn.medianMs / 1000, 1)} s (${n(syn.maxRssMb, 0)} MB)`);
-  for (const c of Array.isArray(r.cluster) ? [...r.cluster].sort((a, b) => a.worlds - b.worlds) : []) {
+  for (const c of Array.isArray(r.cluster) ? measured(r.cluster).sort((a, b) => a.worlds - b.worlds) : []) {
     const t = c.loadTest;
     const f = t.floor;
     parts.push(

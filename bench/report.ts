@@ -2,7 +2,7 @@
  * RESULTS.md sections for the cluster runs, the memory run, cost per world and the issue-9
  * targets, every figure read from results.json (the recorded runs), none typed by hand.
  */
-import type { ClusterRun, Machine, MemoryRun } from './cluster.js';
+import { measured, type ClusterRun, type Machine, type MeasuredRun, type MemoryRun } from './cluster.js';
 import type { Summary } from '../lib/loadtest/stats.js';
 
 export const n = (v: number | null | undefined, d = 0): string =>
@@ -16,14 +16,15 @@ export const machineLine = (m: Machine): string =>
 
 const latency = (l: Summary | null) => (l ? [n(l.p50, 2), n(l.p95, 2), n(l.p99, 2), n(l.max, 2)] : ['n/a', 'n/a', 'n/a', 'n/a']);
 
-function clusterRun(r: ClusterRun): string[] {
+function clusterRun(r: MeasuredRun): string[] {
   const t = r.loadTest;
   const f = t.floor;
   const m = t.reconciler;
   const md = [
     `### ${n(r.worlds)} worlds`,
     '',
-    `Control plane ${r.kubernetes} with ${r.nodes} kwok nodes, reconciler \`--concurrency ${r.reconcileConcurrency}\`, game \`${t.game}\`, ${f ? `${f.objectsPerWorld} objects and ${f.kinds.Deployment ?? 0} Deployments per world` : 'no floor'}. Machine: ${machineLine(r.machine)}.`,
+    `Control plane ${r.kubernetes} with ${r.nodes} kwok nodes, reconciler \`--concurrency ${r.reconcileConcurrency}\`, game \`${t.game}\`, ${f ? `${f.objectsPerWorld} objects and ${f.kinds.Deployment ?? 0} Deployments per world` : 'no floor'}. Machine: ${machineLine(r.machine)}.` +
+      (r.floorHold ? ` **The floor was measured in a hold of the control plane of its own** (a fresh control plane with the same configuration; this count does not fit one hold of the shared lock): ${r.floorHold.kubernetes}, ${r.floorHold.nodes} kwok nodes, machine: ${machineLine(r.floorHold.machine)}.` : ''),
     '',
     '| | Running / Available | p50 s | p95 s | p99 s | max s | worlds/s | last write s | API requests/world | client CPU s/world | peak RSS MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -61,7 +62,10 @@ function resyncLine(r: ClusterRun['resync'] & object, state: string): string {
 
 export function clusterSection(runs: readonly ClusterRun[]): string[] {
   const md = ['## Cluster: Anvil next to the control plane\'s floor (`anvil load-test`)', ''];
-  for (const r of [...runs].sort((a, b) => a.worlds - b.worlds)) md.push(...clusterRun(r));
+  for (const r of [...runs].sort((a, b) => a.worlds - b.worlds)) {
+    if (r.loadTest) md.push(...clusterRun(r as MeasuredRun));
+    else md.push(`### ${n(r.worlds)} worlds`, '', `Only the floor is measured so far (\`--phase floor\`, ${machineLine(r.machine)}); Anvil's phase is not.`, '');
+  }
   return md;
 }
 
@@ -82,7 +86,7 @@ export function memorySection(m: MemoryRun): string[] {
 
 export function costSection(runs: readonly ClusterRun[], memory: MemoryRun | undefined): string[] {
   const md = ['## Cost per world', '', '| worlds | Anvil API requests/world | reconciler CPU s/world | floor requests/world | floor client CPU s/world |', '|---:|---:|---:|---:|---:|'];
-  for (const r of [...runs].sort((a, b) => a.worlds - b.worlds)) {
+  for (const r of measured(runs).sort((a, b) => a.worlds - b.worlds)) {
     const f = r.loadTest.floor;
     md.push(`| ${n(r.worlds)} | ${n(r.loadTest.reconciler.apiRequestsPerWorld, 1)} | ${n(r.loadTest.reconciler.cpuSecondsPerWorld, 4)} | ${f ? n(f.requestsPerWorld, 1) : 'n/a'} | ${f ? n(f.clientCpuSeconds / f.worlds, 4) : 'n/a'} |`);
   }
@@ -93,7 +97,7 @@ export function costSection(runs: readonly ClusterRun[], memory: MemoryRun | und
 
 type Verdict = [target: string, measured: string, verdict: string, bound: string];
 
-function latencyTarget(r: ClusterRun | undefined): Verdict {
+function latencyTarget(r: MeasuredRun | undefined): Verdict {
   const t = r?.loadTest;
   const a = t?.latencySeconds?.p99;
   const f = t?.floor?.latencySeconds?.p99;
@@ -109,7 +113,7 @@ function latencyTarget(r: ClusterRun | undefined): Verdict {
 }
 
 /** What the run's own figures say bounds Anvil's time: its writes, its CPU, or the control plane after them. */
-function bounds(r: ClusterRun): string {
+function bounds(r: MeasuredRun): string {
   const t = r.loadTest;
   const m = t.reconciler;
   const f = t.floor;
@@ -122,7 +126,7 @@ function bounds(r: ClusterRun): string {
   return parts.join('; ');
 }
 
-function throughputTarget(r: ClusterRun | undefined): Verdict {
+function throughputTarget(r: MeasuredRun | undefined): Verdict {
   const t = r?.loadTest;
   const name = '1,000 worlds: all Running; throughput ≥ 0.9 × floor';
   if (!t) return [name, 'not measured', 'not measured', ''];
@@ -157,14 +161,14 @@ function memoryTargets(m: MemoryRun | undefined): Verdict[] {
   ];
 }
 
-function resyncTarget(r: ClusterRun | undefined): Verdict {
+function resyncTarget(r: MeasuredRun | undefined): Verdict {
   const name = 'no-op resync at 1,000 worlds: 0 writes';
   if (!r?.resync) return [name, 'not measured', 'not measured', ''];
   return [name, `${n(r.resync.writes)} writes in ${r.resync.windowSeconds} s, ${n(r.resync.reconciles)} reconciles`, r.resync.writes === 0 ? 'met' : `**not met** (${n(r.resync.writes)} writes)`, `requests by verb: ${fmtCounts(r.resync.requestsByVerb)}`];
 }
 
 export function targetsSection(runs: readonly ClusterRun[], memory: MemoryRun | undefined): string[] {
-  const at = (w: number) => runs.find((r) => r.worlds === w);
+  const at = (w: number) => measured(runs).find((r) => r.worlds === w);
   const rows: Verdict[] = [latencyTarget(at(100)), throughputTarget(at(1000)), ...memoryTargets(memory), resyncTarget(at(1000))];
   return [
     '## Targets (issue 9; benchmarks, not tests)',

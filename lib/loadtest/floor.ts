@@ -144,6 +144,8 @@ export interface FloorOptions {
   namespace: string;
   kubeconfig?: string;
   timeoutSeconds: number;
+  /** Delete the namespace and wait until it is gone (default true). */
+  cleanup?: boolean;
   onProgress?: (done: number) => void;
 }
 
@@ -193,7 +195,7 @@ export async function measureFloor(kube: Kube, opts: FloorOptions): Promise<Floo
   const requestsByCode = byLabel(parseMetrics(await metrics.registry.metrics()), 'anvil_api_requests_total', 'code');
   const requests = Object.values(requestsByCode).reduce((a, b) => a + b, 0);
   const c0 = performance.now();
-  const cleanedUp = await deleteNamespace(kube, opts.namespace, Math.max(120_000, opts.timeoutSeconds * 1000)).catch(() => false);
+  const cleanedUp = opts.cleanup === false ? false : await deleteNamespace(kube, opts.namespace, Math.max(120_000, opts.timeoutSeconds * 1000)).catch(() => false);
   return {
     namespace: opts.namespace,
     worlds: opts.worlds,

@@ -9,6 +9,8 @@
  *   npm run bench -- --only cluster --worlds 1000 --cpu-prof
  *   npm run bench -- --only memory --memory-worlds 5000
  *
+ *   npm run bench -- --regenerate                        # no run: rewrite the outputs from results.json
+ *
  * Options: --only CASES (comma-separated names of CASES below), --runs N (resolver/synth),
  * --worlds N,N (cluster), --memory-worlds N (memory, default 5000), --game G (default
  * roguelike), --nodes N, --reconcile-concurrency N (default 16), --resync-seconds S (default
@@ -209,14 +211,15 @@ function markdown(r: Results): string {
 
 // ---- main ------------------------------------------------------------------------------
 
-const only = flag('only')?.split(',') ?? CASES.map((c) => c.name);
+// --regenerate: no case runs; RESULTS.md, the chart and the README line are rewritten from results.json.
+const only = has('regenerate') ? [] : (flag('only')?.split(',') ?? CASES.map((c) => c.name));
 const unknown = only.filter((o) => !CASES.some((c) => c.name === o));
 if (unknown.length) {
   process.stderr.write(`unknown case(s) ${unknown.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}\n`);
   process.exit(2);
 }
 const previous: Partial<Results> = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Results) : {};
-const results: Results = { ...previous, machine: machineNow() };
+const results: Results = { ...previous, machine: only.length ? machineNow() : (previous.machine ?? machineNow()) };
 let anyFailed = false;
 for (const c of CASES.filter((c) => only.includes(c.name))) {
   log(`case ${c.name}`);

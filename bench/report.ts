@@ -80,7 +80,7 @@ export function memorySection(m: MemoryRun): string[] {
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     `| ${n(m.worlds)} | ${fmtCounts(m.phases)} | ${n(m.settleSeconds, 1)} | ${n(m.apiRequestsPerWorld, 1)} | ${n(m.cpuSecondsPerWorld, 4)} | ${n(m.afterBurst.rssMb, 1)} | ${n(m.afterBurst.heapUsedMb, 1)} | ${n(m.peakRssMb, 1)} | ${n(m.resync.rssMb, 1)} | ${n(m.resync.heapUsedMb, 1)} |`,
     '',
-    resyncLine(m.resync, m.reconciled < m.worlds ? 'worlds (not all reconciled yet, so not a no-op)' : 'converged'),
+    resyncLine(m.resync, m.reconciled < m.worlds ? 'partly reconciled (so not a no-op)' : 'converged'),
     '',
   ];
 }

@@ -182,10 +182,12 @@ export class Applier {
     const wanted = new Set(objects.map(objectKey));
     const stale: KubernetesObject[] = [];
     for (const { kind, apiVersion } of [...OWNED_KINDS].reverse()) {
+      // Every object of the namespace, other worlds' too: no copy unless it is stale (the
+      // caches set kind, see trimOwned).
       for (const o of this.caches.get(kind)?.list(namespace) ?? []) {
-        const withKind = { ...o, kind, apiVersion };
-        if (o.metadata?.deletionTimestamp || wanted.has(objectKey(withKind)) || !isOurs(withKind)) continue;
-        stale.push(withKind);
+        if (o.metadata?.deletionTimestamp || wanted.has(`${kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`)) continue;
+        if (!isOurs(o.kind === kind ? o : { ...o, kind, apiVersion })) continue;
+        stale.push({ ...o, kind, apiVersion });
       }
     }
     let deleted = 0;

@@ -1,5 +1,6 @@
 // The reconciler's pure parts: the work queue, no-op detection and the phase machine.
-import { covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Applier, covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
 import { deploymentAvailable } from '../../lib/reconciler/reconcile.js';
 import { trimOwned } from '../../lib/reconciler/trim.js';
 import { WorkQueue } from '../../lib/reconciler/queue.js';
@@ -87,6 +88,12 @@ describe('informer cache trimming', () => {
     expect(upToDate(trimmed, desired)).toBe(false);
   });
 
+  test('cached objects get their kind (list items come without it)', () => {
+    const item = () => ({ metadata: { name: 's', namespace: 'n' } });
+    expect(trimOwned('Service')(item() as KubernetesObject).kind).toBe('Service');
+    expect(trimOwned('Deployment')({ ...item(), status: {} } as KubernetesObject).kind).toBe('Deployment');
+  });
+
   test('Deployments keep the status fields readiness reads', () => {
     const d = {
       apiVersion: 'apps/v1',
@@ -154,5 +161,25 @@ describe('world status', () => {
     const w = world(failed.status);
     w.metadata.deletionTimestamp = '2026-01-01T00:02:00Z';
     expect(computeStatus(w, ok, state(2, 2)).to).toBe('Terminating');
+  });
+});
+
+describe('Applier.sync: what left the plan', () => {
+  // In-memory caches shaped like the informers' (list by namespace, get by name), holding the
+  // objects of two worlds in one namespace, as the trimmed caches hold them.
+  const cm = (name: string, world: string, extra: Record<string, unknown> = {}) =>
+    trimOwned('ConfigMap')({ metadata: { name, namespace: 'n', labels: { 'anvil.dev/world': world }, ...extra } } as never);
+  const objects = [cm('a-routes', 'a'), cm('a-old', 'a'), cm('a-going', 'a', { deletionTimestamp: 'x' }), cm('b-routes', 'b'), { metadata: { name: 'a-nokind', namespace: 'n', labels: { 'anvil.dev/world': 'a' } } }];
+  const cache = { list: (ns?: string) => objects.filter((o) => !ns || o.metadata?.namespace === ns), get: (name: string) => objects.find((o) => o.metadata?.name === name) };
+  const deleted: unknown[] = [];
+  const kube = { apply: async (o: unknown) => o, delete: async (o: unknown) => void deleted.push(o) };
+
+  test('deletes only the stale objects of the world being synced, with kind and apiVersion, and never another world\'s', async () => {
+    const applier = new Applier(kube as never, new Map([['ConfigMap', cache]]) as never);
+    const desired = [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a-routes', namespace: 'n', labels: { 'anvil.dev/world': 'a' } } }];
+    const r = await applier.sync(desired as never, 'n', (o) => o.metadata?.labels?.['anvil.dev/world'] === 'a' && o.kind === 'ConfigMap');
+    expect(r.deleted).toBe(2);
+    expect(deleted.map((o) => (o as { metadata: { name: string } }).metadata.name).sort()).toEqual(['a-nokind', 'a-old']);
+    for (const o of deleted) expect(o).toMatchObject({ apiVersion: 'v1', kind: 'ConfigMap' });
   });
 });

@@ -10,7 +10,7 @@
  *   world is reconciled and again after a resync, and the resync's own figures.
  * Every run records the machine (cores, memory, load average) at its start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,14 @@ export interface Machine {
   loadAverage: number[];
   node: string;
   startedAt: string;
+  /** The commit the run was made from (with `+dirty` when the worktree had changes). */
+  revision: string;
+}
+
+function revision(): string {
+  const git = (args: string[]) => spawnSync('git', args, { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
+  return git(['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'bench', 'test']) ? `${head}+dirty` : head;
 }
 
 export const machineNow = (): Machine => ({
@@ -51,6 +59,7 @@ export const machineNow = (): Machine => ({
   loadAverage: loadavg().map((v) => round(v, 2)),
   node: process.version,
   startedAt: new Date().toISOString(),
+  revision: revision(),
 });
 
 export interface ClusterOptions {

@@ -12,7 +12,7 @@ const ms = (s: number | null | undefined) => (s === null || s === undefined ? 'n
 const pct = (v: number) => `${n(Math.abs(v) * 100, 0)} %`;
 
 export const machineLine = (m: Machine): string =>
-  `${m.cpus} × ${m.cpuModel}, ${n(m.memoryGb, 1)} GB (${n(m.freeMemoryGb, 1)} GB free), load average ${m.loadAverage.map((v) => n(v, 2)).join(' / ')} (1/5/15 min) at the start (${m.startedAt.slice(0, 16).replace('T', ' ')} UTC), Node ${m.node}`;
+  `${m.cpus} × ${m.cpuModel}, ${n(m.memoryGb, 1)} GB (${n(m.freeMemoryGb, 1)} GB free), load average ${m.loadAverage.map((v) => n(v, 2)).join(' / ')} (1/5/15 min) at the start (${m.startedAt.slice(0, 16).replace('T', ' ')} UTC), Node ${m.node}, revision ${m.revision ?? 'not recorded'}`;
 
 const latency = (l: Summary | null) => (l ? [n(l.p50, 2), n(l.p95, 2), n(l.p99, 2), n(l.max, 2)] : ['n/a', 'n/a', 'n/a', 'n/a']);
 

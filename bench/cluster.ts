@@ -48,7 +48,7 @@ export interface Machine {
 function revision(): string {
   const git = (args: string[]) => spawnSync('git', args, { encoding: 'utf8' }).stdout?.trim() ?? '';
   const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
-  return git(['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'bench', 'test']) ? `${head}+dirty` : head;
+  return git(['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'bench/*.ts', 'test', 'bin']) ? `${head}+dirty` : head;
 }
 
 export const machineNow = (): Machine => ({

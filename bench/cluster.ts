@@ -66,7 +66,14 @@ export interface ClusterOptions {
   game: string;
   nodes?: number;
   reconcileConcurrency: number;
+  /** The reconciler's --resync-seconds for the resync windows (short, to see two resyncs). */
   resyncSeconds: number;
+  /**
+   * Its --resync-seconds while the cluster case's load tests run (the reconciler's default):
+   * a short one would add relists of everything to Anvil's phase that the floor does not
+   * have. The cluster case restarts the reconciler with `resyncSeconds` for its window.
+   */
+  burstResyncSeconds: number;
   timeoutSeconds: number;
   cpuProfile: boolean;
   logDir: string;
@@ -171,14 +178,14 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
   for (const f of files) await kubectl(cp, ['apply', '-f', join('dist', f)]);
 }
 
-async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOptions): Promise<ChildProcess> {
+async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOptions, resyncSeconds: number, cpuProfile: boolean): Promise<ChildProcess> {
   const log = openSync(join(opts.logDir, 'reconciler.log'), 'a');
   // The compiled reconciler (bin/anvil.js on build/), as it runs in a cluster: its memory is what ships.
   ensureBuilt();
-  const prof = opts.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : [];
+  const prof = cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : [];
   const child = spawn(
     process.execPath,
-    [...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(opts.resyncSeconds)],
+    [...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;
@@ -209,10 +216,12 @@ interface Session {
   metricsUrl: string;
   kubernetes: string;
   nodes: number;
+  /** Stops the reconciler and starts a fresh one (same port, never profiled) with this --resync-seconds. */
+  restartReconciler(resyncSeconds: number): Promise<void>;
 }
 
 /** A control plane with the platform applied and the reconciler running, for `body`; everything stopped after. */
-async function withCluster<T>(opts: ClusterOptions, withNodes: boolean, nodes: number, body: (s: Session) => Promise<T>): Promise<{ result: T; profile: ProfileSummary | null }> {
+async function withCluster<T>(opts: ClusterOptions, withNodes: boolean, nodes: number, resyncSeconds: number, body: (s: Session) => Promise<T>): Promise<{ result: T; profile: ProfileSummary | null }> {
   opts.log(`cluster: starting the control plane${withNodes ? ` with ${nodes} kwok nodes` : ' without nodes'}`);
   const cp = await startControlPlane({ withNodes, nodes, timeoutMs: 300_000 });
   let reconciler: ChildProcess | undefined;
@@ -220,8 +229,12 @@ async function withCluster<T>(opts: ClusterOptions, withNodes: boolean, nodes: n
     const version = JSON.parse(await kubectl(cp, ['version', '-o', 'json'])) as { serverVersion?: { gitVersion?: string } };
     await applyPlatform(cp);
     const port = 18080 + (process.pid % 1000);
-    reconciler = await startReconciler(cp, port, opts);
-    const result = await body({ cp, metricsUrl: `http://127.0.0.1:${port}/metrics`, kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes: withNodes ? nodes : 0 });
+    reconciler = await startReconciler(cp, port, opts, resyncSeconds, opts.cpuProfile);
+    const restartReconciler = async (seconds: number) => {
+      await stopReconciler(reconciler);
+      reconciler = await startReconciler(cp, port, opts, seconds, false);
+    };
+    const result = await body({ cp, metricsUrl: `http://127.0.0.1:${port}/metrics`, kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes: withNodes ? nodes : 0, restartReconciler });
     await stopReconciler(reconciler);
     const prof = opts.cpuProfile ? readdirSync(opts.logDir).filter((f) => f.endsWith('.cpuprofile')) : [];
     return { result, profile: prof.length ? summarizeProfile(JSON.parse(readFileSync(join(opts.logDir, prof[0]!), 'utf8'))) : null };
@@ -295,7 +308,7 @@ export async function runClusterCase(worldCounts: number[], opts: ClusterOptions
   // kwok nodes hold 110 pods; a world of the example games runs about 5.
   const nodes = opts.nodes ?? Math.ceil((largest * 6) / 100) + 2;
   const out: ClusterRun[] = [];
-  const { profile } = await withCluster(opts, true, nodes, async (s) => {
+  const { profile } = await withCluster(opts, true, nodes, opts.burstResyncSeconds, async (s) => {
     for (const [i, worlds] of sorted.entries()) {
       const machine = machineNow();
       const base = { worlds, machine, kubernetes: s.kubernetes, nodes, reconcileConcurrency: opts.reconcileConcurrency, cleanupSeconds: null, resync: null, profile: null };
@@ -309,8 +322,14 @@ export async function runClusterCase(worldCounts: number[], opts: ClusterOptions
       if (phase === 'anvil' && !held) throw new Error(`--phase anvil at ${worlds} worlds needs the floor of a --phase floor invocation first`);
       const result = await loadTest(s, worlds, namespace, opts, phase === 'anvil' ? ['--no-floor'] : []);
       if (held) Object.assign(result, { floor: held.floor, ratios: ratiosOf(result.latencySeconds, result.worldsPerSecond, held.floor) });
-      // The largest count keeps its worlds for the no-op resync window.
-      const resync = last ? await resyncWindow(s.metricsUrl, worlds, opts) : null;
+      // The largest count keeps its worlds for the no-op resync window: a fresh reconciler
+      // (its first pass over every world is a resync of its own) with short resyncs.
+      let resync: ResyncResult | null = null;
+      if (last) {
+        opts.log(`cluster: restarting the reconciler with --resync-seconds ${opts.resyncSeconds} for the no-op window`);
+        await s.restartReconciler(opts.resyncSeconds);
+        resync = await resyncWindow(s.metricsUrl, worlds, opts);
+      }
       // Before the next count, its namespace (with every pod) must be gone; after the last, the control plane stops.
       let cleanupSeconds: number | null = null;
       if (!last) {
@@ -375,7 +394,7 @@ async function settle(s: Session, tracker: WorldTracker, worlds: number, deadlin
 
 export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promise<MemoryRun> {
   const machine = machineNow();
-  const { result } = await withCluster(opts, false, 0, async (s) => {
+  const { result } = await withCluster(opts, false, 0, opts.resyncSeconds, async (s) => {
     const namespace = 'bench-memory';
     const kube = connect(s.cp.kubeconfig);
     await ensureNamespace(kube, namespace);

@@ -44,7 +44,7 @@ function clusterRun(r: MeasuredRun): string[] {
   if (r.resync) md.push(resyncLine(r.resync, 'Running'), '');
   if (r.profile) {
     const p = r.profile;
-    md.push(`CPU profile of the reconciler (\`--cpu-prof\`, the whole process: start, floor phase idle, Anvil's burst, resync): ${n(p.busySeconds, 1)} s busy of ${n(p.seconds, 1)} s. By origin: ${p.byOrigin.map((o) => `${o.origin} ${n(o.percent, 1)} %`).join(', ')}.`, '');
+    md.push(`CPU profile of the reconciler (\`--cpu-prof\`, the process of the load tests: its start, idle through the floor, Anvil's burst; not the restarted one of the resync window): ${n(p.busySeconds, 1)} s busy of ${n(p.seconds, 1)} s. By origin: ${p.byOrigin.map((o) => `${o.origin} ${n(o.percent, 1)} %`).join(', ')}.`, '');
     md.push('| function | where | self s | % of busy |', '|---|---|---:|---:|');
     for (const fr of p.topFrames) md.push(`| \`${fr.function}\` | ${fr.location} | ${n(fr.selfSeconds, 2)} | ${n(fr.percent, 1)} |`);
     md.push('');

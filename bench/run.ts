@@ -13,8 +13,8 @@
  *
  * Options: --only CASES (comma-separated names of CASES below), --runs N (resolver/synth),
  * --worlds N,N (cluster), --memory-worlds N (memory, default 5000), --game G (default
- * roguelike), --nodes N, --reconcile-concurrency N (default 16), --resync-seconds S (default
- * 30), --timeout S (per phase, default 900), --cpu-prof (profile the reconciler), --phase
+ * roguelike), --nodes N, --reconcile-concurrency N (default 16), --resync-seconds S (resync windows
+ * and the memory case, default 30), --burst-resync-seconds S (cluster load tests, default 300), --timeout S (per phase, default 900), --cpu-prof (profile the reconciler), --phase
  * both|floor|anvil (cluster: a count too large for one hold of the control-plane lock is
  * measured in two invocations, the floor first; RESULTS.md says so).
  *
@@ -134,6 +134,7 @@ function clusterOptions(): ClusterOptions {
     ...(flag('nodes') ? { nodes: Number(flag('nodes')) } : {}),
     reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
     resyncSeconds: Number(flag('resync-seconds') ?? 30),
+    burstResyncSeconds: Number(flag('burst-resync-seconds') ?? 300),
     timeoutSeconds: Number(flag('timeout') ?? 900),
     cpuProfile: has('cpu-prof'),
     logDir,

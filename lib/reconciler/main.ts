@@ -39,6 +39,8 @@ export interface RunningReconciler {
   /** Resolves when the reconciler has stopped (after shutdown() or a lost lease). */
   done: Promise<void>;
   shutdown(): Promise<void>;
+  /** A resync now (relist everything, reconcile every world), as the periodic one does. */
+  resyncNow(): Promise<void>;
   port: number;
 }
 
@@ -225,5 +227,5 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   } else {
     startWorkers();
   }
-  return { done, shutdown, port };
+  return { done, shutdown, port, resyncNow: () => resync() };
 }

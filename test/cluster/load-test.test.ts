@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
-import { ROOT, applyCrds, ensureBuilt, listJson, startReconciler, type ReconcilerProcess } from './reconcilerHarness.js';
+import { ROOT, applyCrds, ensureBuilt, eventually, listJson, startReconciler, writes, type ReconcilerProcess } from './reconcilerHarness.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const ns = `load-test-${suffix}`;
@@ -83,6 +83,25 @@ describe('anvil load-test', () => {
     expect(await listJson('worldinstances', ns, `anvil.dev/load-test=${out.runId}`)).toEqual([]);
     const floorNs = await kubectl(['get', 'namespace', out.floor.namespace]);
     expect(floorNs.code).not.toBe(0);
+  });
+
+  test('SIGHUP asks the reconciler for a resync now: every cache is listed again, nothing is written', async () => {
+    // This reconciler runs with the default resync period (minutes): new lists are the signal's.
+    const lists = (m: Map<string, number>) => [...m].filter(([k]) => k.startsWith('anvil_api_requests_total{verb="list"')).reduce((n, [, v]) => n + v, 0);
+    // Quiet first: the previous test's worlds are gone, but the platform may still be settling.
+    let last = await reconciler.metrics();
+    await eventually('a quiet reconciler', async () => {
+      await new Promise((r) => setTimeout(r, 3000));
+      const now = await reconciler.metrics();
+      const quiet = writes(now) === writes(last);
+      last = now;
+      return quiet || undefined;
+    });
+    const before = await reconciler.metrics();
+    reconciler.child.kill('SIGHUP');
+    await eventually('a relist of every cache', async () => (lists(await reconciler.metrics()) >= lists(before) + 9 ? true : undefined));
+    expect(reconciler.log()).toContain('SIGHUP: resync');
+    expect(writes(await reconciler.metrics())).toBe(writes(before));
   });
 
   test('worlds that cannot reach Running are listed and make the exit code non-zero', async () => {

@@ -35,7 +35,7 @@ export function figureLine(r: ResultsLike): string {
     );
   }
   const m = r.memory && !('error' in r.memory) ? r.memory : undefined;
-  if (m) parts.push(`${n(m.worlds)} worlds without nodes: reconciler ${n(m.afterBurst.rssMb, 0)} MB RSS after the burst, ${n(m.resync.rssMb, 0)} MB after a resync, converged reconcile p99 ${n((m.resync.worldReconcileSeconds.p99 ?? NaN) * 1000, 1)} ms`);
+  if (m) parts.push(`${n(m.worlds)} worlds without nodes${m.reconciled < m.worlds ? ` (only ${n(m.reconciled)} reconciled within the run)` : ''}: reconciler ${n(m.afterBurst.rssMb, 0)} MB RSS after the burst, ${n(m.resync.rssMb, 0)} MB after a resync, converged reconcile p99 ${n((m.resync.worldReconcileSeconds.p99 ?? NaN) * 1000, 1)} ms`);
   const machine = Array.isArray(r.cluster) ? r.cluster[0]?.machine : m?.machine;
   const on = machine ? ` on ${machine.cpus} cores` : '';
   return `Figures of the recorded runs${on} (generated from \`bench/results.json\`): ${parts.join('; ')}.`;

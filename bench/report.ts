@@ -24,7 +24,7 @@ function clusterRun(r: MeasuredRun): string[] {
     `### ${n(r.worlds)} worlds`,
     '',
     `Control plane ${r.kubernetes} with ${r.nodes} kwok nodes, reconciler \`--concurrency ${r.reconcileConcurrency}\`, game \`${t.game}\`, ${f ? `${f.objectsPerWorld} objects and ${f.kinds.Deployment ?? 0} Deployments per world` : 'no floor'}. Machine: ${machineLine(r.machine)}.` +
-      (r.floorHold ? ` **The floor was measured in a hold of the control plane of its own** (a fresh control plane with the same configuration; this count does not fit one hold of the shared lock): ${r.floorHold.kubernetes}, ${r.floorHold.nodes} kwok nodes, machine: ${machineLine(r.floorHold.machine)}.` : ''),
+      (r.floorHold ? ` **The floor was measured by an invocation of its own** (\`--phase floor\`: a fresh control plane with the same configuration, instead of deleting the floor's namespace and waiting for its pods to go), just before Anvil's: ${r.floorHold.kubernetes}, ${r.floorHold.nodes} kwok nodes, machine: ${machineLine(r.floorHold.machine)}.` : ''),
     '',
     '| | Running / Available | p50 s | p95 s | p99 s | max s | worlds/s | last write s | API requests/world | client CPU s/world | peak RSS MB |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -248,7 +248,7 @@ async function withCluster<T>(opts: ClusterOptions, withNodes: boolean, nodes: n
 }
 
 async function loadTest(s: Session, worlds: number, namespace: string, opts: ClusterOptions, extra: string[] = []): Promise<LoadTestResult> {
-  opts.log(`cluster: anvil load-test --worlds ${worlds} (the floor, then Anvil)`);
+  opts.log(`cluster: anvil load-test --worlds ${worlds} (${extra.includes('--no-floor') ? 'Anvil only' : 'the floor, then Anvil'})`);
   const logFile = join(opts.logDir, `load-test-${worlds}.log`);
   const args = [
     ANVIL, 'load-test', '--worlds', String(worlds), '--concurrency', String(Math.min(worlds, 100)), '--namespace', namespace,

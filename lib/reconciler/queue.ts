@@ -18,6 +18,7 @@ export class WorkQueue {
   private readonly queue: string[] = [];
   /** Keys added with `first`: handed out before the others (see add). */
   private readonly urgent: string[] = [];
+  private readonly urgentKeys = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   /** Keys added with `first` while being processed. */
@@ -43,10 +44,14 @@ export class WorkQueue {
    * Queues `key` once. `first`: ahead of the keys queued without it (FIFO among themselves),
    * for passes that are cheap and make a user wait, such as noticing that a world's
    * workloads became ready while a burst of new worlds is still queued. A key already
-   * queued keeps its place.
+   * queued without `first` moves ahead when added with it.
    */
   add(key: string, opts: { first?: boolean } = {}): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (opts.first) this.promote(key);
+      return;
+    }
     this.dirty.add(key);
     if (this.processing.has(key)) {
       if (opts.first) this.requeueFirst.add(key);
@@ -54,10 +59,28 @@ export class WorkQueue {
     }
     const waiter = this.waiters.shift();
     if (waiter) waiter(key);
-    else {
-      (opts.first ? this.urgent : this.queue).push(key);
+    else if (opts.first) {
+      this.urgent.push(key);
+      this.urgentKeys.add(key);
+      this.o.onDepth?.(this.depth);
+    } else {
+      this.queue.push(key);
       this.o.onDepth?.(this.depth);
     }
+  }
+
+  /** A queued key moves ahead; one being processed comes back ahead (see done). */
+  private promote(key: string): void {
+    if (this.processing.has(key)) {
+      this.requeueFirst.add(key);
+      return;
+    }
+    if (this.urgentKeys.has(key)) return;
+    const i = this.queue.indexOf(key);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.urgent.push(key);
+    this.urgentKeys.add(key);
   }
 
   /** Adds the key after `ms`; an earlier pending addAfter of the same key wins. */
@@ -98,6 +121,7 @@ export class WorkQueue {
     if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.urgent.shift() ?? this.queue.shift();
     if (key !== undefined) {
+      this.urgentKeys.delete(key);
       this.o.onDepth?.(this.depth);
       this.take(key);
       return Promise.resolve(key);

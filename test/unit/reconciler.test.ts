@@ -25,19 +25,19 @@ describe('WorkQueue', () => {
     expect(await q.get()).toBeUndefined();
   });
 
-  test('keys added with `first` go before the others, also when added again while processed', async () => {
+  test('keys added with `first` go before the others, move ahead when already queued, and come back ahead when added while processed', async () => {
     const q = new WorkQueue();
     for (const k of ['new-1', 'new-2', 'new-3']) q.add(k);
     q.add('ready-1', { first: true });
-    q.add('new-1', { first: true }); // already queued: keeps its place
+    q.add('new-3', { first: true }); // already queued: moves ahead, after the earlier first ones
+    q.add('new-3', { first: true }); // once
     expect(q.depth).toBe(4);
     expect(await q.get()).toBe('ready-1');
-    q.add('ready-1', { first: true }); // while processing
+    q.add('ready-1', { first: true }); // while processing: back ahead once done
     q.add('ready-2', { first: true });
     q.done('ready-1');
-    expect(await q.get()).toBe('ready-2');
-    expect(await q.get()).toBe('ready-1');
-    expect([await q.get(), await q.get(), await q.get()]).toEqual(['new-1', 'new-2', 'new-3']);
+    expect([await q.get(), await q.get(), await q.get()]).toEqual(['new-3', 'ready-2', 'ready-1']);
+    expect([await q.get(), await q.get()]).toEqual(['new-1', 'new-2']);
     expect(q.depth).toBe(0);
     q.shutdown();
   });

@@ -324,7 +324,8 @@ async function reconcilerFigures(opts: LoadTestOptions, before: Sample[] | undef
   if (!before) return r;
   const perWorld = (v: number, digits: number) => (opts.worlds > 0 ? round(v / opts.worlds, digits) : null);
   try {
-    const after = await scrape(opts.metricsUrl);
+    // A reconciler finishing a burst can be slow to answer: wait, and try again.
+    const after = await scrape(opts.metricsUrl, 30_000).catch(() => scrape(opts.metricsUrl, 60_000));
     sampler.take(after);
     if (has(after, 'anvil_reconcile_total')) {
       r.reconciles = deltaByKey(byLabel(before, 'anvil_reconcile_total', 'result'), byLabel(after, 'anvil_reconcile_total', 'result'));

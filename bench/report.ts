@@ -119,8 +119,12 @@ function bounds(r: MeasuredRun): string {
   const t = r.loadTest;
   const m = t.reconciler;
   const f = t.floor;
+  const after = (end: number, write: number | null | undefined) => (write === null || write === undefined ? 'n/a' : n(end - write, 1));
+  const top = r.profile?.topFrames[0];
   const parts = [
-    `last apply at ${n(m.lastApplySeconds, 1)} s (floor's last create ${f ? n(f.createSeconds, 1) : 'n/a'} s), last world Running at ${n(t.durationSeconds, 1)} s (floor ${f ? n(f.durationSeconds, 1) : 'n/a'} s)`,
+    `last apply at ${n(m.lastApplySeconds, 1)} s (floor's last create ${f ? n(f.createSeconds, 1) : 'n/a'} s), last world Running at ${n(t.durationSeconds, 1)} s (floor ${f ? n(f.durationSeconds, 1) : 'n/a'} s): ${after(t.durationSeconds, m.lastApplySeconds)} s after the last write (floor ${f ? after(f.durationSeconds, f.createSeconds) : 'n/a'} s)`,
+    ...(m.error ? [`the reconciler's counters could not be read at the end of the run (${m.error})`] : []),
+    ...(top ? [`CPU profile: \`${top.function}\` (${top.location}) ${n(top.percent, 1)} % of the reconciler's busy time`] : []),
     `reconciler ${n(m.cpuSeconds, 1)} CPU s over ${n(t.durationSeconds, 1)} s (${n(m.cpuSeconds !== null && t.durationSeconds > 0 ? (100 * m.cpuSeconds) / t.durationSeconds : null, 0)} % of one of ${r.machine.cpus} cores) vs the floor client's ${f ? n(f.clientCpuSeconds, 1) : 'n/a'} CPU s`,
     `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'}`,
     `load average at start ${r.machine.loadAverage.map((v) => n(v, 2)).join('/')}`,

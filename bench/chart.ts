@@ -22,6 +22,11 @@ const SERIES = [
   { key: 'max', color: '#c53030' },
 ] as const;
 
+const FLOOR_SERIES = [
+  { key: 'p50', color: '#90cdf4' },
+  { key: 'p99', color: '#fbd38d' },
+] as const;
+
 const f = (v: number) => Number(v.toFixed(1)).toString();
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
@@ -33,7 +38,8 @@ function niceScale(max: number): { top: number; step: number } {
   return { top: Math.ceil(Math.max(max, 0.1) / step) * step, step };
 }
 
-export function latencyChart(points: readonly LatencyPoint[], title: string, target?: { seconds: number; label: string }): string {
+/** `floor`: the control plane's floor at the same world counts, drawn dashed (p50 and p99). */
+export function latencyChart(points: readonly LatencyPoint[], title: string, target?: { seconds: number; label: string }, floor: readonly LatencyPoint[] = []): string {
   const pts = [...points].sort((a, b) => a.worlds - b.worlds);
   const plotW = W - M.left - M.right;
   const plotH = H - M.top - M.bottom;
@@ -41,7 +47,7 @@ export function latencyChart(points: readonly LatencyPoint[], title: string, tar
   const xMin = Math.floor(Math.min(...xs, 2));
   const xMax = Math.ceil(Math.max(...xs, xMin + 1));
   const x = (worlds: number) => M.left + ((Math.log10(worlds) - xMin) / (xMax - xMin)) * plotW;
-  const yMaxData = Math.max(...pts.map((p) => p.max), target?.seconds ?? 0);
+  const yMaxData = Math.max(...pts.map((p) => p.max), ...floor.map((p) => p.max), target?.seconds ?? 0);
   const { top, step } = niceScale(yMaxData);
   const y = (s: number) => M.top + plotH - (s / top) * plotH;
 
@@ -75,6 +81,16 @@ export function latencyChart(points: readonly LatencyPoint[], title: string, tar
     const ly = M.top + 10 + i * 20;
     out.push(`<line x1="${W - M.right + 16}" y1="${ly}" x2="${W - M.right + 40}" y2="${ly}" stroke="${s.color}" stroke-width="2"/>`);
     out.push(`<text x="${W - M.right + 46}" y="${ly + 4}">${s.key}</text>`);
+  });
+  const fl = [...floor].sort((a, b) => a.worlds - b.worlds);
+  FLOOR_SERIES.forEach((s, i) => {
+    if (fl.length > 1) out.push(`<path d="${fl.map((p, j) => `${j === 0 ? 'M' : 'L'}${f(x(p.worlds))} ${f(y(p[s.key]))}`).join(' ')}" fill="none" stroke="${s.color}" stroke-width="2" stroke-dasharray="5 4"/>`);
+    for (const p of fl) out.push(`<rect x="${f(x(p.worlds) - 3)}" y="${f(y(p[s.key]) - 3)}" width="6" height="6" fill="${s.color}"><title>floor ${s.key} ${p[s.key]} s at ${p.worlds} worlds</title></rect>`);
+    if (fl.length) {
+      const ly = M.top + 10 + (SERIES.length + i) * 20;
+      out.push(`<line x1="${W - M.right + 16}" y1="${ly}" x2="${W - M.right + 40}" y2="${ly}" stroke="${s.color}" stroke-width="2" stroke-dasharray="5 4"/>`);
+      out.push(`<text x="${W - M.right + 46}" y="${ly + 4}">floor ${s.key}</text>`);
+    }
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

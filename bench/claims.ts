@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { ensureBuilt } from '../test/cluster/reconcilerHarness.js';
+import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import type { ClaimLoadTestResult } from '../lib/loadtest/claims.js';
 
 export interface ClaimsBenchOptions {

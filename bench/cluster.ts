@@ -1,32 +1,81 @@
 /**
- * The cluster part of the bench: a local control plane with kwok nodes (test/cluster),
- * dist/'s CRDs, namespaces, definitions and global services applied as the README says, the
- * reconciler from source (`anvil reconcile`), then `anvil load-test` at each world count, a
- * no-op resync window (API writes must stay at zero), and optionally a large count for the
- * reconciler's memory.
+ * The cluster part of the bench. Each invocation starts its own local control plane
+ * (test/cluster), applies dist/'s CRDs, namespaces, definitions and global services as the
+ * README says, runs the compiled reconciler (optionally under --cpu-prof), and then:
+ * - `runClusterCase`: for each world count, `anvil load-test` (the control plane's floor
+ *   first, then Anvil), in a namespace of its own that is deleted and waited for afterwards;
+ *   after the largest count, a no-op resync window before the cleanup;
+ * - `runMemoryCase`: without nodes (no controller manager, scheduler or kwok: no pods, worlds
+ *   stay Provisioning), N worlds created at once, the reconciler's RSS and heap once every
+ *   world is reconciled and again after a resync, and the resync's own figures.
+ * Every run records the machine (cores, memory, load average) at its start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { ensureBuilt } from '../test/cluster/reconcilerHarness.js';
-import { byLabel, deltaByKey, scrape, sumOf } from '../lib/loadtest/metrics.js';
-import type { LoadTestResult } from '../lib/loadtest/run.js';
+import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
+import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
+import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/loadtest/kube.js';
+import { byLabel, deltaByKey, histogramDelta, scrape, sumOf, type HistogramDelta, type Sample } from '../lib/loadtest/metrics.js';
+import { forEachBounded } from '../lib/loadtest/pool.js';
+import { measureFloor, type FloorResult } from '../lib/loadtest/floor.js';
+import { ratiosOf, type LoadTestResult } from '../lib/loadtest/run.js';
+import { round } from '../lib/loadtest/stats.js';
+import { WorldTracker } from '../lib/loadtest/worlds.js';
+import { summarizeProfile, type ProfileSummary } from './profile.js';
 
 const TSX = join('node_modules', '.bin', 'tsx');
 const ANVIL = join('bench', 'anvil.ts');
 /** Requests that only read: everything else the reconciler counts is a write. */
 const READ_VERBS = new Set(['get', 'list', 'watch', 'lease-get']);
+const MB = 2 ** 20;
 
-export interface ClusterBenchOptions {
-  worldCounts: number[];
-  /** World count for the memory run (0: skip). */
-  memoryWorlds: number;
-  game?: string;
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memoryGb: number;
+  freeMemoryGb: number;
+  /** 1, 5 and 15 minute load averages when the run started. */
+  loadAverage: number[];
+  node: string;
+  startedAt: string;
+  /** The commit the run was made from (with `+dirty` when the worktree had changes). */
+  revision: string;
+}
+
+function revision(): string {
+  const git = (args: string[]) => spawnSync('git', args, { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
+  return git(['status', '--porcelain', '--untracked-files=no', '--', 'lib', 'bench/*.ts', 'test', 'bin']) ? `${head}+dirty` : head;
+}
+
+export const machineNow = (): Machine => ({
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+  memoryGb: round(totalmem() / 2 ** 30, 1),
+  freeMemoryGb: round(freemem() / 2 ** 30, 1),
+  loadAverage: loadavg().map((v) => round(v, 2)),
+  node: process.version,
+  startedAt: new Date().toISOString(),
+  revision: revision(),
+});
+
+export interface ClusterOptions {
+  game: string;
   nodes?: number;
   reconcileConcurrency: number;
+  /** The reconciler's --resync-seconds for the resync windows (short, to see two resyncs). */
   resyncSeconds: number;
+  /**
+   * Its --resync-seconds while the cluster case's load tests run (the reconciler's default):
+   * a short one would add relists of everything to Anvil's phase that the floor does not
+   * have. The cluster case restarts the reconciler with `resyncSeconds` for its window.
+   */
+  burstResyncSeconds: number;
   timeoutSeconds: number;
+  cpuProfile: boolean;
   logDir: string;
   log: (line: string) => void;
 }
@@ -38,16 +87,60 @@ export interface ResyncResult {
   reconciles: number;
   writes: number;
   requestsByVerb: Record<string, number>;
+  requestsByCode: Record<string, number>;
+  /** anvil_reconcile_duration_seconds{kind="world"} over the window: every pass of a converged world. */
+  worldReconcileSeconds: HistogramDelta;
+  /** Reconciler CPU over the window, and per reconcile pass. */
+  cpuSeconds: number;
+  cpuMsPerReconcile: number | null;
+  rssMb: number;
+  heapUsedMb: number;
 }
 
-export interface ClusterBenchResult {
+/** A floor measured in a hold of the control plane of its own (`--phase floor`). */
+export interface FloorHold {
+  machine: Machine;
+  kubernetes: string;
+  nodes: number;
+  floor: FloorResult;
+}
+
+export interface ClusterRun {
+  worlds: number;
+  machine: Machine;
   kubernetes: string;
   nodes: number;
   reconcileConcurrency: number;
-  loadTests: LoadTestResult[];
+  /** null while only the floor of this count is measured (`--phase floor`). */
+  loadTest: LoadTestResult | null;
+  /** Set when the floor was measured in a hold of its own rather than in the same invocation. */
+  floorHold?: FloorHold;
+  /** Seconds until the namespace of Anvil's worlds (and so their pods) was gone; null after the last count (the control plane stops). */
+  cleanupSeconds: number | null;
   resync: ResyncResult | null;
-  memory: LoadTestResult | null;
-  reconcilerRssAfterMb: number | null;
+  profile: ProfileSummary | null;
+}
+
+/** A cluster run whose Anvil phase is measured. */
+export type MeasuredRun = ClusterRun & { loadTest: LoadTestResult };
+export const measured = (runs: readonly ClusterRun[]): MeasuredRun[] => runs.filter((r): r is MeasuredRun => r.loadTest !== null);
+
+export interface MemoryRun {
+  worlds: number;
+  machine: Machine;
+  kubernetes: string;
+  withNodes: false;
+  reconcileConcurrency: number;
+  /** First create to every world reconciled (a status written) and the queue empty, or to the deadline. */
+  settleSeconds: number;
+  /** Worlds with a status by then (all of them unless the deadline came first). */
+  reconciled: number;
+  phases: Record<string, number>;
+  apiRequestsPerWorld: number;
+  cpuSecondsPerWorld: number;
+  afterBurst: { rssMb: number; heapUsedMb: number };
+  peakRssMb: number;
+  resync: ResyncResult;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,7 +168,7 @@ async function kubectl(cp: ControlPlane, args: string[]): Promise<string> {
   });
 }
 
-/** The README's apply sequence, without the reconciler's Deployment (it runs from source here) and the static worlds. */
+/** The README's apply sequence, without the reconciler's Deployment (it runs from build/ here) and the static worlds. */
 async function applyPlatform(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-f', 'dist/0000-crds.k8s.yaml']);
   await kubectl(cp, ['wait', '--for', 'condition=established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=anvil']);
@@ -85,13 +178,14 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
   for (const f of files) await kubectl(cp, ['apply', '-f', join('dist', f)]);
 }
 
-async function startReconciler(cp: ControlPlane, port: number, opts: ClusterBenchOptions): Promise<ChildProcess> {
+async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOptions, resyncSeconds: number, cpuProfile: boolean): Promise<ChildProcess> {
   const log = openSync(join(opts.logDir, 'reconciler.log'), 'a');
   // The compiled reconciler (bin/anvil.js on build/), as it runs in a cluster: its memory is what ships.
   ensureBuilt();
+  const prof = cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : [];
   const child = spawn(
     process.execPath,
-    ['bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(opts.resyncSeconds)],
+    [...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;
@@ -109,78 +203,272 @@ async function startReconciler(cp: ControlPlane, port: number, opts: ClusterBenc
   }
 }
 
-async function loadTest(cp: ControlPlane, metricsUrl: string, worlds: number, opts: ClusterBenchOptions, extra: string[] = []): Promise<LoadTestResult> {
-  opts.log(`cluster: anvil load-test --worlds ${worlds}${extra.length ? ` ${extra.join(' ')}` : ''}`);
-  const args = [ANVIL, 'load-test', '--worlds', String(worlds), '--concurrency', String(Math.min(worlds, 100)), '--kubeconfig', cp.kubeconfig, '--metrics-url', metricsUrl, '--timeout', String(opts.timeoutSeconds), '-o', 'json', ...(opts.game ? ['--game', opts.game] : []), ...extra];
-  const r = await run(args, join(opts.logDir, `load-test-${worlds}.log`));
-  try {
-    return JSON.parse(r.stdout) as LoadTestResult;
-  } catch {
-    throw new Error(`anvil load-test --worlds ${worlds} printed no JSON (exit ${r.code}); see ${join(opts.logDir, `load-test-${worlds}.log`)}`);
-  }
+async function stopReconciler(reconciler: ChildProcess | undefined): Promise<void> {
+  if (!reconciler || reconciler.exitCode !== null) return;
+  // SIGTERM: a graceful exit, which also writes the --cpu-prof profile.
+  reconciler.kill('SIGTERM');
+  await Promise.race([new Promise((r) => reconciler.once('exit', r)), sleep(20_000)]);
+  if (reconciler.exitCode === null && reconciler.signalCode === null) reconciler.kill('SIGKILL');
 }
 
-/** Writes the reconciler made while nothing changed, over a window of two resync periods. */
-async function noopResync(metricsUrl: string, worlds: number, opts: ClusterBenchOptions): Promise<ResyncResult> {
-  // Let the last status updates and kwok's pod churn settle first.
-  await sleep(10_000);
-  const before = await scrape(metricsUrl);
-  const window = opts.resyncSeconds * 2 + 5;
-  opts.log(`cluster: no-op resync window of ${window}s with ${worlds} worlds`);
-  await sleep(window * 1000);
-  const after = await scrape(metricsUrl);
-  const byVerb = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'verb'), byLabel(after, 'anvil_api_requests_total', 'verb'));
-  return {
-    worlds,
-    windowSeconds: window,
-    resyncSeconds: opts.resyncSeconds,
-    reconciles: sumOf(after, 'anvil_reconcile_total') - sumOf(before, 'anvil_reconcile_total'),
-    writes: Object.entries(byVerb).filter(([v]) => !READ_VERBS.has(v)).reduce((s, [, n]) => s + n, 0),
-    requestsByVerb: byVerb,
-  };
+interface Session {
+  cp: ControlPlane;
+  metricsUrl: string;
+  kubernetes: string;
+  nodes: number;
+  /** Stops the reconciler and starts a fresh one (same port, never profiled) with this --resync-seconds. */
+  restartReconciler(resyncSeconds: number): Promise<void>;
+  /** Asks the reconciler for a resync now (SIGHUP). */
+  resyncNow(): void;
 }
 
-async function deleteAllWorlds(cp: ControlPlane): Promise<void> {
-  await kubectl(cp, ['delete', 'worldinstances', '--all', '-n', 'default', '--wait=true', '--timeout=600s']);
-}
-
-export async function runClusterBench(opts: ClusterBenchOptions): Promise<ClusterBenchResult> {
-  const largest = Math.max(...opts.worldCounts, opts.memoryWorlds);
-  // kwok nodes hold 110 pods; a world of the example games runs about 5.
-  const nodes = opts.nodes ?? Math.ceil((largest * 6) / 100) + 2;
-  opts.log(`cluster: starting the control plane with ${nodes} kwok nodes`);
-  const cp = await startControlPlane({ withNodes: true, nodes, timeoutMs: 300_000 });
+/** A control plane with the platform applied and the reconciler running, for `body`; everything stopped after. */
+async function withCluster<T>(opts: ClusterOptions, withNodes: boolean, nodes: number, resyncSeconds: number, body: (s: Session) => Promise<T>): Promise<{ result: T; profile: ProfileSummary | null }> {
+  opts.log(`cluster: starting the control plane${withNodes ? ` with ${nodes} kwok nodes` : ' without nodes'}`);
+  const cp = await startControlPlane({ withNodes, nodes, timeoutMs: 300_000 });
   let reconciler: ChildProcess | undefined;
   try {
     const version = JSON.parse(await kubectl(cp, ['version', '-o', 'json'])) as { serverVersion?: { gitVersion?: string } };
     await applyPlatform(cp);
     const port = 18080 + (process.pid % 1000);
-    reconciler = await startReconciler(cp, port, opts);
-    const metricsUrl = `http://127.0.0.1:${port}/metrics`;
-
-    const loadTests: LoadTestResult[] = [];
-    let resync: ResyncResult | null = null;
-    const sorted = [...opts.worldCounts].sort((a, b) => a - b);
-    for (const [i, worlds] of sorted.entries()) {
-      const last = i === sorted.length - 1;
-      // The largest run keeps its worlds for the no-op resync window; the others clean up.
-      loadTests.push(await loadTest(cp, metricsUrl, worlds, opts, last ? [] : ['--cleanup']));
-      if (last) {
-        resync = await noopResync(metricsUrl, worlds, opts);
-        await deleteAllWorlds(cp);
-      }
-    }
-
-    let memory: LoadTestResult | null = null;
-    if (opts.memoryWorlds > 0) memory = await loadTest(cp, metricsUrl, opts.memoryWorlds, opts, ['--no-raw', '--cleanup']);
-    const rss = await scrape(metricsUrl).then((s) => sumOf(s, 'process_resident_memory_bytes') / 2 ** 20, () => null);
-    return { kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes, reconcileConcurrency: opts.reconcileConcurrency, loadTests, resync, memory, reconcilerRssAfterMb: rss };
+    reconciler = await startReconciler(cp, port, opts, resyncSeconds, opts.cpuProfile);
+    const restartReconciler = async (seconds: number) => {
+      await stopReconciler(reconciler);
+      reconciler = await startReconciler(cp, port, opts, seconds, false);
+    };
+    const resyncNow = () => void reconciler?.kill('SIGHUP');
+    const result = await body({ cp, metricsUrl: `http://127.0.0.1:${port}/metrics`, kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes: withNodes ? nodes : 0, restartReconciler, resyncNow });
+    await stopReconciler(reconciler);
+    const prof = opts.cpuProfile ? readdirSync(opts.logDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+    return { result, profile: prof.length ? summarizeProfile(JSON.parse(readFileSync(join(opts.logDir, prof[0]!), 'utf8'))) : null };
   } finally {
-    if (reconciler && reconciler.exitCode === null) {
-      reconciler.kill('SIGTERM');
-      await Promise.race([new Promise((r) => reconciler!.once('exit', r)), sleep(10_000)]);
-      if (reconciler.exitCode === null) reconciler.kill('SIGKILL');
-    }
+    await stopReconciler(reconciler);
     await cp.stop();
   }
+}
+
+async function loadTest(s: Session, worlds: number, namespace: string, opts: ClusterOptions, extra: string[] = []): Promise<LoadTestResult> {
+  opts.log(`cluster: anvil load-test --worlds ${worlds} (${extra.includes('--no-floor') ? 'Anvil only' : 'the floor, then Anvil'})`);
+  const logFile = join(opts.logDir, `load-test-${worlds}.log`);
+  const args = [
+    ANVIL, 'load-test', '--worlds', String(worlds), '--concurrency', String(Math.min(worlds, 100)), '--namespace', namespace,
+    '--reconciler-concurrency', String(opts.reconcileConcurrency), '--kubeconfig', s.cp.kubeconfig, '--metrics-url', s.metricsUrl,
+    '--timeout', String(opts.timeoutSeconds), '--game', opts.game, '-o', 'json', ...extra,
+  ];
+  const r = await run(args, logFile);
+  try {
+    return JSON.parse(r.stdout) as LoadTestResult;
+  } catch {
+    throw new Error(`anvil load-test --worlds ${worlds} printed no JSON (exit ${r.code}); see ${logFile}`);
+  }
+}
+
+/** What the reconciler did while nothing changed, over two resync periods. */
+async function resyncWindow(metricsUrl: string, worlds: number, opts: ClusterOptions): Promise<ResyncResult> {
+  // Let the last status updates and kwok's pod churn settle first.
+  await sleep(10_000);
+  const before = await scrape(metricsUrl);
+  const window = opts.resyncSeconds * 2 + 5;
+  opts.log(`cluster: resync window of ${window}s with ${worlds} worlds`);
+  await sleep(window * 1000);
+  const after = await scrape(metricsUrl);
+  const delta = (label: string) => deltaByKey(byLabel(before, 'anvil_api_requests_total', label), byLabel(after, 'anvil_api_requests_total', label));
+  const byVerb = delta('verb');
+  const reconciles = sumOf(after, 'anvil_reconcile_total') - sumOf(before, 'anvil_reconcile_total');
+  const cpuSeconds = round(sumOf(after, 'process_cpu_seconds_total') - sumOf(before, 'process_cpu_seconds_total'));
+  return {
+    worlds,
+    windowSeconds: window,
+    resyncSeconds: opts.resyncSeconds,
+    reconciles,
+    writes: Object.entries(byVerb).filter(([v]) => !READ_VERBS.has(v)).reduce((s, [, n]) => s + n, 0),
+    requestsByVerb: byVerb,
+    requestsByCode: delta('code'),
+    worldReconcileSeconds: histogramDelta(before, after, 'anvil_reconcile_duration_seconds', { kind: 'world' }),
+    cpuSeconds,
+    cpuMsPerReconcile: reconciles > 0 ? round((1000 * cpuSeconds) / reconciles, 2) : null,
+    ...memoryOf(after),
+  };
+}
+
+/** One resync asked for by SIGHUP, measured from the signal until every world was passed again and the queue is empty. */
+async function signalledResync(s: Session, worlds: number, opts: ClusterOptions): Promise<ResyncResult> {
+  const before = await scrape(s.metricsUrl);
+  const passes = (m: Sample[]) => sumOf(m, 'anvil_reconcile_duration_seconds_count', { kind: 'world' });
+  const t0 = performance.now();
+  s.resyncNow();
+  const deadline = Date.now() + opts.timeoutSeconds * 1000;
+  let after = before;
+  let empty = 0;
+  while (Date.now() < deadline && empty < 2) {
+    await sleep(1000);
+    after = await scrape(s.metricsUrl).catch(() => after);
+    empty = passes(after) - passes(before) >= worlds && sumOf(after, 'anvil_workqueue_depth') === 0 ? empty + 1 : 0;
+  }
+  const delta = (label: string) => deltaByKey(byLabel(before, 'anvil_api_requests_total', label), byLabel(after, 'anvil_api_requests_total', label));
+  const byVerb = delta('verb');
+  const reconciles = sumOf(after, 'anvil_reconcile_total') - sumOf(before, 'anvil_reconcile_total');
+  const cpuSeconds = round(sumOf(after, 'process_cpu_seconds_total') - sumOf(before, 'process_cpu_seconds_total'));
+  return {
+    worlds,
+    windowSeconds: round((performance.now() - t0) / 1000, 1),
+    resyncSeconds: 0,
+    reconciles,
+    writes: Object.entries(byVerb).filter(([v]) => !READ_VERBS.has(v)).reduce((n, [, c]) => n + c, 0),
+    requestsByVerb: byVerb,
+    requestsByCode: delta('code'),
+    worldReconcileSeconds: histogramDelta(before, after, 'anvil_reconcile_duration_seconds', { kind: 'world' }),
+    cpuSeconds,
+    cpuMsPerReconcile: reconciles > 0 ? round((1000 * cpuSeconds) / reconciles, 2) : null,
+    ...memoryOf(after),
+  };
+}
+
+const memoryOf = (s: Sample[]) => ({ rssMb: round(sumOf(s, 'process_resident_memory_bytes') / MB, 1), heapUsedMb: round(sumOf(s, 'nodejs_heap_size_used_bytes') / MB, 1) });
+
+/** Deletes a namespace and waits until it (with every pod in it) is gone; the seconds that took. */
+async function deleteNamespace(s: Session, namespace: string): Promise<number> {
+  const t0 = performance.now();
+  await kubectl(s.cp, ['delete', 'namespace', namespace, '--ignore-not-found', '--wait=true', '--timeout=900s']);
+  return round((performance.now() - t0) / 1000, 1);
+}
+
+/**
+ * `phase`: `both` (the floor and Anvil in one invocation, one control plane), or, for counts
+ * too large for one hold of the shared control-plane lock, `floor` and `anvil` in two
+ * invocations; `anvil` takes the floor from `previous` (the same count's `floor` invocation).
+ */
+export async function runClusterCase(worldCounts: number[], opts: ClusterOptions, phase: 'both' | 'floor' | 'anvil', previous: readonly ClusterRun[] = []): Promise<ClusterRun[]> {
+  const sorted = [...worldCounts].sort((a, b) => a - b);
+  const largest = Math.max(...sorted);
+  // kwok nodes hold 110 pods; a world of the example games runs about 5.
+  const nodes = opts.nodes ?? Math.ceil((largest * 6) / 100) + 2;
+  const out: ClusterRun[] = [];
+  const { profile } = await withCluster(opts, true, nodes, opts.burstResyncSeconds, async (s) => {
+    for (const [i, worlds] of sorted.entries()) {
+      const machine = machineNow();
+      const base = { worlds, machine, kubernetes: s.kubernetes, nodes, reconcileConcurrency: opts.reconcileConcurrency, cleanupSeconds: null, resync: null, profile: null };
+      if (phase === 'floor') {
+        out.push({ ...base, loadTest: null, floorHold: { machine, kubernetes: s.kubernetes, nodes, floor: await floorPhase(s, worlds, opts) } });
+        continue;
+      }
+      const namespace = `bench-${worlds}`;
+      const last = i === sorted.length - 1;
+      const held = previous.find((p) => p.worlds === worlds)?.floorHold;
+      if (phase === 'anvil' && !held) throw new Error(`--phase anvil at ${worlds} worlds needs the floor of a --phase floor invocation first`);
+      const result = await loadTest(s, worlds, namespace, opts, phase === 'anvil' ? ['--no-floor'] : []);
+      if (held) Object.assign(result, { floor: held.floor, ratios: ratiosOf(result.latencySeconds, result.worldsPerSecond, held.floor) });
+      // The largest count keeps its worlds for the no-op resync window: a fresh reconciler
+      // (its first pass over every world is a resync of its own) with short resyncs.
+      let resync: ResyncResult | null = null;
+      if (last) {
+        opts.log(`cluster: restarting the reconciler with --resync-seconds ${opts.resyncSeconds} for the no-op window`);
+        await s.restartReconciler(opts.resyncSeconds);
+        resync = await resyncWindow(s.metricsUrl, worlds, opts);
+      }
+      // Before the next count, its namespace (with every pod) must be gone; after the last, the control plane stops.
+      let cleanupSeconds: number | null = null;
+      if (!last) {
+        opts.log(`cluster: deleting namespace ${namespace} and waiting until its pods are gone`);
+        cleanupSeconds = await deleteNamespace(s, namespace);
+      }
+      out.push({ ...base, loadTest: result, ...(held ? { floorHold: held } : {}), cleanupSeconds, resync });
+    }
+  });
+  // The profile covers the whole reconciler process: it belongs to the largest run.
+  if (profile && out.length) out[out.length - 1]!.profile = profile;
+  return out;
+}
+
+/** The floor alone (`--phase floor`), in-process, with the same options load-test gives it. */
+async function floorPhase(s: Session, worlds: number, opts: ClusterOptions): Promise<FloorResult> {
+  opts.log(`cluster: the floor alone at ${worlds} worlds`);
+  return measureFloor(connect(s.cp.kubeconfig), {
+    game: opts.game,
+    worlds,
+    concurrency: opts.reconcileConcurrency,
+    namespace: `bench-floor-${worlds}`,
+    kubeconfig: s.cp.kubeconfig,
+    timeoutSeconds: opts.timeoutSeconds,
+    // The control plane stops right after: no need to wait for the namespace to go.
+    cleanup: false,
+  });
+}
+
+/** Creates `worlds` WorldInstances at once (100 creates in flight). */
+async function createWorlds(kubeconfig: string, namespace: string, worlds: number, game: string, label: string): Promise<void> {
+  const kube = connect(kubeconfig);
+  await ensureNamespace(kube, namespace);
+  await forEachBounded(worlds, 100, async (i) => {
+    const body: WorldInstance = {
+      apiVersion: API_VERSION,
+      kind: 'WorldInstance',
+      metadata: { name: `mem-${i}`, namespace, labels: { 'anvil.dev/load-test': label } },
+      spec: { gameRef: { name: game }, region: 'default', shards: 1 },
+    };
+    await kube.custom.createNamespacedCustomObject({ ...anvilGroup, namespace, plural: 'worldinstances', body });
+  });
+}
+
+/**
+ * Polls /metrics until the queue is empty twice in a row and every world has a status, or
+ * the deadline; returns how many worlds have a status (all of them, unless the deadline came).
+ */
+async function settle(s: Session, tracker: WorldTracker, worlds: number, deadline: number, peak: { rss: number }): Promise<number> {
+  let empty = 0;
+  let statused = 0;
+  while (Date.now() < deadline) {
+    const m = await scrape(s.metricsUrl).catch(() => undefined);
+    if (m) peak.rss = Math.max(peak.rss, sumOf(m, 'process_resident_memory_bytes'));
+    statused = [...tracker.states.values()].filter((w) => w.phase !== undefined).length;
+    empty = m && sumOf(m, 'anvil_workqueue_depth') === 0 && statused >= worlds ? empty + 1 : 0;
+    if (empty >= 2) return statused;
+    await sleep(1000);
+  }
+  return statused;
+}
+
+export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promise<MemoryRun> {
+  const machine = machineNow();
+  // The default resync period during the burst (a short one would add relists of everything
+  // to it); the resync measured is asked for by SIGHUP once the burst is reconciled.
+  const { result } = await withCluster(opts, false, 0, opts.burstResyncSeconds, async (s) => {
+    const namespace = 'bench-memory';
+    const kube = connect(s.cp.kubeconfig);
+    await ensureNamespace(kube, namespace);
+    const tracker = new WorldTracker(kube, namespace, 'anvil.dev/load-test=memory');
+    await tracker.start();
+    const before = await scrape(s.metricsUrl);
+    const peak = { rss: sumOf(before, 'process_resident_memory_bytes') };
+    opts.log(`memory: creating ${worlds} worlds (no nodes: they stay Provisioning)`);
+    const t0 = performance.now();
+    await createWorlds(s.cp.kubeconfig, namespace, worlds, opts.game, 'memory');
+    const reconciled = await settle(s, tracker, worlds, Date.now() + opts.timeoutSeconds * 1000, peak);
+    if (reconciled < worlds) opts.log(`memory: only ${reconciled} of ${worlds} worlds reconciled within ${opts.timeoutSeconds}s; recording what there is`);
+    const settleSeconds = round((performance.now() - t0) / 1000, 1);
+    const burst = await scrape(s.metricsUrl);
+    tracker.stop();
+    const phases: Record<string, number> = {};
+    for (const w of tracker.states.values()) phases[w.phase ?? 'none'] = (phases[w.phase ?? 'none'] ?? 0) + 1;
+    const requests = sumOf(burst, 'anvil_api_requests_total') - sumOf(before, 'anvil_api_requests_total');
+    const cpu = sumOf(burst, 'process_cpu_seconds_total') - sumOf(before, 'process_cpu_seconds_total');
+    opts.log(`memory: ${reconciled} worlds reconciled in ${settleSeconds}s; a resync (SIGHUP)`);
+    const resync = await signalledResync(s, reconciled, opts);
+    return {
+      worlds,
+      machine,
+      kubernetes: s.kubernetes,
+      withNodes: false as const,
+      reconcileConcurrency: opts.reconcileConcurrency,
+      settleSeconds,
+      reconciled,
+      phases,
+      apiRequestsPerWorld: round(requests / worlds, 2),
+      cpuSecondsPerWorld: round(cpu / worlds, 4),
+      afterBurst: memoryOf(burst),
+      peakRssMb: round(Math.max(peak.rss, sumOf(burst, 'process_resident_memory_bytes')) / MB, 1),
+      resync,
+    };
+  });
+  return result;
 }

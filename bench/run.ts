@@ -1,37 +1,46 @@
 /**
- * `npm run bench`: the whole benchmark suite, not a test. Writes bench/results.json,
- * bench/RESULTS.md (tables, the issue-5 targets, then bench/notes.md verbatim) and
- * bench/startup-latency.svg.
+ * `npm run bench`: the benchmark suite, not a test. Writes bench/results.json, bench/RESULTS.md
+ * (every table and verdict generated from results.json, then bench/notes.md verbatim),
+ * bench/startup-latency.svg and the README's figure line (bench/readme.ts).
  *
- *   npm run bench                                  # everything
- *   npm run bench -- --only resolver,synth         # some parts; the others keep their last results
- *   npm run bench -- --worlds 100,1000 --memory-worlds 5000 --runs 5
- *   npm run bench -- --only claims                 # warm pool claims (bench/claims.ts): --claims 100 --claim-concurrency 50 --pool-buffer 100
+ *   npm run bench                                        # every case
+ *   npm run bench -- --only resolver,synth               # some cases; the others keep their last results
+ *   npm run bench -- --only cluster --worlds 100         # one world count; other counts keep theirs
+ *   npm run bench -- --only cluster --worlds 1000 --cpu-prof
+ *   npm run bench -- --only memory --memory-worlds 5000
+ *   npm run bench -- --only claims                       # warm pool claims (bench/claims.ts): --claims 100 --claim-concurrency 50 --pool-buffer 100
+ *
+ *   npm run bench -- --regenerate                        # no run: rewrite the outputs from results.json
+ *
+ * Options: --only CASES (comma-separated names of CASES below), --runs N (resolver/synth),
+ * --worlds N,N (cluster), --memory-worlds N (memory, default 5000), --game G (default
+ * roguelike), --nodes N, --reconcile-concurrency N (default 16), --resync-seconds S (resync windows
+ * and the memory case, default 30), --burst-resync-seconds S (cluster load tests, default 300), --timeout S (per phase, default 900), --cpu-prof (profile the reconciler), --phase
+ * both|floor|anvil (cluster: a count too large for one hold of the control-plane lock is
+ * measured in two invocations, the floor first; RESULTS.md says so).
  *
  * Resolver and synth cases each run in a child process (bench/case.ts) so that peak RSS is
- * per case; the time is the median of --runs runs in that process.
+ * per case; the time is the median of --runs runs in that process. Cluster and memory start
+ * a control plane of their own: run them under the control-plane lock, one at a time.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, round } from '../lib/loadtest/stats.js';
 import { latencyChart } from './chart.js';
-import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchRecord } from './claims.js';
-import { runClusterBench, type ClusterBenchResult } from './cluster.js';
-
-type Part = 'resolver' | 'synth' | 'cluster' | 'claims';
-const PARTS: Part[] = ['resolver', 'synth', 'cluster', 'claims'];
+import { machineNow, measured, runClusterCase, runMemoryCase, type ClusterOptions, type ClusterRun, type Machine, type MemoryRun } from './cluster.js';
+import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchResult } from './claims.js';
+import { updateReadme } from './readme.js';
+import { clusterSection, costSection, machineLine, memorySection, n, targetsSection } from './report.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
+const has = (name: string) => process.argv.includes(`--${name}`);
 const list = (s: string | undefined, dflt: number[]) => (s ? s.split(',').map(Number) : dflt);
-const only = (flag('only')?.split(',') ?? PARTS) as Part[];
 const runs = Number(flag('runs') ?? 5);
-const worldCounts = list(flag('worlds'), [100, 1000]);
-const memoryWorlds = Number(flag('memory-worlds') ?? 0);
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 const OUT = 'bench';
@@ -45,13 +54,21 @@ interface CaseResult {
   [k: string]: unknown;
 }
 
+/** results.json: the machine of the last invocation, and each case's last result by name. */
 interface Results {
-  machine: { cpus: number; cpuModel: string; node: string; platform: string };
-  date: string;
-  resolver?: CaseResult[];
-  synth?: CaseResult[];
-  cluster?: (ClusterBenchResult & { error?: undefined }) | { error: string };
-  claims?: ClaimsBenchRecord;
+  machine: Machine;
+  [caseName: string]: unknown;
+}
+
+/**
+ * One part of the suite. `run` gets the previous result (to keep what it did not re-measure);
+ * `markdown` renders its RESULTS.md section from the result alone. Another case (e.g.
+ * bench/claims.ts) is one more entry in CASES.
+ */
+export interface BenchCase<R = unknown> {
+  name: string;
+  run(previous: R | undefined): Promise<R>;
+  markdown(result: R, all: Results): string[];
 }
 
 function runCase(kind: 'resolver' | 'synth', size: number, n: number): Promise<Record<string, any>> {
@@ -109,138 +126,143 @@ async function synthBench(): Promise<CaseResult[]> {
   return out;
 }
 
-// ---- report ----------------------------------------------------------------------------
 
-const n = (v: number | null | undefined, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
-const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? 'n/a' : n(bytes / 2 ** 20, 1));
-
-function markdown(r: Results): string {
-  const md: string[] = [];
-  md.push('# Anvil benchmark results', '');
-  md.push(`Generated by \`npm run bench\` (bench/run.ts) on ${r.date}: ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Raw figures in results.json. Times are medians of repeated runs in one process per case; peak RSS is that process's maxRSS (it includes about ${n(r.resolver?.[0]?.startupRssMb as number)} MB of Node, tsx and imported libraries before any work).`, '');
-  if (r.resolver) {
-    md.push('## Resolver (validate + buildCatalog + resolveAll)', '');
-    md.push('| modules | requirements | games | worlds | bindings | catalog ms | resolve ms | total ms | peak RSS MB | heap retained MB |');
-    md.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const c of r.resolver) md.push(`| ${n(c.modules as number)} | ${n(c.requirements as number)} | ${n(c.games as number)} | ${n(c.worlds as number)} | ${n(c.bindings as number)} | ${n(c.catalogMs as number, 1)} | ${n(c.resolveMs as number, 1)} | ${n(c.medianMs, 1)} | ${n(c.maxRssMb, 1)} | ${n(c.heapRetainedMb as number, 1)} |`);
-    md.push('');
-  }
-  if (r.synth) {
-    md.push('## Synth (AnvilApp of the example games + N static worlds, written to a temp dist/)', '');
-    md.push('| static worlds | objects | files | MB written | time ms | peak RSS MB |');
-    md.push('|---:|---:|---:|---:|---:|---:|');
-    for (const c of r.synth) md.push(`| ${n(c.worlds as number)} | ${n(c.objects as number)} | ${n(c.files as number)} | ${n(c.writtenMb as number, 1)} | ${n(c.medianMs, 1)} | ${n(c.maxRssMb, 1)} |`);
-    md.push('');
-  }
-  const c = r.cluster;
-  if (c && 'error' in c && c.error !== undefined) {
-    md.push('## Cluster', '', `**Failed:** ${c.error}`, '');
-  } else if (c) {
-    const cl = c as ClusterBenchResult;
-    md.push(`## Cluster (\`anvil load-test\`, local control plane ${cl.kubernetes}, ${cl.nodes} kwok nodes, compiled reconciler with --concurrency ${cl.reconcileConcurrency})`, '');
-    md.push('| worlds | concurrency | Running | p50 s | p95 s | p99 s | max s | worlds/s | raw API worlds/s | ratio | API requests/world | reconcile errors | reconciler peak RSS MB |');
-    md.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const t of [...cl.loadTests, ...(cl.memory ? [cl.memory] : [])]) {
-      const l = t.latencySeconds;
-      md.push(`| ${n(t.worlds)} | ${t.concurrency} | ${t.running}/${t.worlds} | ${n(l?.p50, 2)} | ${n(l?.p95, 2)} | ${n(l?.p99, 2)} | ${n(l?.max, 2)} | ${n(t.worldsPerSecond, 1)} | ${t.raw ? n(t.raw.worldsPerSecond, 1) : 'not measured'} | ${t.throughputRatio === null ? 'n/a' : n(t.throughputRatio, 2)} | ${n(t.reconciler.apiRequestsPerWorld, 1)} | ${n(t.reconciler.reconcileErrors)} | ${mb(t.reconciler.peakMemoryBytes)} |`);
-    }
-    md.push('');
-    if (cl.resync) {
-      md.push(`No-op resync: ${n(cl.resync.worlds)} Running worlds, nothing changed, ${cl.resync.windowSeconds} s window (resync every ${cl.resync.resyncSeconds} s): ${n(cl.resync.reconciles)} reconciles, **${n(cl.resync.writes)} write requests** (${Object.entries(cl.resync.requestsByVerb).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ') || 'no requests'}).`, '');
-    }
-    md.push(...targets(cl), '');
-  }
-  md.push(...claimsMarkdown(r.claims));
-  const notes = join(OUT, 'notes.md');
-  if (existsSync(notes)) md.push(readFileSync(notes, 'utf8').trimEnd(), '');
-  return `${md.join('\n')}\n`;
-}
-
-function targets(c: ClusterBenchResult): string[] {
-  const at100 = c.loadTests.find((t) => t.worlds === 100);
-  const ratios = c.loadTests.map((t) => t.throughputRatio).filter((v): v is number => v !== null);
-  const mem = c.memory ?? null;
-  const yes = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? 'met' : 'not met');
-  const p99 = at100?.latencySeconds?.p99;
-  return [
-    '### Issue 5 targets',
-    '',
-    '| target | measured | |',
-    '|---|---|---|',
-    `| p99 creation→Running < 2 s at 100 concurrent worlds | ${p99 === undefined ? 'n/a' : `${n(p99, 2)} s`} | ${yes(p99 === undefined ? undefined : p99 < 2)} |`,
-    `| Anvil throughput ≥ ½ raw API throughput | ${ratios.length ? ratios.map((v, i) => `${n(v, 2)} (${c.loadTests[i]!.worlds} worlds)`).join(', ') : 'n/a'} | ${yes(ratios.length ? ratios.every((v) => v >= 0.5) : undefined)} |`,
-    `| reconciler memory < 300 MB with 5,000 worlds | ${mem ? `${mb(mem.reconciler.peakMemoryBytes)} MB peak RSS with ${n(mem.worlds)} worlds` : 'not run (see notes)'} | ${yes(mem && mem.worlds >= 5000 && mem.reconciler.peakMemoryBytes !== null ? mem.reconciler.peakMemoryBytes < 300 * 2 ** 20 : undefined)} |`,
-    `| zero writes on a no-op resync | ${c.resync ? `${n(c.resync.writes)} writes in ${c.resync.windowSeconds} s, ${n(c.resync.reconciles)} reconciles` : 'n/a'} | ${yes(c.resync ? c.resync.writes === 0 : undefined)} |`,
-  ];
-}
-
-// ---- main ------------------------------------------------------------------------------
-
-const previous: Partial<Results> = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Results) : {};
-const results: Results = {
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', node: process.version, platform: `${process.platform}/${process.arch}` },
-  date: new Date().toISOString().slice(0, 10),
-  ...(previous.resolver ? { resolver: previous.resolver } : {}),
-  ...(previous.synth ? { synth: previous.synth } : {}),
-  ...(previous.cluster ? { cluster: previous.cluster } : {}),
-  ...(previous.claims ? { claims: previous.claims } : {}),
-};
-let failed = false;
-if (only.includes('resolver')) results.resolver = await resolverBench();
-if (only.includes('synth')) results.synth = await synthBench();
-if (only.includes('cluster')) {
+function clusterOptions(): ClusterOptions {
   const logDir = mkdtempSync(join(tmpdir(), 'anvil-bench-cluster-'));
   log(`cluster: logs in ${logDir}`);
-  try {
-    results.cluster = await runClusterBench({
-      worldCounts,
-      memoryWorlds,
-      nodes: flag('nodes') ? Number(flag('nodes')) : undefined,
-      // command-path's world-store claims a PersistentVolume; the local control plane has no provisioner.
-      game: flag('game') ?? 'roguelike',
-      reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
-      resyncSeconds: Number(flag('resync-seconds') ?? 30),
-      timeoutSeconds: Number(flag('timeout') ?? 600),
-      logDir,
-      log,
-    });
-  } catch (e) {
-    failed = true;
-    const message = `the cluster bench could not run: ${e instanceof Error ? e.message : String(e)}`;
-    log(message);
-    results.cluster = { error: message };
-  }
+  return {
+    // command-path's world-store claims a PersistentVolume; the local control plane has no provisioner.
+    game: flag('game') ?? 'roguelike',
+    ...(flag('nodes') ? { nodes: Number(flag('nodes')) } : {}),
+    reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
+    resyncSeconds: Number(flag('resync-seconds') ?? 30),
+    burstResyncSeconds: Number(flag('burst-resync-seconds') ?? 300),
+    timeoutSeconds: Number(flag('timeout') ?? 900),
+    cpuProfile: has('cpu-prof'),
+    logDir,
+    log,
+  };
 }
 
-if (only.includes('claims')) {
-  const logDir = mkdtempSync(join(tmpdir(), 'anvil-bench-claims-'));
-  log(`claims: logs in ${logDir}`);
-  try {
-    results.claims = await runClaimsBench({
+const resolverCase: BenchCase<CaseResult[]> = {
+  name: 'resolver',
+  run: () => resolverBench(),
+  markdown: (rows) => [
+    '## Resolver (validate + buildCatalog + resolveAll)',
+    '',
+    '| modules | requirements | games | worlds | bindings | catalog ms | resolve ms | total ms | peak RSS MB | heap retained MB |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((c) => `| ${n(c.modules as number)} | ${n(c.requirements as number)} | ${n(c.games as number)} | ${n(c.worlds as number)} | ${n(c.bindings as number)} | ${n(c.catalogMs as number, 1)} | ${n(c.resolveMs as number, 1)} | ${n(c.medianMs, 1)} | ${n(c.maxRssMb, 1)} | ${n(c.heapRetainedMb as number, 1)} |`),
+    '',
+  ],
+};
+
+const synthCase: BenchCase<CaseResult[]> = {
+  name: 'synth',
+  run: () => synthBench(),
+  markdown: (rows) => [
+    '## Synth (AnvilApp of the example games + N static worlds, written to a temp dist/)',
+    '',
+    '| static worlds | objects | files | MB written | time ms | peak RSS MB |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((c) => `| ${n(c.worlds as number)} | ${n(c.objects as number)} | ${n(c.files as number)} | ${n(c.writtenMb as number, 1)} | ${n(c.medianMs, 1)} | ${n(c.maxRssMb, 1)} |`),
+    '',
+  ],
+};
+
+/** Cluster runs by world count: a new run replaces the previous one of the same count only. */
+const clusterCase: BenchCase<ClusterRun[]> = {
+  name: 'cluster',
+  run: async (previous) => {
+    const phase = (flag('phase') ?? 'both') as 'both' | 'floor' | 'anvil';
+    if (!['both', 'floor', 'anvil'].includes(phase)) throw new Error(`--phase ${phase}: use both, floor or anvil`);
+    const before = Array.isArray(previous) ? previous : [];
+    const fresh = await runClusterCase(list(flag('worlds'), [100, 1000]), clusterOptions(), phase, before);
+    const kept = before.filter((p) => !fresh.some((f) => f.worlds === p.worlds));
+    return [...kept, ...fresh].sort((a, b) => a.worlds - b.worlds);
+  },
+  markdown: (runs, all) => [...clusterSection(runs), ...costSection(runs, okMemory(all.memory))],
+};
+
+const memoryCase: BenchCase<MemoryRun> = {
+  name: 'memory',
+  run: () => runMemoryCase(Number(flag('memory-worlds') ?? 5000), clusterOptions()),
+  markdown: (m) => memorySection(m),
+};
+
+/** Claims on a warm pool against the raw PATCH floor (bench/claims.ts). */
+const claimsCase: BenchCase<ClaimsBenchResult> = {
+  name: 'claims',
+  run: () =>
+    runClaimsBench({
       claims: Number(flag('claims') ?? 100),
       concurrency: Number(flag('claim-concurrency') ?? 50),
       buffer: Number(flag('pool-buffer') ?? 100),
       game: flag('game') ?? 'roguelike',
       reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
-      logDir,
+      logDir: mkdtempSync(join(tmpdir(), 'anvil-bench-claims-')),
       log,
-    });
+    }),
+  markdown: (r) => claimsMarkdown(r),
+};
+
+/** Every case, in RESULTS.md order. */
+const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, claimsCase];
+
+const failed = (r: unknown): r is { error: string } => !!r && typeof r === 'object' && 'error' in r;
+const okMemory = (r: unknown): MemoryRun | undefined => (r && !failed(r) ? (r as MemoryRun) : undefined);
+const okCluster = (r: unknown): ClusterRun[] => (Array.isArray(r) ? (r as ClusterRun[]) : []);
+
+function markdown(r: Results): string {
+  const md: string[] = ['# Anvil benchmark results', ''];
+  md.push(`Generated by \`npm run bench\` (bench/run.ts) from bench/results.json; nothing in this file is typed by hand except the notes at the end (bench/notes.md, which quote no figures). Last invocation: ${machineLine(r.machine)}. Resolver and synth times are medians of repeated runs in one process per case; peak RSS is that process's maxRSS. Each cluster and memory run records its own machine line and load average.`, '');
+  for (const c of CASES) {
+    const result = r[c.name];
+    if (result === undefined) continue;
+    if (failed(result)) md.push(`## ${c.name}`, '', `**Failed:** ${result.error}`, '');
+    else md.push(...c.markdown(result, r));
+  }
+  md.push(...targetsSection(okCluster(r.cluster), okMemory(r.memory)));
+  const notes = join(OUT, 'notes.md');
+  if (existsSync(notes)) md.push(readFileSync(notes, 'utf8').trimEnd(), '');
+  return `${md.join('\n')}\n`;
+}
+
+// ---- main ------------------------------------------------------------------------------
+
+// --regenerate: no case runs; RESULTS.md, the chart and the README line are rewritten from results.json.
+const only = has('regenerate') ? [] : (flag('only')?.split(',') ?? CASES.map((c) => c.name));
+const unknown = only.filter((o) => !CASES.some((c) => c.name === o));
+if (unknown.length) {
+  process.stderr.write(`unknown case(s) ${unknown.join(', ')}; cases: ${CASES.map((c) => c.name).join(', ')}\n`);
+  process.exit(2);
+}
+const previous: Partial<Results> = existsSync(RESULTS) ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Results) : {};
+const results: Results = { ...previous, machine: only.length ? machineNow() : (previous.machine ?? machineNow()) };
+let anyFailed = false;
+for (const c of CASES.filter((c) => only.includes(c.name))) {
+  log(`case ${c.name}`);
+  try {
+    results[c.name] = await c.run(failed(previous[c.name]) ? undefined : previous[c.name]);
   } catch (e) {
-    failed = true;
-    const message = `the claims bench could not run: ${e instanceof Error ? e.message : String(e)}`;
+    anyFailed = true;
+    const message = `the ${c.name} bench could not run: ${e instanceof Error ? e.message : String(e)}`;
     log(message);
-    results.claims = { error: message };
+    results[c.name] = { error: message };
   }
 }
 
 mkdirSync(OUT, { recursive: true });
 writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(join(OUT, 'RESULTS.md'), markdown(results));
-const cluster = results.cluster && !('error' in results.cluster && results.cluster.error) ? (results.cluster as ClusterBenchResult) : undefined;
-const points = [...(cluster?.loadTests ?? []), ...(cluster?.memory ? [cluster.memory] : [])]
-  .filter((t) => t.latencySeconds)
-  .map((t) => ({ worlds: t.worlds, p50: t.latencySeconds!.p50, p95: t.latencySeconds!.p95, p99: t.latencySeconds!.p99, max: t.latencySeconds!.max }));
-if (points.length) writeFileSync(join(OUT, 'startup-latency.svg'), latencyChart(points, 'Anvil world startup latency (anvil load-test, local control plane)', { seconds: 2, label: 'target p99 at 100 worlds: 2 s' }));
-if (writeReadmeFigures('README.md', results.claims)) log('wrote the claims figure line of README.md');
-log(`wrote ${RESULTS}, ${join(OUT, 'RESULTS.md')}${points.length ? `, ${join(OUT, 'startup-latency.svg')}` : ''}`);
-if (failed) process.exitCode = 1;
+const points = measured(okCluster(results.cluster))
+  .filter((c) => c.loadTest.latencySeconds)
+  .map((c) => ({ worlds: c.worlds, ...c.loadTest.latencySeconds! }));
+const floorPoints = measured(okCluster(results.cluster))
+  .filter((c) => c.loadTest.floor?.latencySeconds)
+  .map((c) => ({ worlds: c.worlds, ...c.loadTest.floor!.latencySeconds! }));
+if (points.length) writeFileSync(join(OUT, 'startup-latency.svg'), latencyChart(points, 'World startup latency: Anvil (solid) and the floor (dashed)', undefined, floorPoints));
+if (!updateReadme('README.md', results as never)) log('README.md has no bench-figures markers: its figure line was not written');
+if (writeReadmeFigures('README.md', results.claims as never)) log('wrote the claims figure line of README.md');
+log(`wrote ${RESULTS}, ${join(OUT, 'RESULTS.md')}${points.length ? `, ${join(OUT, 'startup-latency.svg')}` : ''}, README.md's figure line`);
+if (anyFailed) process.exitCode = 1;

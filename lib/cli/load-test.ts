@@ -1,8 +1,10 @@
 /**
- * `anvil load-test`: creates N WorldInstances against a cluster running the reconciler,
- * watches them to Running, and reports startup latency, throughput (also as a ratio of the
- * API server's raw pace), reconcile errors, API requests per world and the reconciler's
- * peak memory. Exit 1 when any world failed or was not Running in time.
+ * `anvil load-test`: measures the control plane's floor for N worlds (their objects created
+ * by a plain client with the reconciler's transport and concurrency, until their Deployments
+ * are Available), then creates N WorldInstances against a cluster running the reconciler,
+ * watches them to Running, and reports startup latency and throughput next to the floor's
+ * (and their ratios), reconcile errors, API requests, CPU and memory of the reconciler.
+ * Exit 1 when any world failed or was not Running in time.
  * With `--claims N --pool P`: N WorldClaims against a warm pool instead (lib/loadtest/claims.ts);
  * exit 1 unless every claim was bound exactly once.
  */
@@ -11,6 +13,7 @@ import cliProgress from 'cli-progress';
 import { RECONCILER_PORT } from '../render/platform.js';
 import { formatReport } from '../loadtest/report.js';
 import { runLoadTest } from '../loadtest/run.js';
+import { DEFAULT_CONCURRENCY } from '../reconciler/main.js';
 import { EXIT_INPUT_ERROR, type CliContext, type RegisterCommand } from './context.js';
 
 const positiveInt = (v: string): number => {
@@ -31,7 +34,8 @@ interface LoadTestFlags {
   cleanup: boolean;
   timeout?: number;
   metricsUrl: string;
-  raw: boolean;
+  floor: boolean;
+  reconcilerConcurrency: number;
   output: 'text' | 'json';
 }
 
@@ -50,7 +54,8 @@ export const registerLoadTest: RegisterCommand = (program: Command, ctx) => {
     .option('--timeout <seconds>', 'how long a world may take to reach Running (default 300); with --claims, the claims\' spec.timeoutSeconds (default 30)', positiveInt)
     .option('--refill-timeout <seconds>', 'with --claims: how long to wait for the pool to get back to its buffer', positiveInt, 600)
     .option('--metrics-url <url>', 'the reconciler\'s /metrics', `http://127.0.0.1:${RECONCILER_PORT}/metrics`)
-    .option('--no-raw', 'skip the raw API baseline (plain creates of the same objects, no reconciler; with --claims, the raw PATCH floor)')
+    .option('--no-floor', 'skip the floor (the same objects created by a plain client, no reconciler, until their Deployments are Available; with --claims, the raw PATCHes)')
+    .option('--reconciler-concurrency <n>', 'the reconciler\'s --concurrency: worlds the floor has in progress at once', positiveInt, DEFAULT_CONCURRENCY)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nExit codes: 0 every world Running (with --claims: every claim bound, exactly once; and cleaned up with --cleanup), 1 otherwise, on bad usage or a bad cluster/game/pool, 2 internal error.\n')
     .action(async (flags: LoadTestFlags) => {
@@ -77,11 +82,12 @@ export const registerLoadTest: RegisterCommand = (program: Command, ctx) => {
           cleanup: flags.cleanup,
           timeoutSeconds: flags.timeout ?? 300,
           metricsUrl: flags.metricsUrl,
-          raw: flags.raw,
+          floor: flags.floor,
+          reconcilerConcurrency: flags.reconcilerConcurrency,
           log: (line) => ctx.err(`${line}\n`),
           onPhase: (phase, total) => {
             if (barOn) bar.stop();
-            const label = { create: 'worlds ', raw: 'raw API', cleanup: 'cleanup' }[phase];
+            const label = { floor: 'floor  ', create: 'worlds ', cleanup: 'cleanup' }[phase];
             bar.start(total, 0, { phase: label, created: 0, running: 0, failed: 0 });
             barOn = true;
           },
@@ -127,7 +133,7 @@ async function claimsAction(flags: LoadTestFlags & { claims: number; pool: strin
       timeoutSeconds: flags.timeout ?? 30,
       refillTimeoutSeconds: flags.refillTimeout,
       metricsUrl: flags.metricsUrl,
-      raw: flags.raw,
+      raw: flags.floor,
       cleanup: flags.cleanup,
       log: (line) => ctx.err(`${line}\n`),
       onPhase: (phase, total) => {

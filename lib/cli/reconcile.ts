@@ -65,11 +65,18 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
           setTimeout(() => process.exit(), 2000).unref();
         });
       };
+      // SIGHUP: a resync now (what --resync-seconds does periodically), e.g. after an outage.
+      const onHangup = () => {
+        ctx.err(`anvil reconcile: SIGHUP: resync\n`);
+        void running.resyncNow();
+      };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      process.on('SIGHUP', onHangup);
       await running.done;
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      process.off('SIGHUP', onHangup);
       process.off('unhandledRejection', onRejection);
     });
 };

@@ -14,10 +14,10 @@ import { CLAIM_PLURAL, claimBody, claimOutcome, type ClaimObject } from '../clai
 import { keepAliveClient } from '../kubeTransport.js';
 import { LABEL_CLAIM, LABEL_POOL, MANAGED_BY } from '../render/labels.js';
 import { BindingLedger, readyUnclaimed, type DoubleBindings, type PoolWorldState } from './bindings.js';
-import { measureRawPatches, type FloorResult } from './floor.js';
+import { measureRawPatches, type PatchFloorResult } from './patchFloor.js';
 import { anvil, connect, errorText, statusOf, type Kube } from './kube.js';
 import { ListWatch, type Watched } from './listWatch.js';
-import { histogramDelta, scrape, type HistogramFigures, type Sample } from './metrics.js';
+import { histogramFigures, scrape, type HistogramFigures, type Sample } from './metrics.js';
 import { forEachBounded } from './pool.js';
 import { LABEL_LOAD_TEST } from './run.js';
 import { round, summarize, type Summary } from './stats.js';
@@ -78,7 +78,7 @@ export interface ClaimLoadTestResult {
   /** Bound claims whose world does not carry their claim label at the end. */
   mismatched: string[];
   refill: { buffer: number; readyAtLastBinding: number; seconds: number | null; reached: boolean };
-  raw: FloorResult | null;
+  raw: PatchFloorResult | null;
   /** claims/s ÷ raw PATCHes/s, and claim p50 ÷ raw PATCH p50 (null without the floor). */
   ratios: { throughput: number | null; p50: number | null };
   cleanup: { requested: boolean; done: boolean; remaining: number };
@@ -203,7 +203,7 @@ export async function runClaimLoadTest(opts: ClaimLoadTestOptions): Promise<Clai
     claimWatch.stop();
     worldWatch.stop();
 
-    let raw: FloorResult | null = null;
+    let raw: PatchFloorResult | null = null;
     if (opts.raw && opts.claims > 0) {
       opts.onPhase?.('raw', opts.claims);
       raw = await measureRawPatches(kube, api, { patches: opts.claims, concurrency: opts.concurrency, namespace: `anvil-load-test-floor-${runId}`, onProgress: (done) => opts.onProgress?.({ created: done, bound: done, failed: 0 }) });
@@ -230,7 +230,7 @@ async function serverLatency(url: string | undefined, before: Sample[] | string 
   if (!url || before === undefined) return { figures: null };
   if (typeof before === 'string') return { figures: null, error: before };
   try {
-    const figures = histogramDelta(before, await scrape(url), CLAIM_DURATION_METRIC);
+    const figures = histogramFigures(before, await scrape(url), CLAIM_DURATION_METRIC);
     return figures ? { figures } : { figures: null, error: `${CLAIM_DURATION_METRIC} not exported by ${url} (or nothing observed)` };
   } catch (e) {
     return { figures: null, error: `${url}: ${errorText(e)}` };
@@ -248,7 +248,7 @@ interface ReportInput {
   refill: ClaimLoadTestResult['refill'];
   server: { figures: HistogramFigures | null; error?: string };
   mismatched: string[];
-  raw: FloorResult | null;
+  raw: PatchFloorResult | null;
   cleanup: ClaimLoadTestResult['cleanup'];
 }
 

@@ -1,97 +1,219 @@
 /**
- * The floor a claim is measured against: the API server's pace for the smallest write a
- * binding makes, a single PATCH of a WorldInstance label. As many PATCHes as claims, at the
- * same concurrency, over the same keep-alive client, each on its own WorldInstance (so
- * they never contend for one object), in a scratch namespace deleted afterwards. The worlds
- * are created, and the reconciler has reported on them, before the clock starts.
+ * The control plane's own floor for the work a load test asks of Anvil: the objects
+ * renderWorld produces for each of N worlds of the game, created by a plain client with the
+ * reconciler's transport (its Kube client: one keep-alive agent) and its concurrency (as many
+ * worlds at once as the reconciler has workers, up to APPLY_PARALLELISM requests per world,
+ * workloads after what they mount), then the time until each world's Deployments are
+ * Available by the reconciler's own test (deploymentAvailable). All N worlds are asked for
+ * at the start, as a burst of WorldInstances would be, so a world's latency includes its wait
+ * for a free worker, as it does in the reconciler's queue. The objects are labelled
+ * `managed-by: anvil-load-test`, so the reconciler neither caches nor reconciles them. The
+ * namespace is deleted at the end and waited for, so that the next phase starts on an idle
+ * control plane.
  */
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { API_VERSION } from '../api/schema.js';
-import { MANAGED_BY } from '../render/labels.js';
-import { anvil, deleteNamespace, ensureNamespace, errorText, type Kube } from './kube.js';
-import { ListWatch } from './listWatch.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { API_VERSION, type WorldInstance } from '../api/schema.js';
+import { buildCatalog, type Catalog } from '../resolve/catalog.js';
+import { resolveWorld } from '../resolve/resolve.js';
+import { renderWorld } from '../render/world.js';
+import { DEFAULT_SETTINGS } from '../render/settings.js';
+import { LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { formatDiagnostic, hasErrors } from '../diagnostics.js';
+import { APPLY_PARALLELISM, OWNED_KINDS, inParallel } from '../reconciler/apply.js';
+import { Informer } from '../reconciler/informer.js';
+import { Kube as ReconcilerKube, errorMessage, loadKubeConfig } from '../reconciler/kube.js';
+import { ReconcilerMetrics } from '../reconciler/metrics.js';
+import { deploymentAvailable } from '../reconciler/reconcile.js';
+import { trimOwned } from '../reconciler/trim.js';
+import { anvil, deleteNamespace, ensureNamespace, type Kube } from './kube.js';
+import { byLabel, parseMetrics } from './metrics.js';
 import { forEachBounded } from './pool.js';
-import { round, summarize, type Summary } from './stats.js';
+import { round, roundSummary, summarize, type Summary } from './stats.js';
 
 export interface FloorResult {
   namespace: string;
-  patches: number;
+  worlds: number;
+  /** Worlds in progress at once (the reconciler's --concurrency). */
   concurrency: number;
+  objectsPerWorld: number;
+  /** Object kinds in one world, e.g. {Deployment: 4, Service: 4, …}. */
+  kinds: Record<string, number>;
+  /** Worlds whose Deployments were all Available before the deadline. */
+  available: number;
+  /** The others, by name (stragglers). */
+  notAvailable: string[];
+  /** Start of the phase to each world's Deployments all Available, seconds. */
+  latencySeconds: Summary | null;
+  /** Start to the last create answered. */
+  createSeconds: number;
+  /** Start to the last world Available. */
+  durationSeconds: number;
+  worldsPerSecond: number;
+  /** Requests the client made, by HTTP status code. */
+  requestsByCode: Record<string, number>;
+  requestsPerWorld: number;
+  /** CPU time of the client process during the phase (creates and the Deployment watch). */
+  clientCpuSeconds: number;
   errors: number;
   firstError?: string;
-  /** One PATCH request, seconds. */
-  latencySeconds: Summary | null;
-  durationSeconds: number;
-  patchesPerSecond: number;
+  /** Whether the namespace was gone before the deadline, and how long that took. */
   cleanedUp: boolean;
+  cleanupSeconds: number;
 }
 
-/** A game no one defines: the reconciler reports these worlds Failed once and leaves them be. */
-const NO_GAME = 'anvil-load-test-floor';
-const SETTLE_MS = 20_000;
+/** Every ModuleManifest and GameDefinition in the cluster, as a resolver catalog. */
+export async function clusterCatalog(kube: Kube): Promise<Catalog> {
+  const list = async (plural: string) =>
+    ((await kube.custom.listClusterCustomObject({ ...anvil, plural })) as { items: { kind?: string; apiVersion?: string }[] }).items;
+  const [modules, games] = await Promise.all([list('modulemanifests'), list('gamedefinitions')]);
+  const sourced = [...modules.map((o) => ({ ...o, kind: 'ModuleManifest', apiVersion: API_VERSION })), ...games.map((o) => ({ ...o, kind: 'GameDefinition', apiVersion: API_VERSION }))].map(
+    (object) => ({ object, source: `${object.kind}/${(object as { metadata?: { name?: string } }).metadata?.name}` }),
+  );
+  return buildCatalog(sourced).catalog;
+}
 
-export async function measureRawPatches(
-  kube: Kube,
-  api: CustomObjectsApi,
-  opts: { patches: number; concurrency: number; namespace: string; onProgress?: (done: number) => void },
-): Promise<FloorResult> {
-  const { namespace } = opts;
-  await ensureNamespace(kube, namespace, { [MANAGED_BY]: 'anvil-load-test' });
-  const names = Array.from({ length: opts.patches }, (_, i) => `floor-${i}`);
-  await forEachBounded(names.length, opts.concurrency, async (i) => {
-    const body = { apiVersion: API_VERSION, kind: 'WorldInstance', metadata: { name: names[i]!, namespace, labels: { [MANAGED_BY]: 'anvil-load-test' } }, spec: { gameRef: { name: NO_GAME } } };
-    await api.createNamespacedCustomObject({ ...anvil, namespace, plural: 'worldinstances', body });
-  });
-  await settled(kube, namespace, names.length);
+/** The objects of world `name` of `game` in `namespace`, as synth/the reconciler would render them. */
+export function worldObjects(catalog: Catalog, game: string, namespace: string, name: string): any[] {
+  const world: WorldInstance = { apiVersion: API_VERSION, kind: 'WorldInstance', metadata: { name, namespace }, spec: { gameRef: { name: game }, region: 'default', shards: 1 } };
+  const plan = resolveWorld(catalog, world);
+  if (hasErrors(plan.diagnostics)) {
+    throw new Error(`game ${game} does not resolve:\n${plan.diagnostics.map(formatDiagnostic).join('\n')}`);
+  }
+  return renderWorld(plan, DEFAULT_SETTINGS);
+}
 
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  const latencies: number[] = [];
+
+const KIND_ORDER = new Map<string, number>(OWNED_KINDS.map((k, i) => [k.kind, i]));
+/** As the reconciler's Applier orders a world's objects: workloads after what they mount. */
+const isWorkload = (o: KubernetesObject): boolean => (KIND_ORDER.get(o.kind ?? '') ?? 99) >= (KIND_ORDER.get('Deployment') ?? 99);
+
+/** A world's objects for the floor: not managed by `anvil`, so the reconciler ignores them. */
+function floorObjects(catalog: Catalog, game: string, namespace: string, name: string): KubernetesObject[] {
+  return worldObjects(catalog, game, namespace, name).map((o: KubernetesObject) => ({ ...o, metadata: { ...o.metadata, labels: { ...o.metadata?.labels, [MANAGED_BY]: 'anvil-load-test' } } }));
+}
+
+/**
+ * Follows the floor's Deployments (the reconciler's Informer, with its trimming) and notes
+ * when each world has all of its Deployments Available.
+ */
+class Availability {
+  readonly doneAt = new Map<string, number>();
+  private readonly ready = new Map<string, Set<string>>();
+  private waiters: (() => void)[] = [];
+  readonly informer: Informer<KubernetesObject>;
+
+  constructor(kube: ReconcilerKube, namespace: string, private readonly expected: ReadonlyMap<string, number>) {
+    this.informer = new Informer<KubernetesObject>(kube.kc, kube, {
+      path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      labelSelector: `${MANAGED_BY}=anvil-load-test`,
+      trim: trimOwned('Deployment'),
+      log: () => {},
+      onEvent: (event, d) => this.observe(event, d),
+    });
+  }
+
+  private observe(event: string, d: KubernetesObject): void {
+    const world = d.metadata?.labels?.[LABEL_WORLD];
+    if (!world || this.doneAt.has(world) || event === 'delete' || !deploymentAvailable(d)) return;
+    const set = this.ready.get(world) ?? new Set<string>();
+    set.add(d.metadata?.name ?? '');
+    this.ready.set(world, set);
+    if (set.size >= (this.expected.get(world) ?? Infinity)) {
+      this.doneAt.set(world, performance.now());
+      for (const w of this.waiters.splice(0)) w();
+    }
+  }
+
+  /** Resolves at the next world done, or after `ms`. */
+  next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+}
+
+export interface FloorOptions {
+  game: string;
+  worlds: number;
+  /** Worlds in progress at once: the reconciler's --concurrency. */
+  concurrency: number;
+  namespace: string;
+  kubeconfig?: string;
+  timeoutSeconds: number;
+  /** Delete the namespace and wait until it is gone (default true). */
+  cleanup?: boolean;
+  onProgress?: (done: number) => void;
+}
+
+export async function measureFloor(kube: Kube, opts: FloorOptions): Promise<FloorResult> {
+  const catalog = await clusterCatalog(kube);
+  // Rendered before the clock starts: the floor is the control plane's, not cdk8s'.
+  const names = Array.from({ length: opts.worlds }, (_, i) => `floor-${i}`);
+  const perWorld = names.map((name) => floorObjects(catalog, opts.game, opts.namespace, name));
+  const kinds: Record<string, number> = {};
+  for (const o of perWorld[0] ?? []) kinds[o.kind ?? ''] = (kinds[o.kind ?? ''] ?? 0) + 1;
+  const expected = new Map(names.map((n, i) => [n, perWorld[i]!.filter((o) => o.kind === 'Deployment').length]));
+
+  await ensureNamespace(kube, opts.namespace, { [MANAGED_BY]: 'anvil-load-test' });
+  const metrics = new ReconcilerMetrics();
+  const client = new ReconcilerKube(loadKubeConfig(opts.kubeconfig), metrics, { maxSockets: opts.concurrency * APPLY_PARALLELISM + 8 });
+  const availability = new Availability(client, opts.namespace, expected);
+  await availability.informer.start();
+
   let errors = 0;
   let firstError: string | undefined;
-  let done = 0;
-  const t0 = performance.now();
-  await forEachBounded(names.length, opts.concurrency, async (i) => {
-    const body = { metadata: { labels: { 'anvil.dev/floor': `p${i}` } } };
-    const start = performance.now();
+  const create = async (o: KubernetesObject) => {
     try {
-      await api.patchNamespacedCustomObject({ ...anvil, namespace, plural: 'worldinstances', name: names[i]!, body }, mergePatch);
-      latencies.push((performance.now() - start) / 1000);
+      await client.create(o);
     } catch (e) {
       errors++;
-      firstError ??= `WorldInstance/${names[i]}: ${errorText(e)}`;
+      firstError ??= `${o.kind}/${o.metadata?.name}: ${errorMessage(e)}`;
     }
-    opts.onProgress?.(++done);
+  };
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + opts.timeoutSeconds * 1000;
+  let createdAt = t0;
+  await forEachBounded(opts.worlds, opts.concurrency, async (i) => {
+    await inParallel(perWorld[i]!.filter((o) => !isWorkload(o)), APPLY_PARALLELISM, create);
+    await inParallel(perWorld[i]!.filter(isWorkload), APPLY_PARALLELISM, create);
+    createdAt = performance.now();
   });
-  const seconds = (performance.now() - t0) / 1000;
-  const cleanedUp = await deleteNamespace(kube, namespace, 120_000).catch(() => false);
-  const s = summarize(latencies);
+  while (availability.doneAt.size < opts.worlds && performance.now() < deadline) {
+    opts.onProgress?.(availability.doneAt.size);
+    await availability.next(Math.min(1000, Math.max(0, deadline - performance.now())));
+  }
+  const cpu = process.cpuUsage(cpu0);
+  await availability.informer.stop();
+
+  const latencies = [...availability.doneAt.values()].map((t) => (t - t0) / 1000);
+  const last = latencies.length ? Math.max(...latencies) : 0;
+  const requestsByCode = byLabel(parseMetrics(await metrics.registry.metrics()), 'anvil_api_requests_total', 'code');
+  const requests = Object.values(requestsByCode).reduce((a, b) => a + b, 0);
+  const c0 = performance.now();
+  const cleanedUp = opts.cleanup === false ? false : await deleteNamespace(kube, opts.namespace, Math.max(120_000, opts.timeoutSeconds * 1000)).catch(() => false);
   return {
-    namespace,
-    patches: opts.patches,
+    namespace: opts.namespace,
+    worlds: opts.worlds,
     concurrency: opts.concurrency,
+    objectsPerWorld: perWorld[0]?.length ?? 0,
+    kinds,
+    available: availability.doneAt.size,
+    notAvailable: names.filter((n) => !availability.doneAt.has(n)),
+    latencySeconds: roundSummary(summarize(latencies)),
+    createSeconds: round((createdAt - t0) / 1000),
+    durationSeconds: round(last),
+    worldsPerSecond: round(last > 0 ? availability.doneAt.size / last : 0),
+    requestsByCode,
+    requestsPerWorld: round(opts.worlds ? requests / opts.worlds : 0, 2),
+    clientCpuSeconds: round((cpu.user + cpu.system) / 1e6),
     errors,
     ...(firstError ? { firstError } : {}),
-    latencySeconds: s && { count: s.count, min: round(s.min, 4), mean: round(s.mean, 4), p50: round(s.p50, 4), p95: round(s.p95, 4), p99: round(s.p99, 4), max: round(s.max, 4) },
-    durationSeconds: round(seconds, 4),
-    patchesPerSecond: round(seconds > 0 ? latencies.length / seconds : 0, 2),
     cleanedUp,
+    cleanupSeconds: round((performance.now() - c0) / 1000),
   };
-}
-
-/** Until the reconciler has given every scratch world a phase (or SETTLE_MS without one): its writes stay out of the clock. */
-async function settled(kube: Kube, namespace: string, count: number): Promise<void> {
-  const phased = new Set<string>();
-  const watch = new ListWatch(kube, { namespace, plural: 'worldinstances' }, (type, obj) => {
-    const name = obj.metadata?.name;
-    if (name && type !== 'DELETED' && (obj as { status?: { phase?: string } }).status?.phase) phased.add(name);
-  });
-  await watch.start();
-  const deadline = performance.now() + SETTLE_MS;
-  try {
-    while (phased.size < count && performance.now() < deadline) {
-      await Promise.race([watch.changed(), new Promise((r) => setTimeout(r, Math.max(0, Math.min(1000, deadline - performance.now()))))]);
-    }
-  } finally {
-    watch.stop();
-  }
 }

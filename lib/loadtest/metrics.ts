@@ -98,7 +98,7 @@ export interface HistogramFigures {
  * the bucket; the highest finite bound when the quantile falls in +Inf). Null when the
  * histogram is absent or nothing was observed in between.
  */
-export function histogramDelta(before: readonly Sample[], after: readonly Sample[], name: string): HistogramFigures | null {
+export function histogramFigures(before: readonly Sample[], after: readonly Sample[], name: string): HistogramFigures | null {
   const buckets = (samples: readonly Sample[]) => byLabel(samples, `${name}_bucket`, 'le');
   if (!has(after, `${name}_count`)) return null;
   const count = sumOf(after, `${name}_count`) - sumOf(before, `${name}_count`);
@@ -124,4 +124,51 @@ export function histogramDelta(before: readonly Sample[], after: readonly Sample
     return lower;
   };
   return { count, mean: sum / count, p50: quantile(0.5), p95: quantile(0.95), p99: quantile(0.99) };
+}
+
+export interface HistogramDelta {
+  /** Observations between the two scrapes. */
+  count: number;
+  /** Quantiles as Prometheus' histogram_quantile estimates them (linear within a bucket), seconds. */
+  p50: number | null;
+  p99: number | null;
+  /** Upper bound of the highest bucket that gained an observation (Infinity: above the last bound). */
+  maxBucket: number | null;
+}
+
+/** The q-quantile of cumulative bucket counts [le, count], sorted by le (histogram_quantile). */
+function bucketQuantile(buckets: readonly [number, number][], q: number): number | null {
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Number.POSITIVE_INFINITY) return prevLe;
+      return prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(count - prevCount, Number.MIN_VALUE);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+/** What a histogram `name` (matching `match`) observed between two scrapes. */
+export function histogramDelta(before: readonly Sample[], after: readonly Sample[], name: string, match: Record<string, string> = {}): HistogramDelta {
+  const buckets = (samples: readonly Sample[]) => {
+    const out = new Map<number, number>();
+    for (const s of samples) {
+      if (s.name !== `${name}_bucket` || !Object.entries(match).every(([k, v]) => s.labels[k] === v)) continue;
+      const le = s.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(s.labels.le);
+      out.set(le, (out.get(le) ?? 0) + s.value);
+    }
+    return out;
+  };
+  const b0 = buckets(before);
+  const delta = [...buckets(after)].map(([le, c]) => [le, c - (b0.get(le) ?? 0)] as [number, number]).sort((a, b) => a[0] - b[0]);
+  const count = delta.at(-1)?.[1] ?? 0;
+  let maxBucket: number | null = null;
+  for (let i = 0; i < delta.length; i++) if (delta[i]![1] > (i > 0 ? delta[i - 1]![1] : 0)) maxBucket = delta[i]![0];
+  return { count, p50: bucketQuantile(delta, 0.5), p99: bucketQuantile(delta, 0.99), maxBucket };
 }

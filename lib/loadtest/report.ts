@@ -12,15 +12,25 @@ export function formatReport(r: LoadTestResult): string {
   lines.push(`  Running             ${r.running}/${r.worlds}${r.failed.length ? `, ${r.failed.length} failed` : ''}${r.timedOut.length ? `, ${r.timedOut.length} not Running after ${r.timeoutSeconds}s` : ''}`);
   const l = r.latencySeconds;
   lines.push(l ? `  creation->Running   p50 ${s(l.p50)}  p95 ${s(l.p95)}  p99 ${s(l.p99)}  max ${s(l.max)}` : '  creation->Running   no world reached Running');
-  const raw = r.raw ? `; raw API ${r.raw.worldsPerSecond.toFixed(2)} worlds/s (${r.raw.objectsPerWorld} objects each, ${r.raw.objectsPerSecond.toFixed(1)} objects/s${r.raw.errors ? `, ${r.raw.errors} errors: ${r.raw.firstError}` : ''}); ratio ${r.throughputRatio?.toFixed(2)}` : '';
-  lines.push(`  throughput          ${r.worldsPerSecond.toFixed(2)} worlds/s over ${s(r.durationSeconds)}${raw}`);
+  const f = r.floor;
+  if (f) {
+    const fl = f.latencySeconds;
+    lines.push(`  floor               ${f.available}/${f.worlds} worlds' Deployments Available (${f.objectsPerWorld} objects each, ${f.concurrency} worlds at once)${f.errors ? `, ${f.errors} create errors: ${f.firstError}` : ''}`);
+    lines.push(fl ? `  floor latency       p50 ${s(fl.p50)}  p95 ${s(fl.p95)}  p99 ${s(fl.p99)}  max ${s(fl.max)}` : '  floor latency       no world Available');
+    lines.push(`  floor throughput    ${f.worldsPerSecond.toFixed(2)} worlds/s; creates done after ${s(f.createSeconds)}; client CPU ${s(f.clientCpuSeconds)}`);
+    if (f.notAvailable.length) lines.push(`  floor stragglers    ${f.notAvailable.slice(0, 20).join(', ')}${f.notAvailable.length > 20 ? ', …' : ''}`);
+  }
+  lines.push(`  throughput          ${r.worldsPerSecond.toFixed(2)} worlds/s over ${s(r.durationSeconds)}`);
+  if (r.ratios) lines.push(`  Anvil / floor       p50 ${r.ratios.p50 ?? 'n/a'}  p95 ${r.ratios.p95 ?? 'n/a'}  p99 ${r.ratios.p99 ?? 'n/a'}  throughput ${r.ratios.throughput ?? 'n/a'}`);
   const m = r.reconciler;
   if (!m.reachable) {
     lines.push(`  reconciler          metrics unavailable: ${m.error}`);
   } else {
     const verbs = m.apiRequestsByVerb ? ` (${Object.entries(m.apiRequestsByVerb).filter(([, n]) => n).map(([v, n]) => `${v} ${n}`).join(', ')})` : '';
     lines.push(`  reconcile errors    ${m.reconcileErrors ?? 'n/a (anvil_reconcile_total not exported)'}`);
-    lines.push(`  API requests/world  ${m.apiRequestsPerWorld ?? 'n/a (anvil_api_requests_total not exported)'}${verbs}`);
+    const codes = m.apiRequestsByCode ? `; by code ${Object.entries(m.apiRequestsByCode).filter(([, n]) => n).map(([c, n]) => `${c} ${n}`).join(', ')}` : '';
+    lines.push(`  API requests/world  ${m.apiRequestsPerWorld ?? 'n/a (anvil_api_requests_total not exported)'}${verbs}${codes}`);
+    lines.push(`  reconciler CPU      ${m.cpuSeconds !== null ? `${s(m.cpuSeconds)} (${m.cpuSecondsPerWorld} s/world)` : 'n/a'}${m.lastApplySeconds !== null ? `; last apply ${s(m.lastApplySeconds)} after the first create` : ''}`);
     lines.push(`  reconciler memory   ${m.peakMemoryBytes !== null ? `${mib(m.peakMemoryBytes)} peak RSS` : 'n/a'}${m.peakQueueDepth !== null ? `; peak queue depth ${m.peakQueueDepth}` : ''}`);
     if (m.error) lines.push(`  warning: ${m.error}`);
   }

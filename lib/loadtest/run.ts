@@ -1,8 +1,11 @@
 /**
- * `anvil load-test`: N WorldInstances of one game created with bounded concurrency, followed
+ * `anvil load-test`: first the control plane's floor for the same work (floor.ts: the same
+ * objects of the same number of worlds created by a plain client with the reconciler's
+ * transport and concurrency, until their Deployments are Available; its namespace deleted and
+ * waited for), then N WorldInstances of one game created with bounded concurrency, followed
  * by watch to phase Running; latency from the client's create call to Running as the watch
- * sees it; the reconciler's counters and memory from its /metrics; and the same API server's
- * raw pace for the same objects (raw.ts), so that throughput is also a ratio.
+ * sees it; the reconciler's counters, CPU and memory from its /metrics; Anvil's figures over
+ * the floor's as ratios.
  */
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type WorldInstance } from '../api/schema.js';
@@ -10,8 +13,8 @@ import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from '../render/labels.js';
 import { anvil, connect, ensureNamespace, errorText, statusOf, type Kube } from './kube.js';
 import { byLabel, deltaByKey, has, scrape, sumOf, type Sample } from './metrics.js';
 import { forEachBounded } from './pool.js';
-import { measureRawCreates, type RawResult } from './raw.js';
-import { round, summarize, type Summary } from './stats.js';
+import { measureFloor, type FloorResult } from './floor.js';
+import { round, roundSummary, summarize, type Summary } from './stats.js';
 import { WorldTracker } from './worlds.js';
 
 /** Marks the load test's worlds; its value is the run's id. */
@@ -27,10 +30,12 @@ export interface LoadTestOptions {
   cleanup: boolean;
   timeoutSeconds: number;
   metricsUrl: string;
-  /** Also measure the raw API baseline (default true). */
-  raw: boolean;
+  /** Measure the control plane's floor first (default true). */
+  floor: boolean;
+  /** The reconciler's --concurrency: worlds the floor has in progress at once. */
+  reconcilerConcurrency: number;
   /** Progress hooks for the CLI's bar. */
-  onPhase?: (phase: 'create' | 'raw' | 'cleanup', total: number) => void;
+  onPhase?: (phase: 'floor' | 'create' | 'cleanup', total: number) => void;
   onProgress?: (p: { created: number; running: number; failed: number }) => void;
   log?: (line: string) => void;
 }
@@ -61,9 +66,10 @@ export interface LoadTestResult {
   /** First create call to last world Running. */
   durationSeconds: number;
   worldsPerSecond: number;
-  raw: RawResult | null;
-  /** Anvil worlds/s over raw worlds/s (null without the raw baseline). */
-  throughputRatio: number | null;
+  /** The control plane's floor for the same work, measured before (null with --no-floor). */
+  floor: FloorResult | null;
+  /** Anvil over the floor: latency percentiles (lower is better) and throughput (higher is better). */
+  ratios: { p50: number | null; p95: number | null; p99: number | null; throughput: number | null } | null;
   reconciler: ReconcilerFigures;
   cleanup: { requested: boolean; done: boolean; remaining: number };
   ok: boolean;
@@ -78,8 +84,17 @@ export interface ReconcilerFigures {
   reconcileErrors: number | null;
   apiRequests: number | null;
   apiRequestsByVerb: Record<string, number> | null;
+  apiRequestsByCode: Record<string, number> | null;
   apiRequestsPerWorld: number | null;
+  /** process_cpu_seconds_total over the run, and per world. */
+  cpuSeconds: number | null;
+  cpuSecondsPerWorld: number | null;
+  /** First create to the last apply the reconciler counted (sampled every 0.5 s). */
+  lastApplySeconds: number | null;
   peakMemoryBytes: number | null;
+  /** RSS and V8 heap used at the end of the run. */
+  rssBytes: number | null;
+  heapUsedBytes: number | null;
   /** Queue depth at its highest among the samples. */
   peakQueueDepth: number | null;
 }
@@ -102,15 +117,21 @@ export async function pickGame(kube: Kube, name?: string): Promise<string> {
   return names[0]!;
 }
 
-/** Samples the reconciler's /metrics while the run goes: peak RSS and queue depth. */
+/** Samples the reconciler's /metrics while the run goes: peak RSS, queue depth, last apply. */
 class MetricsSampler {
   peakMemory: number | null = null;
   peakQueue: number | null = null;
+  /** performance.now() of the first sample that saw the apply count at its latest value. */
+  lastApplyAt: number | null = null;
+  private applies = -1;
   private timer?: NodeJS.Timeout;
   constructor(private readonly url: string) {}
   take(samples: Sample[]): void {
     if (has(samples, 'process_resident_memory_bytes')) this.peakMemory = Math.max(this.peakMemory ?? 0, sumOf(samples, 'process_resident_memory_bytes'));
     if (has(samples, 'anvil_workqueue_depth')) this.peakQueue = Math.max(this.peakQueue ?? 0, sumOf(samples, 'anvil_workqueue_depth'));
+    const applies = sumOf(samples, 'anvil_api_requests_total', { verb: 'apply' });
+    if (this.applies >= 0 && applies > this.applies) this.lastApplyAt = performance.now();
+    this.applies = applies;
   }
   start(everyMs = 500): void {
     const tick = async () => {
@@ -131,6 +152,22 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
   const runId = randomBytes(3).toString('hex');
   const selector = `${LABEL_LOAD_TEST}=${runId}`;
   const names = Array.from({ length: opts.worlds }, (_, i) => `lt-${runId}-${String(i).padStart(String(opts.worlds - 1).length, '0')}`);
+
+  // The floor first, on the same control plane, its namespace gone before Anvil's phase.
+  let floor: FloorResult | null = null;
+  if (opts.floor && opts.worlds > 0) {
+    opts.onPhase?.('floor', opts.worlds);
+    floor = await measureFloor(kube, {
+      game,
+      worlds: opts.worlds,
+      concurrency: opts.reconcilerConcurrency,
+      namespace: `anvil-load-test-floor-${runId}`,
+      ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+      timeoutSeconds: opts.timeoutSeconds,
+      onProgress: (done) => opts.onProgress?.({ created: opts.worlds, running: done, failed: 0 }),
+    });
+    if (!floor.cleanedUp) log(`warning: the floor's namespace ${floor.namespace} was not gone in time; Anvil's phase shares the control plane with its deletion`);
+  }
   if (await ensureNamespace(kube, opts.namespace, { [MANAGED_BY]: 'anvil-load-test', [LABEL_WORLDS_NAMESPACE]: 'true' })) log(`created namespace ${opts.namespace}`);
 
   // Reconciler counters before; a reconciler without metrics still gets its worlds measured.
@@ -218,52 +255,7 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
   const durationSeconds = (lastRunning - t0) / 1000;
   const running = latencies.length;
 
-  // Reconciler deltas.
-  const reconciler: ReconcilerFigures = {
-    metricsUrl: opts.metricsUrl,
-    reachable: before !== undefined,
-    ...(metricsError ? { error: metricsError } : {}),
-    reconciles: null,
-    reconcileErrors: null,
-    apiRequests: null,
-    apiRequestsByVerb: null,
-    apiRequestsPerWorld: null,
-    peakMemoryBytes: null,
-    peakQueueDepth: null,
-  };
-  if (before) {
-    try {
-      const after = await scrape(opts.metricsUrl);
-      sampler.take(after);
-      if (has(after, 'anvil_reconcile_total')) {
-        reconciler.reconciles = deltaByKey(byLabel(before, 'anvil_reconcile_total', 'result'), byLabel(after, 'anvil_reconcile_total', 'result'));
-        reconciler.reconcileErrors = reconciler.reconciles['error'] ?? 0;
-      }
-      if (has(after, 'anvil_api_requests_total')) {
-        reconciler.apiRequestsByVerb = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'verb'), byLabel(after, 'anvil_api_requests_total', 'verb'));
-        reconciler.apiRequests = Object.values(reconciler.apiRequestsByVerb).reduce((a, b) => a + b, 0);
-        reconciler.apiRequestsPerWorld = opts.worlds > 0 ? reconciler.apiRequests / opts.worlds : null;
-      }
-    } catch (e) {
-      reconciler.error = `${opts.metricsUrl}: ${errorText(e)}`;
-    }
-    reconciler.peakMemoryBytes = sampler.peakMemory;
-    reconciler.peakQueueDepth = sampler.peakQueue;
-  }
-
-  // The yardstick: same objects, same concurrency, plain creates.
-  let raw: RawResult | null = null;
-  if (opts.raw && opts.worlds > 0) {
-    opts.onPhase?.('raw', opts.worlds);
-    raw = await measureRawCreates(kube, {
-      game,
-      worlds: opts.worlds,
-      concurrency: opts.concurrency,
-      namespace: `anvil-load-test-raw-${runId}`,
-      cleanupTimeoutMs: Math.max(60_000, opts.timeoutSeconds * 1000),
-      onProgress: (done) => opts.onProgress?.({ created: done, running: done, failed: 0 }),
-    });
-  }
+  const reconciler = await reconcilerFigures(opts, before, metricsError, sampler, t0);
 
   const cleanup = { requested: opts.cleanup, done: false, remaining: 0 };
   if (opts.cleanup) {
@@ -273,6 +265,7 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
   }
 
   const worldsPerSecond = durationSeconds > 0 ? running / durationSeconds : 0;
+  const latencySeconds = roundSummary(summarize(latencies));
   return {
     runId,
     game,
@@ -283,23 +276,81 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
     running,
     failed,
     timedOut,
-    latencySeconds: roundSummary(summarize(latencies)),
+    latencySeconds,
     createCallSeconds: roundSummary(summarize(createCalls)),
     durationSeconds: round(durationSeconds),
     worldsPerSecond: round(worldsPerSecond),
-    raw: raw && { ...raw, durationSeconds: round(raw.durationSeconds), worldsPerSecond: round(raw.worldsPerSecond), objectsPerSecond: round(raw.objectsPerSecond) },
-    throughputRatio: raw && raw.worldsPerSecond > 0 ? round(worldsPerSecond / raw.worldsPerSecond) : null,
-    reconciler: {
-      ...reconciler,
-      apiRequestsPerWorld: reconciler.apiRequestsPerWorld === null ? null : round(reconciler.apiRequestsPerWorld, 2),
-    },
+    floor,
+    ratios: floor && ratiosOf(latencySeconds, worldsPerSecond, floor),
+    reconciler,
     cleanup,
-    ok: running === opts.worlds && (!opts.cleanup || cleanup.done),
+    ok: running === opts.worlds && (!opts.cleanup || cleanup.done) && (!floor || floor.notAvailable.length === 0),
   };
 }
 
-const roundSummary = (s: Summary | null): Summary | null =>
-  s && { count: s.count, min: round(s.min), mean: round(s.mean), p50: round(s.p50), p95: round(s.p95), p99: round(s.p99), max: round(s.max) };
+const ratio = (a: number | undefined, b: number | undefined): number | null => (a !== undefined && b !== undefined && b > 0 ? round(a / b) : null);
+
+/** Anvil over the floor: p50/p95/p99 latency and throughput. */
+export function ratiosOf(anvil: Summary | null, worldsPerSecond: number, floor: FloorResult): NonNullable<LoadTestResult['ratios']> {
+  const f = floor.latencySeconds;
+  return {
+    p50: ratio(anvil?.p50, f?.p50),
+    p95: ratio(anvil?.p95, f?.p95),
+    p99: ratio(anvil?.p99, f?.p99),
+    throughput: ratio(worldsPerSecond, floor.worldsPerSecond),
+  };
+}
+
+/** The reconciler's counters over the run (deltas of its /metrics), CPU and memory. */
+async function reconcilerFigures(opts: LoadTestOptions, before: Sample[] | undefined, metricsError: string | undefined, sampler: MetricsSampler, t0: number): Promise<ReconcilerFigures> {
+  const r: ReconcilerFigures = {
+    metricsUrl: opts.metricsUrl,
+    reachable: before !== undefined,
+    ...(metricsError ? { error: metricsError } : {}),
+    reconciles: null,
+    reconcileErrors: null,
+    apiRequests: null,
+    apiRequestsByVerb: null,
+    apiRequestsByCode: null,
+    apiRequestsPerWorld: null,
+    cpuSeconds: null,
+    cpuSecondsPerWorld: null,
+    lastApplySeconds: null,
+    peakMemoryBytes: null,
+    peakQueueDepth: null,
+    rssBytes: null,
+    heapUsedBytes: null,
+  };
+  if (!before) return r;
+  const perWorld = (v: number, digits: number) => (opts.worlds > 0 ? round(v / opts.worlds, digits) : null);
+  try {
+    // A reconciler finishing a burst can be slow to answer: wait, and try again.
+    const after = await scrape(opts.metricsUrl, 30_000).catch(() => scrape(opts.metricsUrl, 60_000));
+    sampler.take(after);
+    if (has(after, 'anvil_reconcile_total')) {
+      r.reconciles = deltaByKey(byLabel(before, 'anvil_reconcile_total', 'result'), byLabel(after, 'anvil_reconcile_total', 'result'));
+      r.reconcileErrors = r.reconciles['error'] ?? 0;
+    }
+    if (has(after, 'anvil_api_requests_total')) {
+      r.apiRequestsByVerb = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'verb'), byLabel(after, 'anvil_api_requests_total', 'verb'));
+      r.apiRequestsByCode = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'code'), byLabel(after, 'anvil_api_requests_total', 'code'));
+      r.apiRequests = Object.values(r.apiRequestsByVerb).reduce((a, b) => a + b, 0);
+      r.apiRequestsPerWorld = perWorld(r.apiRequests, 2);
+    }
+    if (has(after, 'process_cpu_seconds_total')) {
+      r.cpuSeconds = round(sumOf(after, 'process_cpu_seconds_total') - sumOf(before, 'process_cpu_seconds_total'));
+      r.cpuSecondsPerWorld = perWorld(r.cpuSeconds, 4);
+    }
+    if (has(after, 'process_resident_memory_bytes')) r.rssBytes = sumOf(after, 'process_resident_memory_bytes');
+    if (has(after, 'nodejs_heap_size_used_bytes')) r.heapUsedBytes = sumOf(after, 'nodejs_heap_size_used_bytes');
+  } catch (e) {
+    r.error = `${opts.metricsUrl}: ${errorText(e)}`;
+  }
+  r.peakMemoryBytes = sampler.peakMemory;
+  r.peakQueueDepth = sampler.peakQueue;
+  r.lastApplySeconds = sampler.lastApplyAt === null ? null : round((sampler.lastApplyAt - t0) / 1000);
+  return r;
+}
 
 /** Deletes the run's worlds (their owned objects follow by garbage collection); returns how many remain at the deadline. */
 async function deleteWorlds(kube: Kube, namespace: string, labelSelector: string, timeoutMs: number): Promise<number> {

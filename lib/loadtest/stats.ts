@@ -52,3 +52,7 @@ export const round = (v: number, digits = 3): number => {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
 };
+
+/** A summary with every figure rounded to `digits` decimals (null stays null). */
+export const roundSummary = (s: Summary | null, digits = 3): Summary | null =>
+  s && { count: s.count, min: round(s.min, digits), mean: round(s.mean, digits), p50: round(s.p50, digits), p95: round(s.p95, digits), p99: round(s.p99, digits), max: round(s.max, digits) };

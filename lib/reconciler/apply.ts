@@ -284,10 +284,13 @@ export class Applier {
     const wanted = new Set(objects.map(objectKey));
     const stale: KubernetesObject[] = [];
     for (const { kind, apiVersion } of [...OWNED_KINDS].reverse()) {
+      // Every object of the namespace, other worlds' too: no copy unless it is stale (the
+      // caches set kind, see trimOwned).
       for (const o of this.caches.get(kind)?.list(namespace) ?? []) {
-        const withKind = { ...o, kind, apiVersion };
-        if (o.metadata?.deletionTimestamp || wanted.has(objectKey(withKind)) || owner.classify(withKind) !== 'ours') continue;
-        stale.push(withKind);
+        if (o.metadata?.deletionTimestamp || wanted.has(`${kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`)) continue;
+        // The caches set kind (trim.ts): no copy of an object that is not stale.
+        if (owner.classify(o.kind === kind ? o : { ...o, kind, apiVersion }) !== 'ours') continue;
+        stale.push({ ...o, kind, apiVersion });
       }
     }
     let deleted = 0;

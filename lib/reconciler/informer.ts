@@ -36,6 +36,8 @@ export interface InformerOptions<T> {
 }
 
 
+const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
 export class Informer<T extends KubernetesObject> {
   private current?: ListWatch<T>;
   private restartTimer?: NodeJS.Timeout;
@@ -69,6 +71,29 @@ export class Informer<T extends KubernetesObject> {
     await this.startOrRetry(lw);
   }
 
+  /**
+   * A fresh list, swapped in when complete (never a half-filled cache); objects gone
+   * meanwhile are reported deleted. Only on request (SIGHUP): it holds two copies while it runs.
+   */
+  async relist(): Promise<void> {
+    if (this.stopped) return;
+    const old = this.current;
+    const fresh = this.make();
+    let failed = false;
+    fresh.on('error', () => (failed = true));
+    await fresh.start();
+    if (failed || this.stopped) {
+      await fresh.stop();
+      return;
+    }
+    this.current = fresh;
+    if (old) {
+      await old.stop();
+      const now = new Set(fresh.list().map(keyOf));
+      for (const o of old.list()) if (!now.has(keyOf(o))) this.o.onEvent('delete', o);
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
@@ -85,7 +110,7 @@ export class Informer<T extends KubernetesObject> {
     lw.on('add', forward('add'));
     lw.on('update', forward('update'));
     lw.on('delete', forward('delete'));
-    lw.on('connect', () => this.kube.count('watch'));
+    lw.on('connect', () => this.kube.count('watch', 200));
     lw.on('error', (err: unknown) => {
       // Errors of a cache that was swapped out (its watch aborted) are not ours to handle.
       if (lw !== this.current || this.stopped) return;

@@ -1,11 +1,14 @@
 /**
  * The reconciler's only door to the API server: client-node's KubernetesObjectApi (plus a
- * status-subresource patch), with every request counted by verb for
- * `anvil_api_requests_total`, so a no-op pass can be proven to write nothing.
+ * status-subresource patch), with every request counted by verb and HTTP status code for
+ * `anvil_api_requests_total`, so a no-op pass can be proven to write nothing and conflicts,
+ * throttling and server errors show as such. Writes are fenced: a replica that lost the
+ * lease sends none.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, Observable, PatchStrategy, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import type { ReconcilerMetrics } from './metrics.js';
 
 export const FIELD_MANAGER = 'anvil-reconciler';
@@ -33,6 +36,17 @@ class ObjectApi extends KubernetesObjectApi {
     for (const [k, v] of Object.entries(opts.query)) ctx.setQueryParam(k, v);
     ctx.setBody(JSON.stringify(opts.body ?? spec));
     return this.requestPromise<T>(ctx);
+  }
+
+  /** Calls `hook` with the HTTP status code of every response, before its body is read. */
+  onResponse(hook: (code: number) => void): void {
+    this.configuration.middleware.push({
+      pre: (ctx: RequestContext) => new Observable(Promise.resolve(ctx)),
+      post: (rsp: ResponseContext) => {
+        hook(rsp.httpStatusCode);
+        return new Observable(Promise.resolve(rsp));
+      },
+    });
   }
 
   /**
@@ -106,9 +120,15 @@ export class WriteFencedError extends Error {
   }
 }
 
+/** The status code of the request in flight, set by a response middleware (see Kube.track). */
+interface ResponseSlot {
+  code?: number;
+}
+
 export class Kube {
   readonly objects: ObjectApi;
   private fenceSignal?: AbortSignal;
+  private readonly slot = new AsyncLocalStorage<ResponseSlot>();
   /** `maxSockets`: connections kept to the API server (at least the requests in flight at once). */
   constructor(
     readonly kc: KubeConfig,
@@ -118,10 +138,32 @@ export class Kube {
     this.objects = ObjectApi.makeApiClient(kc) as ObjectApi;
     Object.setPrototypeOf(this.objects, ObjectApi.prototype);
     this.objects.shareAgent(opts.maxSockets ?? 64);
+    // client-node returns bodies, not responses: a middleware hands the status code to the
+    // track() call that made the request (AsyncLocalStorage follows its promise chain).
+    this.objects.onResponse((code) => {
+      const s = this.slot.getStore();
+      if (s) s.code = code;
+    });
   }
 
-  count(verb: string): void {
-    this.metrics.apiRequests.inc({ verb });
+  /** Counts one request; `code` 0 when no response came (connection refused, timeout). */
+  count(verb: string, code: number | string): void {
+    this.metrics.apiRequests.inc({ verb, code: String(code) });
+  }
+
+  /** Runs one request and counts it by verb and the status code it got. */
+  async track<T>(verb: string, request: () => Promise<T>): Promise<T> {
+    const s: ResponseSlot = {};
+    try {
+      const r = await this.slot.run(s, request);
+      this.count(verb, s.code ?? 200);
+      return r;
+    } catch (e) {
+      // A network error's `code` is a string (ECONNREFUSED): no response, code 0.
+      const code = statusCode(e);
+      this.count(verb, typeof code === 'number' ? code : (s.code ?? 0));
+      throw e;
+    }
   }
 
   /**
@@ -133,28 +175,25 @@ export class Kube {
     this.fenceSignal = signal;
   }
 
-  /** Counts a write, after checking the fence. */
-  private write(verb: string): void {
-    if (this.fenceSignal?.aborted) throw new WriteFencedError(verb);
-    this.count(verb);
+  /** A write: refused before it is sent once the fence is down, else sent and counted. */
+  private write<T>(verb: string, request: () => Promise<T>): Promise<T> {
+    if (this.fenceSignal?.aborted) return Promise.reject(new WriteFencedError(verb));
+    return this.track(verb, request);
   }
 
   /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.write('apply');
-    return this.objects.apply(obj, FIELD_MANAGER);
+    return this.write('apply', () => this.objects.apply(obj, FIELD_MANAGER));
   }
 
   async applyStatus<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.write('apply-status');
-    return this.objects.apply(obj, FIELD_MANAGER, 'status');
+    return this.write('apply-status', () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
   }
 
   /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
   async delete(obj: KubernetesObject): Promise<void> {
-    this.write('delete');
     try {
-      await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+      await this.write('delete', () => this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background'));
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
@@ -166,32 +205,33 @@ export class Kube {
    * (409 otherwise): the optimistic concurrency that claim binding relies on.
    */
   async mergePatch<T extends KubernetesObject>(patch: T, subresource?: string): Promise<T> {
-    this.write(subresource ? `merge-patch-${subresource}` : 'merge-patch');
-    return this.objects.send(patch, 'patch', {
-      contentType: PatchStrategy.MergePatch,
-      query: { fieldManager: FIELD_MANAGER },
-      ...(subresource ? { subresource } : {}),
-    });
+    return this.write(subresource ? `merge-patch-${subresource}` : 'merge-patch', () =>
+      this.objects.send(patch, 'patch', {
+        contentType: PatchStrategy.MergePatch,
+        query: { fieldManager: FIELD_MANAGER },
+        ...(subresource ? { subresource } : {}),
+      }),
+    );
   }
 
   /** Deletes (in the background) only the version of the object given by uid and resourceVersion; 404 is fine, 409 is thrown. */
   async deleteExactly(obj: KubernetesObject & { metadata: { uid: string; resourceVersion: string } }): Promise<void> {
-    this.write('delete');
     try {
-      await this.objects.send(obj, 'delete', {
-        contentType: 'application/json',
-        query: {},
-        body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion } },
-      });
+      await this.write('delete', () =>
+        this.objects.send(obj, 'delete', {
+          contentType: 'application/json',
+          query: {},
+          body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion } },
+        }),
+      );
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
   }
 
   async read<T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
-    this.count('get');
     try {
-      return await this.objects.read<T>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } } as never);
+      return await this.track('get', () => this.objects.read<T>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } } as never));
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -199,13 +239,11 @@ export class Kube {
   }
 
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.write('create');
-    return this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } });
+    return this.write('create', () => this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } }));
   }
 
   async replace<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.write('update');
-    return this.objects.replace(obj, undefined, undefined, FIELD_MANAGER);
+    return this.write('update', () => this.objects.replace(obj, undefined, undefined, FIELD_MANAGER));
   }
 
   /**
@@ -228,7 +266,6 @@ export class Kube {
   }
 
   private async listPage<T>(path: string, labelSelector?: string, cont?: string): Promise<ListResult<T> & { metadata?: { continue?: string } }> {
-    this.count('list');
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
@@ -245,6 +282,7 @@ export class Kube {
         res.on('error', reject);
         res.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
+          this.count('list', res.statusCode ?? 0);
           if ((res.statusCode ?? 0) >= 300) {
             reject(Object.assign(new Error(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 300)}`), { statusCode: res.statusCode, body }));
             return;
@@ -257,7 +295,10 @@ export class Kube {
         });
       });
       req.setTimeout(60_000, () => req.destroy(new Error(`GET ${path}: timeout`)));
-      req.on('error', reject);
+      req.on('error', (e) => {
+        this.count('list', 0);
+        reject(e);
+      });
       req.end();
     });
   }

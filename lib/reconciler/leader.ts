@@ -91,9 +91,8 @@ export class LeaderElector {
   }
 
   private async read(): Promise<Lease | undefined> {
-    this.o.kube.count('lease-get');
     try {
-      return await this.o.kube.objects.read<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.o.name, namespace: this.o.namespace } });
+      return await this.o.kube.track('lease-get', () => this.o.kube.objects.read<Lease>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.o.name, namespace: this.o.namespace } }));
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw e;
@@ -101,8 +100,7 @@ export class LeaderElector {
   }
 
   private async write(lease: Lease): Promise<void> {
-    this.o.kube.count('lease-update');
-    await this.o.kube.objects.replace(lease);
+    await this.o.kube.track('lease-update', () => this.o.kube.objects.replace(lease));
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -111,13 +109,14 @@ export class LeaderElector {
     try {
       const lease = await this.read();
       if (!lease) {
-        this.o.kube.count('lease-create');
-        await this.o.kube.objects.create<Lease>({
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name, namespace },
-          spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
-        });
+        await this.o.kube.track('lease-create', () =>
+          this.o.kube.objects.create<Lease>({
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+          }),
+        );
         return true;
       }
       const spec = lease.spec ?? {};

@@ -45,6 +45,12 @@ export interface RunningReconciler {
   /** Resolves when the reconciler has stopped (after shutdown() or a lost lease). */
   done: Promise<void>;
   shutdown(): Promise<void>;
+  /**
+   * A resync now, on request (SIGHUP, e.g. after an outage): a fresh list of every cache
+   * (a watch may have silently missed events), then every key. The periodic resync reads
+   * the caches only.
+   */
+  resyncNow(): Promise<void>;
   port: number;
 }
 
@@ -127,10 +133,12 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     const added = placement !== undefined && count(placement, 1);
     if (removed || added) enqueue(PLATFORM_KEY);
   };
-  // Owned objects: their world (or the platform), so drift and readiness are noticed.
+  // Owned objects: their world (or the platform), so drift and readiness are noticed. A
+  // Deployment's change goes first: it may make its world Running, a cheap pass that should
+  // not wait behind a burst of new worlds' first applies.
   const onOwned = (_e: InformerEvent, o: KubernetesObject) => {
     const world = o.metadata?.labels?.[LABEL_WORLD];
-    if (world) enqueue(`${o.metadata?.namespace ?? 'default'}/${world}`);
+    if (world) queue.add(`${o.metadata?.namespace ?? 'default'}/${world}`, { first: o.kind === 'Deployment' });
     else if (o.metadata?.namespace === PLATFORM_NAMESPACE && (o.metadata.labels?.[LABEL_MODULE] || o.kind === 'CapabilityBinding')) enqueue(PLATFORM_KEY);
   };
 
@@ -206,6 +214,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     if (resyncPending.delete(key) && resyncPending.size === 0) metrics.resyncs.inc();
   };
   const worker = async (key: string) => {
+    const endTimer = metrics.reconcileDuration.startTimer({ kind: key === PLATFORM_KEY ? 'platform' : 'world' });
     try {
       const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : await reconcileWorld(key, ctx);
       queue.forget(key);
@@ -217,6 +226,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
       log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
       queue.addRateLimited(key);
     } finally {
+      endTimer();
       processed(key);
     }
   };
@@ -294,5 +304,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   } else {
     startWorkers();
   }
-  return { done, shutdown, port };
+  const resyncNow = async () => {
+    await Promise.all(all.map((i) => i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`))));
+    resync();
+  };
+  return { done, shutdown, port, resyncNow };
 }

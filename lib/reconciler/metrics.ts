@@ -25,6 +25,14 @@ export class ReconcilerMetrics {
     buckets: [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
     registers: [this.registry],
   });
+  /** Every pass, whether it wrote or not: the cost of a converged world is visible here. */
+  readonly reconcileDuration = new Histogram({
+    name: 'anvil_reconcile_duration_seconds',
+    help: 'Time of one reconcile pass (any result), by key kind (world or platform)',
+    labelNames: ['kind'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly reconciles = new Counter({
     name: 'anvil_reconcile_total',
     help: 'Reconciles by result (success, requeue, error)',
@@ -38,8 +46,8 @@ export class ReconcilerMetrics {
   });
   readonly apiRequests = new Counter({
     name: 'anvil_api_requests_total',
-    help: 'Requests to the Kubernetes API server by verb',
-    labelNames: ['verb'],
+    help: 'Requests to the Kubernetes API server by verb and HTTP status code (0: no response)',
+    labelNames: ['verb', 'code'],
     registers: [this.registry],
   });
   readonly resyncs = new Counter({

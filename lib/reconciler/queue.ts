@@ -16,8 +16,13 @@ export interface QueueOptions {
 
 export class WorkQueue {
   private readonly queue: string[] = [];
+  /** Keys added with `first`: handed out before the others (see add). */
+  private readonly urgent: string[] = [];
+  private readonly urgentKeys = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
+  /** Keys added with `first` while being processed. */
+  private readonly requeueFirst = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly waiters: ((key: string | undefined) => void)[] = [];
@@ -32,19 +37,50 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.urgent.length;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
+  /**
+   * Queues `key` once. `first`: ahead of the keys queued without it (FIFO among themselves),
+   * for passes that are cheap and make a user wait, such as noticing that a world's
+   * workloads became ready while a burst of new worlds is still queued. A key already
+   * queued without `first` moves ahead when added with it.
+   */
+  add(key: string, opts: { first?: boolean } = {}): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      if (opts.first) this.promote(key);
+      return;
+    }
     this.dirty.add(key);
-    if (this.processing.has(key)) return; // queued again by done()
+    if (this.processing.has(key)) {
+      if (opts.first) this.requeueFirst.add(key);
+      return; // queued again by done()
+    }
     const waiter = this.waiters.shift();
     if (waiter) waiter(key);
-    else {
+    else if (opts.first) {
+      this.urgent.push(key);
+      this.urgentKeys.add(key);
+      this.o.onDepth?.(this.depth);
+    } else {
       this.queue.push(key);
-      this.o.onDepth?.(this.queue.length);
+      this.o.onDepth?.(this.depth);
     }
+  }
+
+  /** A queued key moves ahead; one being processed comes back ahead (see done). */
+  private promote(key: string): void {
+    if (this.processing.has(key)) {
+      this.requeueFirst.add(key);
+      return;
+    }
+    if (this.urgentKeys.has(key)) return;
+    const i = this.queue.indexOf(key);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.urgent.push(key);
+    this.urgentKeys.add(key);
   }
 
   /** Adds the key after `ms`; an earlier pending addAfter of the same key wins. */
@@ -83,9 +119,10 @@ export class WorkQueue {
   /** The next key, waiting for one; undefined once shut down. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const key = this.queue.shift();
+    const key = this.urgent.shift() ?? this.queue.shift();
     if (key !== undefined) {
-      this.o.onDepth?.(this.queue.length);
+      this.urgentKeys.delete(key);
+      this.o.onDepth?.(this.depth);
       this.take(key);
       return Promise.resolve(key);
     }
@@ -100,9 +137,10 @@ export class WorkQueue {
   /** The worker finished `key`; if it was added meanwhile, it is queued again. */
   done(key: string): void {
     this.processing.delete(key);
+    const first = this.requeueFirst.delete(key);
     if (this.dirty.has(key)) {
       this.dirty.delete(key);
-      this.add(key);
+      this.add(key, { first });
     }
   }
 

@@ -34,8 +34,20 @@ export function trimManagers<T extends KubernetesObject>(o: T): T {
   return o;
 }
 
-/** A trimmer for objects of an owned kind: managers only, status only where read. */
+/**
+ * A trimmer for objects of an owned kind: managers only, status only where read, and the
+ * kind set (list items come without it), so that code reading the cache can tell kinds apart
+ * without copying each object: a namespace may hold the objects of thousands of worlds.
+ */
 export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T {
+  const trim = trimStatus(kind);
+  return (o) => {
+    o.kind ??= kind;
+    return trim(o);
+  };
+}
+
+function trimStatus(kind: string): <T extends KubernetesObject>(o: T) => T {
   if (kind === 'Deployment') {
     return (o) => {
       const l = trimManagers(o) as Loose;

@@ -59,7 +59,7 @@ describe('anvil load-test --claims', () => {
   });
 
   test('a run interrupted mid-way (claims waiting on an empty pool) is killed: no process left, however the test ends', async () => {
-    const run = startAnvil(['load-test', '--claims', '3', '--pool', 'empty', '-n', ns, '--concurrency', '3', '--kubeconfig', kubeconfigPath(), '--timeout', '600', '--no-raw', '-o', 'json'], { timeoutMs: 300_000 });
+    const run = startAnvil(['load-test', '--claims', '3', '--pool', 'empty', '-n', ns, '--concurrency', '3', '--kubeconfig', kubeconfigPath(), '--timeout', '600', '--no-floor', '-o', 'json'], { timeoutMs: 300_000 });
     const pid = run.child.pid!;
     // Observable progress, not a sleep: its claims exist and wait.
     await eventually('the load test to create its claims', async () => (await listJson('worldclaims', ns)).filter((c) => c.spec.poolRef?.name === 'empty').length === 3, 120_000);

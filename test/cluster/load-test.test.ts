@@ -1,10 +1,11 @@
 // `anvil load-test` for real (node bin/anvil.js, the compiled CLI) against the harness
-// cluster with the reconciler running as its own process: 5 worlds reach Running, the JSON
-// report has every figure, and --cleanup leaves nothing behind. No timing is asserted.
+// cluster with the reconciler running as its own process: the floor (the same objects by a
+// plain client, until their Deployments are Available) and then 5 worlds reach Running, the
+// JSON report has every figure, and --cleanup leaves nothing behind. No timing is asserted.
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
-import { ROOT, applyCrds, ensureBuilt, killAll, listJson, runTracked, startReconciler, type ReconcilerProcess } from './reconcilerHarness.js';
+import { ROOT, applyCrds, ensureBuilt, eventually, killAll, listJson, runTracked, startReconciler, writes, type ReconcilerProcess } from './reconcilerHarness.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const ns = `load-test-${suffix}`;
@@ -40,7 +41,7 @@ afterAll(async () => {
 }, 120_000);
 
 describe('anvil load-test', () => {
-  test('5 worlds to Running, every figure reported, cleaned up', async () => {
+  test('the floor, then 5 worlds to Running, every figure reported, cleaned up', async () => {
     const r = await anvil([
       'load-test', '--worlds', '5', '--game', GAME, '--namespace', ns, '--kubeconfig', kubeconfigPath(),
       '--metrics-url', `http://127.0.0.1:${reconcilerPort()}/metrics`, '--timeout', '240', '--cleanup', '-o', 'json',
@@ -57,35 +58,64 @@ describe('anvil load-test', () => {
       expect(out[key].p99).toBeLessThanOrEqual(out[key].max);
     }
     expect(out.worldsPerSecond).toBeGreaterThan(0);
-    // The raw baseline created the same objects as a world of the game, and removed them.
-    expect(out.raw).toMatchObject({ worlds: 5, errors: 0, cleanedUp: true });
-    expect(out.raw.objectsPerWorld).toBeGreaterThan(0);
-    expect(out.raw.kinds).toMatchObject({ Deployment: expect.any(Number), Service: expect.any(Number), CapabilityBinding: expect.any(Number) });
-    expect(out.throughputRatio).toBeGreaterThan(0);
-    // Figures from the reconciler's /metrics.
+    // The floor created the same objects as a world of the game (with the reconciler's
+    // concurrency), saw every world's Deployments Available, and removed its namespace.
+    expect(out.floor).toMatchObject({ worlds: 5, concurrency: 16, available: 5, notAvailable: [], errors: 0, cleanedUp: true });
+    expect(out.floor.kinds).toMatchObject({ Deployment: expect.any(Number), Service: expect.any(Number), CapabilityBinding: expect.any(Number) });
+    const objects = Object.values(out.floor.kinds as Record<string, number>).reduce((a, b) => a + b, 0);
+    expect(out.floor.objectsPerWorld).toBe(objects);
+    // Every object created once, each answered 201 Created.
+    expect(out.floor.requestsByCode['201']).toBe(5 * objects);
+    expect(out.floor.latencySeconds.count).toBe(5);
+    expect(out.floor.latencySeconds.max).toBeLessThanOrEqual(out.floor.durationSeconds);
+    for (const k of ['p50', 'p95', 'p99', 'throughput']) expect(out.ratios[k]).toBeGreaterThan(0);
+    // Figures from the reconciler's /metrics: requests by verb and by status code add up.
     expect(out.reconciler).toMatchObject({ reachable: true, reconcileErrors: 0 });
     expect(out.reconciler.apiRequestsPerWorld).toBeGreaterThan(0);
     expect(out.reconciler.apiRequestsByVerb.apply).toBeGreaterThan(0);
+    const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    expect(sum(out.reconciler.apiRequestsByCode)).toBe(sum(out.reconciler.apiRequestsByVerb));
+    expect(out.reconciler.cpuSeconds).toBeGreaterThan(0);
     expect(out.reconciler.peakMemoryBytes).toBeGreaterThan(0);
     expect(out.cleanup).toEqual({ requested: true, done: true, remaining: 0 });
 
-    // Nothing of the run is left: its worlds, and the raw baseline's namespace.
+    // Nothing of the run is left: its worlds, and the floor's namespace.
     expect(await listJson('worldinstances', ns, `anvil.dev/load-test=${out.runId}`)).toEqual([]);
-    const rawNs = await kubectl(['get', 'namespace', out.raw.namespace]);
-    expect(rawNs.code).not.toBe(0);
+    const floorNs = await kubectl(['get', 'namespace', out.floor.namespace]);
+    expect(floorNs.code).not.toBe(0);
+  }, TEST_TIMEOUT);
+
+  test('SIGHUP asks the reconciler for a resync now: every cache is listed again, nothing is written', async () => {
+    // This reconciler runs with the default resync period (minutes): new lists are the signal's.
+    const lists = (m: Map<string, number>) => [...m].filter(([k]) => k.startsWith('anvil_api_requests_total{verb="list"')).reduce((n, [, v]) => n + v, 0);
+    // Quiet first: the previous test's worlds are gone, but the platform may still be settling.
+    let last = await reconciler!.metrics();
+    await eventually('a quiet reconciler', async () => {
+      await new Promise((r) => setTimeout(r, 3000));
+      const now = await reconciler!.metrics();
+      const quiet = writes(now) === writes(last);
+      last = now;
+      return quiet || undefined;
+    });
+    const before = await reconciler!.metrics();
+    reconciler!.child.kill('SIGHUP');
+    await eventually('a relist of every cache', async () => (lists(await reconciler!.metrics()) >= lists(before) + 9 ? true : undefined));
+    expect(reconciler!.log()).toContain('SIGHUP: resync');
+    expect(writes(await reconciler!.metrics())).toBe(writes(before));
   }, TEST_TIMEOUT);
 
   test('worlds that cannot reach Running are listed and make the exit code non-zero', async () => {
     const r = await anvil([
       'load-test', '--worlds', '2', '--game', 'command-path', '--namespace', ns, '--kubeconfig', kubeconfigPath(),
-      '--metrics-url', `http://127.0.0.1:${reconcilerPort()}/metrics`, '--timeout', '15', '--no-raw', '--cleanup', '-o', 'json',
+      '--metrics-url', `http://127.0.0.1:${reconcilerPort()}/metrics`, '--timeout', '15', '--no-floor', '--cleanup', '-o', 'json',
     ], 180_000);
     expect(r.code).toBe(1);
     const out = JSON.parse(r.stdout);
     // command-path's world-store PVC never binds here: both worlds are listed, none hidden.
     expect(out.running).toBe(0);
     expect(out.ok).toBe(false);
-    expect(out.raw).toBeNull();
+    expect(out.floor).toBeNull();
+    expect(out.ratios).toBeNull();
     expect([...out.timedOut, ...out.failed].map((w: { name: string }) => w.name).sort()).toEqual([`lt-${out.runId}-0`, `lt-${out.runId}-1`]);
     expect(out.cleanup.done).toBe(true);
   }, 240_000);

@@ -87,7 +87,7 @@ describe('a dynamic world', () => {
 
   test('a no-op resync writes nothing, and reconciles from the caches without listing again', async () => {
     const passes = (m: Map<string, number>) => m.get('anvil_reconcile_total{result="success"}') ?? 0;
-    const lists = (m: Map<string, number>) => m.get('anvil_api_requests_total{verb="list"}') ?? 0;
+    const lists = (m: Map<string, number>) => [...m].filter(([k]) => k.startsWith('anvil_api_requests_total{verb="list"')).reduce((n, [, v]) => n + v, 0);
     // Quiet first: a completed resync (every 4 s) that wrote nothing — worlds of other test
     // files still being deleted may settle meanwhile.
     const before = await quiet(rec);
@@ -105,6 +105,10 @@ describe('a dynamic world', () => {
     expect([...after.keys()].some((k) => k.startsWith('anvil_capabilityresolver_resolution_duration_seconds_bucket'))).toBe(true);
     expect([...after.keys()].some((k) => k.startsWith('anvil_runtimeorchestrator_deployment_duration_seconds_bucket'))).toBe(true);
     expect(after.get('anvil_world_startup_seconds_count')).toBeGreaterThanOrEqual(1);
+    // Every pass is timed, also those that wrote nothing; requests carry their status code.
+    const timed = (m: Map<string, number>) => (m.get('anvil_reconcile_duration_seconds_count{kind="world"}') ?? 0) + (m.get('anvil_reconcile_duration_seconds_count{kind="platform"}') ?? 0);
+    expect(timed(after) - timed(before)).toBeGreaterThanOrEqual(passes(after) - passes(before));
+    expect([...after.keys()].some((k) => /^anvil_api_requests_total\{verb="list",code="200"\}$/.test(k))).toBe(true);
   }, TIMEOUT);
 
   test('drift is repaired: a deleted Deployment and an edited Service, binding and NetworkPolicy come back as planned', async () => {

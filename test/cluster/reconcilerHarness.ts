@@ -1,12 +1,13 @@
 // Helpers for the reconciler's cluster tests: the CRDs from dist, the reconciler as a real
 // separate process (`node bin/anvil.js reconcile`, so kill -9 and SIGTERM are real), its
 // /metrics, a token kubeconfig for a ServiceAccount, and polling.
-import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from '@jest/globals';
+import { ensureBuilt } from './ensureBuilt.js';
 import { kubectl, kubectlOk, kubeconfigPath, tokenKubeconfig } from './kubectl.js';
 
 export const ROOT = process.cwd();
@@ -27,26 +28,7 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
   }
 }
 
-/** Newest mtime of the TypeScript that build/ is made of. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** `npm run build` unless build/ is newer than every source under lib/. */
-export function ensureBuilt(): void {
-  const out = path.join(ROOT, 'build/lib/cli/main.js');
-  const built = fs.existsSync(out) ? fs.statSync(out).mtimeMs : 0;
-  if (built > newestSource(path.join(ROOT, 'lib'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`);
-  fs.utimesSync(out, new Date(), new Date());
-}
+export { ensureBuilt };
 
 /** The CRDs (and namespaces, anvil-system among them) exactly as dist has them. */
 export async function applyCrds(): Promise<void> {
@@ -202,8 +184,15 @@ export function parseMetrics(text: string): Map<string, number> {
 }
 
 export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'merge-patch', 'merge-patch-status'];
-export const writes = (m: Map<string, number>): number =>
-  WRITE_VERBS.reduce((n, verb) => n + (m.get(`anvil_api_requests_total{verb="${verb}"}`) ?? 0), 0);
+/** Write requests of every status code (anvil_api_requests_total{verb, code}). */
+export const writes = (m: Map<string, number>): number => {
+  let n = 0;
+  for (const [key, value] of m) {
+    const verb = /^anvil_api_requests_total\{.*\bverb="([^"]*)"/.exec(key)?.[1];
+    if (verb !== undefined && WRITE_VERBS.includes(verb)) n += value;
+  }
+  return n;
+};
 
 export const resyncs = (m: Map<string, number>): number => m.get('anvil_resyncs_completed_total') ?? 0;
 

@@ -8,7 +8,7 @@ import { claimBody, claimOutcome } from '../../lib/claims.js';
 import { validateObject } from '../../lib/api/validate.js';
 import { formatClaimed } from '../../lib/cli/allocate.js';
 import { BindingLedger, readyUnclaimed } from '../../lib/loadtest/bindings.js';
-import { histogramDelta, parseMetrics } from '../../lib/loadtest/metrics.js';
+import { histogramFigures, parseMetrics } from '../../lib/loadtest/metrics.js';
 
 describe('claimBody', () => {
   test('a pool claim: poolRef, timeout, world labels and annotations; a generated name; valid against the CRD schema', () => {
@@ -88,14 +88,14 @@ test('readyUnclaimed counts Running, unclaimed worlds that are not being deleted
   expect(readyUnclaimed([{ phase: 'Running', deleting: false }, { phase: 'Running', claim: 'c', deleting: false }, { phase: 'Provisioning', deleting: false }, { phase: 'Running', deleting: true }])).toBe(1);
 });
 
-describe('histogramDelta', () => {
+describe('histogramFigures', () => {
   const page = (buckets: [string, number][], sum: number) =>
     parseMetrics([...buckets.map(([le, n]) => `anvil_claim_duration_seconds_bucket{pool="p",le="${le}"} ${n}`), `anvil_claim_duration_seconds_sum{pool="p"} ${sum}`, `anvil_claim_duration_seconds_count{pool="p"} ${buckets.at(-1)![1]}`].join('\n'));
 
   test('only what was observed between the scrapes; quantiles interpolated within the bucket', () => {
     const before = page([['0.01', 5], ['0.05', 5], ['0.1', 5], ['+Inf', 5]], 0.02);
     const after = page([['0.01', 5], ['0.05', 55], ['0.1', 105], ['+Inf', 105]], 0.02 + 50 * 0.03 + 50 * 0.07);
-    const h = histogramDelta(before, after, 'anvil_claim_duration_seconds')!;
+    const h = histogramFigures(before, after, 'anvil_claim_duration_seconds')!;
     expect(h.count).toBe(100);
     expect(h.mean).toBeCloseTo(0.05, 6);
     expect(h.p50).toBeCloseTo(0.05, 6); // the 50th observation closes the 0.01..0.05 bucket
@@ -104,12 +104,12 @@ describe('histogramDelta', () => {
 
   test('absent or unchanged: null', () => {
     const p = page([['0.1', 3], ['+Inf', 3]], 0.1);
-    expect(histogramDelta(p, p, 'anvil_claim_duration_seconds')).toBeNull();
-    expect(histogramDelta([], [], 'anvil_claim_duration_seconds')).toBeNull();
+    expect(histogramFigures(p, p, 'anvil_claim_duration_seconds')).toBeNull();
+    expect(histogramFigures([], [], 'anvil_claim_duration_seconds')).toBeNull();
   });
 
   test('a quantile in +Inf is the highest finite bound', () => {
-    const h = histogramDelta([], page([['0.1', 0], ['+Inf', 4]], 8), 'anvil_claim_duration_seconds')!;
+    const h = histogramFigures([], page([['0.1', 0], ['+Inf', 4]], 8), 'anvil_claim_duration_seconds')!;
     expect(h.p99).toBe(0.1);
   });
 });

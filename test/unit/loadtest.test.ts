@@ -4,7 +4,7 @@
  * requests per world and peak memory).
  */
 import { describe, expect, test } from '@jest/globals';
-import { byLabel, deltaByKey, has, parseMetrics, sumOf } from '../../lib/loadtest/metrics.js';
+import { byLabel, deltaByKey, has, histogramDelta, parseMetrics, sumOf } from '../../lib/loadtest/metrics.js';
 import { median, percentile, percentileSorted, round, summarize } from '../../lib/loadtest/stats.js';
 
 describe('percentiles', () => {
@@ -44,9 +44,10 @@ anvil_reconcile_total{result="success"} 120
 anvil_reconcile_total{result="error"} 3
 anvil_reconcile_total{result="requeue"} 7
 # TYPE anvil_api_requests_total counter
-anvil_api_requests_total{verb="apply"} 400
-anvil_api_requests_total{verb="get"} 12
-anvil_api_requests_total{verb="apply-status"} 55
+anvil_api_requests_total{verb="apply",code="200"} 390
+anvil_api_requests_total{verb="apply",code="409"} 10
+anvil_api_requests_total{verb="get",code="200"} 12
+anvil_api_requests_total{verb="apply-status",code="200"} 55
 # TYPE anvil_workqueue_depth gauge
 anvil_workqueue_depth 4
 process_resident_memory_bytes 123456789
@@ -69,7 +70,7 @@ describe('parseMetrics', () => {
     expect(samples).toContainEqual({ name: 'weird_label', labels: { path: 'a"b\\c', x: '1, 2' }, value: 1 });
     expect(samples.map((s) => s.name)).not.toContain('broken');
     expect(samples.map((s) => s.name)).not.toContain('not');
-    expect(samples).toHaveLength(12);
+    expect(samples).toHaveLength(13);
   });
 
   test('sums, by label, and deltas between two scrapes', () => {
@@ -79,7 +80,31 @@ describe('parseMetrics', () => {
     expect(has(samples, 'anvil_leader')).toBe(false);
     const before = byLabel(samples, 'anvil_api_requests_total', 'verb');
     expect(before).toEqual({ apply: 400, get: 12, 'apply-status': 55 });
-    const after = byLabel(parseMetrics('anvil_api_requests_total{verb="apply"} 410\nanvil_api_requests_total{verb="delete"} 2\n'), 'anvil_api_requests_total', 'verb');
+    expect(byLabel(samples, 'anvil_api_requests_total', 'code')).toEqual({ '200': 457, '409': 10 });
+    const after = byLabel(parseMetrics('anvil_api_requests_total{verb="apply",code="200"} 410\nanvil_api_requests_total{verb="delete",code="200"} 2\n'), 'anvil_api_requests_total', 'verb');
     expect(deltaByKey(before, after)).toEqual({ apply: 10, 'apply-status': -55, delete: 2, get: -12 });
+  });
+});
+
+describe('histogramDelta', () => {
+  const scrape = (counts: number[]) =>
+    parseMetrics(
+      [0.01, 0.1, 1, '+Inf'].map((le, i) => `anvil_reconcile_duration_seconds_bucket{kind="world",le="${le}"} ${counts[i]}`).join('\n') +
+        `\nanvil_reconcile_duration_seconds_bucket{kind="platform",le="+Inf"} 99\n`,
+    );
+
+  test('quantiles of what was observed between two scrapes, linear within a bucket', () => {
+    // Between the scrapes: 90 passes under 10 ms, 10 between 10 and 100 ms.
+    const d = histogramDelta(scrape([5, 5, 5, 5]), scrape([95, 105, 105, 105]), 'anvil_reconcile_duration_seconds', { kind: 'world' });
+    expect(d.count).toBe(100);
+    expect(d.p50).toBeCloseTo(0.01 * (50 / 90));
+    expect(d.p99).toBeCloseTo(0.01 + 0.09 * (9 / 10));
+    expect(d.maxBucket).toBe(0.1);
+  });
+
+  test('nothing observed gives no quantile; observations above the last bound report that bound', () => {
+    expect(histogramDelta(scrape([1, 2, 3, 4]), scrape([1, 2, 3, 4]), 'anvil_reconcile_duration_seconds', { kind: 'world' })).toEqual({ count: 0, p50: null, p99: null, maxBucket: null });
+    const d = histogramDelta(scrape([0, 0, 0, 0]), scrape([0, 0, 0, 10]), 'anvil_reconcile_duration_seconds', { kind: 'world' });
+    expect(d).toEqual({ count: 10, p50: 1, p99: 1, maxBucket: Number.POSITIVE_INFINITY });
   });
 });

@@ -1,5 +1,6 @@
 // The reconciler's pure parts: the work queue, no-op detection and the phase machine.
-import { covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { Applier, covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
 import { deploymentAvailable } from '../../lib/reconciler/reconcile.js';
 import { trimOwned } from '../../lib/reconciler/trim.js';
 import { WorkQueue } from '../../lib/reconciler/queue.js';
@@ -22,6 +23,23 @@ describe('WorkQueue', () => {
     expect(await q.get()).toBe('a');
     q.shutdown();
     expect(await q.get()).toBeUndefined();
+  });
+
+  test('keys added with `first` go before the others, move ahead when already queued, and come back ahead when added while processed', async () => {
+    const q = new WorkQueue();
+    for (const k of ['new-1', 'new-2', 'new-3']) q.add(k);
+    q.add('ready-1', { first: true });
+    q.add('new-3', { first: true }); // already queued: moves ahead, after the earlier first ones
+    q.add('new-3', { first: true }); // once
+    expect(q.depth).toBe(4);
+    expect(await q.get()).toBe('ready-1');
+    q.add('ready-1', { first: true }); // while processing: back ahead once done
+    q.add('ready-2', { first: true });
+    q.done('ready-1');
+    expect([await q.get(), await q.get(), await q.get()]).toEqual(['new-3', 'ready-2', 'ready-1']);
+    expect([await q.get(), await q.get()]).toEqual(['new-1', 'new-2']);
+    expect(q.depth).toBe(0);
+    q.shutdown();
   });
 
   test('backs off exponentially per key and forgets on success', () => {
@@ -68,6 +86,12 @@ describe('informer cache trimming', () => {
     // Drift is still seen on what is kept.
     (trimmed as unknown as { spec: { ports: { port: number }[] } }).spec.ports[0]!.port = 81;
     expect(upToDate(trimmed, desired)).toBe(false);
+  });
+
+  test('cached objects get their kind (list items come without it)', () => {
+    const item = () => ({ metadata: { name: 's', namespace: 'n' } });
+    expect(trimOwned('Service')(item() as KubernetesObject).kind).toBe('Service');
+    expect(trimOwned('Deployment')({ ...item(), status: {} } as KubernetesObject).kind).toBe('Deployment');
   });
 
   test('Deployments keep the status fields readiness reads', () => {
@@ -137,5 +161,26 @@ describe('world status', () => {
     const w = world(failed.status);
     w.metadata.deletionTimestamp = '2026-01-01T00:02:00Z';
     expect(computeStatus(w, ok, state(2, 2)).to).toBe('Terminating');
+  });
+});
+
+describe('Applier.sync: what left the plan', () => {
+  // In-memory caches shaped like the informers' (list by namespace, get by name), holding the
+  // objects of two worlds in one namespace, as the trimmed caches hold them.
+  const cm = (name: string, world: string, extra: Record<string, unknown> = {}) =>
+    trimOwned('ConfigMap')({ metadata: { name, namespace: 'n', labels: { 'anvil.dev/world': world }, ...extra } } as never);
+  const objects = [cm('a-routes', 'a'), cm('a-old', 'a'), cm('a-going', 'a', { deletionTimestamp: 'x' }), cm('b-routes', 'b'), { metadata: { name: 'a-nokind', namespace: 'n', labels: { 'anvil.dev/world': 'a' } } }];
+  const cache = { list: (ns?: string) => objects.filter((o) => !ns || o.metadata?.namespace === ns), get: (name: string) => objects.find((o) => o.metadata?.name === name) };
+  const deleted: unknown[] = [];
+  const kube = { apply: async (o: unknown) => o, delete: async (o: unknown) => void deleted.push(o) };
+
+  test('deletes only the stale objects of the world being synced, with kind and apiVersion, and never another world\'s', async () => {
+    const applier = new Applier(kube as never, new Map([['ConfigMap', cache]]) as never);
+    const desired = [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a-routes', namespace: 'n', labels: { 'anvil.dev/world': 'a' } } }];
+    const owner = { describe: 'world a', classify: (o: { kind?: string; metadata?: { labels?: Record<string, string> } }) => (o.metadata?.labels?.['anvil.dev/world'] === 'a' && o.kind === 'ConfigMap' ? 'ours' : 'foreign') };
+    const r = await applier.sync(desired as never, 'n', owner as never);
+    expect(r.deleted).toBe(2);
+    expect(deleted.map((o) => (o as { metadata: { name: string } }).metadata.name).sort()).toEqual(['a-nokind', 'a-old']);
+    for (const o of deleted) expect(o).toMatchObject({ apiVersion: 'v1', kind: 'ConfigMap' });
   });
 });

@@ -1,0 +1,187 @@
+/**
+ * RESULTS.md sections for the cluster runs, the memory run, cost per world and the issue-9
+ * targets, every figure read from results.json (the recorded runs), none typed by hand.
+ */
+import { measured, type ClusterRun, type Machine, type MeasuredRun, type MemoryRun } from './cluster.js';
+import type { Summary } from '../lib/loadtest/stats.js';
+
+export const n = (v: number | null | undefined, d = 0): string =>
+  v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v === Number.POSITIVE_INFINITY ? '∞' : v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+const mb = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? 'n/a' : n(bytes / 2 ** 20, 1));
+const ms = (s: number | null | undefined) => (s === null || s === undefined ? 'n/a' : n(s * 1000, 1));
+const pct = (v: number) => `${n(Math.abs(v) * 100, 0)} %`;
+
+export const machineLine = (m: Machine): string =>
+  `${m.cpus} × ${m.cpuModel}, ${n(m.memoryGb, 1)} GB (${n(m.freeMemoryGb, 1)} GB free), load average ${m.loadAverage.map((v) => n(v, 2)).join(' / ')} (1/5/15 min) at the start (${m.startedAt.slice(0, 16).replace('T', ' ')} UTC), Node ${m.node}, revision ${m.revision ?? 'not recorded'}`;
+
+const latency = (l: Summary | null) => (l ? [n(l.p50, 2), n(l.p95, 2), n(l.p99, 2), n(l.max, 2)] : ['n/a', 'n/a', 'n/a', 'n/a']);
+
+function clusterRun(r: MeasuredRun): string[] {
+  const t = r.loadTest;
+  const f = t.floor;
+  const m = t.reconciler;
+  const md = [
+    `### ${n(r.worlds)} worlds`,
+    '',
+    `Control plane ${r.kubernetes} with ${r.nodes} kwok nodes, reconciler \`--concurrency ${r.reconcileConcurrency}\`, game \`${t.game}\`, ${f ? `${f.objectsPerWorld} objects and ${f.kinds.Deployment ?? 0} Deployments per world` : 'no floor'}. Machine: ${machineLine(r.machine)}.` +
+      (r.floorHold ? ` **The floor was measured by an invocation of its own** (\`--phase floor\`: a fresh control plane with the same configuration, instead of deleting the floor's namespace and waiting for its pods to go), just before Anvil's: ${r.floorHold.kubernetes}, ${r.floorHold.nodes} kwok nodes, machine: ${machineLine(r.floorHold.machine)}.` : ''),
+    '',
+    '| | Running / Available | p50 s | p95 s | p99 s | max s | worlds/s | last write s | API requests/world | client CPU s/world | peak RSS MB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| Anvil | ${n(t.running)}/${n(t.worlds)} | ${latency(t.latencySeconds).join(' | ')} | ${n(t.worldsPerSecond, 2)} | ${n(m.lastApplySeconds, 1)} | ${n(m.apiRequestsPerWorld, 1)} | ${n(m.cpuSecondsPerWorld, 4)} | ${mb(m.peakMemoryBytes)} |`,
+  ];
+  if (f) {
+    md.push(`| floor | ${n(f.available)}/${n(f.worlds)} | ${latency(f.latencySeconds).join(' | ')} | ${n(f.worldsPerSecond, 2)} | ${n(f.createSeconds, 1)} | ${n(f.requestsPerWorld, 1)} | ${n(f.clientCpuSeconds / f.worlds, 4)} | |`);
+    const q = t.ratios;
+    md.push(`| Anvil / floor | | ${n(q?.p50, 2)} | ${n(q?.p95, 2)} | ${n(q?.p99, 2)} | | ${n(q?.throughput, 2)} | | | | |`);
+  }
+  md.push('');
+  md.push(`Latency: Anvil from each WorldInstance's create call to Running; the floor from the start of its phase (all worlds asked for at once) to the world's Deployments all Available. Last write: the reconciler's last apply (sampled every 0.5 s) or the floor's last create, after the start. Reconciler over the run: ${n(m.cpuSeconds, 1)} CPU s, requests by verb ${fmtCounts(m.apiRequestsByVerb)}, by code ${fmtCounts(m.apiRequestsByCode)}, ${n(m.reconcileErrors)} reconcile errors. Floor client: ${f ? `${n(f.clientCpuSeconds, 1)} CPU s, requests by code ${fmtCounts(f.requestsByCode)}, ${n(f.errors)} create errors${f.firstError ? ` (first: ${f.firstError})` : ''}` : 'n/a'}. Namespaces deleted and gone after: floor ${f ? `${n(f.cleanupSeconds, 1)} s` : 'n/a'}, Anvil ${r.cleanupSeconds === null ? 'not deleted (last count of the invocation: the control plane stopped)' : `${n(r.cleanupSeconds, 1)} s`}.`);
+  md.push('');
+  const stragglers = [...t.failed.map((w) => `${w.name} (${w.phase ?? 'no status'}${w.reason ? `, ${w.reason}` : ''})`), ...t.timedOut.map((w) => `${w.name} (${w.phase ?? 'no status'}${w.reason ? `, ${w.reason}` : ''})`)];
+  if (stragglers.length) md.push(`Anvil stragglers (not Running within ${t.timeoutSeconds} s): ${stragglers.join(', ')}.`, '');
+  if (f?.notAvailable.length) md.push(`Floor stragglers (Deployments not all Available within ${t.timeoutSeconds} s): ${f.notAvailable.join(', ')}.`, '');
+  if (r.resync) md.push(resyncLine(r.resync, 'Running'), '');
+  if (r.profile) {
+    const p = r.profile;
+    md.push(`CPU profile of the reconciler (\`--cpu-prof\`, the process of the load tests: its start, idle through the floor, Anvil's burst; not the restarted one of the resync window): ${n(p.busySeconds, 1)} s busy of ${n(p.seconds, 1)} s. By origin: ${p.byOrigin.map((o) => `${o.origin} ${n(o.percent, 1)} %`).join(', ')}.`, '');
+    md.push('| function | where | self s | % of busy |', '|---|---|---:|---:|');
+    for (const fr of p.topFrames) md.push(`| \`${fr.function}\` | ${fr.location} | ${n(fr.selfSeconds, 2)} | ${n(fr.percent, 1)} |`);
+    md.push('');
+  }
+  return md;
+}
+
+const fmtCounts = (c: Record<string, number> | null | undefined) =>
+  c ? Object.entries(c).filter(([, v]) => v).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none' : 'n/a';
+
+function resyncLine(r: ClusterRun['resync'] & object, state: string): string {
+  const h = r.worldReconcileSeconds;
+  const how = r.resyncSeconds > 0 ? `${r.windowSeconds} s window (a fresh reconciler's first pass, then a resync every ${r.resyncSeconds} s)` : `one resync asked for by SIGHUP, ${n(r.windowSeconds, 1)} s until every world was passed again`;
+  return `No-op resync: ${n(r.worlds)} ${state} worlds, nothing changed, ${how}: ${n(r.reconciles)} reconciles, **${n(r.writes)} write requests** (requests by verb: ${fmtCounts(r.requestsByVerb)}; by code: ${fmtCounts(r.requestsByCode)}); world reconcile passes ${n(h.count)}, p50 ${ms(h.p50)} ms, p99 ${ms(h.p99)} ms (histogram estimate; slowest bucket ≤ ${h.maxBucket === null ? 'n/a' : `${ms(h.maxBucket)} ms`}); reconciler CPU ${n(r.cpuSeconds, 1)} s in the window (${n(r.cpuMsPerReconcile, 2)} ms per pass, including the relists), ${n(r.rssMb, 1)} MB RSS, ${n(r.heapUsedMb, 1)} MB heap used at the end.`;
+}
+
+export function clusterSection(runs: readonly ClusterRun[]): string[] {
+  const md = ['## Cluster: Anvil next to the control plane\'s floor (`anvil load-test`)', ''];
+  for (const r of [...runs].sort((a, b) => a.worlds - b.worlds)) {
+    if (r.loadTest) md.push(...clusterRun(r as MeasuredRun));
+    else md.push(`### ${n(r.worlds)} worlds`, '', `Only the floor is measured so far (\`--phase floor\`, ${machineLine(r.machine)}); Anvil's phase is not.`, '');
+  }
+  return md;
+}
+
+export function memorySection(m: MemoryRun): string[] {
+  return [
+    `## Reconciler memory at ${n(m.worlds)} worlds (without nodes)`,
+    '',
+    `Control plane ${m.kubernetes} **without nodes** (no controller manager, scheduler or kwok: no ReplicaSets or pods, worlds stay ${Object.keys(m.phases).join('/')}; the reconciler caches the same objects as with nodes), reconciler \`--concurrency ${m.reconcileConcurrency}\`. Machine: ${machineLine(m.machine)}.`,
+    '',
+    ...(m.reconciled < m.worlds ? [`**Only ${n(m.reconciled)} of ${n(m.worlds)} worlds were reconciled within the run's deadline (${n(m.settleSeconds, 0)} s)**: the figures below are for that state, not for ${n(m.worlds)} reconciled worlds.`, ''] : []),
+    '| worlds | phases | reconciled in s | API requests/world | CPU s/world | RSS after burst MB | heap after burst MB | peak RSS MB | RSS after resync MB | heap after resync MB |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${n(m.worlds)} | ${fmtCounts(m.phases)} | ${n(m.settleSeconds, 1)} | ${n(m.apiRequestsPerWorld, 1)} | ${n(m.cpuSecondsPerWorld, 4)} | ${n(m.afterBurst.rssMb, 1)} | ${n(m.afterBurst.heapUsedMb, 1)} | ${n(m.peakRssMb, 1)} | ${n(m.resync.rssMb, 1)} | ${n(m.resync.heapUsedMb, 1)} |`,
+    '',
+    resyncLine(m.resync, m.reconciled < m.worlds ? 'partly reconciled (so not a no-op)' : 'converged'),
+    '',
+  ];
+}
+
+export function costSection(runs: readonly ClusterRun[], memory: MemoryRun | undefined): string[] {
+  const md = ['## Cost per world', '', '| worlds | Anvil API requests/world | reconciler CPU s/world | floor requests/world | floor client CPU s/world |', '|---:|---:|---:|---:|---:|'];
+  for (const r of measured(runs).sort((a, b) => a.worlds - b.worlds)) {
+    const f = r.loadTest.floor;
+    md.push(`| ${n(r.worlds)} | ${n(r.loadTest.reconciler.apiRequestsPerWorld, 1)} | ${n(r.loadTest.reconciler.cpuSecondsPerWorld, 4)} | ${f ? n(f.requestsPerWorld, 1) : 'n/a'} | ${f ? n(f.clientCpuSeconds / f.worlds, 4) : 'n/a'} |`);
+  }
+  if (memory) md.push(`| ${n(memory.worlds)} (no nodes) | ${n(memory.apiRequestsPerWorld, 1)} | ${n(memory.cpuSecondsPerWorld, 4)} | n/a | n/a |`);
+  md.push('');
+  return md;
+}
+
+type Verdict = [target: string, measured: string, verdict: string, bound: string];
+
+function latencyTarget(r: MeasuredRun | undefined): Verdict {
+  const t = r?.loadTest;
+  const a = t?.latencySeconds?.p99;
+  const f = t?.floor?.latencySeconds?.p99;
+  const q = t?.ratios?.p99;
+  if (!t || a === undefined || f === undefined || q === null || q === undefined) return ['100 worlds: Anvil create→Running p99 ≤ 1.2 × floor p99', 'not measured', 'not measured', ''];
+  const ok = q <= 1.2;
+  return [
+    '100 worlds: Anvil create→Running p99 ≤ 1.2 × floor p99',
+    `${n(a, 2)} s vs ${n(f, 2)} s: ${n(q, 2)} ×`,
+    ok ? `met (${pct((1.2 - q) / 1.2)} to spare)` : `**not met**: ${n(q, 2)} × instead of ≤ 1.2 × (${n(a - 1.2 * f, 2)} s over)`,
+    bounds(r!),
+  ];
+}
+
+/** What the run's own figures say bounds Anvil's time: its writes, its CPU, or the control plane after them. */
+function bounds(r: MeasuredRun): string {
+  const t = r.loadTest;
+  const m = t.reconciler;
+  const f = t.floor;
+  const after = (end: number, write: number | null | undefined) => (write === null || write === undefined ? 'n/a' : n(end - write, 1));
+  const top = r.profile?.topFrames[0];
+  const parts = [
+    `last apply at ${n(m.lastApplySeconds, 1)} s (floor's last create ${f ? n(f.createSeconds, 1) : 'n/a'} s), last world Running at ${n(t.durationSeconds, 1)} s (floor ${f ? n(f.durationSeconds, 1) : 'n/a'} s): ${after(t.durationSeconds, m.lastApplySeconds)} s after the last write (floor ${f ? after(f.durationSeconds, f.createSeconds) : 'n/a'} s)`,
+    ...(m.error ? [`the reconciler's counters could not be read at the end of the run (${m.error})`] : []),
+    ...(top ? [`CPU profile: \`${top.function}\` (${top.location}) ${n(top.percent, 1)} % of the reconciler's busy time`] : []),
+    `reconciler ${n(m.cpuSeconds, 1)} CPU s over ${n(t.durationSeconds, 1)} s (${n(m.cpuSeconds !== null && t.durationSeconds > 0 ? (100 * m.cpuSeconds) / t.durationSeconds : null, 0)} % of one of ${r.machine.cpus} cores) vs the floor client's ${f ? n(f.clientCpuSeconds, 1) : 'n/a'} CPU s`,
+    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'}`,
+    `load average at start ${r.machine.loadAverage.map((v) => n(v, 2)).join('/')}`,
+  ];
+  return parts.join('; ');
+}
+
+function throughputTarget(r: MeasuredRun | undefined): Verdict {
+  const t = r?.loadTest;
+  const name = '1,000 worlds: all Running; throughput ≥ 0.9 × floor';
+  if (!t) return [name, 'not measured', 'not measured', ''];
+  const q = t.ratios?.throughput;
+  const all = t.running === t.worlds;
+  const ok = all && q !== null && q !== undefined && q >= 0.9;
+  const how = [
+    all ? 'all Running' : `**${n(t.worlds - t.running)} not Running**`,
+    q === null || q === undefined ? 'no ratio' : q >= 0.9 ? `throughput ${n(q, 2)} × (${pct((q - 0.9) / 0.9)} over 0.9)` : `throughput ${n(q, 2)} × (**missed by ${pct((0.9 - q) / 0.9)}**)`,
+  ].join('; ');
+  return [name, `${n(t.running)}/${n(t.worlds)} Running; ${n(t.worldsPerSecond, 2)} vs ${n(t.floor?.worldsPerSecond, 2)} worlds/s`, ok ? `met (${how})` : `**not met** (${how})`, bounds(r!)];
+}
+
+function memoryTargets(m: MemoryRun | undefined): Verdict[] {
+  if (!m) return [['5,000 worlds: reconciler < 300 MB RSS', 'not measured', 'not measured', ''], ['5,000 worlds: converged world reconcile p99 < 100 ms', 'not measured', 'not measured', '']];
+  const worst = Math.max(m.afterBurst.rssMb, m.resync.rssMb, m.peakRssMb);
+  const p99 = m.resync.worldReconcileSeconds.p99;
+  const scale = m.worlds < 5000 || m.reconciled < m.worlds ? ` (measured with ${n(m.reconciled)} of ${n(m.worlds)} worlds reconciled, not 5,000)` : '';
+  return [
+    [
+      `5,000 worlds: reconciler < 300 MB RSS${scale}`,
+      `${n(m.afterBurst.rssMb, 1)} MB after the burst, ${n(m.resync.rssMb, 1)} MB after a resync, ${n(m.peakRssMb, 1)} MB peak (heap used ${n(m.afterBurst.heapUsedMb, 1)} / ${n(m.resync.heapUsedMb, 1)} MB)`,
+      worst < 300 ? `met (${pct((300 - worst) / 300)} to spare at the peak)` : `**not met**: peak ${pct((worst - 300) / 300)} over (${n(worst - 300, 1)} MB)`,
+      `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world (the informer caches hold every object the reconciler wrote, as the server returns it); RSS adds V8's and Node's own memory on top`,
+    ],
+    [
+      `5,000 worlds: converged world reconcile p99 < 100 ms${scale}`,
+      p99 === null ? 'no pass observed' : `p99 ${ms(p99)} ms over ${n(m.resync.worldReconcileSeconds.count)} passes`,
+      p99 === null ? 'not measured' : p99 < 0.1 ? `met (${pct((0.1 - p99) / 0.1)} to spare)` : `**not met**: missed by ${pct((p99 - 0.1) / 0.1)}`,
+      `histogram estimate of wall time (slowest bucket ≤ ${ms(m.resync.worldReconcileSeconds.maxBucket)} ms); reconciler CPU ${n(m.resync.cpuMsPerReconcile, 2)} ms per pass (relists included) with ${m.reconcileConcurrency} passes in flight on one event loop, so a pass waits for the others' CPU: ≈ ${n(m.resync.cpuMsPerReconcile === null ? null : m.resync.cpuMsPerReconcile * m.reconcileConcurrency, 0)} ms; ${n(m.resync.writes)} writes in that resync`,
+    ],
+  ];
+}
+
+function resyncTarget(r: MeasuredRun | undefined): Verdict {
+  const name = 'no-op resync at 1,000 worlds: 0 writes';
+  if (!r?.resync) return [name, 'not measured', 'not measured', ''];
+  return [name, `${n(r.resync.writes)} writes in ${r.resync.windowSeconds} s, ${n(r.resync.reconciles)} reconciles`, r.resync.writes === 0 ? 'met' : `**not met** (${n(r.resync.writes)} writes)`, `requests by verb: ${fmtCounts(r.resync.requestsByVerb)}`];
+}
+
+export function targetsSection(runs: readonly ClusterRun[], memory: MemoryRun | undefined): string[] {
+  const at = (w: number) => measured(runs).find((r) => r.worlds === w);
+  const rows: Verdict[] = [latencyTarget(at(100)), throughputTarget(at(1000)), ...memoryTargets(memory), resyncTarget(at(1000))];
+  return [
+    '## Targets (issue 9; benchmarks, not tests)',
+    '',
+    '| target | measured | verdict | what bounds it (figures of the same run) |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ];
+}

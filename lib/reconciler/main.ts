@@ -23,7 +23,7 @@ import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
 import { ClaimController } from './claimController.js';
-import { PoolController } from './poolController.js';
+import { CREATE_BATCH, PoolController } from './poolController.js';
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
 
 export interface ReconcilerOptions {
@@ -56,6 +56,7 @@ export interface RunningReconciler {
 
 /** Worlds reconciled at once (the queue never hands one world to two workers). */
 export const DEFAULT_CONCURRENCY = 16;
+const POOL_WORKERS = 2;
 
 const defaultLog = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -65,8 +66,10 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const kc = loadKubeConfig(opts.kubeconfig);
   const metrics = new ReconcilerMetrics();
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  // Each worker has up to APPLY_PARALLELISM requests in flight; a few more for status and events.
-  const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 });
+  // Each worker has up to APPLY_PARALLELISM requests in flight; a few more for status and events,
+  // and the pool workers' batches of world creations. Requests must never queue for a socket
+  // (node-fetch's keep-alive bug #1767 fails queued requests with a false "Premature close").
+  const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 + POOL_WORKERS * (CREATE_BATCH + 2) });
   // Aborted when the lease is lost: from then on every write is refused before it is sent.
   const fence = new AbortController();
   kube.fence(fence.signal);
@@ -256,7 +259,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     workersDone = Promise.all([
       runWorkers(queue, concurrency, worker),
       claimCtl.run(opts.claimWorkers ?? 2),
-      poolCtl.run(2),
+      poolCtl.run(POOL_WORKERS),
     ]).then(() => claimCtl.drain());
     const tick = () => {
       resyncTimer = setTimeout(() => {

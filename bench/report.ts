@@ -57,7 +57,7 @@ const fmtCounts = (c: Record<string, number> | null | undefined) =>
 
 function resyncLine(r: ClusterRun['resync'] & object, state: string): string {
   const h = r.worldReconcileSeconds;
-  const how = r.resyncSeconds > 0 ? `${r.windowSeconds} s window (a fresh reconciler's first pass, then a resync every ${r.resyncSeconds} s)` : `one resync asked for by SIGHUP, ${n(r.windowSeconds, 1)} s until every world was passed again`;
+  const how = r.resyncSeconds > 0 ? `${r.windowSeconds} s window (resync every ${r.resyncSeconds} s)` : `one resync asked for by SIGHUP, ${n(r.windowSeconds, 1)} s until every world was passed again`;
   return `No-op resync: ${n(r.worlds)} ${state} worlds, nothing changed, ${how}: ${n(r.reconciles)} reconciles, **${n(r.writes)} write requests** (requests by verb: ${fmtCounts(r.requestsByVerb)}; by code: ${fmtCounts(r.requestsByCode)}); world reconcile passes ${n(h.count)}, p50 ${ms(h.p50)} ms, p99 ${ms(h.p99)} ms (histogram estimate; slowest bucket ≤ ${h.maxBucket === null ? 'n/a' : `${ms(h.maxBucket)} ms`}); reconciler CPU ${n(r.cpuSeconds, 1)} s in the window (${n(r.cpuMsPerReconcile, 2)} ms per pass, including the relists), ${n(r.rssMb, 1)} MB RSS, ${n(r.heapUsedMb, 1)} MB heap used at the end.`;
 }
 

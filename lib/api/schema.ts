@@ -202,7 +202,8 @@ export const WorldInstanceSpecSchema = Type.Object({
 export const ConditionSchema = Type.Object({
   type: Type.String({ maxLength: 316 }),
   status: stringEnum(['True', 'False', 'Unknown'] as const),
-  reason: Type.String({ maxLength: 1024 }),
+  // metav1.Condition's reason: CamelCase, machine-readable.
+  reason: Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' }),
   message: Type.String({ maxLength: 32768 }),
   lastTransitionTime: Type.String({ format: 'date-time' }),
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),

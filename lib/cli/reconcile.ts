@@ -36,7 +36,7 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
     .option('--identity <id>', 'this replica in the Lease (default: $POD_NAME, else hostname-pid)', process.env.POD_NAME ?? `${hostname()}-${process.pid}`)
     .option('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)', wholeNumber(0), RECONCILER_PORT)
     .option('--concurrency <n>', 'worlds reconciled at once', wholeNumber(1), DEFAULT_CONCURRENCY)
-    .option('--resync-seconds <s>', 'relist everything and reconcile every world this often', wholeNumber(1), 300)
+    .option('--resync-seconds <s>', 'reconcile every world again (from the caches) this often', wholeNumber(1), 300)
     .action(async (flags: ReconcileFlags) => {
       let running;
       try {

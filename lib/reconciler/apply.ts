@@ -8,12 +8,22 @@
  *   changes when the plan changes, even when a field is only removed;
  * - `covers(live, desired)` finds an edit by someone else (kubectl edit, a deleted port)
  *   that left the annotation alone.
+ *
+ * Ownership: an existing object is written only when its owner says it is Anvil's
+ * (`Owner.classify`); a foreign one makes the whole sync fail with ConflictError before
+ * anything is written. The caches list only objects labelled managed-by=anvil, so an object
+ * missing from the cache may still exist (someone else's): it is read (GET) before it is
+ * created. A converged pass finds everything in the cache and still makes no request.
+ *
+ * Drift repair never deletes a stateful object: only STATELESS_KINDS are re-created, and
+ * only when the API server rejects the apply because an immutable field changed. Drift
+ * that cannot be repaired is returned (SyncResult.drift) for the status to report.
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/schema.js';
 import type { Informer } from './informer.js';
-import { statusCode, type Kube } from './kube.js';
+import { errorMessage, statusCode, type Kube } from './kube.js';
 
 export const APPLIED_HASH = 'anvil.dev/applied-hash';
 
@@ -24,8 +34,39 @@ export const OWNED_KINDS = [
   { kind: 'PersistentVolumeClaim', apiVersion: 'v1', path: '/api/v1/persistentvolumeclaims' },
   { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services' },
   { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', path: '/apis/networking.k8s.io/v1/networkpolicies' },
+  { kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', path: '/apis/policy/v1/poddisruptionbudgets' },
   { kind: 'Deployment', apiVersion: 'apps/v1', path: '/apis/apps/v1/deployments' },
 ] as const;
+
+/** Kinds that hold no data: the only ones drift repair may delete and re-create. */
+export const STATELESS_KINDS: ReadonlySet<string> = new Set(['Deployment', 'Service', 'ConfigMap', 'NetworkPolicy', 'CapabilityBinding', 'PodDisruptionBudget']);
+
+/**
+ * Whose an existing object is: `ours` (write it), `synth` (Anvil's, but `kubectl apply -f
+ * dist/` owns it: leave it alone), `previous` (owned by an earlier world of the same name,
+ * about to be garbage-collected: wait), `foreign` (someone else's: never write it).
+ */
+export type Ownership = 'ours' | 'synth' | 'previous' | 'foreign';
+export interface Owner {
+  classify(live: KubernetesObject): Ownership;
+  /** For messages: "WorldInstance ns/w1". */
+  describe: string;
+}
+
+/** Existing objects that are not Anvil's: nothing of the sync was written. */
+export class ConflictError extends Error {
+  constructor(readonly objects: readonly string[], owner: string) {
+    super(`${objects.join(', ')} already exist${objects.length === 1 ? 's' : ''} and ${objects.length === 1 ? 'is' : 'are'} not managed by ${owner}; nothing was written`);
+    this.name = 'ConflictError';
+  }
+}
+
+/** An object whose drift apply cannot repair and that may not be re-created. */
+export interface Drift {
+  object: string;
+  field: string;
+  message: string;
+}
 export type OwnedKind = (typeof OWNED_KINDS)[number]['kind'];
 /** Apply order: what others refer to first (bindings, route tables, claims), workloads last. */
 const ORDER = new Map<string, number>(OWNED_KINDS.map((k, i) => [k.kind, i]));
@@ -110,6 +151,7 @@ const WORKLOADS_FROM = ORDER.get('Deployment') ?? 99;
 interface Outcome {
   wrote: boolean;
   error?: unknown;
+  drift?: Drift;
   /** The object as the API server returned it from the apply. */
   live?: KubernetesObject;
 }
@@ -140,10 +182,52 @@ export interface SyncResult {
    * events arrive, so the status written right after a first apply already counts them.
    */
   written: ReadonlyMap<string, KubernetesObject>;
+  /** Drift left in place (a stateful object, or a change apply cannot take back). */
+  drift: Drift[];
+  /** Some objects still belong to a previous world of this name: try again shortly. */
+  waiting: boolean;
 }
 
+/** The API server's Status body of a failed request, parsed. */
+function statusBody(e: unknown): { message?: string; details?: { causes?: { field?: string; message?: string }[] } } {
+  const body = (e as { body?: unknown })?.body;
+  if (typeof body === 'string') {
+    try {
+      return JSON.parse(body);
+    } catch {
+      return { message: body };
+    }
+  }
+  return body && typeof body === 'object' ? (body as never) : {};
+}
+
+/** True for a 422 whose cause is a change of an immutable field (a Deployment's selector, …). */
+export function immutableFieldChanged(e: unknown): boolean {
+  if (statusCode(e) !== 422) return false;
+  const b = statusBody(e);
+  return [b.message, ...(b.details?.causes ?? []).map((c) => c.message)].some((m) => /field is immutable/.test(m ?? ''));
+}
+
+/** What to do when applying `kind` failed: re-create (stateless, immutable field), report, or fail. */
+export function repairAction(kind: string, drifted: boolean, e: unknown): 'recreate' | 'report' | 'fail' {
+  if (statusCode(e) !== 422) return 'fail';
+  if (STATELESS_KINDS.has(kind) && immutableFieldChanged(e)) return 'recreate';
+  return drifted ? 'report' : 'fail';
+}
+
+/** The field a 422 names (its first cause), else the first field that differs. */
+function driftField(e: unknown, live: KubernetesObject | undefined, want: KubernetesObject): string {
+  const cause = statusBody(e).details?.causes?.find((c) => c.field);
+  if (cause?.field) return cause.field;
+  const { apiVersion: _v, kind: _k, metadata: _m, ...content } = want as KubernetesObject & Record<string, unknown>;
+  return firstDifference(live, content)?.split(':')[0]?.replace(/^\./, '') ?? '(unknown)';
+}
+
+/** Repairs by apply in a row that left the object drifted before it is reported instead. */
+const MAX_REPAIRS = 2;
+
 export class Applier {
-  /** Repairs by apply that did not take, by object and desired hash: a second one recreates. */
+  /** Repairs by apply that did not take, by object and desired hash. */
   private readonly repairs = new Map<string, number>();
 
   constructor(
@@ -155,36 +239,54 @@ export class Applier {
     return this.caches.get(o.kind ?? '')?.get(o.metadata?.name ?? '', o.metadata?.namespace);
   }
 
+  /** The cached object, else what the API server has (the caches hold only labelled objects). */
+  private async existing(o: KubernetesObject): Promise<KubernetesObject | undefined> {
+    const cached = this.live(o);
+    if (cached) return cached;
+    const read = await this.kube.read(o.apiVersion ?? '', o.kind ?? '', o.metadata?.name ?? '', o.metadata?.namespace);
+    return read ? { ...read, kind: o.kind, apiVersion: o.apiVersion } : undefined;
+  }
+
   /**
    * Applies every desired object that is not up to date, then deletes each cached object
-   * in `namespace` that `isOurs` claims and the plan no longer has. Requests go out
-   * concurrently, at most APPLY_PARALLELISM at once: first everything but the workloads,
-   * then the workloads (a Deployment's pods never start before the bindings, route tables
-   * and claims they mount), then the deletions. One object failing does not stop the
-   * others; the error of the first failed object (in apply order) is thrown at the end.
+   * in `namespace` that `owner` calls ours and the plan no longer has. First every object's
+   * owner is checked: one foreign object fails the sync with ConflictError and nothing is
+   * written. Requests go out concurrently, at most APPLY_PARALLELISM at once: everything
+   * but the workloads, then the workloads (a Deployment's pods never start before the
+   * bindings, route tables and claims they mount), then the deletions. One object failing
+   * does not stop the others; the error of the first failed object is thrown at the end.
    */
-  async sync(desired: readonly KubernetesObject[], namespace: string, isOurs: (o: KubernetesObject) => boolean): Promise<SyncResult> {
+  async sync(desired: readonly KubernetesObject[], namespace: string, owner: Owner): Promise<SyncResult> {
     const objects = desired.map(withHash).sort((a, b) => (ORDER.get(a.kind ?? '') ?? 99) - (ORDER.get(b.kind ?? '') ?? 99));
+    const lives = await inParallel(objects, APPLY_PARALLELISM, (o) => this.existing(o));
+    const ownership = lives.map((l) => (l ? owner.classify(l) : 'ours'));
+    const foreign = objects.filter((_o, i) => ownership[i] === 'foreign').map(objectKey);
+    if (foreign.length > 0) throw new ConflictError(foreign, owner.describe);
+    const live = new Map(objects.map((o, i) => [o, lives[i]]));
+    const mine = objects.filter((_o, i) => ownership[i] === 'ours');
+
     const errors: unknown[] = [];
+    const drift: Drift[] = [];
     let applied = 0;
     const written = new Map<string, KubernetesObject>();
     const collect = (results: readonly Outcome[]) => {
       for (const r of results) {
         if (r.error !== undefined) errors.push(r.error);
         else if (r.wrote) applied++;
+        if (r.drift) drift.push(r.drift);
         if (r.live) written.set(objectKey(r.live), r.live);
       }
     };
     const workload = (o: KubernetesObject) => (ORDER.get(o.kind ?? '') ?? 99) >= WORKLOADS_FROM;
-    collect(await inParallel(objects.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o)));
-    collect(await inParallel(objects.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o)));
+    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o))));
+    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o))));
 
     const wanted = new Set(objects.map(objectKey));
     const stale: KubernetesObject[] = [];
     for (const { kind, apiVersion } of [...OWNED_KINDS].reverse()) {
       for (const o of this.caches.get(kind)?.list(namespace) ?? []) {
         const withKind = { ...o, kind, apiVersion };
-        if (o.metadata?.deletionTimestamp || wanted.has(objectKey(withKind)) || !isOurs(withKind)) continue;
+        if (o.metadata?.deletionTimestamp || wanted.has(objectKey(withKind)) || owner.classify(withKind) !== 'ours') continue;
         stale.push(withKind);
       }
     }
@@ -201,38 +303,47 @@ export class Applier {
       else deleted++;
     }
     if (errors.length > 0) throw errors[0];
-    return { applied, deleted, written };
+    return { applied, deleted, written, drift, waiting: ownership.includes('previous') };
   }
 
-  /** One object: nothing when up to date, else apply (or recreate, for drift apply cannot repair). */
-  private async applyOne(o: KubernetesObject): Promise<Outcome> {
-    const live = this.live(o);
+  /**
+   * One object of ours: nothing when up to date, else apply. A change apply cannot make
+   * (422) re-creates a stateless object whose immutable field changed; drift of anything
+   * else is reported, never repaired by deleting it.
+   */
+  private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined): Promise<Outcome> {
     const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
     if (upToDate(live, o)) {
       this.repairs.delete(key);
       return { wrote: false };
     }
+    const { apiVersion: _v, kind: _k, ...content } = o;
     if (process.env.ANVIL_DEBUG_APPLY) {
-      const { apiVersion: _v, kind: _k, ...content } = o;
-      process.stderr.write(`apply ${objectKey(o)}: ${live ? (firstDifference(live, content) ?? 'hash annotation differs') : 'not in cache'}\n`);
+      process.stderr.write(`apply ${objectKey(o)}: ${live ? (firstDifference(live, content) ?? 'hash annotation differs') : 'new'}\n`);
     }
-    // Someone edited what we applied. Apply usually repairs it, but not always: an edit
-    // of a list-map key (a Service port) leaves an entry we do not own, that apply
-    // cannot remove and may even make invalid. Then the object is recreated.
+    // Someone edited what we applied. Apply usually repairs it; when it did not take twice
+    // (a list-map key edited by someone else stays theirs), it is reported, not retried forever.
     const drifted = live !== undefined && live.metadata?.annotations?.[APPLIED_HASH] === o.metadata?.annotations?.[APPLIED_HASH];
     const tries = drifted ? (this.repairs.get(key) ?? 0) + 1 : 0;
     if (drifted) this.repairs.set(key, tries);
+    if (tries > MAX_REPAIRS) {
+      return { wrote: false, drift: { object: objectKey(o), field: driftField(undefined, live, o), message: `changed by someone else; applying ${MAX_REPAIRS} times did not repair it` } };
+    }
     try {
-      return { wrote: true, live: withKind(tries >= 2 ? await this.recreate(o) : await this.kube.apply(o), o) };
+      return { wrote: true, live: withKind(await this.kube.apply(o), o) };
     } catch (e) {
-      if (drifted && statusCode(e) === 422) {
-        try {
-          return { wrote: true, live: withKind(await this.recreate(o), o) };
-        } catch (e2) {
-          return { wrote: false, error: e2 };
-        }
+      switch (repairAction(o.kind ?? '', drifted, e)) {
+        case 'recreate':
+          try {
+            return { wrote: true, live: withKind(await this.recreate(o), o) };
+          } catch (e2) {
+            return { wrote: false, error: e2 };
+          }
+        case 'report':
+          return { wrote: false, drift: { object: objectKey(o), field: driftField(e, live, o), message: errorMessage(e) } };
+        default:
+          return { wrote: false, error: e };
       }
-      return { wrote: false, error: e };
     }
   }
 

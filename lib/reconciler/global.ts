@@ -11,8 +11,9 @@ import { objectRef, validateObject } from '../api/validate.js';
 import { formatDiagnostic, hasErrors } from '../diagnostics.js';
 import { PLATFORM_NAMESPACE, resolveGlobal, type WorldPlan } from '../resolve/resolve.js';
 import { GlobalServices, globalInstances } from '../render/global.js';
-import { LABEL_MODULE, LABEL_WORLD } from '../render/labels.js';
-import { APPLIED_HASH } from './apply.js';
+import { LABEL_MODULE, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import type { Owner } from './apply.js';
+import { FIELD_MANAGER } from './kube.js';
 import { copyOf } from './definitions.js';
 import type { ReconcileContext, ReconcileResult } from './reconcile.js';
 
@@ -32,14 +33,23 @@ function placementPlans(ctx: ReconcileContext): WorldPlan[] {
 }
 
 /**
- * Ours to delete: objects in anvil-system that the reconciler applied (they carry its hash
- * annotation) for a global module or a global binding, never a world's and never the
- * reconciler's own Deployment.
+ * One owner per global object. What `kubectl apply -f dist/` wrote (labelled
+ * `anvil.dev/static: "true"` by synth) is synth's: the reconciler never writes it. What
+ * the reconciler applied is its own: Anvil's label and the reconciler's field manager,
+ * for a global module or a global binding (never a world's, never the reconciler's own
+ * Deployment). Anything else of the same name is foreign: a conflict, never written.
  */
-const isGlobalObject = (o: KubernetesObject): boolean =>
-  !o.metadata?.labels?.[LABEL_WORLD] &&
-  o.metadata?.annotations?.[APPLIED_HASH] !== undefined &&
-  (o.metadata?.labels?.[LABEL_MODULE] !== undefined || o.kind === 'CapabilityBinding');
+export const PLATFORM_OWNER: Owner = {
+  describe: `the Anvil reconciler (label ${MANAGED_BY}=anvil and field manager ${FIELD_MANAGER}) in ${PLATFORM_NAMESPACE}`,
+  classify: (o) => {
+    const labels = o.metadata?.labels ?? {};
+    if (labels[MANAGED_BY] !== 'anvil' || labels[LABEL_WORLD]) return 'foreign';
+    if (labels[LABEL_STATIC] === 'true') return 'synth';
+    const global = labels[LABEL_MODULE] !== undefined || o.kind === 'CapabilityBinding';
+    const applied = (o.metadata?.managedFields ?? []).some((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply');
+    return global && applied ? 'ours' : 'foreign';
+  },
+};
 
 export async function reconcilePlatform(ctx: ReconcileContext): Promise<ReconcileResult> {
   const plan = resolveGlobal(ctx.definitions.get().catalog);
@@ -47,7 +57,7 @@ export async function reconcilePlatform(ctx: ReconcileContext): Promise<Reconcil
   const chart = new Chart(new App({ outdir: '/dev/null' }), 'platform');
   new GlobalServices(chart, 'global', { plan, instances: globalInstances(plan, placementPlans(ctx)), settings: ctx.settings });
   const t0 = performance.now();
-  const { applied, deleted } = await ctx.applier.sync(chart.toJson() as KubernetesObject[], PLATFORM_NAMESPACE, isGlobalObject);
+  const { applied, deleted } = await ctx.applier.sync(chart.toJson() as KubernetesObject[], PLATFORM_NAMESPACE, PLATFORM_OWNER);
   if (applied + deleted > 0) {
     ctx.metrics.deployment.observe((performance.now() - t0) / 1000);
     ctx.log(`platform: applied ${applied}, deleted ${deleted}`);

@@ -1,9 +1,8 @@
 /**
  * A cache of one resource kind kept by list+watch (client-node's makeInformer/ListWatch),
- * made to last: a watch or list that fails is restarted after a backoff, and relist()
- * builds a fresh cache from a new list and swaps it in only once it is complete, so a
- * worker never sees a half-filled cache (and deletions missed while disconnected are
- * delivered as deletes). Objects pass through `trim` (lib/reconciler/trim.ts) on their way
+ * made to last: a watch or list that fails is restarted after a backoff; the restarted
+ * watch resumes from the last resourceVersion, and ListWatch relists (delivering deletions
+ * missed while disconnected as deletes) when that version is gone (410) or the list failed. Objects pass through `trim` (lib/reconciler/trim.ts) on their way
  * into the cache, from the list and from the watch alike, so the cache holds only what the
  * reconciler reads.
  */
@@ -36,7 +35,6 @@ export interface InformerOptions<T> {
   trim?: <U extends KubernetesObject>(o: U) => U;
 }
 
-const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 export class Informer<T extends KubernetesObject> {
   private current?: ListWatch<T>;
@@ -69,26 +67,6 @@ export class Informer<T extends KubernetesObject> {
     const lw = this.make();
     this.current = lw;
     await this.startOrRetry(lw);
-  }
-
-  /** A fresh list, swapped in when complete; objects gone meanwhile are reported deleted. */
-  async relist(): Promise<void> {
-    if (this.stopped) return;
-    const old = this.current;
-    const fresh = this.make();
-    let failed = false;
-    fresh.on('error', () => (failed = true));
-    await fresh.start();
-    if (failed || this.stopped) {
-      await fresh.stop();
-      return;
-    }
-    this.current = fresh;
-    if (old) {
-      await old.stop();
-      const now = new Set(fresh.list().map(keyOf));
-      for (const o of old.list()) if (!now.has(keyOf(o))) this.o.onEvent('delete', o);
-    }
   }
 
   async stop(): Promise<void> {

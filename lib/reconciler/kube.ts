@@ -97,8 +97,17 @@ export function errorMessage(e: unknown): string {
 /** Items per page of a list: a cache of 100,000 objects is never one response in memory. */
 export const LIST_PAGE = 500;
 
+/** A write refused because this replica may no longer write (it lost the leader lease). */
+export class WriteFencedError extends Error {
+  constructor(verb: string) {
+    super(`${verb} refused: this replica is no longer the leader`);
+    this.name = 'WriteFencedError';
+  }
+}
+
 export class Kube {
   readonly objects: ObjectApi;
+  private fenceSignal?: AbortSignal;
   /** `maxSockets`: connections kept to the API server (at least the requests in flight at once). */
   constructor(
     readonly kc: KubeConfig,
@@ -114,20 +123,41 @@ export class Kube {
     this.metrics.apiRequests.inc({ verb });
   }
 
+  /**
+   * Once `signal` aborts, every write (apply, delete, create, update, patch) is refused
+   * before it is sent: a replica that lost the lease stops writing at once, even in the
+   * middle of a world. Lease requests go through `objects` and are not fenced.
+   */
+  fence(signal: AbortSignal): void {
+    this.fenceSignal = signal;
+  }
+
+  /** Counts a write, after checking the fence. */
+  private write(verb: string): void {
+    if (this.fenceSignal?.aborted) throw new WriteFencedError(verb);
+    this.count(verb);
+  }
+
   /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('apply');
+    this.write('apply');
     return this.objects.apply(obj, FIELD_MANAGER);
   }
 
   async applyStatus<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('apply-status');
+    this.write('apply-status');
     return this.objects.apply(obj, FIELD_MANAGER, 'status');
+  }
+
+  /** JSON merge patch (RFC 7386): `obj` names the object and carries the fields to change. */
+  async mergePatch<T extends KubernetesObject>(obj: T): Promise<T> {
+    this.write('patch');
+    return this.objects.send(obj, 'patch', { contentType: PatchStrategy.MergePatch, query: { fieldManager: FIELD_MANAGER } });
   }
 
   /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
   async delete(obj: KubernetesObject): Promise<void> {
-    this.count('delete');
+    this.write('delete');
     try {
       await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
     } catch (e) {
@@ -146,12 +176,12 @@ export class Kube {
   }
 
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('create');
+    this.write('create');
     return this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } });
   }
 
   async replace<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.count('update');
+    this.write('update');
     return this.objects.replace(obj, undefined, undefined, FIELD_MANAGER);
   }
 

@@ -11,17 +11,17 @@ import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
 import { DefinitionsCache } from './definitions.js';
+import { EventRecorder } from './events.js';
 import { Informer, type InformerEvent } from './informer.js';
-import { Kube, errorMessage, loadKubeConfig, statusCode } from './kube.js';
+import { Kube, errorMessage, loadKubeConfig } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { ReconcilerMetrics } from './metrics.js';
 import { WorkQueue, runWorkers } from './queue.js';
-import { PLATFORM_KEY, reconcileWorld, recordEvent, worldKey, type ReconcileContext } from './reconcile.js';
+import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from './reconcile.js';
 import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
-import { copyOf } from './definitions.js';
 
 export interface ReconcilerOptions {
   kubeconfig?: string;
@@ -55,6 +55,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   // Each worker has up to APPLY_PARALLELISM requests in flight; a few more for status and events.
   const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 });
+  // Aborted when the lease is lost: from then on every write is refused before it is sent.
+  const fence = new AbortController();
+  kube.fence(fence.signal);
   const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
   const enqueue = (key: string) => queue.add(key);
 
@@ -126,6 +129,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     deployments: owned.get('Deployment')!,
     definitions,
     applier: new Applier(kube, owned),
+    events: new EventRecorder(kube),
     log,
   };
 
@@ -140,6 +144,12 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   log(`reconciler ${identity}: caches synced (${worlds.list().length} worlds, ${games.list().length} games, ${modules.list().length} modules)`);
 
   // ---- workers ----------------------------------------------------------------------------
+  // Keys a running resync still waits for; when the last is done, the resync is complete
+  // (anvil_resyncs_completed_total: what tests wait on to know "a full pass changed nothing").
+  let resyncPending = new Set<string>();
+  const processed = (key: string) => {
+    if (resyncPending.delete(key) && resyncPending.size === 0) metrics.resyncs.inc();
+  };
   const worker = async (key: string) => {
     try {
       const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : await reconcileWorld(key, ctx);
@@ -147,41 +157,37 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
       metrics.reconciles.inc({ result: r.requeueAfter ? 'requeue' : 'success' });
       if (r.requeueAfter) queue.addAfter(key, r.requeueAfter);
     } catch (e) {
+      // A world's failure is on its status and Events already (reconcileWorld); retry with backoff.
       metrics.reconciles.inc({ result: 'error' });
-      const first = queue.retries(key) === 0;
       log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
-      // The API server rejected what we sent: tell the world's owner, once per failure streak.
-      const code = statusCode(e);
-      if (first && key !== PLATFORM_KEY && code !== undefined && code >= 400 && code < 500 && code !== 409 && code !== 429) {
-        const [ns, name] = key.split('/') as [string, string];
-        const w = worlds.get(name, ns);
-        if (w) {
-          const world = copyOf<WorldInstance>(w, 'WorldInstance');
-          await recordEvent(world, ctx, world.status?.phase, world.status?.phase ?? 'Pending', `reconcile failed: ${errorMessage(e)}`);
-        }
-      }
       queue.addRateLimited(key);
+    } finally {
+      processed(key);
     }
   };
 
   const resyncMs = (opts.resyncSeconds ?? 300) * 1000;
   let resyncTimer: NodeJS.Timeout | undefined;
-  const resync = async () => {
-    // A fresh list of everything (a watch may have silently missed events), then every key.
-    await Promise.all(all.map((i) => i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`))));
+  /**
+   * Every key again, from the informer caches: no relist (a second copy of everything) —
+   * the informers keep their caches whole themselves: a failed watch resumes from its
+   * resourceVersion, and relists when that is too old (410 Gone) or the list failed.
+   */
+  const resync = () => {
     definitions.invalidate();
-    enqueue(PLATFORM_KEY);
-    for (const w of worlds.list()) enqueue(worldKey(w));
+    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey)];
+    resyncPending = new Set(keys);
+    for (const k of keys) enqueue(k);
   };
   let workersDone: Promise<void> = Promise.resolve();
   const startWorkers = () => {
     metrics.isLeader.set(1);
-    enqueue(PLATFORM_KEY);
-    for (const w of worlds.list()) enqueue(worldKey(w));
+    resync(); // the first pass over everything counts as a resync
     workersDone = runWorkers(queue, concurrency, worker);
     const tick = () => {
       resyncTimer = setTimeout(() => {
-        resync().finally(tick);
+        resync();
+        tick();
       }, resyncMs);
       resyncTimer.unref();
     };
@@ -213,7 +219,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     elector = new LeaderElector({ kube, namespace: opts.leaseNamespace ?? PLATFORM_NAMESPACE, name: RECONCILER_NAME, identity, log });
     elector
       .run(startWorkers, () => {
-        // Like controller-runtime: a replica that lost the lease stops; it is restarted as a candidate.
+        // Like controller-runtime: a replica that lost the lease stops; it is restarted as a
+        // candidate. It stops writing at once: in-flight reconciles fail at their next write.
+        fence.abort();
         void shutdown();
       })
       .catch((e: unknown) => log(`leader election failed: ${errorMessage(e)}`));

@@ -42,6 +42,11 @@ export class ReconcilerMetrics {
     labelNames: ['verb'],
     registers: [this.registry],
   });
+  readonly resyncs = new Counter({
+    name: 'anvil_resyncs_completed_total',
+    help: 'Full passes (the first one, then every --resync-seconds) in which every key was reconciled once',
+    registers: [this.registry],
+  });
   readonly isLeader = new Gauge({
     name: 'anvil_leader',
     help: '1 while this replica holds the leader lease (or runs without leader election)',

@@ -12,12 +12,13 @@ import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
 import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
-import { objectKey, type Applier } from './apply.js';
+import { ConflictError, objectKey, type Applier, type Owner, type SyncResult } from './apply.js';
 import { copyOf, type DefinitionsCache } from './definitions.js';
+import type { EventRecorder } from './events.js';
 import type { Informer } from './informer.js';
 import { errorMessage, isNotFound, type Kube } from './kube.js';
 import type { ReconcilerMetrics } from './metrics.js';
-import { computeStatus, phaseEvent, type Resolution, type WorkloadState } from './status.js';
+import { computeStatus, phaseEvent, type Failure, type Resolution, type WorkloadState } from './status.js';
 
 export const PLATFORM_KEY = '__platform__';
 
@@ -29,6 +30,7 @@ export interface ReconcileContext {
   deployments: Informer<KubernetesObject>;
   definitions: DefinitionsCache;
   applier: Applier;
+  events: EventRecorder;
   log: (msg: string) => void;
 }
 
@@ -95,8 +97,8 @@ function workloadState(
   };
 }
 
-async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext): Promise<void> {
-  const change = computeStatus(world, res, state);
+async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure?: Failure): Promise<void> {
+  const change = computeStatus(world, res, state, new Date(), failure);
   if (!change.changed) return;
   try {
     await ctx.kube.applyStatus({
@@ -113,7 +115,7 @@ async function writeStatus(world: WorldInstance, res: Resolution, state: Workloa
     ctx.metrics.worldStartup.observe(Math.max(0, (Date.now() - Date.parse(world.metadata.creationTimestamp)) / 1000));
   }
   if (change.from !== change.to) {
-    const ready = change.status.conditions?.find((c) => c.type === (change.to === 'Failed' ? 'Resolved' : 'Ready'));
+    const ready = change.status.conditions?.find((c) => c.type === (change.to === 'Failed' && !failure ? 'Resolved' : 'Ready'));
     ctx.log(`world ${worldKey(world as KubernetesObject)}: ${change.from ?? '(new)'} -> ${change.to}${ready ? `: ${ready.message}` : ''}`);
     await recordEvent(world, ctx, change.from, change.to, ready?.message ?? change.to);
   }
@@ -165,14 +167,54 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const uid = world.metadata.uid;
   if (!uid) throw new Error(`world ${key} has no uid`);
   const t1 = performance.now();
-  const objects = renderWorld(plan, ctx.settings, { uid }) as KubernetesObject[];
-  const owned = (o: KubernetesObject) =>
-    o.metadata?.labels?.[LABEL_WORLD] === name && (o.metadata?.ownerReferences ?? []).some((r) => r.uid === uid);
-  const { applied, deleted, written } = await ctx.applier.sync(objects, namespace, owned);
+  let objects: KubernetesObject[] = [];
+  let result: SyncResult;
+  try {
+    objects = renderWorld(plan, ctx.settings, { uid }) as KubernetesObject[];
+    result = await ctx.applier.sync(objects, namespace, worldOwner(world, uid));
+  } catch (e) {
+    // Every failure shows on the world: Ready=False (Failed for a conflict) and a Warning
+    // Event counted up on every retry; then the queue retries with backoff.
+    const failure: Failure = e instanceof ConflictError ? { reason: 'Conflict', message: e.message } : { reason: 'ReconcileFailed', message: errorMessage(e) };
+    await reportFailure(world, res, workloadState(objects, ctx, managedBy), ctx, failure);
+    throw e;
+  }
+  const { applied, deleted, written, drift } = result;
   if (applied + deleted > 0) {
     ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
   }
-  await writeStatus(world, res, workloadState(objects, ctx, managedBy, written), ctx);
-  return {};
+  const state = workloadState(objects, ctx, managedBy, written);
+  if (drift.length > 0) {
+    const message = `not repaired (never deleted to repair drift): ${drift.map((d) => `${d.object} field ${d.field}: ${d.message}`).join('; ')}`;
+    await reportFailure(world, res, state, ctx, { reason: 'Drift', message });
+  } else await writeStatus(world, res, state, ctx);
+  return result.waiting ? { requeueAfter: 2000 } : {};
+}
+
+/**
+ * Objects of a world are its own when they carry its owner reference. One owned by an
+ * earlier WorldInstance of the same name is about to be garbage-collected: wait for that.
+ */
+export function worldOwner(world: WorldInstance, uid: string): Owner {
+  const ref = `WorldInstance ${world.metadata.namespace ?? 'default'}/${world.metadata.name} (uid ${uid})`;
+  return {
+    describe: ref,
+    classify: (o) => {
+      const refs = (o.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'WorldInstance');
+      if (refs.some((r) => r.uid === uid)) return 'ours';
+      const previous = refs.length > 0 && refs.every((r) => r.name === world.metadata.name && r.uid !== uid);
+      return previous && o.metadata?.labels?.[LABEL_WORLD] === world.metadata.name ? 'previous' : 'foreign';
+    },
+  };
+}
+
+async function reportFailure(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure: Failure): Promise<void> {
+  const key = worldKey(world as KubernetesObject);
+  try {
+    await writeStatus(world, res, state, ctx, failure);
+    await ctx.events.warn(world, failure.reason, failure.message);
+  } catch (e) {
+    ctx.log(`world ${key}: could not report ${failure.reason}: ${errorMessage(e)}`);
+  }
 }

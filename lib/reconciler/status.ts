@@ -31,6 +31,19 @@ export interface WorkloadState {
   notReady: string[];
 }
 
+/**
+ * What went wrong applying the plan, for the Ready condition: `Conflict` (an object of the
+ * plan is someone else's: the world is Failed), `ReconcileFailed` (the API server refused
+ * a write, or a request failed), `Drift` (an edit that may not be repaired).
+ */
+export interface Failure {
+  reason: 'Conflict' | 'ReconcileFailed' | 'Drift';
+  message: string;
+}
+
+/** metav1.Condition's reason pattern (also in the CRD schema: lib/api/schema.ts). */
+export const CONDITION_REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+
 export interface StatusChange {
   status: WorldInstanceStatus;
   from?: WorldPhase;
@@ -49,23 +62,23 @@ function condition(prev: readonly Condition[] | undefined, next: Omit<Condition,
   return { ...next, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime : now };
 }
 
-export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState): WorldPhase {
+export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState, failure?: Failure): WorldPhase {
   if (world.metadata.deletionTimestamp) return 'Terminating';
-  if (!res.ok) return 'Failed';
-  if (w.modules > 0 ? w.readyModules >= w.modules : w.existing >= w.modules) return 'Running';
+  if (!res.ok || failure?.reason === 'Conflict') return 'Failed';
   const prev = world.status;
   const sameSpec = prev?.observedGeneration === world.metadata.generation;
+  if (!failure && (w.modules > 0 ? w.readyModules >= w.modules : w.existing >= w.modules)) return 'Running';
   if (sameSpec && (prev?.phase === 'Running' || prev?.phase === 'Degraded')) return 'Degraded';
   return w.existing === 0 ? 'Pending' : 'Provisioning';
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date()): StatusChange {
+export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date(), failure?: Failure): StatusChange {
   const prev = world.status ?? {};
   const at = timestamp(now);
   const generation = world.metadata.generation;
-  const phase = phaseOf(world, res, w);
+  const phase = phaseOf(world, res, w, failure);
   const gen = generation !== undefined ? { observedGeneration: generation } : {};
   const resolved = condition(
     prev.conditions,
@@ -76,7 +89,9 @@ export function computeStatus(world: WorldInstance, res: Resolution, w: Workload
   );
   const ready = condition(
     prev.conditions,
-    phase === 'Running'
+    failure && res.ok && phase !== 'Terminating'
+      ? { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message.slice(0, 30000), ...gen }
+      : phase === 'Running'
       ? { type: 'Ready', status: 'True', reason: 'AllModulesReady', message: `${w.readyModules}/${plural(w.modules, 'module')} available`, ...gen }
       : phase === 'Failed'
         ? { type: 'Ready', status: 'False', reason: 'NotResolved', message: 'the world cannot be planned: see condition Resolved', ...gen }

@@ -1,6 +1,7 @@
 /**
  * What the informer caches keep of each object: only what the reconciler reads. Every
- * object loses metadata.managedFields (often half its size, never read). Owned objects
+ * object loses metadata.managedFields (often half its size; owned objects keep only the
+ * names of their managers, for the ownership rule). Owned objects
  * lose their status, except Deployments, which keep the three status fields readiness is
  * computed from (deploymentAvailable). Everything else stays: apply.ts compares the rendered
  * fields (spec, data, labels, annotations, ownerReferences) with the cached object, and
@@ -19,11 +20,25 @@ export function trimMetadata<T extends KubernetesObject>(o: T): T {
   return o;
 }
 
-/** A trimmer for objects of an owned kind: no managedFields, status only where read. */
+/**
+ * Keeps of managedFields only who manages the object and how (`{manager, operation}`): the
+ * platform's ownership rule reads it (lib/reconciler/global.ts), the field sets are never read.
+ */
+export function trimManagers<T extends KubernetesObject>(o: T): T {
+  const fields = o.metadata?.managedFields;
+  if (!fields) return o;
+  const seen = new Set<string>();
+  o.metadata!.managedFields = fields
+    .map((f) => ({ manager: f.manager, operation: f.operation }))
+    .filter((f) => !seen.has(`${f.manager}/${f.operation}`) && seen.add(`${f.manager}/${f.operation}`));
+  return o;
+}
+
+/** A trimmer for objects of an owned kind: managers only, status only where read. */
 export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T {
   if (kind === 'Deployment') {
     return (o) => {
-      const l = trimMetadata(o) as Loose;
+      const l = trimManagers(o) as Loose;
       if (l.status) {
         const st = l.status;
         l.status = Object.fromEntries(DEPLOYMENT_STATUS.filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
@@ -32,7 +47,7 @@ export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T
     };
   }
   return (o) => {
-    delete (trimMetadata(o) as Loose).status;
+    delete (trimManagers(o) as Loose).status;
     return o;
   };
 }

@@ -22,6 +22,10 @@ import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
+import { LABEL_GAME } from '../render/labels.js';
+import { REVISIONS_PATH, Revisions } from './revisions.js';
+import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey } from './rolloutController.js';
+import { trimMetadata } from './trim.js';
 
 export interface ReconcilerOptions {
   kubeconfig?: string;
@@ -71,6 +75,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const onGame = (_e: InformerEvent, g: KubernetesObject) => {
     definitions.invalidate();
     enqueue(PLATFORM_KEY);
+    enqueue(rolloutKey(g.metadata?.name ?? ''));
     for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === g.metadata?.name) enqueue(worldKey(w));
   };
   const onModule = (_e: InformerEvent, m: KubernetesObject) => {
@@ -80,6 +85,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
       games.list().filter((g) => (g as GameDefinition).spec?.modules?.some((x) => x.name === m.metadata?.name)).map((g) => g.metadata?.name),
     );
     for (const w of worlds.list()) if (listing.has((w as WorldInstance).spec?.gameRef?.name)) enqueue(worldKey(w));
+    for (const g of listing) if (g) enqueue(rolloutKey(g));
   };
   // Worlds: the world itself, and the platform when the set of placements (game and region
   // pairs: all that globalInstances reads of the worlds) gains or loses one. Not on every new
@@ -97,6 +103,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     const key = worldKey(w);
     enqueue(key);
     const spec = (w as WorldInstance).spec;
+    if (spec?.gameRef?.name) enqueue(rolloutKey(spec.gameRef.name)); // its rollout waits on it
     const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
     const before = lastPlacement.get(key);
     if (before === placement) return;
@@ -119,7 +126,16 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const owned = new Map(
     OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind))] as const),
   );
-  const all = [modules, games, worlds, ...owned.values()];
+  // Game revisions (issue 10): a new one may be what a world or a rollout waits for.
+  const revisionCache = informer(REVISIONS_PATH, (_e, r) => {
+    const game = r.metadata?.labels?.[LABEL_GAME];
+    if (!game) return;
+    enqueue(rolloutKey(game));
+    for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === game) enqueue(worldKey(w));
+  }, `${MANAGED_BY}=anvil`, trimMetadata);
+  const all = [modules, games, worlds, revisionCache, ...owned.values()];
+  const revisions = new Revisions(kube, revisionCache);
+  const rolloutMemory = new RolloutMemory();
 
   const ctx: ReconcileContext = {
     kube,
@@ -130,8 +146,10 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     definitions,
     applier: new Applier(kube, owned),
     events: new EventRecorder(kube),
+    revisions,
     log,
   };
+  const rolloutCtx = { kube, definitions, games, worlds, revisions, memory: rolloutMemory, pool: () => undefined, log };
 
   // ---- HTTP -----------------------------------------------------------------------------
   let ready = false;
@@ -152,7 +170,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   };
   const worker = async (key: string) => {
     try {
-      const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : await reconcileWorld(key, ctx);
+      const r =
+        key === PLATFORM_KEY ? await reconcilePlatform(ctx) : key.startsWith(ROLLOUT_PREFIX) ? await reconcileRollout(key, rolloutCtx) : await reconcileWorld(key, ctx);
       queue.forget(key);
       metrics.reconciles.inc({ result: r.requeueAfter ? 'requeue' : 'success' });
       if (r.requeueAfter) queue.addAfter(key, r.requeueAfter);
@@ -175,7 +194,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
    */
   const resync = () => {
     definitions.invalidate();
-    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey)];
+    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey), ...games.list().map((g) => rolloutKey(g.metadata?.name ?? ''))];
     resyncPending = new Set(keys);
     for (const k of keys) enqueue(k);
   };

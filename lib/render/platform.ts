@@ -8,6 +8,7 @@ import { k8s } from '../../imports/k8s.js';
 import { customResourceDefinitions } from '../api/crds.js';
 import { GROUP } from '../api/schema.js';
 import { MANAGED_BY } from './labels.js';
+import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 
 export class CustomResourceDefinitions extends Construct {
   constructor(scope: Construct, id: string) {
@@ -59,7 +60,13 @@ export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  // Rollouts (issue 10): a world's revision annotation (patch; get to retry a conflict), the game's rollout status.
+  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['get', 'patch'] },
+  { apiGroups: [GROUP], resources: ['gamedefinitions/status'], verbs: ['patch'] },
 ];
+
+/** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/revisions.ts). */
+export const REVISION_RULES: k8s.PolicyRule[] = [{ apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['list', 'watch', 'create'] }];
 
 export class Reconciler extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerProps) {
@@ -84,6 +91,13 @@ export class Reconciler extends Construct {
     new k8s.KubeRoleBinding(this, 'leader-election-binding', {
       metadata: meta(`${RECONCILER_NAME}-leader-election`),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-leader-election` },
+      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+    });
+
+    new k8s.KubeRole(this, 'revisions-role', { metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE }, rules: REVISION_RULES });
+    new k8s.KubeRoleBinding(this, 'revisions-binding', {
+      metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-revisions` },
       subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
     });
 

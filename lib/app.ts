@@ -90,7 +90,7 @@ export class AnvilApp extends App {
 
     const settings = this.settings;
     const namespaces = [PLATFORM_NAMESPACE, ...catalog.worlds.map((w) => w.metadata.namespace ?? 'default')];
-    new Namespaces(this.namespacesChart, 'namespaces', namespaces);
+    new Namespaces(this.namespacesChart, 'namespaces', namespaces, PLATFORM_NAMESPACE);
 
     const chart = (id: string): Chart => new Chart(this, id);
     if (this.props.reconcilerImage !== false) {
@@ -100,6 +100,7 @@ export class AnvilApp extends App {
       });
     }
     new GlobalServices(chart('global-services'), 'global', {
+      synth: true,
       plan: resolved.global,
       instances: globalInstances(resolved.global, resolved.worlds),
       settings,

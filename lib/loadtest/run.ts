@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type WorldInstance } from '../api/schema.js';
-import { MANAGED_BY } from '../render/labels.js';
+import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from '../render/labels.js';
 import { anvil, connect, ensureNamespace, errorText, statusOf, type Kube } from './kube.js';
 import { byLabel, deltaByKey, has, scrape, sumOf, type Sample } from './metrics.js';
 import { forEachBounded } from './pool.js';
@@ -131,7 +131,7 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
   const runId = randomBytes(3).toString('hex');
   const selector = `${LABEL_LOAD_TEST}=${runId}`;
   const names = Array.from({ length: opts.worlds }, (_, i) => `lt-${runId}-${String(i).padStart(String(opts.worlds - 1).length, '0')}`);
-  if (await ensureNamespace(kube, opts.namespace, { [MANAGED_BY]: 'anvil-load-test' })) log(`created namespace ${opts.namespace}`);
+  if (await ensureNamespace(kube, opts.namespace, { [MANAGED_BY]: 'anvil-load-test', [LABEL_WORLDS_NAMESPACE]: 'true' })) log(`created namespace ${opts.namespace}`);
 
   // Reconciler counters before; a reconciler without metrics still gets its worlds measured.
   const sampler = new MetricsSampler(opts.metricsUrl);

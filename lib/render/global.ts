@@ -3,10 +3,11 @@
  * the platform namespace, shared by every world and owned by none. Their bindings to each
  * other are the platform's, without worldRef.
  */
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import type { ModuleManifest } from '../api/schema.js';
 import { PLATFORM_NAMESPACE, scopeOf, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
-import { PLATFORM_LABELS } from './labels.js';
+import { LABEL_STATIC, PLATFORM_LABELS } from './labels.js';
 import type { Placement } from './labels.js';
 import type { RenderSettings } from './settings.js';
 import { dependenciesOf, bindingObject } from './world.js';
@@ -37,6 +38,11 @@ export function globalInstances(plan: GlobalPlan, worlds: readonly WorldPlan[]):
 }
 
 export interface GlobalServicesProps {
+  /**
+   * Written by synth into dist/: labelled `anvil.dev/static: "true"`, so the reconciler
+   * leaves them to `kubectl apply -f dist/` (one owner per object).
+   */
+  synth?: boolean;
   plan: GlobalPlan;
   instances: readonly GlobalInstance[];
   settings: RenderSettings;
@@ -58,6 +64,9 @@ export class GlobalServices extends Construct {
         openIngress: roots.has(module.metadata.name),
         settings,
       });
+    }
+    if (props.synth) {
+      for (const c of this.node.findAll()) if (c instanceof ApiObject) c.metadata.addLabel(LABEL_STATIC, 'true');
     }
   }
 }

@@ -25,6 +25,12 @@ export const LABEL_GAME = 'anvil.dev/game';
 /** `uses.anvil.dev/<provider>: "true"` on a consumer's pods lets a global provider admit them. */
 export const USES_PREFIX = 'uses.anvil.dev/';
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
+/**
+ * `anvil.dev/worlds: "true"` on a namespace that hosts worlds: global providers admit
+ * consumers only from such namespaces. Synth puts it on its static worlds' namespaces; a
+ * namespace for worlds created at runtime gets it from whoever creates the namespace.
+ */
+export const LABEL_WORLDS_NAMESPACE = 'anvil.dev/worlds';
 
 /** Where one workload of a module runs: a world (and shard), or the platform (and region). */
 export interface Placement {

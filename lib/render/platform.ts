@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import { customResourceDefinitions } from '../api/crds.js';
 import { GROUP } from '../api/schema.js';
-import { MANAGED_BY } from './labels.js';
+import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from './labels.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 
 export class CustomResourceDefinitions extends Construct {
@@ -27,12 +27,14 @@ export const podSecurityLabels = {
   'pod-security.kubernetes.io/audit': 'restricted',
 };
 
+/** Namespaces Anvil runs in: `platform` (global services), the others host worlds. */
 export class Namespaces extends Construct {
-  constructor(scope: Construct, id: string, names: readonly string[]) {
+  constructor(scope: Construct, id: string, names: readonly string[], platform?: string) {
     super(scope, id);
     for (const name of [...new Set(names)].sort()) {
+      const worlds: Record<string, string> = name === platform ? {} : { [LABEL_WORLDS_NAMESPACE]: 'true' };
       new k8s.KubeNamespace(this, name, {
-        metadata: { name, labels: { [MANAGED_BY]: 'anvil', ...podSecurityLabels } },
+        metadata: { name, labels: { [MANAGED_BY]: 'anvil', ...worlds, ...podSecurityLabels } },
       });
     }
   }
@@ -48,21 +50,38 @@ export const RECONCILER_NAME = 'anvil-reconciler';
 export const RECONCILER_PORT = 8080;
 
 /**
- * Exactly the verbs the reconciler uses (lib/reconciler): list+watch for its informers (it
- * reads only from their caches, never get), server-side apply (patch; create when the
- * object is new) and delete for what it owns, apply on world status, create for Events.
+ * Exactly the verbs the reconciler uses (lib/reconciler): list+watch for its informers;
+ * get for an object of its plan missing from its caches (they hold only Anvil-labelled
+ * objects: it must not take a foreign one for absent); server-side apply (patch; create
+ * when the object is new) and delete for what it owns; apply on world status; update on
+ * worldinstances/finalizers, which setting `blockOwnerDeletion` on an owner reference needs
+ * where the OwnerReferencesPermissionEnforcement admission plugin is on; create, get and
+ * patch on Events (a repeated failure counts up one Event).
  */
+const OWNED = ['list', 'watch', 'get', 'create', 'patch', 'delete'];
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: ['worldinstances', 'gamedefinitions', 'modulemanifests'], verbs: ['list', 'watch'] },
   { apiGroups: [GROUP], resources: ['worldinstances/status'], verbs: ['patch'] },
-  { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  { apiGroups: [GROUP], resources: ['worldinstances/finalizers'], verbs: ['update'] },
+  { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: OWNED },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: OWNED },
+  { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: OWNED },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: OWNED },
+  { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: OWNED },
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
   // Rollouts (issue 10): a world's revision annotation (patch; get to retry a conflict), the game's rollout status.
   { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['get', 'patch'] },
   { apiGroups: [GROUP], resources: ['gamedefinitions/status'], verbs: ['patch'] },
+];
+
+/**
+ * The leader-election Lease: get and update only the reconciler's own Lease by name.
+ * `create` cannot be limited by resourceNames (the name is not known to RBAC before the
+ * object exists), so it is a rule of its own, on leases of this namespace only.
+ */
+export const LEASE_RULES: k8s.PolicyRule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [RECONCILER_NAME], verbs: ['get', 'update'] },
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
 ];
 
 /** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/revisions.ts). */
@@ -86,7 +105,7 @@ export class Reconciler extends Construct {
     // Leader election needs leases only in its own namespace.
     new k8s.KubeRole(this, 'leader-election-role', {
       metadata: meta(`${RECONCILER_NAME}-leader-election`),
-      rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }],
+      rules: LEASE_RULES,
     });
     new k8s.KubeRoleBinding(this, 'leader-election-binding', {
       metadata: meta(`${RECONCILER_NAME}-leader-election`),
@@ -157,6 +176,23 @@ export class Reconciler extends Construct {
     new k8s.KubePodDisruptionBudget(this, 'pdb', {
       metadata: meta(RECONCILER_NAME),
       spec: { minAvailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
+    });
+    // The platform namespace denies by default: the reconciler may reach the API server
+    // (its address is not known at synth: any destination on the API server ports, 443 for
+    // the kubernetes Service and 6443 for the endpoints behind it) and DNS, and be scraped
+    // on its metrics port.
+    const tcp = (port: number) => ({ port: k8s.IntOrString.fromNumber(port), protocol: 'TCP' });
+    new k8s.KubeNetworkPolicy(this, 'network-policy', {
+      metadata: meta(RECONCILER_NAME),
+      spec: {
+        podSelector: { matchLabels: selector },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ ports: [tcp(RECONCILER_PORT)] }],
+        egress: [
+          { ports: [tcp(443), tcp(6443)] },
+          { ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, tcp(53)] },
+        ],
+      },
     });
   }
 }

@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest } from '../api/schema.js';
 import { envName } from '../names.js';
-import { LABEL_BOOKLET, LABEL_WORLD, LABEL_MODULE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
+import { LABEL_BOOKLET, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
 import { providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
@@ -160,10 +160,14 @@ export class ModuleWorkload extends Construct {
 
     const resources = spec.resources ?? settings.defaultResources;
     const first = ports[0];
+    const replicas = spec.replicas ?? 1;
+    // More than one replica: spread over nodes, so losing or draining one node leaves the others.
+    const spread: k8s.TopologySpreadConstraint[] | undefined =
+      replicas > 1 ? [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: selector } }] : undefined;
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: { name: this.name, namespace, labels },
       spec: {
-        replicas: spec.replicas ?? 1,
+        replicas,
         revisionHistoryLimit: 3,
         progressDeadlineSeconds: props.progressDeadlineSeconds ?? 600,
         selector: { matchLabels: selector },
@@ -183,6 +187,7 @@ export class ModuleWorkload extends Construct {
             },
             ...(spec.scheduling?.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
             ...(spec.scheduling?.nodeSelector ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
+            ...(spread ? { topologySpreadConstraints: spread } : {}),
             initContainers: initContainers.length ? initContainers : undefined,
             containers: [
               {
@@ -223,6 +228,14 @@ export class ModuleWorkload extends Construct {
     }
 
     new NetworkPolicyFor(this, 'network-policy', { ...props, name: this.name, labels, selector });
+
+    // …and a voluntary disruption (a drain) takes at most one replica at a time.
+    if (replicas > 1) {
+      new k8s.KubePodDisruptionBudget(this, 'pdb', {
+        metadata: { name: this.name, namespace, labels },
+        spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
+      });
+    }
   }
 }
 
@@ -246,8 +259,10 @@ interface NetworkPolicyProps extends ModuleWorkloadProps {
 /**
  * Deny by default, allow exactly the bound edges: egress to each provider's pods on its
  * ports (and DNS), ingress from each bound consumer — or from anyone, for modules that face
- * clients. A global provider admits every pod labelled `uses.anvil.dev/<module>`, so a new
- * world's consumers need no change to the shared provider's policy.
+ * clients. A global provider admits the pods labelled `uses.anvil.dev/<module>` in its own
+ * namespace and in namespaces that host worlds (labelled `anvil.dev/worlds: "true"`), so a
+ * new world's consumers need no change to the shared provider's policy, and a pod that
+ * labels itself in an unrelated namespace is not admitted.
  */
 class NetworkPolicyFor extends Construct {
   constructor(scope: Construct, id: string, props: NetworkPolicyProps) {
@@ -286,7 +301,8 @@ class NetworkPolicyFor extends Construct {
       } else {
         const from: k8s.NetworkPolicyPeer[] = [];
         if (isGlobalModule(module)) {
-          from.push({ namespaceSelector: {}, podSelector: { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: 'true' } } });
+          const uses = { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: 'true' } };
+          from.push({ podSelector: uses }, { namespaceSelector: { matchLabels: { [LABEL_WORLDS_NAMESPACE]: 'true' } }, podSelector: uses });
         }
         for (const c of [...props.consumers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
           from.push({ podSelector: { matchLabels: { [LABEL_MODULE]: c.metadata.name, ...(at.world ? { [LABEL_WORLD]: at.world } : {}) } } });

@@ -1,11 +1,10 @@
 // `anvil load-test` for real (node bin/anvil.js, the compiled CLI) against the harness
 // cluster with the reconciler running as its own process: 5 worlds reach Running, the JSON
 // report has every figure, and --cleanup leaves nothing behind. No timing is asserted.
-import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
-import { ROOT, applyCrds, ensureBuilt, listJson, startReconciler, type ReconcilerProcess } from './reconcilerHarness.js';
+import { ROOT, applyCrds, ensureBuilt, killAll, listJson, runTracked, startReconciler, type ReconcilerProcess } from './reconcilerHarness.js';
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const ns = `load-test-${suffix}`;
@@ -13,19 +12,14 @@ const ns = `load-test-${suffix}`;
 // storage provisioner, so its worlds cannot reach Running here.
 const GAME = 'roguelike';
 
-function anvil(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/anvil.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+// Each test's own limit; `anvil load-test` is killed before it (and by afterEach when a test
+// ends any other way), so no child outlives its test and Jest always exits.
+const TEST_TIMEOUT = 420_000;
+const anvil = (args: string[], timeoutMs: number) =>
+  runTracked(process.execPath, [path.join(ROOT, 'bin/anvil.js'), ...args], { cwd: ROOT, timeoutMs });
 
-let reconciler: ReconcilerProcess;
+let reconciler: ReconcilerProcess | undefined;
+const reconcilerPort = () => reconciler!.port;
 
 beforeAll(async () => {
   ensureBuilt();
@@ -34,18 +28,24 @@ beforeAll(async () => {
   reconciler = await startReconciler({ identity: `load-test-${suffix}` });
 });
 
+// Only `anvil load-test` runs: the reconciler stays for the next test.
+afterEach(async () => {
+  const keep = reconciler?.child;
+  await killAll(5_000, (c) => c !== keep);
+});
+
 afterAll(async () => {
   await reconciler?.stop();
   await kubectl(['delete', 'namespace', ns, '--wait=false']);
-});
+}, 120_000);
 
 describe('anvil load-test', () => {
   test('5 worlds to Running, every figure reported, cleaned up', async () => {
     const r = await anvil([
       'load-test', '--worlds', '5', '--game', GAME, '--namespace', ns, '--kubeconfig', kubeconfigPath(),
-      '--metrics-url', `http://127.0.0.1:${reconciler.port}/metrics`, '--timeout', '240', '--cleanup', '-o', 'json',
-    ]);
-    if (r.code !== 0) throw new Error(`anvil load-test exited ${r.code}:\n${r.stderr}\n${r.stdout}\nreconciler log:\n${reconciler.log().slice(-3000)}`);
+      '--metrics-url', `http://127.0.0.1:${reconcilerPort()}/metrics`, '--timeout', '240', '--cleanup', '-o', 'json',
+    ], TEST_TIMEOUT - 60_000);
+    if (r.code !== 0) throw new Error(`anvil load-test exited ${r.code}:\n${r.stderr}\n${r.stdout}\nreconciler log:\n${reconciler!.log().slice(-3000)}`);
     const out = JSON.parse(r.stdout);
 
     expect(out).toMatchObject({ game: GAME, namespace: ns, worlds: 5, concurrency: 5, running: 5, failed: [], timedOut: [], ok: true });
@@ -73,13 +73,13 @@ describe('anvil load-test', () => {
     expect(await listJson('worldinstances', ns, `anvil.dev/load-test=${out.runId}`)).toEqual([]);
     const rawNs = await kubectl(['get', 'namespace', out.raw.namespace]);
     expect(rawNs.code).not.toBe(0);
-  });
+  }, TEST_TIMEOUT);
 
   test('worlds that cannot reach Running are listed and make the exit code non-zero', async () => {
     const r = await anvil([
       'load-test', '--worlds', '2', '--game', 'command-path', '--namespace', ns, '--kubeconfig', kubeconfigPath(),
-      '--metrics-url', `http://127.0.0.1:${reconciler.port}/metrics`, '--timeout', '15', '--no-raw', '--cleanup', '-o', 'json',
-    ]);
+      '--metrics-url', `http://127.0.0.1:${reconcilerPort()}/metrics`, '--timeout', '15', '--no-raw', '--cleanup', '-o', 'json',
+    ], 180_000);
     expect(r.code).toBe(1);
     const out = JSON.parse(r.stdout);
     // command-path's world-store PVC never binds here: both worlds are listed, none hidden.
@@ -88,5 +88,5 @@ describe('anvil load-test', () => {
     expect(out.raw).toBeNull();
     expect([...out.timedOut, ...out.failed].map((w: { name: string }) => w.name).sort()).toEqual([`lt-${out.runId}-0`, `lt-${out.runId}-1`]);
     expect(out.cleanup.done).toBe(true);
-  });
+  }, 240_000);
 });

@@ -4,6 +4,7 @@
 // version, static worlds left to synth, and a no-op resync that writes nothing.
 import { kubectl, kubectlOk } from './kubectl.js';
 import {
+  afterResyncs,
   applyCrds,
   cleanup,
   createNamespace,
@@ -11,6 +12,7 @@ import {
   eventually,
   getJson,
   listJson,
+  quiet,
   startReconciler,
   worldYaml,
   writes,
@@ -80,28 +82,20 @@ describe('a dynamic world', () => {
     expect(events.map((e) => e.reason)).toContain('Running');
   }, TIMEOUT);
 
-  test('a no-op resync writes nothing', async () => {
+  test('a no-op resync writes nothing, and reconciles from the caches without listing again', async () => {
     const passes = (m: Map<string, number>) => m.get('anvil_reconcile_total{result="success"}') ?? 0;
-    // Quiet first: no write across two resyncs (every 4 s) — worlds of other test files
-    // still being deleted may settle meanwhile. Then it must stay at zero.
-    let last = await rec.metrics();
-    await eventually('a quiet reconciler', async () => {
-      await new Promise((r) => setTimeout(r, 9000));
-      const now = await rec.metrics();
-      const quiet = writes(now) === writes(last) && passes(now) > passes(last);
-      last = now;
-      return quiet || undefined;
-    });
-    const before = await rec.metrics();
+    const lists = (m: Map<string, number>) => m.get('anvil_api_requests_total{verb="list"}') ?? 0;
+    // Quiet first: a completed resync (every 4 s) that wrote nothing — worlds of other test
+    // files still being deleted may settle meanwhile.
+    const before = await quiet(rec);
     const rvs = async () => [...(await owned('deployments', 'w1')), ...(await owned('capabilitybindings', 'w1')), ...(await owned('networkpolicies', 'w1'))].map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort();
     const rvBefore = await rvs();
     const worldRv = (await world('w1')).metadata.resourceVersion;
-    // Wait for two full resyncs (every 4 s) to have reconciled everything again.
-    await eventually('two resyncs', async () => passes(await rec.metrics()) >= passes(before) + 4);
-    await new Promise((r) => setTimeout(r, 9000));
-    const after = await rec.metrics();
+    // Two more full passes over everything (observed, not slept for).
+    const after = await afterResyncs(rec, 2);
     expect(passes(after)).toBeGreaterThan(passes(before));
     expect(writes(after)).toBe(writes(before));
+    expect(lists(after)).toBe(lists(before));
     expect(await rvs()).toEqual(rvBefore);
     expect((await world('w1')).metadata.resourceVersion).toBe(worldRv);
     expect(after.get('anvil_workqueue_depth')).toBeDefined();
@@ -112,10 +106,12 @@ describe('a dynamic world', () => {
 
   test('drift is repaired: a deleted Deployment and an edited Service, binding and NetworkPolicy come back as planned', async () => {
     const svc = await getJson(['service', `w1-${P}-move`, '-n', NS]);
+    const uids = async () => Promise.all([getJson(['service', `w1-${P}-move`, '-n', NS]), getJson(['networkpolicy', `w1-${P}-move`, '-n', NS])]).then((os) => os.map((o) => o.metadata.uid));
+    const uidsBefore = await uids();
     const binding = (await owned('capabilitybindings', 'w1')).find((b) => b.spec.capabilityId === `${P}-physics`);
     const policy = await getJson(['networkpolicy', `w1-${P}-move`, '-n', NS]);
     await kubectlOk(['delete', 'deployment', `w1-${P}-physics`, '-n', NS, '--wait=false']);
-    await kubectlOk(['patch', 'service', `w1-${P}-move`, '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/ports/0/port', value: 5999 }])]);
+    await kubectlOk(['patch', 'service', `w1-${P}-move`, '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'replace', path: '/spec/ports/0/targetPort', value: 5999 }])]);
     await kubectlOk(['patch', 'capabilitybinding', binding.metadata.name, '-n', NS, '--type=merge', '-p', JSON.stringify({ spec: { provider: { capabilityVersion: '9.9.9' } } })]);
     await kubectlOk(['patch', 'networkpolicy', `w1-${P}-move`, '-n', NS, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/ingress/0/from' }])]);
 
@@ -123,15 +119,16 @@ describe('a dynamic world', () => {
       const d = await getJson(['deployment', `w1-${P}-physics`, '-n', NS]);
       return d && !d.metadata.deletionTimestamp ? true : undefined;
     });
-    await eventually('the Service port restored', async () => ((await getJson(['service', `w1-${P}-move`, '-n', NS])).spec.ports[0].port === 5000 ? true : undefined));
+    await eventually('the Service port restored', async () => ((await getJson(['service', `w1-${P}-move`, '-n', NS])).spec.ports[0].targetPort === 'grpc' ? true : undefined));
     await eventually('the binding restored', async () => ((await getJson(['capabilitybinding', binding.metadata.name, '-n', NS])).spec.provider.capabilityVersion === '1.0.0' ? true : undefined));
     await eventually('the policy restored', async () => {
       const p = await getJson(['networkpolicy', `w1-${P}-move`, '-n', NS]);
       return JSON.stringify(p.spec) === JSON.stringify(policy.spec) ? true : undefined;
     });
-    // Recreated (an edited list-map key cannot be taken back by apply), so a new cluster IP.
+    // Repaired in place by apply: the same objects (uid), nothing deleted to repair them.
     const restored = (await getJson(['service', `w1-${P}-move`, '-n', NS])).spec;
-    expect({ ports: restored.ports, selector: restored.selector, type: restored.type }).toEqual({ ports: svc.spec.ports, selector: svc.spec.selector, type: svc.spec.type });
+    expect({ ports: restored.ports, selector: restored.selector, type: restored.type, clusterIP: restored.clusterIP }).toEqual({ ports: svc.spec.ports, selector: svc.spec.selector, type: svc.spec.type, clusterIP: svc.spec.clusterIP });
+    expect(await uids()).toEqual(uidsBefore);
     await eventually('w1 Running again', phaseIs('w1', 'Running'));
   }, TIMEOUT);
 
@@ -261,7 +258,7 @@ describe('a static world (rendered by synth)', () => {
     await kubectlOk(['apply', '-f', '-'], { input: worldYaml('fixed', NS, `${P}-game`, { labels: { 'anvil.dev/static': 'true' } }) });
     const w = await eventually('fixed has a status', async () => ((await world('fixed'))?.status?.phase ? world('fixed') : undefined));
     expect(w.status).toMatchObject({ managedBy: 'synth', phase: 'Pending', modules: 3, readyModules: 0 });
-    await new Promise((r) => setTimeout(r, 3000));
+    await afterResyncs(rec, 2); // two full passes, and still nothing rendered for it
     expect(await owned('deployments', 'fixed')).toEqual([]);
     expect(await owned('capabilitybindings', 'fixed')).toEqual([]);
     const r = await kubectl(['get', 'deployments', '-n', NS, '-l', 'anvil.dev/world=fixed', '-o', 'name']);

@@ -1,11 +1,12 @@
 // Helpers for the reconciler's cluster tests: the CRDs from dist, the reconciler as a real
 // separate process (`node bin/anvil.js reconcile`, so kill -9 and SIGTERM are real), its
 // /metrics, a token kubeconfig for a ServiceAccount, and polling.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll } from '@jest/globals';
 import { kubectl, kubectlOk, kubeconfigPath, tokenKubeconfig } from './kubectl.js';
 
 export const ROOT = process.cwd();
@@ -78,10 +79,55 @@ export interface ReconcilerProcess {
   kill9: () => Promise<void>;
 }
 
+// Every process a test spawns is tracked here and killed when its test file ends, however
+// it ends (a failed assertion, a Jest timeout, a thrown hook), and when Jest itself exits.
 const running = new Set<ChildProcess>();
+const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
+/** SIGTERM to every tracked child still running (of those `which` picks), SIGKILL to those not gone `graceMs` later. */
+export async function killAll(graceMs = 20_000, which: (c: ChildProcess) => boolean = () => true): Promise<void> {
+  const children = [...running].filter((c) => alive(c) && which(c));
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => c.kill('SIGKILL'), graceMs);
+          c.once('exit', () => (clearTimeout(timer), resolve()));
+          if (!alive(c)) return (clearTimeout(timer), resolve());
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  for (const c of children) running.delete(c);
+}
 process.on('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
+  for (const c of running) if (alive(c)) c.kill('SIGKILL');
 });
+// Registered in every test file that imports this module (Jest loads it per file), before
+// the file's own hooks: a graceful stop (SIGTERM), so a file's own afterAll still sees the
+// exit code of a clean shutdown.
+afterAll(() => killAll(), 60_000);
+
+/** spawn(), tracked (see killAll) and killed with SIGKILL after `timeoutMs`. */
+export function spawnTracked(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs: number }): ChildProcess {
+  const { timeoutMs, ...rest } = opts;
+  const child = spawn(cmd, args, { ...rest, timeout: timeoutMs, killSignal: 'SIGKILL' });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  return child;
+}
+
+/** Runs a tracked child to its end: exit code (or 128 when killed), stdout and stderr. */
+export function runTracked(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnTracked(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : null), stdout, stderr: signal ? `${stderr}\n(killed by ${signal} after ${opts.timeoutMs} ms)` : stderr }));
+  });
+}
 
 export async function startReconciler(opts: { kubeconfig?: string; args?: string[]; identity: string }): Promise<ReconcilerProcess> {
   ensureBuilt();
@@ -92,7 +138,7 @@ export async function startReconciler(opts: { kubeconfig?: string; args?: string
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => (running.delete(child), r(code))));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code, signal) => (running.delete(child), r(code ?? (signal ? 128 : null)))));
   // Kept in a file too, for a failed run: /tmp/anvil-reconciler-IDENTITY.log
   const logFile = path.join(os.tmpdir(), `anvil-reconciler-${opts.identity}.log`);
   const append = (d: Buffer) => {
@@ -113,9 +159,15 @@ export async function startReconciler(opts: { kubeconfig?: string; args?: string
     port,
     log: () => out,
     metrics: async () => parseMetrics(await httpGet(port, '/metrics')),
+    // SIGTERM; SIGKILL when it has not exited 30 s later (then the exit code is 128).
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     kill9: async () => {
       child.kill('SIGKILL');
@@ -149,9 +201,34 @@ export function parseMetrics(text: string): Map<string, number> {
   return m;
 }
 
-export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update'];
+export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'patch'];
 export const writes = (m: Map<string, number>): number =>
   WRITE_VERBS.reduce((n, verb) => n + (m.get(`anvil_api_requests_total{verb="${verb}"}`) ?? 0), 0);
+
+export const resyncs = (m: Map<string, number>): number => m.get('anvil_resyncs_completed_total') ?? 0;
+
+/** Waits until `n` more full passes (anvil_resyncs_completed_total) have completed; returns the metrics then. */
+export async function afterResyncs(rec: ReconcilerProcess, n: number, timeoutMs = 120_000): Promise<Map<string, number>> {
+  const target = resyncs(await rec.metrics()) + n;
+  return eventually(`${n} completed resync(s) of ${rec.identity}`, async () => {
+    const m = await rec.metrics();
+    return resyncs(m) >= target ? m : undefined;
+  }, timeoutMs);
+}
+
+/**
+ * Waits for a full pass (a completed resync) over everything that wrote nothing: the
+ * observable "nothing is left to do", instead of a fixed sleep. Returns the metrics then.
+ */
+export async function quiet(rec: ReconcilerProcess, timeoutMs = 180_000): Promise<Map<string, number>> {
+  let last = await afterResyncs(rec, 1, timeoutMs);
+  return eventually(`a resync of ${rec.identity} that writes nothing`, async () => {
+    const now = await afterResyncs(rec, 1, timeoutMs);
+    const still = writes(now) === writes(last);
+    last = now;
+    return still ? now : undefined;
+  }, timeoutMs);
+}
 
 /** A kubeconfig for the test cluster that authenticates as a ServiceAccount (TokenRequest). */
 export async function serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {

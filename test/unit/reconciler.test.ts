@@ -58,11 +58,11 @@ describe('informer cache trimming', () => {
   const managedFields = [{ manager: 'anvil-reconciler', operation: 'Apply', fieldsV1: { 'f:spec': {} } }];
   const service = () => withHash({ apiVersion: 'v1', kind: 'Service', metadata: { name: 's', namespace: 'n' }, spec: { ports: [{ name: 'p', port: 80 }] } } as never);
 
-  test('owned objects lose managedFields and status, and stay up to date', () => {
+  test('owned objects keep only their managers of managedFields, lose status, and stay up to date', () => {
     const desired = service();
     const live = { ...structuredClone(desired), metadata: { ...structuredClone(desired.metadata), managedFields, resourceVersion: '3' }, status: { loadBalancer: {} } };
     const trimmed = trimOwned('Service')(live);
-    expect(trimmed.metadata?.managedFields).toBeUndefined();
+    expect(trimmed.metadata?.managedFields).toEqual([{ manager: 'anvil-reconciler', operation: 'Apply' }]);
     expect((trimmed as { status?: unknown }).status).toBeUndefined();
     expect(upToDate(trimmed, desired)).toBe(true);
     // Drift is still seen on what is kept.
@@ -80,7 +80,7 @@ describe('informer cache trimming', () => {
     };
     const trimmed = trimOwned('Deployment')(d);
     expect((trimmed as { status?: unknown }).status).toEqual({ observedGeneration: 2, availableReplicas: 1, updatedReplicas: 1, replicas: 1 });
-    expect(trimmed.metadata?.managedFields).toBeUndefined();
+    expect(trimmed.metadata?.managedFields).toEqual([{ manager: 'anvil-reconciler', operation: 'Apply' }]);
     expect(deploymentAvailable(trimmed)).toBe(true);
   });
 

@@ -429,7 +429,15 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
   test('a global provider admits the pods labelled as its users, and they carry the label', () => {
     const g = globalChart();
     expect(one(g, 'NetworkPolicy', 'bus').spec.ingress).toEqual([
-      { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'uses.anvil.dev/bus': 'true' } } }], ports: [{ port: 4222, protocol: 'TCP' }] },
+      {
+        // Its users in its own namespace, and in namespaces that host worlds: not a pod that
+        // labels itself in any other namespace.
+        from: [
+          { podSelector: { matchLabels: { 'uses.anvil.dev/bus': 'true' } } },
+          { namespaceSelector: { matchLabels: { 'anvil.dev/worlds': 'true' } }, podSelector: { matchLabels: { 'uses.anvil.dev/bus': 'true' } } },
+        ],
+        ports: [{ port: 4222, protocol: 'TCP' }],
+      },
     ]);
     const gatewayPodLabels = one(w1, 'Deployment', 'w1-gateway').spec.template.metadata.labels;
     expect(gatewayPodLabels['uses.anvil.dev/bus']).toBe('true');
@@ -516,4 +524,57 @@ test('user env keeps its names, whatever kind of object the spec was built from'
   const plan = resolveAll(catalogOf([mod('a'), game('g', ['a']), world('w', 'g')])).worlds[0]!;
   plan.modules[0]!.spec.env = [entry as { name: string; value: string }];
   expect(envOf(one(renderWorld(plan, DEFAULT_SETTINGS), 'Deployment', 'w-a')).TICK_RATE).toBe('30');
+});
+
+describe('availability and least privilege (issue 8, item 5)', () => {
+  const w1 = worldChart('w1');
+
+  test('a module with more than one replica gets a PodDisruptionBudget and a hostname spread; one replica gets neither', () => {
+    const gateway = one(w1, 'Deployment', 'w1-gateway');
+    expect(gateway.spec.replicas).toBe(2);
+    expect(podSpec(gateway).topologySpreadConstraints).toEqual([
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: gateway.spec.selector.matchLabels } },
+    ]);
+    expect(one(w1, 'PodDisruptionBudget', 'w1-gateway').spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: gateway.spec.selector.matchLabels } });
+    const movement = one(w1, 'Deployment', 'w1-movement');
+    expect(podSpec(movement).topologySpreadConstraints).toBeUndefined();
+    expect(ofKind(w1, 'PodDisruptionBudget').map((p) => p.metadata.name)).toEqual(['w1-gateway']);
+  });
+
+  test('the lease Role names its Lease for get and update; create (which resourceNames cannot limit) is a rule of its own', () => {
+    const role = ofKind(reconcilerChart(), 'Role')[0]!;
+    expect(role.rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['anvil-reconciler'], verbs: ['get', 'update'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    ]);
+  });
+
+  test('the ClusterRole may update worldinstances/finalizers (blockOwnerDeletion) and write the PodDisruptionBudgets it renders', () => {
+    expect(RECONCILER_RULES).toContainEqual({ apiGroups: ['anvil.dev'], resources: ['worldinstances/finalizers'], verbs: ['update'] });
+    expect(RECONCILER_RULES.find((r) => r.resources?.includes('poddisruptionbudgets'))?.verbs).toEqual(expect.arrayContaining(['create', 'patch', 'delete']));
+  });
+
+  test("the reconciler's pod has a NetworkPolicy: egress to the API server and DNS only, ingress to its metrics port only", () => {
+    const rc = reconcilerChart();
+    const policy = one(rc, 'NetworkPolicy', 'anvil-reconciler');
+    expect(policy.spec.podSelector).toEqual(one(rc, 'Deployment', 'anvil-reconciler').spec.selector);
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: 'TCP' }] }]);
+    expect(policy.spec.egress).toEqual([
+      { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] },
+      { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+    ]);
+  });
+
+  test("synth labels its worlds' namespaces (not anvil-system) as hosting worlds, and marks the global services it owns", () => {
+    const all = fullApp();
+    const namespaces = ofKind(all, 'Namespace');
+    expect(namespaces.length).toBeGreaterThan(1);
+    for (const ns of namespaces) expect(ns.metadata.labels['anvil.dev/worlds']).toBe(ns.metadata.name === 'anvil-system' ? undefined : 'true');
+    const global = all.filter((o) => o.metadata?.namespace === 'anvil-system' && (o.metadata.labels?.[LABEL_MODULE] || o.kind === 'CapabilityBinding'));
+    expect(global.length).toBeGreaterThan(0);
+    for (const o of global) expect(o.metadata.labels['anvil.dev/static']).toBe('true');
+    // What the reconciler renders for the platform is not marked: it owns that itself.
+    for (const o of globalChart()) expect(o.metadata.labels?.['anvil.dev/static']).toBeUndefined();
+  });
 });

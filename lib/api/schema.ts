@@ -478,6 +478,7 @@ export type GameDefinitionStatus = Static<typeof GameDefinitionStatusSchema>;
 
 export interface ObjectMeta {
   name: string;
+  generateName?: string;
   namespace?: string;
   uid?: string;
   generation?: number;

@@ -24,13 +24,14 @@ export function loadKubeConfig(path?: string): KubeConfig {
  * from the JSON one (NetworkPolicy `from` is `_from` there): a policy would lose its peers.
  */
 class ObjectApi extends KubernetesObjectApi {
-  async send<T extends KubernetesObject>(spec: T, action: 'patch' | 'create', opts: { subresource?: string; contentType: string; query: Record<string, string> }): Promise<T> {
+  async send<T extends KubernetesObject>(spec: T, action: 'patch' | 'create' | 'delete', opts: { subresource?: string; contentType: string; query: Record<string, string>; body?: unknown }): Promise<T> {
     const path = `${await this.specUriPath(spec, action)}${opts.subresource ? `/${opts.subresource}` : ''}`;
-    const ctx = this.configuration.baseServer.makeRequestContext(path, (action === 'patch' ? 'PATCH' : 'POST') as never);
+    const method = { patch: 'PATCH', create: 'POST', delete: 'DELETE' }[action];
+    const ctx = this.configuration.baseServer.makeRequestContext(path, method as never);
     ctx.setHeaderParam('Accept', 'application/json');
     ctx.setHeaderParam('Content-Type', opts.contentType);
     for (const [k, v] of Object.entries(opts.query)) ctx.setQueryParam(k, v);
-    ctx.setBody(JSON.stringify(spec));
+    ctx.setBody(JSON.stringify(opts.body ?? spec));
     return this.requestPromise<T>(ctx);
   }
 
@@ -149,17 +150,39 @@ export class Kube {
     return this.objects.apply(obj, FIELD_MANAGER, 'status');
   }
 
-  /** JSON merge patch (RFC 7386): `obj` names the object and carries the fields to change. */
-  async mergePatch<T extends KubernetesObject>(obj: T): Promise<T> {
-    this.write('patch');
-    return this.objects.send(obj, 'patch', { contentType: PatchStrategy.MergePatch, query: { fieldManager: FIELD_MANAGER } });
-  }
-
   /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
   async delete(obj: KubernetesObject): Promise<void> {
     this.write('delete');
     try {
       await this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background');
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  /**
+   * A JSON merge patch (of the status subresource with `subresource: 'status'`). With
+   * `metadata.resourceVersion` in the patch, the API server applies it only to that version
+   * (409 otherwise): the optimistic concurrency that claim binding relies on.
+   */
+  async mergePatch<T extends KubernetesObject>(patch: T, subresource?: string): Promise<T> {
+    this.write(subresource ? `merge-patch-${subresource}` : 'merge-patch');
+    return this.objects.send(patch, 'patch', {
+      contentType: PatchStrategy.MergePatch,
+      query: { fieldManager: FIELD_MANAGER },
+      ...(subresource ? { subresource } : {}),
+    });
+  }
+
+  /** Deletes (in the background) only the version of the object given by uid and resourceVersion; 404 is fine, 409 is thrown. */
+  async deleteExactly(obj: KubernetesObject & { metadata: { uid: string; resourceVersion: string } }): Promise<void> {
+    this.write('delete');
+    try {
+      await this.objects.send(obj, 'delete', {
+        contentType: 'application/json',
+        query: {},
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion } },
+      });
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { LABEL_MODULE, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { LABEL_MODULE, LABEL_POOL, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
@@ -21,7 +21,9 @@ import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from '.
 import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
-import type { GameDefinition, WorldInstance } from '../api/schema.js';
+import { ClaimController } from './claimController.js';
+import { PoolController } from './poolController.js';
+import type { GameDefinition, WorldInstance, WorldPool } from '../api/schema.js';
 import { LABEL_GAME } from '../render/labels.js';
 import { REVISIONS_PATH, Revisions } from './revisions.js';
 import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey } from './rolloutController.js';
@@ -36,6 +38,9 @@ export interface ReconcilerOptions {
   concurrency?: number;
   resyncSeconds?: number;
   settings?: Partial<RenderSettings>;
+  /** Workers planning claims (one namespace each at a time) and claim writes in flight at once. */
+  claimWorkers?: number;
+  claimWritesInFlight?: number;
   log?: (msg: string) => void;
 }
 
@@ -76,6 +81,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     definitions.invalidate();
     enqueue(PLATFORM_KEY);
     enqueue(rolloutKey(g.metadata?.name ?? ''));
+    for (const p of pools.list()) if ((p as { spec?: { gameRef?: { name?: string } } }).spec?.gameRef?.name === g.metadata?.name) poolCtl.enqueue(worldKey(p));
     for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === g.metadata?.name) enqueue(worldKey(w));
   };
   const onModule = (_e: InformerEvent, m: KubernetesObject) => {
@@ -102,6 +108,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
     enqueue(key);
+    const pool = w.metadata?.labels?.[LABEL_POOL];
+    if (pool) poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
+    claimCtl.onWorld(w);
     const spec = (w as WorldInstance).spec;
     if (spec?.gameRef?.name) enqueue(rolloutKey(spec.gameRef.name)); // its rollout waits on it
     const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
@@ -123,6 +132,11 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const modules = informer('/apis/anvil.dev/v1alpha1/modulemanifests', onModule);
   const games = informer('/apis/anvil.dev/v1alpha1/gamedefinitions', onGame);
   const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', onWorld);
+  const pools = informer('/apis/anvil.dev/v1alpha1/worldpools', (_e, p) => {
+    poolCtl.enqueue(worldKey(p));
+    claimCtl.enqueue(p.metadata?.namespace ?? 'default');
+  });
+  const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', (e, c) => claimCtl.onClaim(e, c));
   const owned = new Map(
     OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind))] as const),
   );
@@ -133,9 +147,36 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     enqueue(rolloutKey(game));
     for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === game) enqueue(worldKey(w));
   }, `${MANAGED_BY}=anvil`, trimMetadata);
-  const all = [modules, games, worlds, revisionCache, ...owned.values()];
+  const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];
   const revisions = new Revisions(kube, revisionCache);
   const rolloutMemory = new RolloutMemory();
+
+  // ---- pools and claims: their own queues and workers; claims their own connections too --
+  const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
+  const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
+  const claimCtl = new ClaimController({
+    kube: new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 }),
+    worlds,
+    claims,
+    pools,
+    metrics,
+    log,
+    canWrite,
+    onPending: (ns, pending) => poolCtl.setPending(ns, pending),
+    maxInFlight: claimWritesInFlight,
+  });
+  const poolCtl = new PoolController({
+    kube,
+    worlds,
+    pools,
+    definitions,
+    metrics,
+    log,
+    canWrite,
+    viewWorld: (w) => claimCtl.viewWorld(w),
+    isReserved: (uid) => claimCtl.isReserved(uid),
+    claimsIdle: () => claimCtl.idle,
+  });
 
   const ctx: ReconcileContext = {
     kube,
@@ -149,7 +190,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     revisions,
     log,
   };
-  const rolloutCtx = { kube, definitions, games, worlds, revisions, memory: rolloutMemory, pool: () => undefined, log };
+  const rolloutCtx = { kube, definitions, games, worlds, revisions, memory: rolloutMemory, pool: (ns: string, name: string) => pools.get(name, ns) as WorldPool | undefined, log };
 
   // ---- HTTP -----------------------------------------------------------------------------
   let ready = false;
@@ -197,12 +238,21 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey), ...games.list().map((g) => rolloutKey(g.metadata?.name ?? ''))];
     resyncPending = new Set(keys);
     for (const k of keys) enqueue(k);
+    enqueuePoolsAndClaims();
+  };
+  const enqueuePoolsAndClaims = () => {
+    for (const p of pools.list()) poolCtl.enqueue(worldKey(p));
+    for (const ns of new Set([...pools.list(), ...claims.list()].map((o) => o.metadata?.namespace ?? 'default'))) claimCtl.enqueue(ns);
   };
   let workersDone: Promise<void> = Promise.resolve();
   const startWorkers = () => {
     metrics.isLeader.set(1);
     resync(); // the first pass over everything counts as a resync
-    workersDone = runWorkers(queue, concurrency, worker);
+    workersDone = Promise.all([
+      runWorkers(queue, concurrency, worker),
+      claimCtl.run(opts.claimWorkers ?? 2),
+      poolCtl.run(2),
+    ]).then(() => claimCtl.drain());
     const tick = () => {
       resyncTimer = setTimeout(() => {
         resync();
@@ -224,6 +274,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     log(`reconciler ${identity}: shutting down`);
     clearTimeout(resyncTimer);
     queue.shutdown();
+    claimCtl.queue.shutdown();
+    poolCtl.queue.shutdown();
     // Let in-flight reconciles finish (bounded), then hand the lease over.
     await Promise.race([workersDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
     await elector?.release();

@@ -53,6 +53,25 @@ export class ReconcilerMetrics {
     registers: [this.registry],
   });
 
+  readonly claimDuration = new Histogram({
+    name: 'anvil_claim_duration_seconds',
+    help: 'From a WorldClaim being created (first seen by this reconciler; creationTimestamp after a restart) to Bound',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly poolWorlds = new Gauge({
+    name: 'anvil_pool_worlds',
+    help: 'Worlds of a WorldPool by state (ready: unclaimed Running; claimed; starting: unclaimed not Running yet)',
+    labelNames: ['namespace', 'pool', 'state'],
+    registers: [this.registry],
+  });
+  readonly claimsPending = new Gauge({
+    name: 'anvil_claims_pending',
+    help: 'WorldClaims waiting for a world, by the pool they wait for',
+    labelNames: ['namespace', 'pool'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

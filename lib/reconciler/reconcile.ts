@@ -12,6 +12,7 @@ import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
 import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
+import { worldEndpoints } from '../render/endpoints.js';
 import { ConflictError, objectKey, type Applier, type Owner, type SyncResult } from './apply.js';
 import { copyOf, type DefinitionsCache } from './definitions.js';
 import type { EventRecorder } from './events.js';
@@ -172,9 +173,10 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const progressDeadlineSeconds = ctx.definitions.get().catalog.games.get(world.spec.gameRef.name)?.spec.rollout?.progressDeadlineSeconds;
   const renderOpts = progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds } : {};
 
+  const endpoints = worldEndpoints(plan);
   if (isStatic) {
     // Synth rendered and applied it: only report how its workloads are doing.
-    await writeStatus(world, res, workloadState(renderWorld(plan, ctx.settings, undefined, renderOpts), ctx, managedBy), ctx, undefined, revStatus);
+    await writeStatus(world, res, { ...workloadState(renderWorld(plan, ctx.settings, undefined, renderOpts), ctx, managedBy), endpoints }, ctx, undefined, revStatus);
     return {};
   }
   if (rev.record && rev.entry) await recordRevision(world, rev.entry.name, ctx.kube);
@@ -199,7 +201,7 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
     ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
   }
-  const state = workloadState(objects, ctx, managedBy, written);
+  const state = { ...workloadState(objects, ctx, managedBy, written), endpoints };
   if (drift.length > 0) {
     const message = `not repaired (never deleted to repair drift): ${drift.map((d) => `${d.object} field ${d.field}: ${d.message}`).join('; ')}`;
     await reportFailure(world, res, state, ctx, { reason: 'Drift', message }, revStatus);

@@ -10,7 +10,7 @@
  * Provisioning again. Condition lastTransitionTime changes only when the condition's status
  * changes, so a no-op pass computes the very same status and writes nothing.
  */
-import type { Condition, WorldInstance, WorldInstanceStatus, WorldPhase } from '../api/schema.js';
+import type { Condition, Endpoint, WorldInstance, WorldInstanceStatus, WorldPhase } from '../api/schema.js';
 
 export interface Resolution {
   ok: boolean;
@@ -29,6 +29,8 @@ export interface WorkloadState {
   readyModules: number;
   /** Names of the workloads that are not available yet, for the message. */
   notReady: string[];
+  /** The root modules' Services; absent when the plan did not resolve (the last ones stay). */
+  endpoints?: Endpoint[];
 }
 
 /**
@@ -119,12 +121,18 @@ export function computeStatus(world: WorldInstance, res: Resolution, w: Workload
     readyModules: w.readyModules,
     ...(prev.runningSince ? { runningSince: prev.runningSince } : firstRunning ? { runningSince: at } : {}),
     managedBy: w.managedBy,
+    ...(w.endpoints ? { endpoints: w.endpoints } : prev.endpoints ? { endpoints: prev.endpoints } : {}),
     ...extra,
   };
   return { status, ...(prev.phase ? { from: prev.phase } : {}), to: phase, changed: !sameStatus(prev, status), firstRunning };
 }
 
+/** Endpoints as plain tuples: key order in the objects from the API server does not matter. */
+const endpointsKey = (s: WorldInstanceStatus): string =>
+  JSON.stringify((s.endpoints ?? []).map((e) => [e.module, e.host, e.ports.map((p) => [p.name, p.port, p.protocol])]));
+
 function sameStatus(a: WorldInstanceStatus, b: WorldInstanceStatus): boolean {
+  if (endpointsKey(a) !== endpointsKey(b)) return false;
   const norm = (s: WorldInstanceStatus) =>
     JSON.stringify({
       ...s,

@@ -22,6 +22,8 @@ export const ANNOTATION_CLAIM_UID = 'anvil.dev/claim-uid';
 export const ANNOTATION_REVISION = 'anvil.dev/revision';
 /** On a ControllerRevision: the game it is a revision of. */
 export const LABEL_GAME = 'anvil.dev/game';
+/** On every world of a WorldPool: a hash of the pool spec it was made from (older ones are replaced while unclaimed). */
+export const ANNOTATION_POOL_TEMPLATE = 'anvil.dev/pool-template';
 /** `uses.anvil.dev/<provider>: "true"` on a consumer's pods lets a global provider admit them. */
 export const USES_PREFIX = 'uses.anvil.dev/';
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';

@@ -53,15 +53,20 @@ export const RECONCILER_PORT = 8080;
  * Exactly the verbs the reconciler uses (lib/reconciler): list+watch for its informers;
  * get for an object of its plan missing from its caches (they hold only Anvil-labelled
  * objects: it must not take a foreign one for absent); server-side apply (patch; create
- * when the object is new) and delete for what it owns; apply on world status; update on
+ * when the object is new) and delete for what it owns; status of worlds, pools and claims
+ * (patch); pool worlds (create, patch to bind, delete spares); update on
  * worldinstances/finalizers, which setting `blockOwnerDeletion` on an owner reference needs
  * where the OwnerReferencesPermissionEnforcement admission plugin is on; create, get and
- * patch on Events (a repeated failure counts up one Event).
+ * patch on Events (a repeated failure counts up one Event); for rollouts (issue 10) get on
+ * worlds (a revision annotation retried after a conflict) and patch on the game's status.
  */
 const OWNED = ['list', 'watch', 'get', 'create', 'patch', 'delete'];
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
-  { apiGroups: [GROUP], resources: ['worldinstances', 'gamedefinitions', 'modulemanifests'], verbs: ['list', 'watch'] },
-  { apiGroups: [GROUP], resources: ['worldinstances/status'], verbs: ['patch'] },
+  { apiGroups: [GROUP], resources: ['gamedefinitions', 'modulemanifests', 'worldpools', 'worldclaims'], verbs: ['list', 'watch'] },
+  // Pool worlds: created by the pool controller, bound (patch) by the claim controller, spares
+  // removed; revision annotations set by rollouts (get: read again after a conflict).
+  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['list', 'watch', 'get', 'create', 'patch', 'delete'] },
+  { apiGroups: [GROUP], resources: ['worldinstances/status', 'worldpools/status', 'worldclaims/status', 'gamedefinitions/status'], verbs: ['patch'] },
   { apiGroups: [GROUP], resources: ['worldinstances/finalizers'], verbs: ['update'] },
   { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: OWNED },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: OWNED },
@@ -69,9 +74,6 @@ export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: OWNED },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: OWNED },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
-  // Rollouts (issue 10): a world's revision annotation (patch; get to retry a conflict), the game's rollout status.
-  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['get', 'patch'] },
-  { apiGroups: [GROUP], resources: ['gamedefinitions/status'], verbs: ['patch'] },
 ];
 
 /**

@@ -1,0 +1,180 @@
+/**
+ * The claim controller's decisions, pure: given the claims, the worlds and the pools of one
+ * namespace (as the caches and the in-flight writes show them), which claim gets which
+ * world, which claims wait or fail, and which half-done bindings to finish or undo.
+ * claimController.ts carries them out with optimistic concurrency.
+ *
+ * A binding is two writes: the world (claim label and uid, the claim as its controller
+ * owner; conditional on the world's resourceVersion, so two claims can never both win it),
+ * then the claim's status (Bound, worldRef; conditional on the claim's resourceVersion).
+ * The claim's status is the truth. A crash or a lost race between the two writes leaves a
+ * world stamped for a claim that does not name it; the next pass finds it in the cluster:
+ * if that claim still waits, the binding is completed with that world; if the claim names
+ * another world or has failed, the stamped world belongs to nobody and is removed.
+ */
+import type { ClaimPhase, Condition, Endpoint, WorldClaimSpec, WorldClaimStatus } from '../api/schema.js';
+
+export interface ClaimView {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  creationTimestamp: string;
+  generation?: number;
+  spec: WorldClaimSpec;
+  status?: WorldClaimStatus;
+}
+
+export interface WorldView {
+  name: string;
+  uid: string;
+  resourceVersion: string;
+  creationTimestamp: string;
+  /** `anvil.dev/pool` label. */
+  pool?: string;
+  /** uid of its controller owner when that is a WorldPool (a spare world). */
+  poolUid?: string;
+  /** `anvil.dev/claim-uid` annotation: the claim it is bound (or being bound) to. */
+  claimUid?: string;
+  /** Running, made from its pool's current spec, not being deleted. */
+  ready: boolean;
+  endpoints: Endpoint[];
+}
+
+export interface PoolInfo {
+  name: string;
+  uid: string;
+  game: string;
+  region: string;
+  worldLabels: Record<string, string>;
+}
+
+export type ClaimAction =
+  | { type: 'bind'; claim: ClaimView; world: WorldView; pool: string }
+  | { type: 'complete'; claim: ClaimView; world: WorldView }
+  | { type: 'release'; world: WorldView; why: string }
+  | { type: 'wait'; claim: ClaimView; pools: string[]; message: string }
+  | { type: 'fail'; claim: ClaimView; reason: 'PoolExhausted' | 'PoolNotFound'; message: string };
+
+export interface ClaimPlan {
+  actions: ClaimAction[];
+  /** Claims waiting, by pool they wait for (a selector claim counts for each pool it matches). */
+  pending: Map<string, number>;
+  /** Epoch ms of the earliest deadline of a waiting claim, to come back then. */
+  nextDeadline?: number;
+}
+
+export const DEFAULT_CLAIM_TIMEOUT_SECONDS = 30;
+
+const fifo = (a: { creationTimestamp: string; name: string }, b: { creationTimestamp: string; name: string }) =>
+  a.creationTimestamp.localeCompare(b.creationTimestamp) || a.name.localeCompare(b.name);
+
+export const isSettled = (c: ClaimView): boolean => c.status?.phase === 'Failed' || (c.status?.phase === 'Bound' && !!c.status.worldRef);
+
+export const deadlineOf = (c: ClaimView): number => Date.parse(c.creationTimestamp) + (c.spec.timeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS) * 1000;
+
+/** The pools a claim may take a world from, in the order it tries them. */
+export function candidatePools(claim: ClaimView, pools: readonly PoolInfo[]): PoolInfo[] {
+  if (claim.spec.poolRef) return pools.filter((p) => p.name === claim.spec.poolRef!.name);
+  const sel = claim.spec.selector;
+  if (!sel) return [];
+  return pools
+    .filter((p) => p.game === sel.gameRef.name && (!sel.region || p.region === sel.region))
+    .filter((p) => Object.entries(sel.matchLabels ?? {}).every(([k, v]) => p.worldLabels[k] === v))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Finishes or undoes half-done bindings (worlds stamped for a claim): returns the actions
+ * and the claims that are taken care of by them.
+ */
+function repairs(claims: readonly ClaimView[], worlds: readonly WorldView[]): { actions: ClaimAction[]; handled: Set<string> } {
+  const byUid = new Map(claims.map((c) => [c.uid, c]));
+  const stamped = new Map<string, WorldView[]>();
+  for (const w of worlds) if (w.claimUid) stamped.set(w.claimUid, [...(stamped.get(w.claimUid) ?? []), w]);
+  const actions: ClaimAction[] = [];
+  const handled = new Set<string>();
+  for (const [uid, ws] of stamped) {
+    const claim = byUid.get(uid);
+    // Not (yet) in the cache, or deleted: the garbage collector removes a world whose owner is gone.
+    if (!claim) continue;
+    const sorted = [...ws].sort((a, b) => a.name.localeCompare(b.name));
+    const keep = claim.status?.phase === 'Failed' ? undefined : claim.status?.worldRef?.name ?? sorted[0]!.name;
+    for (const w of sorted) {
+      if (w.name === keep) continue;
+      const why = keep ? `claim ${claim.name} is bound to ${keep}` : `claim ${claim.name} has failed`;
+      actions.push({ type: 'release', world: w, why });
+    }
+    if (!isSettled(claim) && keep) {
+      actions.push({ type: 'complete', claim, world: sorted.find((w) => w.name === keep)! });
+      handled.add(uid);
+    }
+  }
+  return { actions, handled };
+}
+
+/** What to do in one namespace. `now`: epoch ms. */
+export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldView[], pools: readonly PoolInfo[], now: number): ClaimPlan {
+  const { actions, handled } = repairs(claims, worlds);
+  const pending = new Map<string, number>();
+  let nextDeadline: number | undefined;
+
+  const available = new Map<string, WorldView[]>();
+  const poolByName = new Map(pools.map((p) => [p.name, p]));
+  for (const w of [...worlds].sort(fifo)) {
+    const p = w.pool ? poolByName.get(w.pool) : undefined;
+    if (!p || w.claimUid || !w.ready || w.poolUid !== p.uid) continue;
+    available.set(p.name, [...(available.get(p.name) ?? []), w]);
+  }
+
+  const waiting = claims.filter((c) => !isSettled(c) && !handled.has(c.uid)).sort(fifo);
+  for (const claim of waiting) {
+    const candidates = candidatePools(claim, pools);
+    const pool = candidates.find((p) => (available.get(p.name)?.length ?? 0) > 0);
+    if (pool) {
+      actions.push({ type: 'bind', claim, world: available.get(pool.name)!.shift()!, pool: pool.name });
+      continue;
+    }
+    const deadline = deadlineOf(claim);
+    const what = claim.spec.poolRef ? `pool ${claim.spec.poolRef.name}` : `a pool of game ${claim.spec.selector?.gameRef.name}${claim.spec.selector?.region ? ` in region ${claim.spec.selector.region}` : ''}${Object.keys(claim.spec.selector?.matchLabels ?? {}).length ? ` with labels ${JSON.stringify(claim.spec.selector?.matchLabels)}` : ''}`;
+    if (now >= deadline) {
+      const timeout = claim.spec.timeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS;
+      actions.push(
+        candidates.length === 0
+          ? { type: 'fail', claim, reason: 'PoolNotFound', message: `no ${what} exists (waited ${timeout}s)` }
+          : { type: 'fail', claim, reason: 'PoolExhausted', message: `no ready world in ${candidates.map((p) => `pool ${p.name}`).join(', ')} within ${timeout}s` },
+      );
+      continue;
+    }
+    for (const p of candidates) pending.set(p.name, (pending.get(p.name) ?? 0) + 1);
+    nextDeadline = Math.min(nextDeadline ?? deadline, deadline);
+    const message = candidates.length === 0 ? `waiting for ${what} to exist` : `waiting for a ready world in ${candidates.map((p) => `pool ${p.name}`).join(', ')}`;
+    actions.push({ type: 'wait', claim, pools: candidates.map((p) => p.name), message });
+  }
+  return { actions, pending, ...(nextDeadline !== undefined ? { nextDeadline } : {}) };
+}
+
+// ---- what the writes carry ------------------------------------------------------------
+
+const condition = (c: ClaimView, status: Condition['status'], reason: string, message: string, at: string): Condition => {
+  const old = c.status?.conditions?.find((x) => x.type === 'Bound');
+  return { type: 'Bound', status, reason, message, lastTransitionTime: old && old.status === status ? old.lastTransitionTime : at };
+};
+
+function claimStatus(phase: ClaimPhase, cond: Condition, extra: Partial<WorldClaimStatus> = {}): WorldClaimStatus {
+  return { phase, ...extra, conditions: [cond] };
+}
+
+export function boundStatus(c: ClaimView, world: WorldView, pool: string | undefined, at: string, boundAt: string): WorldClaimStatus {
+  const msg = `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`;
+  return claimStatus('Bound', condition(c, 'True', 'Bound', msg, at), { worldRef: { name: world.name }, endpoints: world.endpoints, boundAt });
+}
+
+export const waitingStatus = (c: ClaimView, message: string, at: string): WorldClaimStatus => claimStatus('Pending', condition(c, 'False', 'Waiting', message, at));
+
+export const failedStatus = (c: ClaimView, reason: string, message: string, at: string): WorldClaimStatus => claimStatus('Failed', condition(c, 'False', reason, message, at));
+
+/** True when a waiting claim's status already says this (no write needed). */
+export const alreadyWaiting = (c: ClaimView, message: string): boolean => {
+  const b = c.status?.conditions?.find((x) => x.type === 'Bound');
+  return c.status?.phase === 'Pending' && b?.reason === 'Waiting' && b.message === message;
+};

@@ -1,0 +1,277 @@
+/**
+ * The claim controller: binds WorldClaims to ready pool worlds, apart from everything else
+ * the reconciler does. Its own queue (keys: namespaces; a pass plans every waiting claim of
+ * the namespace, FIFO), its own workers and its own connections to the API server, so a
+ * claim never waits behind world reconciles or pool refills. A pass only reads the caches
+ * and decides (claim.ts); the writes run as tasks (up to `maxInFlight` at once), and what
+ * they wrote is seen by the next passes through overlays until the caches catch up.
+ *
+ * Exactly once: a binding writes the world with its resourceVersion as precondition (two
+ * claims can never both win a world), then the claim's status with the claim's
+ * resourceVersion as precondition (a claim can never be Bound twice). What a crash or a
+ * lost race leaves half done is finished or undone by the next pass from the cluster's
+ * state (claim.ts `repairs`), never from memory.
+ */
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { API_VERSION, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../api/schema.js';
+import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_CLAIM, LABEL_POOL } from '../render/labels.js';
+import {
+  alreadyWaiting,
+  boundStatus,
+  failedStatus,
+  planClaims,
+  waitingStatus,
+  type ClaimAction,
+  type ClaimView,
+  type PoolInfo,
+  type WorldView,
+} from './claim.js';
+import { objectEvent } from './events.js';
+import type { Informer } from './informer.js';
+import { errorMessage, isConflict, isNotFound, type Kube } from './kube.js';
+import type { ReconcilerMetrics } from './metrics.js';
+import { WriteOverlay } from './overlay.js';
+import { poolSpec, templateHash } from './pool.js';
+import { WorkQueue, runWorkers } from './queue.js';
+import { timestamp } from './status.js';
+
+export interface ClaimControllerOptions {
+  /** Connections of the claim path alone. */
+  kube: Kube;
+  worlds: Informer<KubernetesObject>;
+  claims: Informer<KubernetesObject>;
+  pools: Informer<KubernetesObject>;
+  metrics: ReconcilerMetrics;
+  log: (msg: string) => void;
+  /** False once this replica is no longer the leader: no write is started then. */
+  canWrite: () => boolean;
+  /** Claims waiting per pool of a namespace, after each pass (the pools size for them). */
+  onPending: (namespace: string, pending: ReadonlyMap<string, number>) => void;
+  maxInFlight?: number;
+}
+
+type Obj = KubernetesObject & { spec?: any; status?: any };
+
+const ownerOf = (o: KubernetesObject, kind: string) => o.metadata?.ownerReferences?.find((r) => r.controller && r.kind === kind);
+
+export class ClaimController {
+  readonly queue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 10_000 });
+  private readonly worldWrites = new WriteOverlay();
+  private readonly claimWrites = new WriteOverlay();
+  /** Claims with a write in flight (uid), and the worlds taken by in-flight bindings (uid -> claim uid). */
+  private readonly busyClaims = new Set<string>();
+  private readonly reserved = new Map<string, string>();
+  /** When this process first saw each claim (creationTimestamp has only seconds). */
+  private readonly firstSeen = new Map<string, number>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly maxInFlight: number;
+
+  constructor(private readonly o: ClaimControllerOptions) {
+    this.maxInFlight = o.maxInFlight ?? 64;
+  }
+
+  enqueue(namespace: string): void {
+    this.queue.add(namespace);
+  }
+
+  onClaim(event: 'add' | 'update' | 'delete', c: KubernetesObject): void {
+    const uid = c.metadata?.uid ?? '';
+    if (event === 'add' && !this.firstSeen.has(uid)) this.firstSeen.set(uid, Date.now());
+    if (event === 'delete') this.firstSeen.delete(uid);
+    this.enqueue(c.metadata?.namespace ?? 'default');
+  }
+
+  onWorld(w: KubernetesObject): void {
+    if (w.metadata?.labels?.[LABEL_POOL] || w.metadata?.annotations?.[ANNOTATION_CLAIM_UID]) this.enqueue(w.metadata?.namespace ?? 'default');
+  }
+
+  /** A world as this process knows it: the cache, or what it has just written. */
+  viewWorld<T extends KubernetesObject>(w: T): T {
+    return this.worldWrites.view(w) as T;
+  }
+
+  /** A world taken by a binding in flight, not yet written. */
+  isReserved(worldUid: string): boolean {
+    return this.reserved.has(worldUid);
+  }
+
+  /** No claim is waiting to be planned and no claim write is in flight: refills may go. */
+  get idle(): boolean {
+    return this.queue.depth === 0 && this.tasks.size === 0;
+  }
+
+  run(workers: number): Promise<void> {
+    return runWorkers(this.queue, workers, async (ns) => {
+      try {
+        await this.pass(ns);
+        this.queue.forget(ns);
+      } catch (e) {
+        this.o.log(`claims in ${ns}: ${errorMessage(e)}`);
+        this.queue.addRateLimited(ns);
+      }
+    });
+  }
+
+  /** Resolves when the writes in flight are done (for a graceful shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.tasks]);
+  }
+
+  /** Plans one namespace from the caches and starts the writes. */
+  async pass(namespace: string): Promise<void> {
+    const now = Date.now();
+    this.worldWrites.prune(now);
+    this.claimWrites.prune(now);
+    const pools = this.o.pools.list(namespace).filter((p) => !p.metadata?.deletionTimestamp).map((p) => p as WorldPool);
+    const hashes = new Map(pools.map((p) => [p.metadata.name, templateHash(p)]));
+    const claims = this.o.claims
+      .list(namespace)
+      .map((c) => this.claimWrites.view(c) as Obj)
+      .filter((c) => !c.metadata?.deletionTimestamp && !this.busyClaims.has(c.metadata?.uid ?? ''))
+      .map(claimView);
+    const worlds = this.o.worlds
+      .list(namespace)
+      .map((w) => this.worldWrites.view(w) as Obj)
+      .filter((w) => !w.metadata?.deletionTimestamp && (w.metadata?.labels?.[LABEL_POOL] || w.metadata?.annotations?.[ANNOTATION_CLAIM_UID]))
+      .map((w) => this.worldView(w, hashes));
+    const plan = planClaims(claims, worlds, pools.map(poolInfo), now);
+    this.o.onPending(namespace, plan.pending);
+    for (const [pool, n] of plan.pending) this.o.metrics.claimsPending.set({ namespace, pool }, n);
+    for (const p of pools) if (!plan.pending.has(p.metadata.name)) this.o.metrics.claimsPending.set({ namespace, pool: p.metadata.name }, 0);
+    for (const a of plan.actions) await this.start(namespace, a);
+    if (plan.nextDeadline !== undefined) this.queue.addAfter(namespace, Math.max(10, plan.nextDeadline - now + 50));
+  }
+
+  private worldView(w: Obj, hashes: ReadonlyMap<string, string>): WorldView {
+    const pool = w.metadata?.labels?.[LABEL_POOL];
+    const owner = ownerOf(w, 'WorldPool');
+    const claimUid = w.metadata?.annotations?.[ANNOTATION_CLAIM_UID] ?? this.reserved.get(w.metadata?.uid ?? '');
+    const running = w.status?.phase === 'Running' && (w.status?.observedGeneration ?? 0) >= (w.metadata?.generation ?? 0);
+    return {
+      name: w.metadata?.name ?? '',
+      uid: w.metadata?.uid ?? '',
+      resourceVersion: w.metadata?.resourceVersion ?? '',
+      creationTimestamp: String(w.metadata?.creationTimestamp ?? ''),
+      ...(pool ? { pool } : {}),
+      ...(owner ? { poolUid: owner.uid } : {}),
+      ...(claimUid ? { claimUid } : {}),
+      ready: running && !!pool && w.metadata?.annotations?.[ANNOTATION_POOL_TEMPLATE] === hashes.get(pool),
+      endpoints: w.status?.endpoints ?? [],
+    };
+  }
+
+  /** Starts one action's writes as a task, waiting for a free slot first. */
+  private async start(namespace: string, a: ClaimAction): Promise<void> {
+    if (a.type === 'wait' && alreadyWaiting(a.claim, a.message)) return;
+    while (this.tasks.size >= this.maxInFlight) await Promise.race(this.tasks);
+    const claimUid = a.type === 'release' ? undefined : a.claim.uid;
+    if (claimUid) this.busyClaims.add(claimUid);
+    // A world being bound or removed is nobody's to take meanwhile.
+    const worldUid = a.type === 'bind' || a.type === 'release' ? a.world.uid : undefined;
+    if (a.type === 'bind') this.reserved.set(a.world.uid, a.claim.uid);
+    if (a.type === 'release') this.reserved.set(a.world.uid, a.world.claimUid ?? '');
+    const task = this.execute(namespace, a)
+      .catch((e: unknown) => {
+        // Lost a race (409) or the object is gone (404): plan again at once; else back off.
+        if (isConflict(e) || isNotFound(e)) this.enqueue(namespace);
+        else {
+          this.o.log(`claims in ${namespace}: ${a.type} failed: ${errorMessage(e)}`);
+          this.queue.addRateLimited(namespace);
+        }
+      })
+      .finally(() => {
+        if (claimUid) this.busyClaims.delete(claimUid);
+        if (worldUid) this.reserved.delete(worldUid);
+        this.tasks.delete(task);
+      });
+    this.tasks.add(task);
+  }
+
+  private async execute(namespace: string, a: ClaimAction): Promise<void> {
+    if (!this.o.canWrite()) return;
+    const at = timestamp(new Date());
+    switch (a.type) {
+      case 'bind':
+        await this.stampWorld(namespace, a.claim, a.world);
+        if (!this.o.canWrite()) return; // the next leader completes it from the cluster
+        return this.bound(namespace, a.claim, a.world, a.pool, at);
+      case 'complete':
+        return this.bound(namespace, a.claim, a.world, a.world.pool, at);
+      case 'release':
+        this.o.log(`claims in ${namespace}: removing world ${a.world.name}, stamped for a claim that does not hold it (${a.why})`);
+        return this.o.kube.deleteExactly(worldRef(namespace, a.world));
+      case 'wait':
+        return this.writeStatus(namespace, a.claim, waitingStatus(a.claim, a.message, at));
+      case 'fail':
+        await this.writeStatus(namespace, a.claim, failedStatus(a.claim, a.reason, a.message, at));
+        this.o.log(`claim ${namespace}/${a.claim.name}: Failed (${a.reason}): ${a.message}`);
+        this.event(namespace, a.claim, a.reason, a.message, 'Warning');
+    }
+  }
+
+  /** The world's write: conditional on its resourceVersion; moves its controller owner to the claim. */
+  private async stampWorld(namespace: string, claim: ClaimView, world: WorldView): Promise<void> {
+    const patch = {
+      apiVersion: API_VERSION,
+      kind: 'WorldInstance',
+      metadata: {
+        name: world.name,
+        namespace,
+        resourceVersion: world.resourceVersion,
+        labels: { ...claim.spec.worldLabels, [LABEL_CLAIM]: claim.name },
+        annotations: { ...claim.spec.worldAnnotations, [ANNOTATION_CLAIM_UID]: claim.uid },
+        ownerReferences: [{ apiVersion: API_VERSION, kind: 'WorldClaim', name: claim.name, uid: claim.uid, controller: true }],
+      },
+    };
+    const written = await this.o.kube.mergePatch(patch as KubernetesObject);
+    this.worldWrites.record(world.uid, world.resourceVersion, written);
+  }
+
+  private async bound(namespace: string, claim: ClaimView, world: WorldView, pool: string | undefined, at: string): Promise<void> {
+    await this.writeStatus(namespace, claim, boundStatus(claim, world, pool, at, new Date().toISOString()));
+    const since = this.firstSeen.get(claim.uid) ?? Date.parse(claim.creationTimestamp);
+    this.o.metrics.claimDuration.observe(Math.max(0, Date.now() - since) / 1000);
+    this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');
+  }
+
+  /** The claim's status write: conditional on the claim's resourceVersion. */
+  private async writeStatus(namespace: string, claim: ClaimView, status: WorldClaimStatus): Promise<void> {
+    const patch = {
+      apiVersion: API_VERSION,
+      kind: 'WorldClaim',
+      metadata: { name: claim.name, namespace, resourceVersion: claim.resourceVersion },
+      status: { ...status, ...(claim.generation !== undefined ? { observedGeneration: claim.generation } : {}) },
+    };
+    const written = await this.o.kube.mergePatch(patch as KubernetesObject, 'status');
+    this.claimWrites.record(claim.uid, claim.resourceVersion, written);
+  }
+
+  /** Best effort and not awaited: an Event must never slow a binding down or fail it. */
+  private event(namespace: string, claim: ClaimView, reason: string, message: string, type: 'Normal' | 'Warning'): void {
+    const ref = { apiVersion: API_VERSION, kind: 'WorldClaim', metadata: { name: claim.name, namespace, uid: claim.uid } };
+    this.o.kube.create(objectEvent(ref, reason, message, type)).catch((e: unknown) => this.o.log(`claim ${namespace}/${claim.name}: could not record event: ${errorMessage(e)}`));
+  }
+}
+
+function claimView(c: Obj): ClaimView {
+  const claim = c as unknown as WorldClaim;
+  return {
+    name: claim.metadata.name,
+    uid: claim.metadata.uid ?? '',
+    resourceVersion: claim.metadata.resourceVersion ?? '',
+    creationTimestamp: String(claim.metadata.creationTimestamp ?? ''),
+    ...(claim.metadata.generation !== undefined ? { generation: claim.metadata.generation } : {}),
+    spec: claim.spec ?? {},
+    ...(claim.status ? { status: claim.status } : {}),
+  };
+}
+
+function poolInfo(p: WorldPool): PoolInfo {
+  const s = poolSpec(p);
+  return { name: p.metadata.name, uid: p.metadata.uid ?? '', game: s.game, region: s.region, worldLabels: s.worldLabels };
+}
+
+const worldRef = (namespace: string, w: WorldView) =>
+  ({ apiVersion: API_VERSION, kind: 'WorldInstance', metadata: { name: w.name, namespace, uid: w.uid, resourceVersion: w.resourceVersion } }) as KubernetesObject & {
+    metadata: { uid: string; resourceVersion: string };
+  };

@@ -1,0 +1,261 @@
+// The pool and claim controllers' pure decisions (lib/reconciler/pool.ts, claim.ts), the
+// write overlay, and world endpoints: example-based and, for the safety rules, properties.
+import fc from 'fast-check';
+import type { WorldPool } from '../../lib/api/schema.js';
+import { candidatePools, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claim.js';
+import { WriteOverlay } from '../../lib/reconciler/overlay.js';
+import { planPool, poolWorldObject, templateHash, type PoolWorld } from '../../lib/reconciler/pool.js';
+import { worldEndpoints } from '../../lib/render/endpoints.js';
+import { resolveWorld } from '../../lib/resolve/resolve.js';
+import { buildCatalog } from '../../lib/resolve/catalog.js';
+
+const pool = (spec: Partial<WorldPool['spec']> = {}, status?: WorldPool['status']): WorldPool => ({
+  apiVersion: 'anvil.dev/v1alpha1',
+  kind: 'WorldPool',
+  metadata: { name: 'p', namespace: 'ns', uid: 'pool-uid', generation: 3 },
+  spec: { gameRef: { name: 'g' }, buffer: { ready: 2 }, minWorlds: 0, maxWorlds: 10, ...spec },
+  ...(status ? { status } : {}),
+});
+
+let seq = 0;
+const pw = (o: Partial<PoolWorld> = {}): PoolWorld => {
+  seq++;
+  return { name: `w${seq}`, uid: `u${seq}`, resourceVersion: '1', creationTimestamp: `2026-01-01T00:00:${String(seq % 60).padStart(2, '0')}Z`, claimed: false, running: true, failed: false, current: true, ...o };
+};
+
+describe('planPool', () => {
+  test('fills an empty pool to its buffer and reports Filling', () => {
+    const d = planPool(pool(), [], 0, true);
+    expect(d.create).toBe(2);
+    expect(d.remove).toEqual([]);
+    expect(d.status).toMatchObject({ ready: 0, claimed: 0, starting: 0, total: 0, selector: 'anvil.dev/pool=p', observedGeneration: 3 });
+    expect(d.status.conditions![0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'Filling' });
+  });
+
+  test('claimed worlds do not count towards the buffer: a bound world is replaced', () => {
+    const d = planPool(pool(), [pw({ claimed: true }), pw()], 0, true);
+    expect(d.create).toBe(1);
+    expect(d.counts).toEqual({ ready: 1, claimed: 1, starting: 0, total: 2 });
+  });
+
+  test('waiting claims add to the target, up to maxWorlds', () => {
+    expect(planPool(pool(), [pw(), pw()], 3, true).create).toBe(3);
+    const full = planPool(pool({ maxWorlds: 4 }), [pw({ claimed: true }), pw({ claimed: true }), pw(), pw()], 5, true);
+    expect(full.create).toBe(0);
+    expect(full.status.conditions![0]).toMatchObject({ status: 'True', reason: 'BufferReady' });
+    const starved = planPool(pool({ maxWorlds: 3 }), [pw({ claimed: true }), pw({ claimed: true }), pw({ claimed: true })], 2, true);
+    expect(starved.create).toBe(0);
+    expect(starved.status.conditions![0]).toMatchObject({ status: 'False', reason: 'MaxWorldsReached' });
+  });
+
+  test('minWorlds keeps worlds even with a buffer of 0', () => {
+    expect(planPool(pool({ buffer: { ready: 0 }, minWorlds: 3 }), [pw({ claimed: true })], 0, true).create).toBe(2);
+  });
+
+  test('scale-down removes spare worlds only, those not Running first, then the newest', () => {
+    const starting = pw({ running: false });
+    const old = pw();
+    const newer = pw();
+    const claimed = [pw({ claimed: true }), pw({ claimed: true })];
+    const d = planPool(pool({ buffer: { ready: 1 } }), [old, ...claimed, starting, newer], 0, true);
+    expect(d.remove.map((w) => w.name)).toEqual([starting.name, newer.name]);
+    expect(d.create).toBe(0);
+  });
+
+  test('a spec change replaces out-of-date spare worlds and keeps out-of-date claimed ones', () => {
+    const outdated = pw({ current: false });
+    const outdatedClaimed = pw({ current: false, claimed: true });
+    const d = planPool(pool(), [outdated, outdatedClaimed, pw()], 0, true);
+    expect(d.remove.map((w) => w.name)).toEqual([outdated.name]);
+    expect(d.create).toBe(1);
+  });
+
+  test('a pool whose game does not exist creates nothing and says why, once', () => {
+    const d = planPool(pool(), [], 1, false);
+    expect(d.create).toBe(0);
+    expect(d.status.conditions![0]).toMatchObject({ status: 'False', reason: 'GameNotFound' });
+    expect(d.status.conditions![0]!.message).toContain('no GameDefinition named g');
+    expect(d.problem?.reason).toBe('GameNotFound');
+    const again = planPool(pool({}, d.status), [], 1, false);
+    expect(again.problem).toBeUndefined();
+    expect(again.status.conditions![0]!.lastTransitionTime).toBe(d.status.conditions![0]!.lastTransitionTime);
+  });
+
+  test('property: never removes a claimed world, never plans more than maxWorlds, never fewer than minWorlds when it may create', () => {
+    const world = fc.record({ claimed: fc.boolean(), running: fc.boolean(), current: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(world, { maxLength: 30 }), fc.nat(20), fc.nat(20), fc.nat(30), fc.nat(10), (ws, buffer, min, extra, pending) => {
+        const max = min + extra;
+        const worlds = ws.map((w) => pw(w));
+        const d = planPool(pool({ buffer: { ready: buffer }, minWorlds: min, maxWorlds: max }), worlds, pending, true);
+        expect(d.remove.every((w) => !w.claimed)).toBe(true);
+        const claimed = worlds.filter((w) => w.claimed).length;
+        const keptSpare = worlds.filter((w) => !w.claimed && !d.remove.includes(w)).length;
+        const after = claimed + keptSpare + d.create;
+        if (d.create > 0) expect(after).toBeLessThanOrEqual(max);
+        expect(after).toBeGreaterThanOrEqual(Math.min(max, Math.max(min, claimed)));
+        expect(after - claimed).toBeGreaterThanOrEqual(Math.min(buffer + pending, Math.max(0, max - claimed)));
+      }),
+    );
+  });
+});
+
+describe('pool worlds', () => {
+  test('a new world: generated name, the pool as controller owner, the pool label and labels, the spec from the pool', () => {
+    const w = poolWorldObject(pool({ region: 'eu', shards: 2, worldLabels: { tier: 'gold' } }));
+    expect(w.metadata).toMatchObject({
+      generateName: 'p-',
+      namespace: 'ns',
+      labels: { tier: 'gold', 'anvil.dev/pool': 'p' },
+      ownerReferences: [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', name: 'p', uid: 'pool-uid', controller: true }],
+    });
+    expect(w.spec).toEqual({ gameRef: { name: 'g' }, region: 'eu', shards: 2 });
+  });
+
+  test('the template hash changes with what worlds are made of, not with the buffer', () => {
+    expect(templateHash(pool({ buffer: { ready: 9 } }))).toBe(templateHash(pool()));
+    expect(templateHash(pool({ region: 'eu' }))).not.toBe(templateHash(pool()));
+    expect(templateHash(pool({ worldLabels: { a: '1' } }))).not.toBe(templateHash(pool()));
+  });
+});
+
+// ---- claims ---------------------------------------------------------------------------
+
+const P: PoolInfo = { name: 'p', uid: 'pool-uid', game: 'g', region: 'default', worldLabels: { tier: 'gold' } };
+const claim = (name: string, t: number, o: Partial<ClaimView> = {}): ClaimView => ({
+  name,
+  uid: `c-${name}`,
+  resourceVersion: '1',
+  creationTimestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, t)).toISOString().replace('.000', ''),
+  spec: { poolRef: { name: 'p' }, timeoutSeconds: 30 },
+  ...o,
+});
+const world = (name: string, o: Partial<WorldView> = {}): WorldView => ({
+  name,
+  uid: `w-${name}`,
+  resourceVersion: '1',
+  creationTimestamp: '2026-01-01T00:00:00Z',
+  pool: 'p',
+  poolUid: 'pool-uid',
+  ready: true,
+  endpoints: [],
+  ...o,
+});
+const T0 = Date.UTC(2026, 0, 1, 0, 0, 10);
+const binds = (actions: ReturnType<typeof planClaims>['actions']) => actions.filter((a) => a.type === 'bind').map((a) => a.type === 'bind' && `${a.claim.name}->${a.world.name}`);
+
+describe('planClaims', () => {
+  test('binds FIFO (creationTimestamp, then name) to ready spare worlds; the rest wait and are counted as pending', () => {
+    const claims = [claim('c', 2), claim('b', 1), claim('a', 2)];
+    const plan = planClaims(claims, [world('w1'), world('w2'), world('w3', { ready: false })], [P], T0);
+    expect(binds(plan.actions)).toEqual(['b->w1', 'a->w2']);
+    expect(plan.actions.find((a) => a.type === 'wait')).toMatchObject({ claim: { name: 'c' }, pools: ['p'] });
+    expect(plan.pending.get('p')).toBe(1);
+    expect(plan.nextDeadline).toBe(Date.parse(claims[0]!.creationTimestamp) + 30_000);
+  });
+
+  test('never takes a claimed world, a world of another pool instance, or one not ready', () => {
+    const plan = planClaims(
+      [claim('a', 1)],
+      [world('taken', { claimUid: 'c-x' }), world('stranger', { poolUid: 'old-pool' }), world('cold', { ready: false })],
+      [P],
+      T0,
+    );
+    expect(binds(plan.actions)).toEqual([]);
+  });
+
+  test('past its timeout a waiting claim fails: PoolExhausted, or PoolNotFound when nothing matches', () => {
+    const late = T0 + 60_000;
+    const plan = planClaims([claim('a', 1), claim('b', 1, { spec: { poolRef: { name: 'nope' }, timeoutSeconds: 5 } })], [], [P], late);
+    expect(plan.actions).toEqual([
+      expect.objectContaining({ type: 'fail', reason: 'PoolExhausted', claim: expect.objectContaining({ name: 'a' }) }),
+      expect.objectContaining({ type: 'fail', reason: 'PoolNotFound', claim: expect.objectContaining({ name: 'b' }) }),
+    ]);
+  });
+
+  test('settled claims are left alone', () => {
+    const bound = claim('a', 1, { status: { phase: 'Bound', worldRef: { name: 'w9' } } });
+    const failed = claim('b', 1, { status: { phase: 'Failed' } });
+    expect(planClaims([bound, failed], [world('w1')], [P], T0).actions).toEqual([]);
+  });
+
+  test('a selector matches pools by game, region and labels', () => {
+    const other: PoolInfo = { name: 'q', uid: 'q', game: 'g', region: 'eu', worldLabels: {} };
+    const sel = (s: ClaimView['spec']['selector']) => candidatePools(claim('a', 1, { spec: { selector: s! } }), [other, P]).map((p) => p.name);
+    expect(sel({ gameRef: { name: 'g' } })).toEqual(['p', 'q']);
+    expect(sel({ gameRef: { name: 'g' }, region: 'eu' })).toEqual(['q']);
+    expect(sel({ gameRef: { name: 'g' }, matchLabels: { tier: 'gold' } })).toEqual(['p']);
+    expect(sel({ gameRef: { name: 'h' } })).toEqual([]);
+  });
+
+  test('a world stamped for a waiting claim completes that binding (after a crash between the two writes)', () => {
+    const plan = planClaims([claim('a', 1), claim('b', 2)], [world('w1', { claimUid: 'c-a' }), world('w2')], [P], T0);
+    expect(plan.actions).toEqual([
+      expect.objectContaining({ type: 'complete', claim: expect.objectContaining({ name: 'a' }), world: expect.objectContaining({ name: 'w1' }) }),
+      expect.objectContaining({ type: 'bind', claim: expect.objectContaining({ name: 'b' }), world: expect.objectContaining({ name: 'w2' }) }),
+    ]);
+  });
+
+  test('a world stamped for a claim that holds another world, or has failed, is released; two stamped for one waiting claim: one completes', () => {
+    const a = claim('a', 1, { status: { phase: 'Bound', worldRef: { name: 'w1' } } });
+    const f = claim('f', 1, { status: { phase: 'Failed' } });
+    const b = claim('b', 1);
+    const plan = planClaims([a, f, b], [world('w1', { claimUid: 'c-a' }), world('w2', { claimUid: 'c-a' }), world('w3', { claimUid: 'c-f' }), world('w4', { claimUid: 'c-b' }), world('w5', { claimUid: 'c-b' })], [P], T0);
+    const summary = plan.actions.map((x) => `${x.type}:${'claim' in x ? x.claim.name : ''}:${x.type !== 'wait' && x.type !== 'fail' ? x.world.name : ''}`);
+    expect(summary.sort()).toEqual(['complete:b:w4', 'release::w2', 'release::w3', 'release::w5']);
+  });
+
+  test('property: one pass never gives a world to two claims nor a claim two worlds, and binds in FIFO order', () => {
+    const arb = fc.record({
+      claims: fc.uniqueArray(fc.record({ id: fc.nat(50), t: fc.nat(20) }), { selector: (c) => c.id, maxLength: 40 }),
+      worlds: fc.uniqueArray(fc.record({ id: fc.nat(50), ready: fc.boolean(), stampedFor: fc.option(fc.nat(50), { nil: undefined }) }), { selector: (w) => w.id, maxLength: 40 }),
+    });
+    fc.assert(
+      fc.property(arb, ({ claims, worlds }) => {
+        const cs = claims.map((c) => claim(`c${c.id}`, c.t));
+        const ws = worlds.map((w) => world(`w${w.id}`, { ready: w.ready, ...(w.stampedFor !== undefined ? { claimUid: `c-c${w.stampedFor}` } : {}) }));
+        const plan = planClaims(cs, ws, [P], T0);
+        const taken = plan.actions.filter((a) => a.type === 'bind' || a.type === 'complete');
+        const worldsTaken = taken.map((a) => (a.type === 'bind' || a.type === 'complete' ? a.world.name : ''));
+        const claimsServed = taken.map((a) => (a.type === 'bind' || a.type === 'complete' ? a.claim.name : ''));
+        expect(new Set(worldsTaken).size).toBe(worldsTaken.length);
+        expect(new Set(claimsServed).size).toBe(claimsServed.length);
+        for (const a of plan.actions) if (a.type === 'bind') expect(a.world.claimUid).toBeUndefined();
+        // FIFO: every waiting claim is later than every freshly bound one.
+        const bound = plan.actions.filter((a) => a.type === 'bind').map((a) => a.type === 'bind' && a.claim);
+        const waiting = plan.actions.filter((a) => a.type === 'wait').map((a) => a.type === 'wait' && a.claim);
+        for (const b of bound) for (const w of waiting) if (b && w) expect(`${b.creationTimestamp}/${b.name}` < `${w.creationTimestamp}/${w.name}`).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('WriteOverlay', () => {
+  test('shows what was written until the cache moves past the version it was based on', () => {
+    const o = new WriteOverlay();
+    const cached = { metadata: { uid: 'u', resourceVersion: '5', labels: {} } };
+    o.record('u', '5', { metadata: { uid: 'u', resourceVersion: '6', labels: { claimed: 'yes' } } });
+    expect(o.view(cached).metadata?.labels).toEqual({ claimed: 'yes' });
+    expect(o.view({ metadata: { uid: 'u', resourceVersion: '6', labels: { claimed: 'yes' } } }).metadata?.resourceVersion).toBe('6');
+    expect(o.size).toBe(0);
+    expect(o.view(cached)).toBe(cached);
+  });
+});
+
+describe('worldEndpoints', () => {
+  test('one entry per root module with ports: its Service DNS name and ports; global roots in anvil-system', () => {
+    const mod = (name: string, extra: Record<string, unknown>) => ({ object: { apiVersion: 'anvil.dev/v1alpha1', kind: 'ModuleManifest', metadata: { name }, spec: { version: '1.0.0', image: 'x', ...extra } }, source: name });
+    const { catalog } = buildCatalog([
+      mod('gw', { ports: [{ name: 'ws', port: 4000 }, { name: 'udp', port: 5000, protocol: 'UDP' }], requires: [{ capabilityId: 'eng', versionConstraint: '^1', scope: 'world' }] }),
+      mod('eng', { ports: [{ name: 'grpc', port: 6000 }], provides: [{ capabilityId: 'eng', version: '1.0.0' }] }),
+      mod('lobby', { scope: 'cluster', ports: [{ name: 'http', port: 80 }] }),
+      mod('tick', {}),
+      { object: { apiVersion: 'anvil.dev/v1alpha1', kind: 'GameDefinition', metadata: { name: 'g' }, spec: { modules: [{ name: 'gw' }, { name: 'eng' }, { name: 'lobby' }, { name: 'tick' }] } }, source: 'g' },
+    ]);
+    const plan = resolveWorld(catalog, { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'ns' }, spec: { gameRef: { name: 'g' } } });
+    expect(worldEndpoints(plan)).toEqual([
+      { module: 'gw', host: 'w1-gw.ns.svc', ports: [{ name: 'ws', port: 4000, protocol: 'TCP' }, { name: 'udp', port: 5000, protocol: 'UDP' }] },
+      { module: 'lobby', host: 'lobby.anvil-system.svc', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    ]);
+  });
+});

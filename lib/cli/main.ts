@@ -8,8 +8,9 @@ import { registerGraph } from './graph.js';
 import { registerLoadTest } from './load-test.js';
 import { registerReconcile } from './reconcile.js';
 import { registerResolve } from './resolve.js';
+import { registerRollout } from './rollout.js';
 
-const COMMANDS: readonly RegisterCommand[] = [registerResolve, registerGraph, registerLoadTest, registerReconcile];
+const COMMANDS: readonly RegisterCommand[] = [registerResolve, registerGraph, registerLoadTest, registerReconcile, registerRollout];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('anvil')

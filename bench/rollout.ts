@@ -240,3 +240,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       process.exitCode = 1;
     });
 }
+
+/** The `rollout` case in the shape of branch bench's bench/run.ts CASES list (one entry there). */
+export const rolloutCase = {
+  name: 'rollout',
+  run: (_previous: RolloutBenchResult | undefined, log: (line: string) => void = (l) => process.stderr.write(`[bench] ${l}\n`)) =>
+    runRolloutBench({ worlds: 100, claimed: 20, maxUnavailableWorlds: 10, nodes: 10, timeoutSeconds: 600, logDir: '/tmp/anvil-bench-rollout', log }),
+  markdown: (r: RolloutBenchResult) => rolloutMarkdown(r),
+};

@@ -17,9 +17,10 @@ import { join } from 'node:path';
 import { median, round } from '../lib/loadtest/stats.js';
 import { latencyChart } from './chart.js';
 import { runClusterBench, type ClusterBenchResult } from './cluster.js';
+import { rolloutMarkdown, runRolloutBench, type RolloutBenchResult } from './rollout.js';
 
-type Part = 'resolver' | 'synth' | 'cluster';
-const PARTS: Part[] = ['resolver', 'synth', 'cluster'];
+type Part = 'resolver' | 'synth' | 'cluster' | 'rollout';
+const PARTS: Part[] = ['resolver', 'synth', 'cluster', 'rollout'];
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,6 +50,7 @@ interface Results {
   resolver?: CaseResult[];
   synth?: CaseResult[];
   cluster?: (ClusterBenchResult & { error?: undefined }) | { error: string };
+  rollout?: RolloutBenchResult | { error: string };
 }
 
 function runCase(kind: 'resolver' | 'synth', size: number, n: number): Promise<Record<string, any>> {
@@ -147,6 +149,7 @@ function markdown(r: Results): string {
     }
     md.push(...targets(cl), '');
   }
+  if (r.rollout) md.push(...('error' in r.rollout ? ['## Rollout of a new module version (issue 10)', '', r.rollout.error, ''] : rolloutMarkdown(r.rollout)));
   const notes = join(OUT, 'notes.md');
   if (existsSync(notes)) md.push(readFileSync(notes, 'utf8').trimEnd(), '');
   return `${md.join('\n')}\n`;
@@ -179,6 +182,7 @@ const results: Results = {
   ...(previous.resolver ? { resolver: previous.resolver } : {}),
   ...(previous.synth ? { synth: previous.synth } : {}),
   ...(previous.cluster ? { cluster: previous.cluster } : {}),
+  ...(previous.rollout ? { rollout: previous.rollout } : {}),
 };
 let failed = false;
 if (only.includes('resolver')) results.resolver = await resolverBench();
@@ -204,6 +208,18 @@ if (only.includes('cluster')) {
     const message = `the cluster bench could not run: ${e instanceof Error ? e.message : String(e)}`;
     log(message);
     results.cluster = { error: message };
+  }
+}
+
+if (only.includes('rollout')) {
+  const logDir = mkdtempSync(join(tmpdir(), 'anvil-bench-rollout-'));
+  log(`rollout: logs in ${logDir}`);
+  try {
+    results.rollout = await runRolloutBench({ worlds: 100, claimed: 20, maxUnavailableWorlds: 10, nodes: Number(flag('nodes') ?? 10), timeoutSeconds: Number(flag('timeout') ?? 600), logDir, log });
+  } catch (e) {
+    failed = true;
+    results.rollout = { error: `the rollout bench could not run: ${e instanceof Error ? e.message : String(e)}` };
+    log(results.rollout.error);
   }
 }
 

@@ -77,7 +77,17 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
 
   // A definition changed: every world whose game is (or lists) it re-resolves, and the platform.
-  const onGame = (_e: InformerEvent, g: KubernetesObject) => {
+  // A game's status (its rollout, written by this reconciler) changes nothing its worlds
+  // resolve from: only a new generation (spec) re-resolves them.
+  const gameGenerations = new Map<string, number | undefined>();
+  const onGame = (e: InformerEvent, g: KubernetesObject) => {
+    const name = g.metadata?.name ?? '';
+    if (e === 'update' && gameGenerations.has(name) && gameGenerations.get(name) === g.metadata?.generation) {
+      enqueue(rolloutKey(name));
+      return;
+    }
+    if (e === 'delete') gameGenerations.delete(name);
+    else gameGenerations.set(name, g.metadata?.generation);
     definitions.invalidate();
     enqueue(PLATFORM_KEY);
     enqueue(rolloutKey(g.metadata?.name ?? ''));

@@ -21,6 +21,8 @@ export interface WorldRevision {
   target?: string;
   /** The world does not carry its revision yet: write the annotation before applying. */
   record: boolean;
+  /** A static world's revision (synth's) that the reconciler has not made (yet): reported, rendered from the live definitions. */
+  staticName?: string;
   problem?: Resolution;
 }
 
@@ -40,6 +42,7 @@ export async function worldRevision(world: WorldInstance, definitions: Definitio
   }
   if (!name) return { record: false, ...(target ? { target } : {}) };
   const entry = revisions.get(name);
+  if (!entry && isStatic) return { record: false, staticName: name, ...(target ? { target } : {}) };
   if (!entry) {
     const message = `revision ${name} (annotation ${ANNOTATION_REVISION}) is not a ControllerRevision in ${PLATFORM_NAMESPACE}`;
     return { record: false, ...(target ? { target } : {}), problem: { ok: false, reason: 'RevisionNotFound', message } };
@@ -52,7 +55,7 @@ export async function worldRevision(world: WorldInstance, definitions: Definitio
 
 /** What the world's status says of its revision. */
 export function revisionStatus(rev: WorldRevision): Pick<WorldInstanceStatus, 'revision' | 'upToDate' | 'moduleVersions'> {
-  if (!rev.entry) return {};
+  if (!rev.entry) return rev.staticName ? { revision: rev.staticName, upToDate: rev.staticName === rev.target } : {};
   return { revision: rev.entry.name, upToDate: rev.target !== undefined && rev.entry.name === rev.target, moduleVersions: moduleVersions(rev.entry.data) };
 }
 

@@ -229,11 +229,16 @@ spec: {poolRef: {name: rb-pool}}
   // Never disturbed: the claimed world stayed Running all along.
   expect(watched.history.get(claimed)).toEqual(['Running']);
 
-  // Released: the claim's world goes, and the pool's replacement is current.
+  // Released: the claim's world goes; a world the pool makes now is current.
+  const before = new Set((await worldsOf('rb-game')).map((w) => w.metadata.name));
   await kubectlOk(['delete', 'worldclaim', 'rb-c1', '-n', NS]);
   await eventually('claimed world gone', async () => (await world(claimed)) === undefined);
-  await eventually('pool back to 3 ready', async () => (await getJson(['worldpool', 'rb-pool', '-n', NS]))?.status?.ready === 3);
+  await kubectlOk(['patch', 'worldpool', 'rb-pool', '-n', NS, '--type', 'merge', '-p', '{"spec":{"buffer":{"ready":4}}}']);
+  await eventually('pool at 4 ready', async () => (await getJson(['worldpool', 'rb-pool', '-n', NS]))?.status?.ready === 4);
   expect(await allCurrent('rb-game')).toBe(done);
+  const fresh = (await worldsOf('rb-game')).filter((w) => !before.has(w.metadata.name));
+  expect(fresh.length).toBeGreaterThanOrEqual(1);
+  for (const w of fresh) expect(w.status).toMatchObject({ revision: done, upToDate: true });
   const g = await gameOf('rb-game');
   expect(g.status.rollout.waitingClaimedWorlds).toBe(0);
 }, TIMEOUT);

@@ -83,7 +83,7 @@ async function applyDefinitions(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-f', 'dist/0001-namespaces.k8s.yaml']);
   const docs = parseAllDocuments(readFileSync('dist/0002-definitions.k8s.yaml', 'utf8')).map((d) => d.toJS());
   const defs = docs.filter((d) => d?.kind === 'ModuleManifest' || d?.kind === 'GameDefinition');
-  await kubectl(cp, ['apply', '-f', '-'], defs.map((d) => JSON.stringify(d)).join('\n'));
+  await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: defs }));
 }
 
 function startReconciler(cp: ControlPlane, port: number, logDir: string): ChildProcess {
@@ -133,8 +133,8 @@ export async function runRolloutBench(opts: RolloutBenchOptions): Promise<Rollou
     await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', metadata: { name: 'pool', namespace: NS }, spec: { gameRef: { name: GAME }, buffer: { ready }, maxWorlds: opts.worlds } }));
     const port = 19080 + (process.pid % 1000);
     reconciler = startReconciler(cp, port, opts.logDir);
-    const claims = Array.from({ length: opts.claimed }, (_, i) => JSON.stringify({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', metadata: { name: `match-${i}`, namespace: NS }, spec: { poolRef: { name: 'pool' }, timeoutSeconds: 900 } }));
-    await kubectl(cp, ['apply', '-f', '-'], claims.join('\n'));
+    const claims = Array.from({ length: opts.claimed }, (_, i) => ({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', metadata: { name: `match-${i}`, namespace: NS }, spec: { poolRef: { name: 'pool' }, timeoutSeconds: 900 } }));
+    await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: claims }));
     opts.log(`rollout: filling the pool: ${ready} ready worlds and ${opts.claimed} claimed`);
     await until('every claim Bound', deadline(), async () => (await getJson(cp, ['worldclaims', '-n', NS])).items.filter((c: any) => c.status?.phase === 'Bound').length === opts.claimed);
     await until(`${opts.worlds} worlds Running and current`, deadline(), async () => {

@@ -31,7 +31,7 @@ async function readGame(kube: Kube, name: string): Promise<GameDefinition | unde
 }
 
 async function revisionsOf(kube: Kube, game: string): Promise<RevisionSummary[]> {
-  const list = await kube.objects.list('apps/v1', 'ControllerRevision', PLATFORM_NAMESPACE, undefined, undefined, undefined, `${LABEL_GAME}=${game}`);
+  const list = await kube.objects.list('apps/v1', 'ControllerRevision', PLATFORM_NAMESPACE, undefined, undefined, undefined, undefined, `${LABEL_GAME}=${game}`);
   return (list.items as (KubernetesObject & { revision: number; data: RevisionData })[])
     .map((r) => ({ name: r.metadata!.name!, number: r.revision, modules: r.data.modules.map((m) => ({ name: m.name, version: m.spec.version, image: m.spec.image })) }))
     .sort((a, b) => a.number - b.number);

@@ -96,7 +96,8 @@ const isDone = (w: RolloutWorld, target: string) => w.revision === target && w.r
 export function planRollout(input: RolloutInput): RolloutDecision {
   const { target, worlds, now } = input;
   const eligible = (w: RolloutWorld) => !w.static && (!w.claimed || input.policy(w.group).claimedWorlds === 'Rolling');
-  const pending = worlds.filter((w) => eligible(w) && w.revision !== target);
+  // A world without a revision yet is new: the world reconciler starts it on the target itself.
+  const pending = worlds.filter((w) => eligible(w) && w.revision !== undefined && w.revision !== target);
   const counts: RolloutStatus = {
     targetRevision: target,
     updatedWorlds: worlds.filter((w) => isDone(w, target)).length,

@@ -69,22 +69,29 @@ class WorldsWatch {
   }
 }
 
-/** The game's batches as a watch sees its status: batch number → its worlds. */
+/** The game's batches as a watch sees its status: per target revision, batch number → its worlds. */
 class BatchesWatch {
-  readonly batches = new Map<number, string>();
+  readonly byTarget = new Map<string, Map<number, string>>();
   readonly changed: string[] = [];
+  lastTarget = '';
   constructor(game: string) {
     watch(['gamedefinition', game], '{.status.rollout.targetRevision}|{.status.rollout.batch}|{.status.rollout.batchWorlds[*]}', ([target, batch, worlds]) => {
       const n = Number(batch);
-      if (!n) return;
-      const key = `${target}#${n}`;
-      const before = this.batches.get(n);
-      if (before !== undefined && before !== `${target}:${worlds}`) this.changed.push(`${key}: ${before} -> ${target}:${worlds}`);
-      this.batches.set(n, `${target}:${worlds}`);
+      if (!target || !n) return;
+      this.lastTarget = target;
+      const batches = this.byTarget.get(target) ?? new Map<number, string>();
+      this.byTarget.set(target, batches);
+      const before = batches.get(n);
+      if (before !== undefined && before !== worlds) this.changed.push(`${target}#${n}: ${before} -> ${worlds}`);
+      batches.set(n, worlds ?? '');
     });
   }
-  worlds(n: number): string[] {
-    return (this.batches.get(n) ?? '').split(':')[1]?.split(' ').filter(Boolean) ?? [];
+  /** Batch numbers of the rollout to `target` (default: the latest seen). */
+  numbers(target = this.lastTarget): number[] {
+    return [...(this.byTarget.get(target)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+  worlds(n: number, target = this.lastTarget): string[] {
+    return (this.byTarget.get(target)?.get(n) ?? '').split(' ').filter(Boolean);
   }
 }
 
@@ -144,7 +151,7 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
   const w0 = await world('ra-w0');
   expect(w0.metadata.annotations['anvil.dev/revision']).toBe(rev1);
   expect(w0.status.moduleVersions).toContainEqual({ name: 'ra-physics', version: '1.0.0', image: 'example/physics:1.0.0' });
-  const table = await kubectlOk(['get', 'worlds', '-n', NS, 'ra-w0']);
+  const table = await kubectlOk(['get', 'world', '-n', NS, 'ra-w0']);
   expect(table.split('\n')[0]).toMatch(/CURRENT/);
   expect(table.split('\n')[1]).toMatch(/\btrue\b/);
 
@@ -166,11 +173,11 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
   expect(watched.maxDown).toBeGreaterThanOrEqual(1);
   expect(watched.maxDown).toBeLessThanOrEqual(2);
   // The batches: consecutive, at most 2 worlds each, every world in exactly one.
-  const numbers = [...batches.batches.keys()].sort((a, b) => a - b);
+  const numbers = batches.numbers(rev2);
   expect(numbers).toEqual(numbers.map((_, i) => i + 1));
   expect(numbers.length).toBeGreaterThanOrEqual(3);
-  for (const n of numbers) expect(batches.worlds(n).length).toBeLessThanOrEqual(2);
-  const moved = numbers.flatMap((n) => batches.worlds(n)).sort();
+  for (const n of numbers) expect(batches.worlds(n, rev2).length).toBeLessThanOrEqual(2);
+  const moved = numbers.flatMap((n) => batches.worlds(n, rev2)).sort();
   expect(moved).toEqual(names.map((n) => `${NS}/${n}`).sort());
   expect(batches.changed).toEqual([]);
   for (const n of names) expect(await physicsImage(n, 'ra')).toBe('example/physics:1.1.0');
@@ -265,10 +272,11 @@ test('a version that never becomes Ready pauses the rollout after the first batc
   const ws = await worldsOf('rx-game');
   expect(ws.filter((w) => w.metadata.annotations['anvil.dev/revision'] === rev2).map((w) => `${NS}/${w.metadata.name}`)).toEqual(stuck);
   expect(ws.filter((w) => w.status.phase === 'Running')).toHaveLength(3);
-  expect([...batches.batches.keys()]).toEqual([1]);
+  expect(batches.numbers(rev2)).toEqual([1]);
   const events = (await listJson('events', 'default')).filter((e) => e.involvedObject.kind === 'GameDefinition' && e.involvedObject.name === 'rx-game');
   expect(events).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'RolloutPaused' }));
   const status = await anvil(['rollout', 'status', 'rx-game']);
+  expect(status.stderr).toBe('');
   expect(status.stdout).toContain('blocked: ProgressDeadlineExceeded');
   expect(status.stdout).toContain(stuck[0]);
 
@@ -287,26 +295,26 @@ test('Immediate updates every world at once', async () => {
   await allCurrent('rd-game', names);
   const batches = new BatchesWatch('rd-game');
   await newPhysics('rd', '1.1.0');
-  await allCurrent('rd-game', names, 'every world on the new revision');
-  expect([...batches.batches.keys()]).toEqual([1]);
-  expect(batches.worlds(1).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());
+  const rev2 = await allCurrent('rd-game', names, 'every world on the new revision');
+  expect(batches.numbers(rev2)).toEqual([1]);
+  expect(batches.worlds(1, rev2).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());
   for (const n of names) expect(await physicsImage(n, 'rd')).toBe('example/physics:1.1.0');
 }, TIMEOUT);
 
 test('a reconciler killed (-9) mid-rollout resumes without skipping or repeating a batch', async () => {
   const names = await setup('re', { maxUnavailableWorlds: 1 }, 5);
-  await allCurrent('re-game', names);
+  const rev1 = await allCurrent('re-game', names);
   const watched = new WorldsWatch('re-game');
   const batches = new BatchesWatch('re-game');
   await newPhysics('re', '1.1.0');
-  await eventually('batch 2 started', async () => batches.batches.has(2));
+  await eventually('batch 2 started', async () => batches.numbers().includes(2) && batches.lastTarget !== rev1);
   await rec.kill9();
   rec = await startReconciler({ identity: 're-second', args: ['--resync-seconds', '4'] });
-  await allCurrent('re-game', names, 'every world on the new revision after the restart');
-  const numbers = [...batches.batches.keys()].sort((a, b) => a - b);
+  const rev2 = await allCurrent('re-game', names, 'every world on the new revision after the restart');
+  const numbers = batches.numbers(rev2);
   expect(numbers).toEqual([1, 2, 3, 4, 5]);
-  for (const n of numbers) expect(batches.worlds(n)).toHaveLength(1);
-  expect(numbers.flatMap((n) => batches.worlds(n)).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());
+  for (const n of numbers) expect(batches.worlds(n, rev2)).toHaveLength(1);
+  expect(numbers.flatMap((n) => batches.worlds(n, rev2)).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());
   expect(batches.changed).toEqual([]);
   expect(watched.maxDown).toBeLessThanOrEqual(1);
   expect((await gameOf('re-game')).status.rollout.batch).toBe(5);

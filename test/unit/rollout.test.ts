@@ -84,6 +84,11 @@ describe('rolling batches', () => {
     expect(d.status.batch).toBe(1);
   });
 
+  test('a new world (no revision yet) is left to the world reconciler, which starts it on the target', () => {
+    const d = planRollout(input([world(0, { revision: undefined, renderedRevision: undefined, running: false }), world(1)]));
+    expect(d.assign).toEqual(['ns/w001']);
+  });
+
   test('static worlds are counted but never moved', () => {
     const d = planRollout(input([world(0, { static: true }), world(1)]));
     expect(d.assign).toEqual(['ns/w001']);

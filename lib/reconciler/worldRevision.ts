@@ -33,6 +33,8 @@ export async function worldRevision(world: WorldInstance, definitions: Definitio
   const target = game ? (await revisions.target(game, defs.catalog)).name : undefined;
   const annotated = world.metadata.annotations?.[ANNOTATION_REVISION];
   const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
+  // No game (deleted, or not there yet): resolve the live definitions, which say so (GameNotFound).
+  if (!game) return { record: false };
   let name = annotated ?? (isStatic ? undefined : (world.status?.revision ?? target));
   let record = !isStatic && name !== undefined && name !== annotated;
   // A world moved to another game starts on that game's target.

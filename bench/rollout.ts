@@ -9,11 +9,10 @@
  *
  *   npx tsx bench/rollout.ts            # alone (under the control-plane lock); or as the `rollout` case of npm run bench
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ensureBuilt } from '../test/cluster/reconcilerHarness.js';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
 
 export interface RolloutBenchOptions {
@@ -86,8 +85,14 @@ async function applyDefinitions(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: defs }));
 }
 
+/** build/ from lib/ (the reconciler as it ships); not the test harness's helper, which needs Jest. */
+function build(): void {
+  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${r.stdout}${r.stderr}`);
+}
+
 function startReconciler(cp: ControlPlane, port: number, logDir: string): ChildProcess {
-  ensureBuilt();
+  build();
   const log = openSync(join(logDir, 'rollout-reconciler.log'), 'a');
   return spawn(process.execPath, ['bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port)], { stdio: ['ignore', log, log] });
 }

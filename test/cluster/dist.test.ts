@@ -295,9 +295,9 @@ describe('kubectl get shows the printer columns', () => {
     });
   });
 
-  test('worldinstances -A: GAME PHASE REGION AGE', async () => {
+  test('worldinstances -A: GAME PHASE REGION CLAIM CURRENT AGE', async () => {
     const t = parseTable(await kubectlOk(['get', 'worldinstances', '-A']));
-    expect(t.header).toEqual(['NAMESPACE', 'NAME', 'GAME', 'PHASE', 'REGION', 'AGE']);
+    expect(t.header).toEqual(['NAMESPACE', 'NAME', 'GAME', 'PHASE', 'REGION', 'CLAIM', 'CURRENT', 'AGE']);
     const row = t.rows.find((r) => r.NAMESPACE === 'roguelike' && r.NAME === 'crypt-1');
     expect(row).toMatchObject({ GAME: 'roguelike', REGION: 'eu-west' });
     // Phase is the reconciler's to report (another test file may have run one): empty or a phase.

@@ -35,7 +35,8 @@ export async function worldRevision(world: WorldInstance, definitions: Definitio
   const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
   // No game (deleted, or not there yet): resolve the live definitions, which say so (GameNotFound).
   if (!game) return { record: false };
-  let name = annotated ?? (isStatic ? undefined : (world.status?.revision ?? target));
+  // Not recorded yet (new, or never applied: it failed to resolve): it follows the target.
+  let name = annotated ?? (isStatic ? undefined : target);
   let record = !isStatic && name !== undefined && name !== annotated;
   // A world moved to another game starts on that game's target.
   if (name && revisions.get(name) && revisions.get(name)!.data.game.name !== gameName && !isStatic) {

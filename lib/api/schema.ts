@@ -568,7 +568,7 @@ export const KINDS: readonly KindDefinition[] = [
     kind: 'WorldInstance',
     plural: 'worldinstances',
     singular: 'worldinstance',
-    shortNames: ['wi', 'world'],
+    shortNames: ['wi', 'world', 'worlds'],
     namespaced: true,
     spec: WorldInstanceSpecSchema,
     status: WorldInstanceStatusSchema,

@@ -28,7 +28,7 @@ import {
 } from './claim.js';
 import { objectEvent } from './events.js';
 import type { Informer } from './informer.js';
-import { errorMessage, isConflict, isNotFound, type Kube } from './kube.js';
+import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from './kube.js';
 import type { ReconcilerMetrics } from './metrics.js';
 import { WriteOverlay } from './overlay.js';
 import { poolSpec, templateHash } from './pool.js';
@@ -172,8 +172,9 @@ export class ClaimController {
     if (a.type === 'release') this.reserved.set(a.world.uid, a.world.claimUid ?? '');
     const task = this.execute(namespace, a)
       .catch((e: unknown) => {
-        // Lost a race (409) or the object is gone (404): plan again at once; else back off.
-        if (isConflict(e) || isNotFound(e)) this.enqueue(namespace);
+        // Lost a race (409), the object is gone (404), or the connection broke with the outcome
+        // unknown (no status): plan again at once, from what the cluster shows; else back off.
+        if (isConflict(e) || isNotFound(e) || statusCode(e) === undefined) this.enqueue(namespace);
         else {
           this.o.log(`claims in ${namespace}: ${a.type} failed: ${errorMessage(e)}`);
           this.queue.addRateLimited(namespace);
@@ -205,7 +206,7 @@ export class ClaimController {
       case 'fail':
         await this.writeStatus(namespace, a.claim, failedStatus(a.claim, a.reason, a.message, at));
         this.o.log(`claim ${namespace}/${a.claim.name}: Failed (${a.reason}): ${a.message}`);
-        this.event(namespace, a.claim, a.reason, a.message, 'Warning');
+        return this.event(namespace, a.claim, a.reason, a.message, 'Warning');
     }
   }
 
@@ -231,7 +232,7 @@ export class ClaimController {
     await this.writeStatus(namespace, claim, boundStatus(claim, world, pool, at, new Date().toISOString()));
     const since = this.firstSeen.get(claim.uid) ?? Date.parse(claim.creationTimestamp);
     this.o.metrics.claimDuration.observe(Math.max(0, Date.now() - since) / 1000);
-    this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');
+    await this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');
   }
 
   /** The claim's status write: conditional on the claim's resourceVersion. */
@@ -246,10 +247,15 @@ export class ClaimController {
     this.claimWrites.record(claim.uid, claim.resourceVersion, written);
   }
 
-  /** Best effort and not awaited: an Event must never slow a binding down or fail it. */
-  private event(namespace: string, claim: ClaimView, reason: string, message: string, type: 'Normal' | 'Warning'): void {
+  /**
+   * Best effort, after the claim's status is written (so it never delays a binding), but
+   * within the task: every request of the claim path holds a task slot, so requests never
+   * queue for a socket (node-fetch's keep-alive bug #1767 turns queued requests into
+   * false "Premature close" errors).
+   */
+  private async event(namespace: string, claim: ClaimView, reason: string, message: string, type: 'Normal' | 'Warning'): Promise<void> {
     const ref = { apiVersion: API_VERSION, kind: 'WorldClaim', metadata: { name: claim.name, namespace, uid: claim.uid } };
-    this.o.kube.create(objectEvent(ref, reason, message, type)).catch((e: unknown) => this.o.log(`claim ${namespace}/${claim.name}: could not record event: ${errorMessage(e)}`));
+    await this.o.kube.create(objectEvent(ref, reason, message, type)).catch((e: unknown) => this.o.log(`claim ${namespace}/${claim.name}: could not record event: ${errorMessage(e)}`));
   }
 }
 

@@ -3,10 +3,11 @@
  * a work queue fed by their events; workers that run reconcile() once this replica leads;
  * a periodic resync; the HTTP endpoints; and a graceful shutdown that hands the lease over.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { LABEL_MODULE, LABEL_POOL, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { LABEL_MODULE, LABEL_POOL, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
@@ -22,9 +23,9 @@ import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
 import { ClaimController } from './claimController.js';
-import { PoolController } from './poolController.js';
+import { CREATE_BATCH, PoolController } from './poolController.js';
 import type { GameDefinition, WorldInstance, WorldPool } from '../api/schema.js';
-import { LABEL_GAME } from '../render/labels.js';
+import { ANNOTATION_REVISION, LABEL_GAME } from '../render/labels.js';
 import { REVISIONS_PATH, Revisions } from './revisions.js';
 import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey } from './rolloutController.js';
 import { trimMetadata } from './trim.js';
@@ -53,6 +54,7 @@ export interface RunningReconciler {
 
 /** Worlds reconciled at once (the queue never hands one world to two workers). */
 export const DEFAULT_CONCURRENCY = 16;
+const POOL_WORKERS = 2;
 
 const defaultLog = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -62,8 +64,10 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const kc = loadKubeConfig(opts.kubeconfig);
   const metrics = new ReconcilerMetrics();
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
-  // Each worker has up to APPLY_PARALLELISM requests in flight; a few more for status and events.
-  const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 });
+  // Each worker has up to APPLY_PARALLELISM requests in flight; a few more for status and events,
+  // and the pool workers' batches of world creations. Requests must never queue for a socket
+  // (node-fetch's keep-alive bug #1767 fails queued requests with a false "Premature close").
+  const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 + POOL_WORKERS * (CREATE_BATCH + 2) });
   // Aborted when the lease is lost: from then on every write is refused before it is sent.
   const fence = new AbortController();
   kube.fence(fence.signal);
@@ -115,9 +119,20 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     else placements.delete(placement);
     return (by > 0 && n === 1) || (by < 0 && n === 0);
   };
+  // What a world pass reads of the world itself. An update that changes none of it (a claim
+  // stamping labels, annotations and its owner on a pool world) needs no world pass: skipping
+  // it keeps a burst of bindings from queueing a burst of renders in front of the claims.
+  const lastSeen = new Map<string, string>();
+  const fingerprint = (w: KubernetesObject) =>
+    createHash('sha1')
+      .update(JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], w.metadata?.annotations?.[ANNOTATION_REVISION], (w as WorldInstance).status]))
+      .digest('base64');
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
-    enqueue(key);
+    const fp = e === 'delete' ? undefined : fingerprint(w);
+    if (!(e === 'update' && lastSeen.get(key) === fp)) enqueue(key);
+    if (fp) lastSeen.set(key, fp);
+    else lastSeen.delete(key);
     const pool = w.metadata?.labels?.[LABEL_POOL];
     if (pool) poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
     claimCtl.onWorld(w);
@@ -261,7 +276,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     workersDone = Promise.all([
       runWorkers(queue, concurrency, worker),
       claimCtl.run(opts.claimWorkers ?? 2),
-      poolCtl.run(2),
+      poolCtl.run(POOL_WORKERS),
     ]).then(() => claimCtl.drain());
     const tick = () => {
       resyncTimer = setTimeout(() => {

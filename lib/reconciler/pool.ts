@@ -121,7 +121,7 @@ export function planPool(pool: WorldPool, worlds: readonly PoolWorld[], pendingC
   const remove = [...outdated, ...[...spare].sort(removalOrder).slice(0, excess)];
   const create = gameExists ? Math.max(0, target - spare.length) : 0;
   const counts = countWorlds(worlds);
-  const ready = readyCondition(pool, counts, { ...s, pendingClaims, gameExists, atMax: claimed.length + spare.length >= s.maxWorlds, failed: spare.filter((w) => w.failed) });
+  const ready = readyCondition(pool, counts, { ...s, pendingClaims, gameExists, atMax: s.buffer + pendingClaims > room, failed: spare.filter((w) => w.failed) });
   const status: WorldPoolStatus = {
     ...counts,
     selector: poolSelector(pool),
@@ -141,7 +141,8 @@ function readyCondition(pool: WorldPool, c: PoolCounts, i: ReadyInput): Omit<Con
   if (!i.gameExists) return no('GameNotFound', `game ${i.game} is not defined (no GameDefinition named ${i.game}); the pool creates no worlds until it is`);
   if (c.ready >= i.buffer) return { type: 'Ready', status: 'True', reason: 'BufferReady', message: `${c.ready} unclaimed world(s) Running (buffer ${i.buffer})`, ...gen };
   if (i.failed.length > 0) return no('WorldsFailed', `${i.failed.length} world(s) of the pool are Failed (e.g. ${i.failed[0]!.name}: see its conditions)`);
-  if (i.atMax) return no('MaxWorldsReached', `${c.total} world(s), maxWorlds ${i.maxWorlds}: ${c.ready}/${i.buffer} ready, ${i.pendingClaims} claim(s) waiting`);
+  // Not merely full while filling: the buffer (and the waiting claims) do not fit under maxWorlds.
+  if (i.atMax) return no('MaxWorldsReached', `${c.claimed} claimed world(s) of maxWorlds ${i.maxWorlds}: ${c.ready}/${i.buffer} ready, ${i.pendingClaims} claim(s) waiting`);
   return no('Filling', `${c.ready}/${i.buffer} ready, ${c.starting} starting`);
 }
 

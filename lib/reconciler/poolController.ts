@@ -38,7 +38,7 @@ export interface PoolControllerOptions {
 type Obj = KubernetesObject & { status?: { phase?: string } };
 
 /** Worlds created at once; between batches, refills yield to claims (at most YIELD_MS). */
-const CREATE_BATCH = 8;
+export const CREATE_BATCH = 8;
 const YIELD_MS = 2_000;
 const EXPECTATION_TTL_MS = 60_000;
 

@@ -299,7 +299,8 @@ describe('kubectl get shows the printer columns', () => {
     const t = parseTable(await kubectlOk(['get', 'worldinstances', '-A']));
     expect(t.header).toEqual(['NAMESPACE', 'NAME', 'GAME', 'PHASE', 'REGION', 'CLAIM', 'CURRENT', 'AGE']);
     const row = t.rows.find((r) => r.NAMESPACE === 'roguelike' && r.NAME === 'crypt-1');
-    expect(row).toMatchObject({ GAME: 'roguelike', REGION: 'eu-west' });
+    // A static world is bound to no claim.
+    expect(row).toMatchObject({ GAME: 'roguelike', REGION: 'eu-west', CLAIM: '' });
     // Phase is the reconciler's to report (another test file may have run one): empty or a phase.
     expect(['', ...WORLD_PHASES]).toContain(row!.PHASE);
   });

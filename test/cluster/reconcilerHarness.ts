@@ -201,7 +201,7 @@ export function parseMetrics(text: string): Map<string, number> {
   return m;
 }
 
-export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'patch'];
+export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'merge-patch', 'merge-patch-status'];
 export const writes = (m: Map<string, number>): number =>
   WRITE_VERBS.reduce((n, verb) => n + (m.get(`anvil_api_requests_total{verb="${verb}"}`) ?? 0), 0);
 

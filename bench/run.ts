@@ -16,7 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, round } from '../lib/loadtest/stats.js';
 import { latencyChart } from './chart.js';
-import { runClusterBench, type ClusterBenchResult } from './cluster.js';
+import type { ClusterBenchResult } from './cluster.js';
 import { rolloutMarkdown, runRolloutBench, type RolloutBenchResult } from './rollout.js';
 
 type Part = 'resolver' | 'synth' | 'cluster' | 'rollout';
@@ -191,6 +191,8 @@ if (only.includes('cluster')) {
   const logDir = mkdtempSync(join(tmpdir(), 'anvil-bench-cluster-'));
   log(`cluster: logs in ${logDir}`);
   try {
+    // Imported only when run: bench/cluster.ts loads the Jest test harness (ensureBuilt).
+    const { runClusterBench } = await import('./cluster.js');
     results.cluster = await runClusterBench({
       worldCounts,
       memoryWorlds,

@@ -8,6 +8,7 @@
  *   npm run bench -- --only cluster --worlds 100         # one world count; other counts keep theirs
  *   npm run bench -- --only cluster --worlds 1000 --cpu-prof
  *   npm run bench -- --only memory --memory-worlds 5000
+ *   npm run bench -- --only rollout                      # a rollout across 100 Running worlds, 20 claimed (bench/rollout.ts)
  *   npm run bench -- --only claims                       # warm pool claims (bench/claims.ts): --claims 100 --claim-concurrency 50 --pool-buffer 100
  *
  *   npm run bench -- --regenerate                        # no run: rewrite the outputs from results.json
@@ -32,6 +33,7 @@ import { latencyChart } from './chart.js';
 import { machineNow, measured, runClusterCase, runMemoryCase, type ClusterOptions, type ClusterRun, type Machine, type MemoryRun } from './cluster.js';
 import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchResult } from './claims.js';
 import { updateReadme } from './readme.js';
+import { rolloutCase } from './rollout.js';
 import { clusterSection, costSection, machineLine, memorySection, n, targetsSection } from './report.js';
 
 function flag(name: string): string | undefined {
@@ -207,7 +209,7 @@ const claimsCase: BenchCase<ClaimsBenchResult> = {
 };
 
 /** Every case, in RESULTS.md order. */
-const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, claimsCase];
+const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, claimsCase, rolloutCase as BenchCase<any>];
 
 const failed = (r: unknown): r is { error: string } => !!r && typeof r === 'object' && 'error' in r;
 const okMemory = (r: unknown): MemoryRun | undefined => (r && !failed(r) ? (r as MemoryRun) : undefined);

@@ -7,12 +7,14 @@ import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ApiObject, App, Chart, Names, Yaml, YamlOutputType } from 'cdk8s';
 import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from './diagnostics.js';
-import { buildCatalog, type Sourced } from './resolve/catalog.js';
+import { buildCatalog, type Catalog, type Sourced } from './resolve/catalog.js';
+import { revisionName, snapshotGame } from './resolve/revision.js';
+import { ANNOTATION_REVISION } from './render/labels.js';
 import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
 import { GlobalServices, globalInstances } from './render/global.js';
 import { CustomResourceDefinitions, MatchmakerRoles, Namespaces, Reconciler } from './render/platform.js';
 import { checkPools } from './resolve/pools.js';
-import { API_VERSION } from './api/schema.js';
+import { API_VERSION, type WorldInstance } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
@@ -124,9 +126,11 @@ export class AnvilApp extends App {
     for (const plan of resolved.worlds) {
       const ns = plan.world.metadata.namespace ?? 'default';
       const worldChart = chart(this.worldChartId(ns, plan.world.metadata.name));
-      new WorldResources(worldChart, 'world', { plan, settings });
+      const progressDeadlineSeconds = plan.game?.spec.rollout?.progressDeadlineSeconds;
+      new WorldResources(worldChart, 'world', { plan, settings, ...(progressDeadlineSeconds ? { progressDeadlineSeconds } : {}) });
       this.worldCharts.set(`${ns}/${plan.world.metadata.name}`, worldChart);
     }
+    this.recordRevisions(catalog);
     const collisions = nameCollisions(renderedObjects(this));
     if (collisions.length > 0) throw new AnvilInputError(collisions);
     this.rendered = true;
@@ -139,6 +143,24 @@ export class AnvilApp extends App {
   private worldChartId(namespace: string, name: string): string {
     const plain = `world-${namespace}-${name}`;
     return this.node.tryFindChild(plain) ? `world-${tupleName('world-chart', [namespace, name])}` : plain;
+  }
+
+  /**
+   * Each static world carries the revision (issue 10) synth rendered it from: the name the
+   * reconciler gives the same definitions, so `kubectl get worlds` says whether it is current.
+   */
+  private recordRevisions(catalog: Catalog): void {
+    const revisions = new Map<string, string | undefined>();
+    for (const c of this.node.findAll()) {
+      if (!(c instanceof ApiObject) || c.apiVersion !== API_VERSION || c.kind !== 'WorldInstance') continue;
+      const game = (c.toJson() as WorldInstance).spec.gameRef.name;
+      if (!revisions.has(game)) {
+        const data = snapshotGame(catalog, game);
+        revisions.set(game, data && revisionName(data));
+      }
+      const name = revisions.get(game);
+      if (name) c.metadata.addAnnotation(ANNOTATION_REVISION, name);
+    }
   }
 
   override synth(): void {

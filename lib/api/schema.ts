@@ -178,6 +178,39 @@ export const ModuleManifestSpecSchema = Type.Object(
   },
 );
 
+// ---- rollout policy (issue 10) ------------------------------------------------------
+
+export const ROLLOUT_STRATEGIES = ['Rolling', 'Immediate'] as const;
+export type RolloutStrategy = (typeof ROLLOUT_STRATEGIES)[number];
+export const CLAIMED_WORLDS_POLICIES = ['OnRelease', 'Rolling'] as const;
+export type ClaimedWorldsPolicy = (typeof CLAIMED_WORLDS_POLICIES)[number];
+
+/** How a new revision of a game reaches its worlds; no defaults here so that a pool's override can leave a field to its game. */
+const rolloutPolicyFields = {
+  strategy: Type.Optional(stringEnum(ROLLOUT_STRATEGIES, { description: 'Rolling (default): in batches; Immediate: every world at once' })),
+  maxUnavailableWorlds: Type.Optional(
+    Type.Unsafe<number | string>({
+      'x-kubernetes-int-or-string': true,
+      anyOf: [{ type: 'integer' }, { type: 'string' }],
+      description: "Worlds updated (so possibly not Running) at once: a count or a percent of the worlds, rounded down, at least 1 (default '25%')",
+    }),
+  ),
+  claimedWorlds: Type.Optional(
+    stringEnum(CLAIMED_WORLDS_POLICIES, { description: 'OnRelease (default): a claimed world keeps its revision until its claim is released; Rolling: updated like the others' }),
+  ),
+};
+export const PoolRolloutSchema = Type.Object(rolloutPolicyFields);
+export const GameRolloutSchema = Type.Object({
+  ...rolloutPolicyFields,
+  progressDeadlineSeconds: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 86400, description: 'A batch not Running within this pauses the rollout; also the Deployments\' progressDeadlineSeconds (default 600)' }),
+  ),
+  paused: Type.Optional(Type.Boolean({ description: 'No new batch starts while true (anvil rollout pause|resume)' })),
+  revision: Type.Optional(
+    Type.String({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'Run this ControllerRevision (a rollback: anvil rollout undo); unset: the latest revision of the definitions' }),
+  ),
+});
+
 // ---- GameDefinition ------------------------------------------------------------------
 
 export const GameDefinitionSpecSchema = Type.Object(
@@ -199,6 +232,7 @@ export const GameDefinitionSpecSchema = Type.Object(
         { maxItems: 32, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
       ),
     ),
+    rollout: Type.Optional(GameRolloutSchema),
   },
   {
     'x-kubernetes-validations': [
@@ -264,6 +298,16 @@ export const WorldInstanceStatusSchema = Type.Object({
   runningSince: Type.Optional(Type.String({ format: 'date-time', description: 'When the world first became Running' })),
   managedBy: Type.Optional(stringEnum(['synth', 'reconciler'] as const)),
   endpoints: Type.Optional(EndpointsSchema),
+  revision: Type.Optional(Type.String({ maxLength: 253, description: 'The ControllerRevision (in anvil-system) the world is rendered from' })),
+  upToDate: Type.Optional(Type.Boolean({ description: "The world runs its game's target revision" })),
+  moduleVersions: Type.Optional(
+    Type.Array(Type.Object({ name: dnsLabel('A module of the world'), version: Type.String({ maxLength: 128 }), image: Type.String({ maxLength: 512 }) }), {
+      maxItems: 256,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      description: 'The modules of its revision, with version and image',
+    }),
+  ),
 });
 
 // ---- WorldPool -----------------------------------------------------------------------
@@ -314,6 +358,7 @@ export const WorldPoolSpecSchema = Type.Object(
     ),
     minWorlds: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 0, description: 'Never fewer worlds in all' })),
     maxWorlds: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 100, description: 'Never more worlds in all (claimed included)' })),
+    rollout: Type.Optional(Type.Object(rolloutPolicyFields, { description: "Overrides the game's rollout policy for this pool's worlds" })),
   },
   {
     'x-kubernetes-validations': [
@@ -416,12 +461,31 @@ export const CapabilityBindingSpecSchema = Type.Object(
   },
 );
 
+/** Where a game's rollout is (written by the reconciler; read by anvil rollout status). */
+export const RolloutStatusSchema = Type.Object({
+  targetRevision: Type.Optional(Type.String({ maxLength: 253, description: 'The ControllerRevision worlds are moving to' })),
+  batch: Type.Optional(Type.Integer({ minimum: 0, description: 'The current (or last) batch of this rollout, from 1' })),
+  batchWorlds: Type.Optional(Type.Array(Type.String({ maxLength: 317 }), { maxItems: 10000, description: 'namespace/name of the worlds of that batch' })),
+  batchStartedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  updatedWorlds: Type.Optional(Type.Integer({ minimum: 0, description: 'Worlds Running on the target revision' })),
+  totalWorlds: Type.Optional(Type.Integer({ minimum: 0 })),
+  waitingClaimedWorlds: Type.Optional(Type.Integer({ minimum: 0, description: 'Claimed worlds on an older revision, kept until their claim is released' })),
+});
+
 /** Status common to the definitions that the reconciler reports on. */
 export const GenericStatusSchema = Type.Object({
   observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
   conditions: Type.Optional(
     Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
   ),
+});
+
+export const GameDefinitionStatusSchema = Type.Object({
+  observedGeneration: Type.Optional(Type.Integer({ minimum: 0 })),
+  conditions: Type.Optional(
+    Type.Array(ConditionSchema, { 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+  ),
+  rollout: Type.Optional(RolloutStatusSchema),
 });
 
 // ---- the object types ----------------------------------------------------------------
@@ -441,6 +505,10 @@ export type WorldPoolSpec = Static<typeof WorldPoolSpecSchema>;
 export type WorldPoolStatus = Static<typeof WorldPoolStatusSchema>;
 export type WorldClaimSpec = Static<typeof WorldClaimSpecSchema>;
 export type WorldClaimStatus = Static<typeof WorldClaimStatusSchema>;
+export type GameRollout = Static<typeof GameRolloutSchema>;
+export type PoolRollout = Static<typeof PoolRolloutSchema>;
+export type RolloutStatus = Static<typeof RolloutStatusSchema>;
+export type GameDefinitionStatus = Static<typeof GameDefinitionStatusSchema>;
 
 export interface ObjectMeta {
   name: string;
@@ -473,7 +541,7 @@ interface AnvilObject<K extends string, S, St = undefined> {
   status?: St;
 }
 export type ModuleManifest = AnvilObject<'ModuleManifest', ModuleManifestSpec>;
-export type GameDefinition = AnvilObject<'GameDefinition', GameDefinitionSpec>;
+export type GameDefinition = AnvilObject<'GameDefinition', GameDefinitionSpec, GameDefinitionStatus>;
 export type WorldInstance = AnvilObject<'WorldInstance', WorldInstanceSpec, WorldInstanceStatus>;
 export type CapabilityBinding = AnvilObject<'CapabilityBinding', CapabilityBindingSpec>;
 export type WorldPool = AnvilObject<'WorldPool', WorldPoolSpec, WorldPoolStatus>;
@@ -521,8 +589,14 @@ export const KINDS: readonly KindDefinition[] = [
     shortNames: ['gd', 'game'],
     namespaced: false,
     spec: GameDefinitionSpecSchema,
-    status: GenericStatusSchema,
-    columns: [age],
+    status: GameDefinitionStatusSchema,
+    columns: [
+      { name: 'Revision', type: 'string', jsonPath: '.status.rollout.targetRevision', description: 'The revision worlds are moving to' },
+      { name: 'Updated', type: 'integer', jsonPath: '.status.rollout.updatedWorlds' },
+      { name: 'Worlds', type: 'integer', jsonPath: '.status.rollout.totalWorlds' },
+      { name: 'Paused', type: 'string', jsonPath: '.status.conditions[?(@.type=="RolloutPaused")].status' },
+      age,
+    ],
   },
   {
     kind: 'WorldInstance',
@@ -538,6 +612,8 @@ export const KINDS: readonly KindDefinition[] = [
       { name: 'Region', type: 'string', jsonPath: '.spec.region' },
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', priority: 1 },
       { name: 'Claim', type: 'string', jsonPath: '.metadata.labels.anvil\\.dev/claim', description: 'The WorldClaim this world is bound to' },
+      { name: 'Current', type: 'boolean', jsonPath: '.status.upToDate', description: "Runs its game's target revision" },
+      { name: 'Revision', type: 'string', jsonPath: '.status.revision', priority: 1 },
       age,
     ],
   },

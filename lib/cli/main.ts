@@ -12,9 +12,10 @@ import { registerResolve } from './resolve.js';
 import { registerValidate } from './validate.js';
 import { registerInit } from './init.js';
 import { registerDiff } from './diff.js';
+import { registerRollout } from './rollout.js';
 import { anvilPackage } from '../version.js';
 
-const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerAllocate, registerLoadTest, registerReconcile];
+const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerAllocate, registerLoadTest, registerReconcile, registerRollout];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('anvil')

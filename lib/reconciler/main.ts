@@ -24,7 +24,11 @@ import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
 import { ClaimController } from './claimController.js';
 import { CREATE_BATCH, PoolController } from './poolController.js';
-import type { GameDefinition, WorldInstance } from '../api/schema.js';
+import type { GameDefinition, WorldInstance, WorldPool } from '../api/schema.js';
+import { ANNOTATION_REVISION, LABEL_GAME } from '../render/labels.js';
+import { REVISIONS_PATH, Revisions } from './revisions.js';
+import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey } from './rolloutController.js';
+import { trimMetadata } from './trim.js';
 
 export interface ReconcilerOptions {
   kubeconfig?: string;
@@ -83,9 +87,20 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
 
   // A definition changed: every world whose game is (or lists) it re-resolves, and the platform.
-  const onGame = (_e: InformerEvent, g: KubernetesObject) => {
+  // A game's status (its rollout, written by this reconciler) changes nothing its worlds
+  // resolve from: only a new generation (spec) re-resolves them.
+  const gameGenerations = new Map<string, number | undefined>();
+  const onGame = (e: InformerEvent, g: KubernetesObject) => {
+    const name = g.metadata?.name ?? '';
+    if (e === 'update' && gameGenerations.has(name) && gameGenerations.get(name) === g.metadata?.generation) {
+      enqueue(rolloutKey(name));
+      return;
+    }
+    if (e === 'delete') gameGenerations.delete(name);
+    else gameGenerations.set(name, g.metadata?.generation);
     definitions.invalidate();
     enqueue(PLATFORM_KEY);
+    enqueue(rolloutKey(g.metadata?.name ?? ''));
     for (const p of pools.list()) if ((p as { spec?: { gameRef?: { name?: string } } }).spec?.gameRef?.name === g.metadata?.name) poolCtl.enqueue(worldKey(p));
     for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === g.metadata?.name) enqueue(worldKey(w));
   };
@@ -96,6 +111,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
       games.list().filter((g) => (g as GameDefinition).spec?.modules?.some((x) => x.name === m.metadata?.name)).map((g) => g.metadata?.name),
     );
     for (const w of worlds.list()) if (listing.has((w as WorldInstance).spec?.gameRef?.name)) enqueue(worldKey(w));
+    for (const g of listing) if (g) enqueue(rolloutKey(g));
   };
   // Worlds: the world itself, and the platform when the set of placements (game and region
   // pairs: all that globalInstances reads of the worlds) gains or loses one. Not on every new
@@ -115,7 +131,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const lastSeen = new Map<string, string>();
   const fingerprint = (w: KubernetesObject) =>
     createHash('sha1')
-      .update(JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], (w as WorldInstance).status]))
+      .update(JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], w.metadata?.annotations?.[ANNOTATION_REVISION], (w as WorldInstance).status]))
       .digest('base64');
   const onWorld = (e: InformerEvent, w: KubernetesObject) => {
     const key = worldKey(w);
@@ -127,6 +143,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     if (pool) poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
     claimCtl.onWorld(w);
     const spec = (w as WorldInstance).spec;
+    if (spec?.gameRef?.name) enqueue(rolloutKey(spec.gameRef.name)); // its rollout waits on it
     const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
     const before = lastPlacement.get(key);
     if (before === placement) return;
@@ -156,7 +173,16 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const owned = new Map(
     OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind))] as const),
   );
-  const all = [modules, games, worlds, pools, claims, ...owned.values()];
+  // Game revisions (issue 10): a new one may be what a world or a rollout waits for.
+  const revisionCache = informer(REVISIONS_PATH, (_e, r) => {
+    const game = r.metadata?.labels?.[LABEL_GAME];
+    if (!game) return;
+    enqueue(rolloutKey(game));
+    for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === game) enqueue(worldKey(w));
+  }, `${MANAGED_BY}=anvil`, trimMetadata);
+  const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];
+  const revisions = new Revisions(kube, revisionCache);
+  const rolloutMemory = new RolloutMemory();
 
   // ---- pools and claims: their own queues and workers; claims their own connections too --
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
@@ -196,8 +222,10 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     definitions,
     applier: new Applier(kube, owned),
     events: new EventRecorder(kube),
+    revisions,
     log,
   };
+  const rolloutCtx = { kube, definitions, games, worlds, revisions, memory: rolloutMemory, pool: (ns: string, name: string) => pools.get(name, ns) as WorldPool | undefined, log };
 
   // ---- HTTP -----------------------------------------------------------------------------
   let ready = false;
@@ -219,7 +247,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const worker = async (key: string) => {
     const endTimer = metrics.reconcileDuration.startTimer({ kind: key === PLATFORM_KEY ? 'platform' : 'world' });
     try {
-      const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : await reconcileWorld(key, ctx);
+      const r =
+        key === PLATFORM_KEY ? await reconcilePlatform(ctx) : key.startsWith(ROLLOUT_PREFIX) ? await reconcileRollout(key, rolloutCtx) : await reconcileWorld(key, ctx);
       queue.forget(key);
       metrics.reconciles.inc({ result: r.requeueAfter ? 'requeue' : 'success' });
       if (r.requeueAfter) queue.addAfter(key, r.requeueAfter);
@@ -243,7 +272,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
    */
   const resync = () => {
     definitions.invalidate();
-    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey)];
+    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey), ...games.list().map((g) => rolloutKey(g.metadata?.name ?? ''))];
     resyncPending = new Set(keys);
     for (const k of keys) enqueue(k);
     enqueuePoolsAndClaims();

@@ -20,6 +20,9 @@ import type { Informer } from './informer.js';
 import { errorMessage, isNotFound, type Kube } from './kube.js';
 import type { ReconcilerMetrics } from './metrics.js';
 import { computeStatus, phaseEvent, type Failure, type Resolution, type WorkloadState } from './status.js';
+import type { Revisions } from './revisions.js';
+import { recordRevision, revisionStatus, worldRevision } from './worldRevision.js';
+import type { WorldInstanceStatus } from '../api/schema.js';
 
 export const PLATFORM_KEY = '__platform__';
 
@@ -32,6 +35,7 @@ export interface ReconcileContext {
   definitions: DefinitionsCache;
   applier: Applier;
   events: EventRecorder;
+  revisions: Revisions;
   log: (msg: string) => void;
 }
 
@@ -66,13 +70,18 @@ export function resolutionOf(plan: WorldPlan, definitionProblems: ReadonlyMap<st
   return { ok: false, reason, message: message.slice(0, 30000) };
 }
 
-/** A Deployment is available when its controller has seen its spec and every replica is up. */
+/**
+ * A Deployment is available when its controller has seen its spec, every replica is up and
+ * runs the current template, and no old replica is left (as `kubectl rollout status` says:
+ * during a rolling update the old pod still counts as available while the new one is not).
+ */
 export function deploymentAvailable(d: KubernetesObject | undefined): boolean {
   if (!d) return false;
   const spec = (d as { spec?: { replicas?: number } }).spec;
-  const st = (d as { status?: { observedGeneration?: number; availableReplicas?: number; updatedReplicas?: number } }).status ?? {};
+  const st = (d as { status?: { observedGeneration?: number; availableReplicas?: number; updatedReplicas?: number; replicas?: number } }).status ?? {};
   const want = spec?.replicas ?? 1;
-  return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.availableReplicas ?? 0) >= want && (st.updatedReplicas ?? 0) >= want;
+  const oldLeft = (st.replicas ?? 0) > (st.updatedReplicas ?? 0);
+  return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.availableReplicas ?? 0) >= want && (st.updatedReplicas ?? 0) >= want && !oldLeft;
 }
 
 /** `written`: objects this pass just applied, newer than the cache (see SyncResult.written). */
@@ -98,8 +107,8 @@ function workloadState(
   };
 }
 
-async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure?: Failure): Promise<void> {
-  const change = computeStatus(world, res, state, new Date(), failure);
+async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): Promise<void> {
+  const change = computeStatus(world, res, state, new Date(), failure, extra);
   if (!change.changed) return;
   try {
     await ctx.kube.applyStatus({
@@ -148,23 +157,29 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
     return {};
   }
 
+  // The revision it runs (issue 10): rendered from that snapshot, not the live definitions.
+  const rev = await worldRevision(world, ctx.definitions, ctx.revisions);
+  const revStatus = revisionStatus(rev);
   const t0 = performance.now();
-  const plan = resolveWorld(ctx.definitions.forWorld(world), world);
+  const plan = resolveWorld(rev.entry ? { ...rev.entry.catalog, worlds: [world] } : ctx.definitions.forWorld(world), world);
   ctx.metrics.resolution.observe((performance.now() - t0) / 1000);
-  const res = resolutionOf(plan, ctx.definitions.get().problems);
+  const res = rev.problem ?? resolutionOf(plan, ctx.definitions.get().problems);
 
   if (world.metadata.deletionTimestamp || !res.ok) {
     // Failed: what was deployed stays as it was until the plan resolves again.
-    await writeStatus(world, res, none, ctx);
+    await writeStatus(world, res, none, ctx, undefined, revStatus);
     return {};
   }
+  const progressDeadlineSeconds = ctx.definitions.get().catalog.games.get(world.spec.gameRef.name)?.spec.rollout?.progressDeadlineSeconds;
+  const renderOpts = progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds } : {};
 
   const endpoints = worldEndpoints(plan);
   if (isStatic) {
     // Synth rendered and applied it: only report how its workloads are doing.
-    await writeStatus(world, res, { ...workloadState(renderWorld(plan, ctx.settings), ctx, managedBy), endpoints }, ctx);
+    await writeStatus(world, res, { ...workloadState(renderWorld(plan, ctx.settings, undefined, renderOpts), ctx, managedBy), endpoints }, ctx, undefined, revStatus);
     return {};
   }
+  if (rev.record && rev.entry) await recordRevision(world, rev.entry.name, ctx.kube);
 
   const uid = world.metadata.uid;
   if (!uid) throw new Error(`world ${key} has no uid`);
@@ -172,13 +187,13 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   let objects: KubernetesObject[] = [];
   let result: SyncResult;
   try {
-    objects = renderWorld(plan, ctx.settings, { uid }) as KubernetesObject[];
+    objects = renderWorld(plan, ctx.settings, { uid }, renderOpts) as KubernetesObject[];
     result = await ctx.applier.sync(objects, namespace, worldOwner(world, uid));
   } catch (e) {
     // Every failure shows on the world: Ready=False (Failed for a conflict) and a Warning
     // Event counted up on every retry; then the queue retries with backoff.
     const failure: Failure = e instanceof ConflictError ? { reason: 'Conflict', message: e.message } : { reason: 'ReconcileFailed', message: errorMessage(e) };
-    await reportFailure(world, res, { ...workloadState(objects, ctx, managedBy), endpoints }, ctx, failure);
+    await reportFailure(world, res, { ...workloadState(objects, ctx, managedBy), endpoints }, ctx, failure, revStatus);
     throw e;
   }
   const { applied, deleted, written, drift } = result;
@@ -189,8 +204,8 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const state = { ...workloadState(objects, ctx, managedBy, written), endpoints };
   if (drift.length > 0) {
     const message = `not repaired (never deleted to repair drift): ${drift.map((d) => `${d.object} field ${d.field}: ${d.message}`).join('; ')}`;
-    await reportFailure(world, res, state, ctx, { reason: 'Drift', message });
-  } else await writeStatus(world, res, state, ctx);
+    await reportFailure(world, res, state, ctx, { reason: 'Drift', message }, revStatus);
+  } else await writeStatus(world, res, state, ctx, undefined, revStatus);
   return result.waiting ? { requeueAfter: 2000 } : {};
 }
 
@@ -211,10 +226,10 @@ export function worldOwner(world: WorldInstance, uid: string): Owner {
   };
 }
 
-async function reportFailure(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure: Failure): Promise<void> {
+async function reportFailure(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure: Failure, extra: Partial<WorldInstanceStatus> = {}): Promise<void> {
   const key = worldKey(world as KubernetesObject);
   try {
-    await writeStatus(world, res, state, ctx, failure);
+    await writeStatus(world, res, state, ctx, failure, extra);
     await ctx.events.warn(world, failure.reason, failure.message);
   } catch (e) {
     ctx.log(`world ${key}: could not report ${failure.reason}: ${errorMessage(e)}`);

@@ -64,11 +64,13 @@ function condition(prev: readonly Condition[] | undefined, next: Omit<Condition,
   return { ...next, lastTransitionTime: old && old.status === next.status ? old.lastTransitionTime : now };
 }
 
-export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState, failure?: Failure): WorldPhase {
+export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState, failure?: Failure, revision?: string): WorldPhase {
   if (world.metadata.deletionTimestamp) return 'Terminating';
   if (!res.ok || failure?.reason === 'Conflict') return 'Failed';
   const prev = world.status;
-  const sameSpec = prev?.observedGeneration === world.metadata.generation;
+  // A new revision is like a new spec: the world is Provisioning it, not Degraded.
+  const sameRevision = !prev?.revision || !revision || prev.revision === revision;
+  const sameSpec = prev?.observedGeneration === world.metadata.generation && sameRevision;
   if (!failure && (w.modules > 0 ? w.readyModules >= w.modules : w.existing >= w.modules)) return 'Running';
   if (sameSpec && (prev?.phase === 'Running' || prev?.phase === 'Degraded')) return 'Degraded';
   return w.existing === 0 ? 'Pending' : 'Provisioning';
@@ -76,11 +78,12 @@ export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState,
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date(), failure?: Failure): StatusChange {
+/** `extra`: status fields reported beside the phase (the world's revision: worldRevision.ts). */
+export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date(), failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): StatusChange {
   const prev = world.status ?? {};
   const at = timestamp(now);
   const generation = world.metadata.generation;
-  const phase = phaseOf(world, res, w, failure);
+  const phase = phaseOf(world, res, w, failure, extra.revision);
   const gen = generation !== undefined ? { observedGeneration: generation } : {};
   const resolved = condition(
     prev.conditions,
@@ -119,6 +122,7 @@ export function computeStatus(world: WorldInstance, res: Resolution, w: Workload
     ...(prev.runningSince ? { runningSince: prev.runningSince } : firstRunning ? { runningSince: at } : {}),
     managedBy: w.managedBy,
     ...(w.endpoints ? { endpoints: w.endpoints } : prev.endpoints ? { endpoints: prev.endpoints } : {}),
+    ...extra,
   };
   return { status, ...(prev.phase ? { from: prev.phase } : {}), to: phase, changed: !sameStatus(prev, status), firstRunning };
 }

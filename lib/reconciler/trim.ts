@@ -2,7 +2,7 @@
  * What the informer caches keep of each object: only what the reconciler reads. Every
  * object loses metadata.managedFields (often half its size; owned objects keep only the
  * names of their managers, for the ownership rule). Owned objects
- * lose their status, except Deployments, which keep the three status fields readiness is
+ * lose their status, except Deployments, which keep the four status fields readiness is
  * computed from (deploymentAvailable). Everything else stays: apply.ts compares the rendered
  * fields (spec, data, labels, annotations, ownerReferences) with the cached object, and
  * fields the server added are simply not looked at.
@@ -12,7 +12,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 type Loose = KubernetesObject & { status?: Record<string, unknown> };
 
 /** The Deployment status fields deploymentAvailable reads. */
-const DEPLOYMENT_STATUS = ['observedGeneration', 'availableReplicas', 'updatedReplicas'] as const;
+const DEPLOYMENT_STATUS = ['observedGeneration', 'availableReplicas', 'updatedReplicas', 'replicas'] as const;
 
 /** Drops managedFields in place (the object is fresh from JSON.parse and ours alone). */
 export function trimMetadata<T extends KubernetesObject>(o: T): T {

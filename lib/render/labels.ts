@@ -17,6 +17,13 @@ export const LABEL_POOL = 'anvil.dev/pool';
 export const LABEL_CLAIM = 'anvil.dev/claim';
 /** On a world bound to a WorldClaim: the claim's uid, so a recreated claim of the same name is not confused with it. */
 export const ANNOTATION_CLAIM_UID = 'anvil.dev/claim-uid';
+/**
+ * On a world: the ControllerRevision (in anvil-system) it is rendered from. Written when the
+ * world is first reconciled and when a rollout reaches it; synth writes it on static worlds.
+ */
+export const ANNOTATION_REVISION = 'anvil.dev/revision';
+/** On a ControllerRevision: the game it is a revision of. */
+export const LABEL_GAME = 'anvil.dev/game';
 /** On every world of a WorldPool: a hash of the pool spec it was made from (older ones are replaced while unclaimed). */
 export const ANNOTATION_POOL_TEMPLATE = 'anvil.dev/pool-template';
 /** `uses.anvil.dev/<provider>: "true"` on a consumer's pods lets a global provider admit them. */

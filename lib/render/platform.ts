@@ -8,6 +8,7 @@ import { k8s } from '../../imports/k8s.js';
 import { customResourceDefinitions } from '../api/crds.js';
 import { GROUP } from '../api/schema.js';
 import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from './labels.js';
+import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 
 export class CustomResourceDefinitions extends Construct {
   constructor(scope: Construct, id: string) {
@@ -79,14 +80,16 @@ export const RECONCILER_PORT = 8080;
  * (patch); pool worlds (create, patch to bind, delete spares); update on
  * worldinstances/finalizers, which setting `blockOwnerDeletion` on an owner reference needs
  * where the OwnerReferencesPermissionEnforcement admission plugin is on; create, get and
- * patch on Events (a repeated failure counts up one Event).
+ * patch on Events (a repeated failure counts up one Event); for rollouts (issue 10) get on
+ * worlds (a revision annotation retried after a conflict) and patch on the game's status.
  */
 const OWNED = ['list', 'watch', 'get', 'create', 'patch', 'delete'];
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: ['gamedefinitions', 'modulemanifests', 'worldpools', 'worldclaims'], verbs: ['list', 'watch'] },
-  // Pool worlds: created by the pool controller, bound (patch) by the claim controller, spares removed.
-  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-  { apiGroups: [GROUP], resources: ['worldinstances/status', 'worldpools/status', 'worldclaims/status'], verbs: ['patch'] },
+  // Pool worlds: created by the pool controller, bound (patch) by the claim controller, spares
+  // removed; revision annotations set by rollouts (get: read again after a conflict).
+  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['list', 'watch', 'get', 'create', 'patch', 'delete'] },
+  { apiGroups: [GROUP], resources: ['worldinstances/status', 'worldpools/status', 'worldclaims/status', 'gamedefinitions/status'], verbs: ['patch'] },
   { apiGroups: [GROUP], resources: ['worldinstances/finalizers'], verbs: ['update'] },
   { apiGroups: [GROUP], resources: ['capabilitybindings'], verbs: OWNED },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: OWNED },
@@ -105,6 +108,9 @@ export const LEASE_RULES: k8s.PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [RECONCILER_NAME], verbs: ['get', 'update'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
 ];
+
+/** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/revisions.ts). */
+export const REVISION_RULES: k8s.PolicyRule[] = [{ apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['list', 'watch', 'create'] }];
 
 export class Reconciler extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerProps) {
@@ -129,6 +135,13 @@ export class Reconciler extends Construct {
     new k8s.KubeRoleBinding(this, 'leader-election-binding', {
       metadata: meta(`${RECONCILER_NAME}-leader-election`),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-leader-election` },
+      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+    });
+
+    new k8s.KubeRole(this, 'revisions-role', { metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE }, rules: REVISION_RULES });
+    new k8s.KubeRoleBinding(this, 'revisions-binding', {
+      metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-revisions` },
       subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
     });
 

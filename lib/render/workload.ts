@@ -37,6 +37,8 @@ export interface ModuleWorkloadProps {
   routesConfigMap?: string;
   booklet?: Booklet;
   settings: RenderSettings;
+  /** The Deployment's progress deadline: the game's rollout policy's (default 600 s, Kubernetes' own default, set explicitly). */
+  progressDeadlineSeconds?: number;
 }
 
 const ROUTES_DIR = '/etc/anvil/routes';
@@ -168,6 +170,7 @@ export class ModuleWorkload extends Construct {
       spec: {
         replicas,
         revisionHistoryLimit: 3,
+        progressDeadlineSeconds: props.progressDeadlineSeconds ?? 600,
         selector: { matchLabels: selector },
         // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
         strategy: spec.storage ? { type: 'Recreate' } : { type: 'RollingUpdate' },

@@ -25,6 +25,8 @@ export interface WorldResourcesProps {
   plan: WorldPlan;
   settings: RenderSettings;
   owner?: WorldOwner;
+  /** The game's rollout progressDeadlineSeconds, for the world's Deployments. */
+  progressDeadlineSeconds?: number;
 }
 
 export function bindingObject(scope: Construct, b: PlannedBinding, labels: Record<string, string>): CapabilityBindingObject {
@@ -94,6 +96,7 @@ export class WorldResources extends Construct {
           ...(module.spec.routesActions && routesConfigMap ? { routesConfigMap } : {}),
           ...(booklet ? { booklet } : {}),
           settings,
+          ...(props.progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds: props.progressDeadlineSeconds } : {}),
         });
       }
     }
@@ -106,8 +109,8 @@ export class WorldResources extends Construct {
 }
 
 /** Renders a world in memory: the objects synth would write for it, as plain JSON. */
-export function renderWorld(plan: WorldPlan, settings: RenderSettings, owner?: WorldOwner): any[] {
+export function renderWorld(plan: WorldPlan, settings: RenderSettings, owner?: WorldOwner, opts: { progressDeadlineSeconds?: number } = {}): any[] {
   const chart = new Chart(new App({ outdir: '/dev/null' }), 'world');
-  new WorldResources(chart, 'resources', { plan, settings, ...(owner ? { owner } : {}) });
+  new WorldResources(chart, 'resources', { plan, settings, ...(owner ? { owner } : {}), ...opts });
   return chart.toJson();
 }

@@ -20,6 +20,26 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+/**
+ * A pod whose container image contains this stays Pending and never Ready: kwok's
+ * pod-ready stage skips it (and no other stage matches it). Tests use it for a module
+ * version that never becomes Available (a rollout that must pause).
+ */
+export const HOLD_NOT_READY = 'anvil-hold-not-ready';
+
+/** build.sh's kwok stages, with pod-ready told to skip held pods; written to `out`. */
+async function kwokStages(from: string, out: string): Promise<string> {
+  const text = await fsp.readFile(from, 'utf8');
+  const at = text.indexOf('name: pod-ready');
+  const list = at < 0 ? -1 : text.indexOf('matchExpressions:\n', at);
+  if (list < 0) throw new Error(`${from}: no pod-ready stage with matchExpressions: cannot add the ${HOLD_NOT_READY} hold`);
+  const lineEnd = list + 'matchExpressions:\n'.length;
+  const indent = /^( *)/.exec(text.slice(lineEnd))![1];
+  const hold = `${indent}- key: '.spec.containers.[] | .image | contains("${HOLD_NOT_READY}")'\n${indent}  operator: 'NotIn'\n${indent}  values:\n${indent}  - 'true'\n`;
+  await fsp.writeFile(out, text.slice(0, lineEnd) + hold + text.slice(lineEnd));
+  return out;
+}
+
 export interface ControlPlaneOptions {
   /** Also run controller manager, scheduler and kwok, and create fake Nodes. */
   withNodes?: boolean;
@@ -527,7 +547,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       ]);
       const kwok = start('kwok', [
         `--kubeconfig=${f('kwok.kubeconfig')}`,
-        `--config=${b('kwok.yaml')}`, // stages, written by build.sh
+        `--config=${await kwokStages(b('kwok.yaml'), f('kwok-stages.yaml'))}`, // build.sh's stages, with the hold below
         '--manage-all-nodes=false',
         `--manage-nodes-with-annotation-selector=${KWOK_ANNOTATION}=fake`,
         `--server-address=127.0.0.1:${kwokPort}`,

@@ -296,9 +296,9 @@ describe('kubectl get shows the printer columns', () => {
     });
   });
 
-  test('worldinstances -A: GAME PHASE REGION CLAIM AGE', async () => {
+  test('worldinstances -A: GAME PHASE REGION CLAIM CURRENT AGE', async () => {
     const t = parseTable(await kubectlOk(['get', 'worldinstances', '-A']));
-    expect(t.header).toEqual(['NAMESPACE', 'NAME', 'GAME', 'PHASE', 'REGION', 'CLAIM', 'AGE']);
+    expect(t.header).toEqual(['NAMESPACE', 'NAME', 'GAME', 'PHASE', 'REGION', 'CLAIM', 'CURRENT', 'AGE']);
     const row = t.rows.find((r) => r.NAMESPACE === 'roguelike' && r.NAME === 'crypt-1');
     // A static world is bound to no claim.
     expect(row).toMatchObject({ GAME: 'roguelike', REGION: 'eu-west', CLAIM: '' });

@@ -103,9 +103,16 @@ describe('informer cache trimming', () => {
       status: { observedGeneration: 2, availableReplicas: 1, updatedReplicas: 1, replicas: 1, conditions: [{ type: 'Available', status: 'True' }] },
     };
     const trimmed = trimOwned('Deployment')(d);
-    expect((trimmed as { status?: unknown }).status).toEqual({ observedGeneration: 2, availableReplicas: 1, updatedReplicas: 1 });
+    expect((trimmed as { status?: unknown }).status).toEqual({ observedGeneration: 2, availableReplicas: 1, updatedReplicas: 1, replicas: 1 });
     expect(trimmed.metadata?.managedFields).toEqual([{ manager: 'anvil-reconciler', operation: 'Apply' }]);
     expect(deploymentAvailable(trimmed)).toBe(true);
+  });
+
+  test('a Deployment whose new pod is not Ready while the old one still serves is not available', () => {
+    const d = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd', namespace: 'n', generation: 3 }, spec: { replicas: 1 } };
+    // Rolling update, maxSurge 1: the old pod is available, the new one is not.
+    expect(deploymentAvailable({ ...d, status: { observedGeneration: 3, replicas: 2, updatedReplicas: 1, availableReplicas: 1 } } as never)).toBe(false);
+    expect(deploymentAvailable({ ...d, status: { observedGeneration: 3, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } } as never)).toBe(true);
   });
 });
 

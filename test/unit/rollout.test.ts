@@ -1,0 +1,192 @@
+// The pure rollout planner (issue 10): batches, claimed worlds, Immediate, deadlines,
+// pause, restarts and revisions.
+import fc from 'fast-check';
+import type { RolloutStatus } from '../../lib/api/schema.js';
+import { maxUnavailable, maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutInput, type RolloutWorld } from '../../lib/reconciler/rollout.js';
+import { canonicalJson, revisionName, snapshotGame } from '../../lib/resolve/revision.js';
+import { buildCatalog } from '../../lib/resolve/catalog.js';
+
+const T0 = new Date('2026-01-01T00:00:00Z');
+const world = (i: number, extra: Partial<RolloutWorld> = {}): RolloutWorld => ({
+  key: `ns/w${String(i).padStart(3, '0')}`,
+  group: '',
+  static: false,
+  claimed: false,
+  revision: 'g-a',
+  renderedRevision: 'g-a',
+  running: true,
+  ...extra,
+});
+const input = (worlds: RolloutWorld[], extra: Partial<RolloutInput> = {}, policy = rolloutPolicy({ maxUnavailableWorlds: 3 })): RolloutInput => ({
+  target: 'g-b',
+  worlds,
+  policy: () => policy,
+  now: T0,
+  ...extra,
+});
+
+/** Carries out a decision: assigned worlds go down, then come up on the target (as the world reconciler would). */
+function step(worlds: RolloutWorld[], assign: string[], target: string): RolloutWorld[] {
+  return worlds.map((w) => (assign.includes(w.key) ? { ...w, revision: target, running: false } : w));
+}
+const finish = (worlds: RolloutWorld[], target: string) => worlds.map((w) => (w.revision === target ? { ...w, renderedRevision: target, running: true } : w));
+
+describe('rolling batches', () => {
+  test('a new revision reaches every world in batches of maxUnavailableWorlds, one batch at a time', () => {
+    let worlds = Array.from({ length: 10 }, (_, i) => world(i));
+    let status: RolloutStatus | undefined;
+    const batches: string[][] = [];
+    for (let pass = 0; pass < 50; pass++) {
+      const d = planRollout(input(worlds, status ? { previous: status } : {}));
+      status = d.status;
+      if (d.complete) break;
+      if (d.assign.length) batches.push(d.assign);
+      worlds = step(worlds, d.assign, 'g-b');
+      expect(worlds.filter((w) => !w.running).length).toBeLessThanOrEqual(3);
+      // Nothing new while the batch is in flight.
+      expect(planRollout(input(worlds, { previous: status })).assign).toEqual([]);
+      worlds = finish(worlds, 'g-b');
+    }
+    expect(batches.map((b) => b.length)).toEqual([3, 3, 3, 1]);
+    expect(new Set(batches.flat()).size).toBe(10);
+    expect(status).toMatchObject({ targetRevision: 'g-b', batch: 4, updatedWorlds: 10, totalWorlds: 10 });
+  });
+
+  test('property: never more than maxUnavailableWorlds worlds down at once, whatever was down before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }), fc.integer({ min: 1, max: 8 }), (downAtStart, max) => {
+        let worlds = downAtStart.map((down, i) => world(i, { running: !down }));
+        const allowed = Math.max(max, downAtStart.filter(Boolean).length);
+        let status: RolloutStatus | undefined;
+        for (let pass = 0; pass < 200; pass++) {
+          const d = planRollout(input(worlds, status ? { previous: status } : {}, rolloutPolicy({ maxUnavailableWorlds: max })));
+          status = d.status;
+          if (d.complete) return worlds.every((w) => w.revision === 'g-b');
+          worlds = step(worlds, d.assign, 'g-b');
+          if (worlds.filter((w) => !w.running).length > allowed) return false;
+          worlds = finish(worlds, 'g-b');
+        }
+        return false;
+      }),
+    );
+  });
+
+  test('worlds already down are moved first, within the budget (an undo of a failed batch)', () => {
+    const worlds = [world(0), world(1), world(2, { revision: 'g-a', running: false }), world(3, { revision: 'g-a', running: false })];
+    const d = planRollout(input(worlds, {}, rolloutPolicy({ maxUnavailableWorlds: 2 })));
+    expect(d.assign).toEqual(['ns/w002', 'ns/w003']);
+  });
+
+  test('Immediate moves every world in one batch', () => {
+    const worlds = Array.from({ length: 10 }, (_, i) => world(i));
+    const d = planRollout(input(worlds, {}, rolloutPolicy({ strategy: 'Immediate', maxUnavailableWorlds: 1 })));
+    expect(d.assign).toHaveLength(10);
+    expect(d.status.batch).toBe(1);
+  });
+
+  test('a new world (no revision yet) is left to the world reconciler, which starts it on the target', () => {
+    const d = planRollout(input([world(0, { revision: undefined, renderedRevision: undefined, running: false }), world(1)]));
+    expect(d.assign).toEqual(['ns/w001']);
+  });
+
+  test('static worlds are counted but never moved', () => {
+    const d = planRollout(input([world(0, { static: true }), world(1)]));
+    expect(d.assign).toEqual(['ns/w001']);
+    expect(d.status.totalWorlds).toBe(2);
+  });
+});
+
+describe('claimed worlds', () => {
+  test('OnRelease: a claimed world keeps its revision and the rollout completes without it', () => {
+    const worlds = [world(0, { claimed: true, group: 'ns/pool' }), world(1, { group: 'ns/pool', revision: 'g-b', renderedRevision: 'g-b' })];
+    const d = planRollout(input(worlds));
+    expect(d.assign).toEqual([]);
+    expect(d.complete).toBe(true);
+    expect(d.status.waitingClaimedWorlds).toBe(1);
+  });
+
+  test("Rolling (the pool's override): claimed worlds are moved like the others", () => {
+    const worlds = [world(0, { claimed: true, group: 'ns/pool' })];
+    const d = planRollout({ ...input(worlds), policy: (g) => rolloutPolicy({}, g === 'ns/pool' ? { claimedWorlds: 'Rolling' } : undefined) });
+    expect(d.assign).toEqual(['ns/w000']);
+  });
+
+  test('a batch world claimed before it was moved is left alone', () => {
+    const previous: RolloutStatus = { targetRevision: 'g-b', batch: 1, batchWorlds: ['ns/w000', 'ns/w001'], batchStartedAt: '2026-01-01T00:00:00Z' };
+    const d = planRollout(input([world(0, { claimed: true }), world(1)], { previous }));
+    expect(d.assign).toEqual(['ns/w001']);
+  });
+});
+
+describe('deadlines, pauses and restarts', () => {
+  const previous: RolloutStatus = { targetRevision: 'g-b', batch: 2, batchWorlds: ['ns/w000', 'ns/w001'], batchStartedAt: '2026-01-01T00:00:00Z' };
+  const inFlight = [world(0, { revision: 'g-b', running: false }), world(1, { revision: 'g-b', renderedRevision: 'g-b' }), world(2), world(3)];
+
+  test('a batch not Running within progressDeadlineSeconds pauses the rollout, naming its worlds', () => {
+    const policy = rolloutPolicy({ maxUnavailableWorlds: 2, progressDeadlineSeconds: 30 });
+    expect(planRollout(input(inFlight, { previous, now: new Date(T0.getTime() + 29_000) }, policy)).paused).toBeUndefined();
+    const d = planRollout(input(inFlight, { previous, now: new Date(T0.getTime() + 31_000) }, policy));
+    expect(d.paused?.reason).toBe('ProgressDeadlineExceeded');
+    expect(d.paused?.message).toContain('ns/w000');
+    expect(d.paused?.message).not.toContain('ns/w001');
+    expect(d.assign).toEqual([]);
+    expect(d.status.batch).toBe(2);
+  });
+
+  test('a new target (an undo) ends the pause and starts a new rollout at batch 1', () => {
+    const d = planRollout(input(inFlight, { previous, target: 'g-a', now: new Date(T0.getTime() + 3_600_000) }, rolloutPolicy({ maxUnavailableWorlds: 2 })));
+    expect(d.paused).toBeUndefined();
+    expect(d.status.batch).toBe(1);
+    expect(d.assign).toEqual(['ns/w000', 'ns/w001']);
+  });
+
+  test('spec.rollout.paused starts no new batch', () => {
+    const d = planRollout(input([world(0)], {}, rolloutPolicy({ paused: true })));
+    expect(d.assign).toEqual([]);
+    expect(d.paused?.reason).toBe('Paused');
+  });
+
+  test('after a restart between the status write and the annotations, the same batch is finished, not skipped or repeated', () => {
+    const d = planRollout(input([world(0), world(1), world(2), world(3)], { previous, now: new Date(T0.getTime() + 1000) }));
+    expect(d.assign).toEqual(['ns/w000', 'ns/w001']);
+    expect(d.status.batch).toBe(2);
+  });
+});
+
+describe('policy values', () => {
+  test('maxUnavailableWorlds: a count, or a percent rounded down, at least 1', () => {
+    expect(maxUnavailable(5, 100)).toBe(5);
+    expect(maxUnavailable('25%', 10)).toBe(2);
+    expect(maxUnavailable('10%', 5)).toBe(1);
+    expect(maxUnavailable(0, 5)).toBe(1);
+    expect(maxUnavailableProblem('25%')).toBeUndefined();
+    expect(maxUnavailableProblem('120%')).toMatch(/percent/);
+    expect(maxUnavailableProblem('abc')).toMatch(/maxUnavailableWorlds "abc"/);
+    expect(maxUnavailableProblem(-1)).toMatch(/≥ 0/);
+  });
+
+  test("a pool's override wins over its game's policy field by field", () => {
+    expect(rolloutPolicy({ strategy: 'Immediate', maxUnavailableWorlds: 4 }, { maxUnavailableWorlds: '50%' })).toMatchObject({ strategy: 'Immediate', maxUnavailableWorlds: '50%', claimedWorlds: 'OnRelease' });
+  });
+});
+
+describe('revisions', () => {
+  const defs = (image: string, rollout?: object) =>
+    buildCatalog([
+      { source: 'm', object: { apiVersion: 'anvil.dev/v1alpha1', kind: 'ModuleManifest', metadata: { name: 'm' }, spec: { version: '1.0.0', image } } },
+      { source: 'g', object: { apiVersion: 'anvil.dev/v1alpha1', kind: 'GameDefinition', metadata: { name: 'g' }, spec: { modules: [{ name: 'm' }], ...(rollout ? { rollout } : {}) } } },
+    ]).catalog;
+
+  test('the same definitions name the same revision; a new image a new one; the rollout policy none', () => {
+    const a = revisionName(snapshotGame(defs('m:1'), 'g')!);
+    expect(a).toMatch(/^g-[0-9a-f]{10}$/);
+    expect(revisionName(snapshotGame(defs('m:1'), 'g')!)).toBe(a);
+    expect(revisionName(snapshotGame(defs('m:2'), 'g')!)).not.toBe(a);
+    expect(revisionName(snapshotGame(defs('m:1', { paused: true, maxUnavailableWorlds: 1 }), 'g')!)).toBe(a);
+    expect(snapshotGame(defs('m:1'), 'nope')).toBeUndefined();
+  });
+
+  test('canonical JSON does not depend on key order', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: 2, c: 3 }] })).toBe(canonicalJson({ a: [{ c: 3, d: 2 }], b: 1 }));
+  });
+});

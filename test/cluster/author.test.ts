@@ -10,11 +10,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { Game, Module, Testing, World, type KubeObject } from '../../lib/index.js';
+import { workloadName } from '../../lib/render/topology.js';
 import { kubeconfigPath, kubectl, kubectlOk } from './kubectl.js';
 
 const ROOT = process.cwd();
 const suffix = Math.random().toString(36).slice(2, 7);
 const ns = `author-${suffix}`;
+/** The gateway's workload name in world a1, as the renderer makes it. */
+const GW = workloadName({ metadata: { name: 'gw' }, spec: {} } as never, { namespace: ns, world: 'a1' });
 const nodePort = 30000 + Math.floor(Math.random() * 2000);
 let scratch: string;
 
@@ -100,11 +103,11 @@ describe('anvil diff', () => {
     const r = await anvil(['diff', '-f', worldFile, '--kubeconfig', kubeconfigPath()]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`+ Deployment/${ns}/a1-gw\n`);
-    expect(r.stdout).toContain(`+ Service/${ns}/a1-gw-np\n`);
+    expect(r.stdout).toContain(`+ Deployment/${ns}/${GW}\n`);
+    expect(r.stdout).toContain(`+ Service/${ns}/${GW}-np\n`);
     expect(r.stdout).toMatch(/\n\d+ to create, 0 to change, 0 unchanged, 0 refused\n$/);
     // a dry run: nothing was created
-    expect((await kubectl(['get', 'deployment', 'a1-gw', '-n', ns])).code).not.toBe(0);
+    expect((await kubectl(['get', 'deployment', GW, '-n', ns])).code).not.toBe(0);
   });
 
   test('after apply: no changes, exit 0; a changed image is shown field by field and not applied', async () => {
@@ -116,9 +119,9 @@ describe('anvil diff', () => {
     const changed = synthArena('registry.example/gw:2').worlds[`${ns}/a1`]!;
     const r = await anvil(['diff', '-f', writeManifests('changed.yaml', changed), '--kubeconfig', kubeconfigPath()]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`~ Deployment/${ns}/a1-gw\n    spec.template.spec.containers[0].image: "registry.example/gw:1" -> "registry.example/gw:2"\n`);
+    expect(r.stdout).toContain(`~ Deployment/${ns}/${GW}\n    spec.template.spec.containers[0].image: "registry.example/gw:1" -> "registry.example/gw:2"\n`);
     expect(r.stdout).toMatch(/0 to create, 1 to change, \d+ unchanged, 0 refused\n$/);
-    expect(await kubectlOk(['get', 'deployment', 'a1-gw', '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].image}'])).toBe('registry.example/gw:1');
+    expect(await kubectlOk(['get', 'deployment', GW, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].image}'])).toBe('registry.example/gw:1');
   });
 
   test('an object the server refuses is reported, exit 2', async () => {
@@ -133,7 +136,7 @@ describe('anvil diff', () => {
 describe('expose: NodePort on the local control plane', () => {
   test('the Service gets node ports (the chosen one for ws, one assigned for the UDP port) and selects the gateway pods', async () => {
     await kubectlOk(['apply', '-f', worldFile]);
-    const svc = JSON.parse(await kubectlOk(['get', 'service', 'a1-gw-np', '-n', ns, '-o', 'json'])) as KubeObject;
+    const svc = JSON.parse(await kubectlOk(['get', 'service', `${GW}-np`, '-n', ns, '-o', 'json'])) as KubeObject;
     expect(svc.spec.type).toBe('NodePort');
     const ports = svc.spec.ports as { name: string; protocol: string; port: number; nodePort: number }[];
     expect(ports.map((p) => [p.name, p.protocol, p.port])).toEqual([
@@ -144,7 +147,7 @@ describe('expose: NodePort on the local control plane', () => {
     expect(ports[1]!.nodePort).toBeGreaterThanOrEqual(30000);
     expect(ports[1]!.nodePort).toBeLessThanOrEqual(32767);
     // The in-cluster Service stays ClusterIP.
-    expect(await kubectlOk(['get', 'service', 'a1-gw', '-n', ns, '-o', 'jsonpath={.spec.type}'])).toBe('ClusterIP');
+    expect(await kubectlOk(['get', 'service', GW, '-n', ns, '-o', 'jsonpath={.spec.type}'])).toBe('ClusterIP');
 
     // The pods the Service selects carry the named ports it targets, with their protocols.
     const selector = Object.entries(svc.spec.selector as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',');
@@ -157,8 +160,8 @@ describe('expose: NodePort on the local control plane', () => {
       { name: 'rtp', containerPort: 7001, protocol: 'UDP' },
     ]);
     // and the endpoint slice of the NodePort Service lists those ports by name
-    const slicePorts = await eventually('an EndpointSlice of a1-gw-np with its ports', async () => {
-      const slices = JSON.parse(await kubectlOk(['get', 'endpointslices', '-n', ns, '-l', 'kubernetes.io/service-name=a1-gw-np', '-o', 'json'])) as { items: { ports?: { name: string; protocol: string }[] }[] };
+    const slicePorts = await eventually(`an EndpointSlice of ${GW}-np with its ports`, async () => {
+      const slices = JSON.parse(await kubectlOk(['get', 'endpointslices', '-n', ns, '-l', `kubernetes.io/service-name=${GW}-np`, '-o', 'json'])) as { items: { ports?: { name: string; protocol: string }[] }[] };
       const found = slices.items.flatMap((s) => s.ports ?? []);
       return found.length > 0 ? found : undefined;
     });

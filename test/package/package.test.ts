@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { KINDS } from '../../lib/api/schema.js';
+import { workloadName } from '../../lib/render/topology.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const STEP_TIMEOUT_MS = 8 * 60_000;
@@ -109,10 +111,13 @@ test('from an empty folder to a synthesized, tested game, with Anvil from its np
   expect(files[0]).toBe('0000-crds.k8s.yaml');
   const objects = files.flatMap((f) => parseAllDocuments(readFileSync(join(project, 'dist', f), 'utf8')).map((d) => d.toJS() as Record<string, any>));
   const named = (kind: string) => objects.filter((o) => o.kind === kind).map((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`);
-  expect(named('CustomResourceDefinition')).toHaveLength(4);
-  expect(named('Deployment')).toEqual(expect.arrayContaining(['arena/arena-eu-1-arena-gateway', 'arena/arena-eu-1-arena-rules', 'anvil-system/anvil-reconciler']));
-  expect(objects.find((o) => o.kind === 'Service' && o.metadata.name === 'arena-eu-1-arena-gateway-lb')?.spec.type).toBe('LoadBalancer');
-  expect(named('CapabilityBinding')).toEqual(expect.arrayContaining(['arena/arena-eu-1-arena-gateway-arena-rules-arena-rules']));
+  // Names as the renderer makes them (the same library, from this checkout).
+  const wl = (module: string) => workloadName({ metadata: { name: module }, spec: {} } as never, { namespace: 'arena', world: 'arena-eu-1' });
+  expect(named('CustomResourceDefinition')).toHaveLength(KINDS.length);
+  expect(named('Deployment')).toEqual(expect.arrayContaining([`arena/${wl('arena-gateway')}`, `arena/${wl('arena-rules')}`, 'anvil-system/anvil-reconciler']));
+  expect(objects.find((o) => o.kind === 'Service' && o.metadata.name === `${wl('arena-gateway')}-lb`)?.spec.type).toBe('LoadBalancer');
+  const bindings = objects.filter((o) => o.kind === 'CapabilityBinding' && o.metadata.namespace === 'arena');
+  expect(bindings.map((b) => `${b.spec.consumer.name} -${b.spec.capabilityId}-> ${b.spec.provider.module}`)).toEqual(expect.arrayContaining(['arena-gateway -arena-rules-> arena-rules']));
 
   // 4. the project type-checks against Anvil's declarations, and its Jest test passes.
   await ok('npm run typecheck', 'npm', ['run', 'typecheck'], project);

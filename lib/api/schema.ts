@@ -275,8 +275,21 @@ export const EndpointSchema = Type.Object({
       name: Type.String({ maxLength: 15 }),
       port: Type.Integer({ minimum: 1, maximum: 65535 }),
       protocol: stringEnum(PROTOCOLS),
+      nodePort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'The node port the cluster assigned (ports exposed as NodePort or LoadBalancer)' })),
     }),
     { maxItems: 16 },
+  ),
+  external: Type.Optional(
+    Type.Array(
+      Type.Object({
+        type: stringEnum(EXPOSE_TYPES),
+        name: Type.String({ maxLength: 15, description: 'The port' }),
+        port: Type.Integer({ minimum: 1, maximum: 65535 }),
+        ip: Type.Optional(Type.String({ maxLength: 64 })),
+        hostname: Type.Optional(Type.String({ maxLength: 253 })),
+      }),
+      { maxItems: 64, description: "Addresses outside the cluster, as the load balancer's status gives them" },
+    ),
   ),
 });
 const EndpointsSchema = Type.Array(EndpointSchema, {

@@ -219,6 +219,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     settings: { ...DEFAULT_SETTINGS, ...opts.settings },
     worlds,
     deployments: owned.get('Deployment')!,
+    services: owned.get('Service')!,
     definitions,
     applier: new Applier(kube, owned),
     events: new EventRecorder(kube),

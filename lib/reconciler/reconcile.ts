@@ -12,7 +12,7 @@ import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
 import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
-import { worldEndpoints } from '../render/endpoints.js';
+import { withExternal, worldEndpoints, type LiveService } from '../render/endpoints.js';
 import { ConflictError, objectKey, type Applier, type Owner, type SyncResult } from './apply.js';
 import { copyOf, type DefinitionsCache } from './definitions.js';
 import type { EventRecorder } from './events.js';
@@ -32,6 +32,8 @@ export interface ReconcileContext {
   settings: RenderSettings;
   worlds: Informer<KubernetesObject>;
   deployments: Informer<KubernetesObject>;
+  /** The owned Services: the exposed ones say what the cluster assigned (withExternal). */
+  services: Informer<KubernetesObject>;
   definitions: DefinitionsCache;
   applier: Applier;
   events: EventRecorder;
@@ -173,7 +175,8 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const progressDeadlineSeconds = ctx.definitions.get().catalog.games.get(world.spec.gameRef.name)?.spec.rollout?.progressDeadlineSeconds;
   const renderOpts = progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds } : {};
 
-  const endpoints = worldEndpoints(plan);
+  // Static and dynamic worlds alike: what the live exposed Services say (node ports, LB addresses).
+  const endpoints = withExternal(worldEndpoints(plan), (n, ns) => ctx.services.get(n, ns) as LiveService | undefined);
   if (isStatic) {
     // Synth rendered and applied it: only report how its workloads are doing.
     await writeStatus(world, res, { ...workloadState(renderWorld(plan, ctx.settings, undefined, renderOpts), ctx, managedBy), endpoints }, ctx, undefined, revStatus);

@@ -129,7 +129,14 @@ export function computeStatus(world: WorldInstance, res: Resolution, w: Workload
 
 /** Endpoints as plain tuples: key order in the objects from the API server does not matter. */
 const endpointsKey = (s: WorldInstanceStatus): string =>
-  JSON.stringify((s.endpoints ?? []).map((e) => [e.module, e.host, e.ports.map((p) => [p.name, p.port, p.protocol])]));
+  JSON.stringify(
+    (s.endpoints ?? []).map((e) => [
+      e.module,
+      e.host,
+      e.ports.map((p) => [p.name, p.port, p.protocol, p.nodePort ?? null]),
+      (e.external ?? []).map((x) => [x.type, x.name, x.port, x.ip ?? null, x.hostname ?? null]),
+    ]),
+  );
 
 function sameStatus(a: WorldInstanceStatus, b: WorldInstanceStatus): boolean {
   if (endpointsKey(a) !== endpointsKey(b)) return false;

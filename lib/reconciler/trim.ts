@@ -3,7 +3,8 @@
  * object loses metadata.managedFields (often half its size; owned objects keep only the
  * names of their managers, for the ownership rule). Owned objects
  * lose their status, except Deployments, which keep the four status fields readiness is
- * computed from (deploymentAvailable). Everything else stays: apply.ts compares the rendered
+ * computed from (deploymentAvailable), and Services, which keep status.loadBalancer (the
+ * addresses a world's endpoints publish). Everything else stays: apply.ts compares the rendered
  * fields (spec, data, labels, annotations, ownerReferences) with the cached object, and
  * fields the server added are simply not looked at.
  */
@@ -55,6 +56,16 @@ function trimStatus(kind: string): <T extends KubernetesObject>(o: T) => T {
         const st = l.status;
         l.status = Object.fromEntries(DEPLOYMENT_STATUS.filter((k) => st[k] !== undefined).map((k) => [k, st[k]]));
       }
+      return o;
+    };
+  }
+  if (kind === 'Service') {
+    // An exposed Service's load balancer addresses go into the world's endpoints (withExternal).
+    return (o) => {
+      const l = trimManagers(o) as Loose;
+      const lb = l.status?.loadBalancer as { ingress?: unknown[] } | undefined;
+      if (lb?.ingress?.length) l.status = { loadBalancer: lb };
+      else delete l.status;
       return o;
     };
   }

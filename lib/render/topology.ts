@@ -2,7 +2,7 @@
  * Where each module instance lives and how others reach it: the names of its workload and
  * Service, and the address a consumer in a given world (and shard) uses for a provider.
  */
-import type { ModuleManifest, Port } from '../api/schema.js';
+import type { ExposeType, ModuleManifest, Port } from '../api/schema.js';
 import { dnsName, tupleName } from '../names.js';
 import { PLATFORM_NAMESPACE, scopeOf } from '../resolve/resolve.js';
 import type { Placement } from './labels.js';
@@ -46,6 +46,10 @@ export const primaryPort = (m: ModuleManifest): Port | undefined => m.spec.ports
 
 /** `name.namespace.svc`: resolvable from any namespace, independent of the cluster domain. */
 export const serviceHost = (m: ModuleManifest, at: Placement): string => `${workloadName(m, at)}.${at.namespace}.svc`;
+
+/** The Service that exposes a workload's ports of one `expose` type to players. */
+export const exposedServiceName = (workload: string, type: ExposeType): string =>
+  dnsName([workload, type === 'LoadBalancer' ? 'lb' : 'np'], { startWithLetter: true });
 
 /** `host:port` of a provider as seen from a consumer at `from`. */
 export function providerAddress(provider: ModuleManifest, from: Placement): string {

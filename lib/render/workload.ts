@@ -8,10 +8,10 @@ import { JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
-import { dnsName, envName } from '../names.js';
+import { envName } from '../names.js';
 import { EXPOSE_TYPES } from '../api/schema.js';
 import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
-import { providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
+import { exposedServiceName, providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
 
@@ -251,7 +251,7 @@ function exposedServices(scope: Construct, name: string, ports: readonly Port[],
     const exposed = ports.filter((p) => p.expose?.type === type);
     if (exposed.length === 0) continue;
     new k8s.KubeService(scope, `service-${type.toLowerCase()}`, {
-      metadata: { name: dnsName([name, type === 'LoadBalancer' ? 'lb' : 'np'], { startWithLetter: true }), namespace: at.namespace, labels: { ...at.labels, [LABEL_EXPOSE]: type } },
+      metadata: { name: exposedServiceName(name, type), namespace: at.namespace, labels: { ...at.labels, [LABEL_EXPOSE]: type } },
       spec: {
         type,
         selector: at.selector,

@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { Game, Module, Testing, World, type KubeObject } from '../../lib/index.js';
 import { workloadName } from '../../lib/render/topology.js';
 import { kubeconfigPath, kubectl, kubectlOk } from './kubectl.js';
+import { startReconciler, worldYaml } from './reconcilerHarness.js';
 
 const ROOT = process.cwd();
 const suffix = Math.random().toString(36).slice(2, 7);
@@ -94,7 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await kubectl(['delete', 'namespace', ns, '--wait=false']);
-  await kubectl(['delete', 'modulemanifest/gw', 'gamedefinition/arena', '--ignore-not-found']);
+  await kubectl(['delete', 'modulemanifest/gw', 'gamedefinition/arena', `modulemanifest/gwd-${suffix}`, `gamedefinition/arenad-${suffix}`, '--ignore-not-found']);
   if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -166,5 +167,73 @@ describe('expose: NodePort on the local control plane', () => {
       return found.length > 0 ? found : undefined;
     });
     expect(slicePorts.map((p) => `${p.name}/${p.protocol}`).sort()).toEqual(['rtp/UDP', 'ws/TCP']);
+  });
+});
+
+describe('endpoints: the node ports the cluster assigned, published by the reconciler', () => {
+  test("a dynamic world's status.endpoints carry its exposed Service's node ports; a static world's too", async () => {
+    await kubectlOk(['apply', '-f', worldFile]);
+    // A game of its own without a chosen node port (the static world holds that one).
+    const defs = `apiVersion: anvil.dev/v1alpha1
+kind: ModuleManifest
+metadata: {name: gwd-${suffix}}
+spec:
+  version: 1.0.0
+  image: registry.example/gw:1
+  ports:
+    - {name: ws, port: 7000, protocol: TCP, expose: {type: NodePort}}
+    - {name: rtp, port: 7001, protocol: UDP, expose: {type: NodePort}}
+    - {name: admin, port: 9000, protocol: TCP}
+---
+apiVersion: anvil.dev/v1alpha1
+kind: GameDefinition
+metadata: {name: arenad-${suffix}}
+spec:
+  modules: [{name: gwd-${suffix}}]
+---
+${worldYaml('d1', ns, `arenad-${suffix}`)}`;
+    const file = path.join(scratch, 'dynamic.yaml');
+    fs.writeFileSync(file, defs);
+    const rec = await startReconciler({ identity: `author-${suffix}` });
+    await kubectlOk(['apply', '-f', file]);
+
+    type Ep = { module: string; host: string; ports: { name: string; port: number; protocol: string; nodePort?: number }[] };
+    const endpointsOf = async (world: string, svc: string, count: number) =>
+      eventually(`${world}'s status.endpoints with the node ports of ${svc} (reconciler log: /tmp/anvil-reconciler-author-${suffix}.log)`, async () => {
+        const eps = JSON.parse((await kubectlOk(['get', 'worldinstance', world, '-n', ns, '-o', 'jsonpath={.status.endpoints}'])) || '[]') as Ep[];
+        return eps[0] && eps[0].ports.filter((p) => p.nodePort !== undefined).length === count ? eps : undefined;
+      });
+    const live = async (svc: string) =>
+      Object.fromEntries(
+        (JSON.parse(await kubectlOk(['get', 'service', svc, '-n', ns, '-o', 'jsonpath={.spec.ports}'])) as { name: string; nodePort: number }[]).map((p) => [p.name, p.nodePort]),
+      );
+
+    // The dynamic world: the reconciler renders and applies its NodePort Service, the API
+    // server assigns the node ports, the Service's change brings the world back, and its
+    // status says them; the port that is not exposed has none.
+    const dynGw = workloadName({ metadata: { name: `gwd-${suffix}` }, spec: {} } as never, { namespace: ns, world: 'd1' });
+    const dyn = await endpointsOf('d1', `${dynGw}-np`, 2);
+    const assigned = await live(`${dynGw}-np`);
+    expect(dyn).toEqual([
+      {
+        module: `gwd-${suffix}`,
+        host: `${dynGw}.${ns}.svc`,
+        ports: [
+          { name: 'ws', port: 7000, protocol: 'TCP', nodePort: assigned.ws },
+          { name: 'rtp', port: 7001, protocol: 'UDP', nodePort: assigned.rtp },
+          { name: 'admin', port: 9000, protocol: 'TCP' },
+        ],
+      },
+    ]);
+    expect(assigned.ws).toBeGreaterThanOrEqual(30000);
+    expect(assigned.rtp).toBeGreaterThanOrEqual(30000);
+
+    // The static world (applied by kubectl, reported by the reconciler): the chosen node port.
+    const stat = await endpointsOf('a1', `${GW}-np`, 2);
+    expect(stat[0]!.ports.map((p) => [p.name, p.nodePort])).toEqual([
+      ['ws', nodePort],
+      ['rtp', (await live(`${GW}-np`)).rtp],
+    ]);
+    expect(await rec.stop()).toBe(0);
   });
 });

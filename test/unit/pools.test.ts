@@ -6,7 +6,8 @@ import type { WorldPool } from '../../lib/api/schema.js';
 import { candidatePools, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claim.js';
 import { WriteOverlay } from '../../lib/reconciler/overlay.js';
 import { planPool, poolWorldObject, templateHash, type PoolWorld } from '../../lib/reconciler/pool.js';
-import { worldEndpoints } from '../../lib/render/endpoints.js';
+import { withExternal, worldEndpoints, type LiveService } from '../../lib/render/endpoints.js';
+import { computeStatus } from '../../lib/reconciler/status.js';
 import { resolveWorld } from '../../lib/resolve/resolve.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 
@@ -258,5 +259,59 @@ describe('worldEndpoints', () => {
       { module: 'gw', host: `${workloadName({ metadata: { name: 'gw' }, spec: {} } as never, { namespace: 'ns', world: 'w1' })}.ns.svc`, ports: [{ name: 'ws', port: 4000, protocol: 'TCP' }, { name: 'udp', port: 5000, protocol: 'UDP' }] },
       { module: 'lobby', host: 'lobby.anvil-system.svc', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
     ]);
+  });
+});
+
+describe('withExternal', () => {
+  const endpoints = [
+    { module: 'gw', host: 'w1-gw.ns.svc', ports: [{ name: 'ws', port: 4000, protocol: 'TCP' as const }, { name: 'rtp', port: 5000, protocol: 'UDP' as const }, { name: 'admin', port: 9000, protocol: 'TCP' as const }] },
+    { module: 'lobby', host: 'lobby.anvil-system.svc', ports: [{ name: 'http', port: 80, protocol: 'TCP' as const }] },
+  ];
+  const live: Record<string, LiveService> = {
+    'ns/w1-gw-np': { spec: { ports: [{ name: 'ws', port: 4000, nodePort: 31000 }] } },
+    'ns/w1-gw-lb': {
+      spec: { ports: [{ name: 'rtp', port: 5000, nodePort: 31001 }] },
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.7' }, { hostname: 'lb.example.com' }] } },
+    },
+  };
+  const lookup = (name: string, namespace: string) => live[`${namespace}/${name}`];
+
+  test("adds each exposed port's assigned nodePort and each load balancer address; leaves the rest as it was", () => {
+    expect(withExternal(endpoints, lookup)).toEqual([
+      {
+        module: 'gw',
+        host: 'w1-gw.ns.svc',
+        ports: [
+          { name: 'ws', port: 4000, protocol: 'TCP', nodePort: 31000 },
+          { name: 'rtp', port: 5000, protocol: 'UDP', nodePort: 31001 },
+          { name: 'admin', port: 9000, protocol: 'TCP' },
+        ],
+        external: [
+          { type: 'LoadBalancer', name: 'rtp', port: 5000, ip: '203.0.113.7' },
+          { type: 'LoadBalancer', name: 'rtp', port: 5000, hostname: 'lb.example.com' },
+        ],
+      },
+      endpoints[1],
+    ]);
+    // pure: the input is not changed
+    expect(endpoints[0]!.ports[0]).toEqual({ name: 'ws', port: 4000, protocol: 'TCP' });
+  });
+
+  test('nothing live yet (no Service, no nodePort, LB pending): the endpoints as they were, no external', () => {
+    expect(withExternal(endpoints, () => undefined)).toEqual(endpoints);
+    const pending = withExternal(endpoints, (n) => (n === 'w1-gw-lb' ? { spec: { ports: [{ name: 'rtp', port: 5000 }] }, status: { loadBalancer: {} } } : undefined));
+    expect(pending).toEqual(endpoints);
+  });
+
+  test('an assigned nodePort changes the world status (so it is written)', () => {
+    const world = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'ns', generation: 1 }, spec: { gameRef: { name: 'g' } } } as never;
+    const state = { managedBy: 'reconciler' as const, bindings: 0, modules: 1, existing: 1, readyModules: 1, notReady: [] };
+    const res = { ok: true, reason: 'Resolved', message: 'ok' };
+    const at = new Date('2026-01-01T00:00:00Z');
+    const first = computeStatus(world, res, { ...state, endpoints }, at);
+    const again = computeStatus({ ...(world as object), status: first.status } as never, res, { ...state, endpoints }, at);
+    expect(again.changed).toBe(false);
+    const enriched = computeStatus({ ...(world as object), status: first.status } as never, res, { ...state, endpoints: withExternal(endpoints, lookup) }, at);
+    expect(enriched.changed).toBe(true);
   });
 });

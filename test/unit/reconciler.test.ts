@@ -88,6 +88,11 @@ describe('informer cache trimming', () => {
     expect(upToDate(trimmed, desired)).toBe(false);
   });
 
+  test('Services keep status.loadBalancer when it has addresses (the world endpoints publish them)', () => {
+    const svc = { ...service(), metadata: { name: 's', namespace: 'n', managedFields }, status: { loadBalancer: { ingress: [{ ip: '203.0.113.7', ipMode: 'VIP' }] }, conditions: [{ type: 'x' }] } };
+    expect((trimOwned('Service')(svc as never) as { status?: unknown }).status).toEqual({ loadBalancer: { ingress: [{ ip: '203.0.113.7', ipMode: 'VIP' }] } });
+  });
+
   test('cached objects get their kind (list items come without it)', () => {
     const item = () => ({ metadata: { name: 's', namespace: 'n' } });
     expect(trimOwned('Service')(item() as KubernetesObject).kind).toBe('Service');

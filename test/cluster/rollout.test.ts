@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { HOLD_NOT_READY } from './controlPlane.js';
 import { KUBECTL, kubeconfigPath, kubectlOk } from './kubectl.js';
+import { workloadName } from '../../lib/render/topology.js';
 import {
   ROOT,
   applyCrds,
@@ -99,7 +100,8 @@ const world = (name: string) => getJson(['worldinstances', name, '-n', NS]);
 const gameOf = (g: string) => getJson(['gamedefinition', g]);
 const condition = (o: any, type: string) => o?.status?.conditions?.find((c: any) => c.type === type);
 const worldsOf = async (game: string) => (await listJson('worldinstances', NS)).filter((w) => w.spec.gameRef.name === game);
-const physicsImage = async (w: string, p: string) => (await getJson(['deployment', `${w}-${p}-physics`, '-n', NS]))?.spec.template.spec.containers[0].image;
+const physicsImage = async (w: string, p: string) =>
+  (await getJson(['deployment', workloadName({ metadata: { name: `${p}-physics` }, spec: {} } as never, { namespace: NS, world: w }), '-n', NS]))?.spec.template.spec.containers[0].image;
 
 async function setup(p: string, rollout: Record<string, unknown>, worlds: number): Promise<string[]> {
   await kubectlOk(['apply', '-f', '-'], { input: definitions(p) });

@@ -12,8 +12,11 @@ const DIST = path.join(ROOT, 'dist');
 const TIMEOUT = 300_000;
 let rec: ReconcilerProcess | undefined;
 
-/** Kinds whose status no controller writes: their resourceVersion must not move at all. */
-const STATUSLESS = new Set(['ConfigMap', 'Service', 'NetworkPolicy', 'CapabilityBinding', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ModuleManifest', 'GameDefinition']);
+/**
+ * Kinds whose status no controller writes: their resourceVersion must not move at all.
+ * (Not GameDefinition: the reconciler reports its rollout in its status subresource.)
+ */
+const STATUSLESS = new Set(['ConfigMap', 'Service', 'NetworkPolicy', 'CapabilityBinding', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ModuleManifest']);
 
 /**
  * What a write to an object changes, per object of dist: its generation, every managedFields

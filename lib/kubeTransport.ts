@@ -17,16 +17,20 @@ export function kubeConfigOf(from?: KubeConfig | string): KubeConfig {
 }
 
 /**
- * KubeConfig's authentication (tokens, client certificates, exec plugins: still applied per
- * request), with the agent it builds replaced by one shared keep-alive agent made from the
- * first one's TLS options. Agents through a proxy are left as KubeConfig makes them.
+ * `auth` (KubeConfig's authentication: tokens, client certificates, exec plugins, still
+ * applied per request), with the agent it builds replaced by one shared keep-alive agent
+ * made from the first one's TLS options. Agents through a proxy are left as they are.
+ * The reconciler's client and the claim clients share this one rule.
  */
-function keepAliveAuth(kc: KubeConfig, maxSockets: number): SecurityAuthentication {
+export function keepAliveAuth(
+  auth: Pick<SecurityAuthentication, 'applySecurityAuthentication'> & { getName?: () => string },
+  maxSockets: number,
+): SecurityAuthentication {
   let shared: http.Agent | undefined;
   return {
-    getName: () => 'keep-alive',
+    getName: () => auth.getName?.() ?? 'keep-alive',
     applySecurityAuthentication: async (ctx: RequestContext) => {
-      await kc.applySecurityAuthentication(ctx);
+      await auth.applySecurityAuthentication(ctx);
       const agent = ctx.getAgent();
       if (agent?.constructor !== https.Agent && agent?.constructor !== http.Agent) return;
       if (!shared) {

@@ -10,6 +10,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { KubeConfig, KubernetesObjectApi, Observable, PatchStrategy, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import type { ReconcilerMetrics } from './metrics.js';
+import { keepAliveAuth } from '../kubeTransport.js';
 
 export const FIELD_MANAGER = 'anvil-reconciler';
 
@@ -58,22 +59,7 @@ class ObjectApi extends KubernetesObjectApi {
    */
   shareAgent(maxSockets: number): void {
     const auth = this.configuration.authMethods.default;
-    if (!auth) return;
-    let shared: http.Agent | undefined;
-    this.configuration.authMethods.default = {
-      getName: () => auth.getName(),
-      applySecurityAuthentication: async (ctx) => {
-        await auth.applySecurityAuthentication(ctx);
-        const agent = ctx.getAgent();
-        if (agent?.constructor !== https.Agent && agent?.constructor !== http.Agent) return;
-        if (!shared) {
-          const AgentClass = agent.constructor as typeof http.Agent;
-          const options = (agent as http.Agent & { options?: http.AgentOptions }).options ?? {};
-          shared = new AgentClass({ ...options, keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
-        }
-        ctx.setAgent(shared);
-      },
-    };
+    if (auth) this.configuration.authMethods.default = keepAliveAuth(auth, maxSockets);
   }
 
   /** Server-side apply (JSON is YAML) with a field manager, forcing conflicts. */

@@ -1,10 +1,10 @@
 /**
- * Follows the load test's WorldInstances by list+watch (no polling): the first time each one
- * is seen in phase Running, and its last phase and Ready/Resolved reason otherwise. A watch
- * the server closes (timeouts, restarts) is resumed by a fresh list and a new watch, so no
- * transition is lost.
+ * Follows the load test's WorldInstances by list+watch (no polling, see listWatch.ts): the
+ * first time each one is seen in phase Running, and its last phase and Ready/Resolved reason
+ * otherwise. A watch the server closes is resumed by a fresh list, so no transition is lost.
  */
-import { anvil, errorText, type Kube } from './kube.js';
+import type { Kube } from './kube.js';
+import { ListWatch, type Watched } from './listWatch.js';
 
 export interface WorldState {
   phase?: string;
@@ -15,49 +15,40 @@ export interface WorldState {
   runningAt?: number;
 }
 
-interface WatchedWorld {
-  metadata?: { name?: string; resourceVersion?: string };
+interface WatchedWorld extends Watched {
   status?: { phase?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
 }
 
 export class WorldTracker {
   readonly states = new Map<string, WorldState>();
-  private controller?: AbortController;
-  private stopped = false;
-  private resourceVersion?: string;
-  private waiters: (() => void)[] = [];
-  /** Last watch error, for the report when the watch keeps failing. */
-  lastError?: string;
+  private readonly watch: ListWatch<WatchedWorld>;
 
-  constructor(
-    private readonly kube: Kube,
-    private readonly namespace: string,
-    private readonly labelSelector: string,
-    private readonly onChange: () => void = () => {},
-  ) {}
+  constructor(kube: Kube, namespace: string, labelSelector: string, onChange: () => void = () => {}) {
+    this.watch = new ListWatch<WatchedWorld>(kube, { namespace, plural: 'worldinstances', labelSelector }, (type, obj) => {
+      // A deleted world keeps its last state: the report counts what was seen.
+      if (type === 'DELETED') return;
+      this.observe(obj);
+      onChange();
+    });
+  }
+
+  /** Last watch error, for the report when the watch keeps failing. */
+  get lastError(): string | undefined {
+    return this.watch.lastError;
+  }
 
   /** Lists, then watches from the list's resourceVersion; resolves once the watch is open. */
-  async start(): Promise<void> {
-    await this.relist();
-    await this.openWatch();
+  start(): Promise<void> {
+    return this.watch.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.controller?.abort();
-    this.notify();
+    this.watch.stop();
   }
 
   /** Resolves at the next change (or stop), for a wait loop without polling. */
   changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-    this.onChange();
+    return this.watch.changed();
   }
 
   private observe(obj: WatchedWorld): void {
@@ -70,51 +61,5 @@ export class WorldTracker {
     state.message = bad?.message;
     if (state.phase === 'Running' && state.runningAt === undefined) state.runningAt = performance.now();
     this.states.set(name, state);
-  }
-
-  private async relist(): Promise<void> {
-    const list = (await this.kube.custom.listNamespacedCustomObject({
-      ...anvil,
-      namespace: this.namespace,
-      plural: 'worldinstances',
-      labelSelector: this.labelSelector,
-    })) as { items: WatchedWorld[]; metadata?: { resourceVersion?: string } };
-    for (const item of list.items) this.observe(item);
-    this.resourceVersion = list.metadata?.resourceVersion;
-    this.notify();
-  }
-
-  private async openWatch(): Promise<void> {
-    const path = `/apis/${anvil.group}/${anvil.version}/namespaces/${this.namespace}/worldinstances`;
-    this.controller = await this.kube.watch.watch(
-      path,
-      { labelSelector: this.labelSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true },
-      (type, obj: WatchedWorld) => {
-        if (obj?.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
-        if (type === 'ADDED' || type === 'MODIFIED') {
-          this.observe(obj);
-          this.notify();
-        }
-      },
-      (err: unknown) => {
-        if (this.stopped) return;
-        if (err) this.lastError = errorText(err);
-        void this.resume();
-      },
-    );
-  }
-
-  /** After the watch ended: relist (catches what was missed, a fresh resourceVersion) and rewatch. */
-  private async resume(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        await this.relist();
-        if (!this.stopped) await this.openWatch();
-        return;
-      } catch (e) {
-        this.lastError = errorText(e);
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
-      }
-    }
   }
 }

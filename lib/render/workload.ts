@@ -69,102 +69,17 @@ export class ModuleWorkload extends Construct {
 
   constructor(scope: Construct, id: string, props: ModuleWorkloadProps) {
     super(scope, id);
-    const { module, placement: at, settings } = props;
+    const { module, placement: at } = props;
     const spec = module.spec;
     this.name = workloadName(module, at);
     const namespace = at.namespace;
     const labels = workloadLabels(module, at, this.name);
     const selector = selectorLabels(module, at);
     const ports = spec.ports ?? [];
-
-    const usesLabels = Object.fromEntries(
-      props.dependencies
-        .flatMap((d) => d.providers)
-        .filter(isGlobalModule)
-        .map((p) => [`${USES_PREFIX}${p.metadata.name}`, 'true'] as const)
-        .sort(([a], [b]) => a.localeCompare(b)),
-    );
-    const podLabels = { ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
-
-    // ---- environment: who am I, where are my dependencies --------------------------------
-    const anvilEnv: k8s.EnvVar[] = [
-      { name: 'ANVIL_MODULE', value: module.metadata.name },
-      { name: 'ANVIL_MODULE_VERSION', value: spec.version },
-      { name: 'ANVIL_SCOPE', value: scopeOf(module) },
-      ...(at.world ? [{ name: 'ANVIL_WORLD', value: at.world }] : []),
-      ...(at.region ? [{ name: 'ANVIL_REGION', value: at.region }] : []),
-      ...(at.shard !== undefined ? [{ name: 'ANVIL_SHARD', value: String(at.shard) }, { name: 'ANVIL_SHARDS', value: String(props.shards ?? 1) }] : []),
-      ...props.dependencies
-        .filter((d) => d.providers.length > 0)
-        .map((d) => ({
-          name: `ANVIL_DEP_${envName(d.capabilityId)}`,
-          value: d.providers.map((p) => providerAddress(p, at)).join(','),
-        })),
-      ...(props.routesConfigMap ? [{ name: 'ACTION_ROUTES_CONFIG', value: `${ROUTES_DIR}/${ROUTES_FILE}` }] : []),
-    ];
-    // Fresh literals: cdk8s resolves raw props before the L1 conversion, and its
-    // NumberStringUnionResolver turns any `{…, value: string}` that is not a plain-Object literal
-    // (null prototype, another realm) into `{ value }`, which would drop the variable's name.
-    const userEnv = (spec.env ?? []).map(({ name, value }) => ({ name, value }));
-    const env = [...anvilEnv.filter((e) => !userEnv.some((u) => u.name === e.name)), ...userEnv];
-
-    // ---- readiness coordination: wait for the DNS of every required provider -------------
-    const waitFor = [
-      ...new Set(
-        props.dependencies
-          .filter((d) => !d.optional)
-          .flatMap((d) => d.providers.map((p) => serviceHost(p, providerPlacement(p, at)))),
-      ),
-    ].sort();
-    const initContainers: k8s.Container[] =
-      waitFor.length === 0
-        ? []
-        : [
-            {
-              name: 'wait-for-dependencies',
-              image: settings.initImage,
-              command: [
-                'sh',
-                '-c',
-                'for host in "$@"; do until nslookup "$host" >/dev/null 2>&1; do echo "waiting for $host"; sleep 2; done; done',
-                'wait-for-dependencies',
-                ...waitFor,
-              ],
-              securityContext: restrictedContainer,
-              resources: {
-                requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
-                limits: { memory: k8s.Quantity.fromString('32Mi') },
-              },
-            },
-          ];
-
-    // ---- volumes ---------------------------------------------------------------------------
-    const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: {} }];
-    const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
-    if (props.routesConfigMap) {
-      volumes.push({ name: 'action-routes', configMap: { name: props.routesConfigMap } });
-      mounts.push({ name: 'action-routes', mountPath: ROUTES_DIR, readOnly: true });
-    }
-    if (spec.storage) {
-      const claimName = `${this.name}-data`;
-      new k8s.KubePersistentVolumeClaim(this, 'data', {
-        metadata: { name: claimName, namespace, labels },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          resources: { requests: { storage: k8s.Quantity.fromString(spec.storage.size) } },
-          ...(spec.storage.storageClassName ? { storageClassName: spec.storage.storageClassName } : {}),
-        },
-      });
-      volumes.push({ name: 'data', persistentVolumeClaim: { claimName } });
-      mounts.push({ name: 'data', mountPath: spec.storage.mountPath });
-    }
-
-    const resources = spec.resources ?? settings.defaultResources;
-    const first = ports[0];
     const replicas = spec.replicas ?? 1;
-    // More than one replica: spread over nodes, so losing or draining one node leaves the others.
-    const spread: k8s.TopologySpreadConstraint[] | undefined =
-      replicas > 1 ? [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: selector } }] : undefined;
+
+    // The claim (when the module has storage) comes before the Deployment that mounts it.
+    const storage = spec.storage ? dataClaim(this, this.name, spec.storage, { namespace, labels }) : undefined;
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -174,39 +89,7 @@ export class ModuleWorkload extends Construct {
         selector: { matchLabels: selector },
         // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
         strategy: spec.storage ? { type: 'Recreate' } : { type: 'RollingUpdate' },
-        template: {
-          metadata: { labels: podLabels },
-          spec: {
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: RUN_AS,
-              runAsGroup: RUN_AS,
-              fsGroup: RUN_AS,
-              seccompProfile: { type: 'RuntimeDefault' },
-            },
-            ...(spec.scheduling?.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
-            ...(spec.scheduling?.nodeSelector ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
-            ...(spread ? { topologySpreadConstraints: spread } : {}),
-            initContainers: initContainers.length ? initContainers : undefined,
-            containers: [
-              {
-                name: 'module',
-                image: spec.image,
-                ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol ?? 'TCP' })),
-                env,
-                resources: { requests: quantities(resources.requests), limits: quantities(resources.limits) },
-                securityContext: restrictedContainer,
-                volumeMounts: mounts,
-                ...(first && (first.protocol ?? 'TCP') === 'TCP'
-                  ? { readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString(first.name) }, periodSeconds: 5 } }
-                  : {}),
-              },
-            ],
-            volumes,
-          },
-        },
+        template: { metadata: { labels: podLabels(props, labels) }, spec: podSpec(props, selector, storage) },
       },
     });
     // Affinity and tolerations are passed through as the user wrote them (the API server
@@ -240,6 +123,152 @@ export class ModuleWorkload extends Construct {
       });
     }
   }
+}
+
+/** The workload's labels, a `uses.anvil.dev/<module>` label per global provider (its policy admits them) and the booklet. */
+function podLabels(props: ModuleWorkloadProps, labels: Record<string, string>): Record<string, string> {
+  const usesLabels = Object.fromEntries(
+    props.dependencies
+      .flatMap((d) => d.providers)
+      .filter(isGlobalModule)
+      .map((p) => [`${USES_PREFIX}${p.metadata.name}`, 'true'] as const)
+      .sort(([a], [b]) => a.localeCompare(b)),
+  );
+  return { ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
+}
+
+/** The module's own storage: a ReadWriteOnce claim named `<workload>-data`, and where it is mounted. */
+function dataClaim(
+  scope: Construct,
+  name: string,
+  storage: NonNullable<ModuleManifest['spec']['storage']>,
+  at: { namespace: string; labels: Record<string, string> },
+): { claimName: string; mountPath: string } {
+  const claimName = `${name}-data`;
+  new k8s.KubePersistentVolumeClaim(scope, 'data', {
+    metadata: { name: claimName, namespace: at.namespace, labels: at.labels },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: k8s.Quantity.fromString(storage.size) } },
+      ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
+    },
+  });
+  return { claimName, mountPath: storage.mountPath };
+}
+
+/** The pod: restricted security context, the module's container, the dependency wait and the volumes. */
+function podSpec(props: ModuleWorkloadProps, selector: Record<string, string>, storage: { claimName: string; mountPath: string } | undefined): k8s.PodSpec {
+  const spec = props.module.spec;
+  const ports = spec.ports ?? [];
+  const { volumes, mounts } = podVolumes(props.routesConfigMap, storage);
+  const resources = spec.resources ?? props.settings.defaultResources;
+  const first = ports[0];
+  // More than one replica: spread over nodes, so losing or draining one node leaves the others.
+  const spread: k8s.TopologySpreadConstraint[] | undefined =
+    (spec.replicas ?? 1) > 1 ? [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: selector } }] : undefined;
+  const initContainers = dependencyWait(props);
+  return {
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: RUN_AS,
+      runAsGroup: RUN_AS,
+      fsGroup: RUN_AS,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    ...(spec.scheduling?.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
+    ...(spec.scheduling?.nodeSelector ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
+    ...(spread ? { topologySpreadConstraints: spread } : {}),
+    initContainers: initContainers.length ? initContainers : undefined,
+    containers: [
+      {
+        name: 'module',
+        image: spec.image,
+        ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol ?? 'TCP' })),
+        env: moduleEnv(props),
+        resources: { requests: quantities(resources.requests), limits: quantities(resources.limits) },
+        securityContext: restrictedContainer,
+        volumeMounts: mounts,
+        ...(first && (first.protocol ?? 'TCP') === 'TCP'
+          ? { readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString(first.name) }, periodSeconds: 5 } }
+          : {}),
+      },
+    ],
+    volumes,
+  };
+}
+
+/** Who am I, where are my dependencies: Anvil's variables, then the module's own (which win). */
+function moduleEnv(props: ModuleWorkloadProps): k8s.EnvVar[] {
+  const { module, placement: at } = props;
+  const spec = module.spec;
+  const anvilEnv: k8s.EnvVar[] = [
+    { name: 'ANVIL_MODULE', value: module.metadata.name },
+    { name: 'ANVIL_MODULE_VERSION', value: spec.version },
+    { name: 'ANVIL_SCOPE', value: scopeOf(module) },
+    ...(at.world ? [{ name: 'ANVIL_WORLD', value: at.world }] : []),
+    ...(at.region ? [{ name: 'ANVIL_REGION', value: at.region }] : []),
+    ...(at.shard !== undefined ? [{ name: 'ANVIL_SHARD', value: String(at.shard) }, { name: 'ANVIL_SHARDS', value: String(props.shards ?? 1) }] : []),
+    ...props.dependencies
+      .filter((d) => d.providers.length > 0)
+      .map((d) => ({
+        name: `ANVIL_DEP_${envName(d.capabilityId)}`,
+        value: d.providers.map((p) => providerAddress(p, at)).join(','),
+      })),
+    ...(props.routesConfigMap ? [{ name: 'ACTION_ROUTES_CONFIG', value: `${ROUTES_DIR}/${ROUTES_FILE}` }] : []),
+  ];
+  // Fresh literals: cdk8s resolves raw props before the L1 conversion, and its
+  // NumberStringUnionResolver turns any `{…, value: string}` that is not a plain-Object literal
+  // (null prototype, another realm) into `{ value }`, which would drop the variable's name.
+  const userEnv = (spec.env ?? []).map(({ name, value }) => ({ name, value }));
+  return [...anvilEnv.filter((e) => !userEnv.some((u) => u.name === e.name)), ...userEnv];
+}
+
+/** Readiness coordination: an init container that waits for the DNS of every required provider. */
+function dependencyWait(props: ModuleWorkloadProps): k8s.Container[] {
+  const at = props.placement;
+  const waitFor = [
+    ...new Set(
+      props.dependencies
+        .filter((d) => !d.optional)
+        .flatMap((d) => d.providers.map((p) => serviceHost(p, providerPlacement(p, at)))),
+    ),
+  ].sort();
+  if (waitFor.length === 0) return [];
+  return [
+    {
+      name: 'wait-for-dependencies',
+      image: props.settings.initImage,
+      command: [
+        'sh',
+        '-c',
+        'for host in "$@"; do until nslookup "$host" >/dev/null 2>&1; do echo "waiting for $host"; sleep 2; done; done',
+        'wait-for-dependencies',
+        ...waitFor,
+      ],
+      securityContext: restrictedContainer,
+      resources: {
+        requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
+        limits: { memory: k8s.Quantity.fromString('32Mi') },
+      },
+    },
+  ];
+}
+
+/** A writable /tmp (the root filesystem is read-only), the action routes and the module's storage. */
+function podVolumes(routesConfigMap: string | undefined, storage: { claimName: string; mountPath: string } | undefined): { volumes: k8s.Volume[]; mounts: k8s.VolumeMount[] } {
+  const volumes: k8s.Volume[] = [{ name: 'tmp', emptyDir: {} }];
+  const mounts: k8s.VolumeMount[] = [{ name: 'tmp', mountPath: '/tmp' }];
+  if (routesConfigMap) {
+    volumes.push({ name: 'action-routes', configMap: { name: routesConfigMap } });
+    mounts.push({ name: 'action-routes', mountPath: ROUTES_DIR, readOnly: true });
+  }
+  if (storage) {
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: storage.claimName } });
+    mounts.push({ name: 'data', mountPath: storage.mountPath });
+  }
+  return { volumes, mounts };
 }
 
 /**

@@ -9,7 +9,7 @@ import type { WorldInstance, WorldPhase } from '../api/schema.js';
 import { objectRef, validateObject } from '../api/validate.js';
 import { formatDiagnostic, hasErrors } from '../diagnostics.js';
 import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
-import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
+import { ANNOTATION_REVISION, LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
 import { withExternal, worldEndpoints, type LiveService } from '../render/endpoints.js';
@@ -208,11 +208,15 @@ async function reportStatic(world: WorldInstance, p: PlannedWorld, endpoints: En
     .filter((d): d is KubernetesObject => d !== undefined && isSynthDeployment(d));
   const held = live.filter(isHeld).map((d) => d.metadata?.name ?? '');
   const state = { ...workloadState(objects, ctx, 'synth', new Map(), isServing), endpoints, ...(held.length ? { held } : {}) };
-  // Held: it still runs the revision it ran (as far as this reconciler saw it), not the new one dist names.
+  // Synth marks the Deployments with their revision too: the world's may be applied before them.
+  const assigned = world.metadata.annotations?.[ANNOTATION_REVISION];
+  const arrived = live.every((d) => (d.metadata?.annotations?.[ANNOTATION_REVISION] ?? assigned) === assigned);
+  // Held, or not there yet: it still runs the revision it ran, not the new one dist names.
   const prev = world.status;
-  const extra: Partial<WorldInstanceStatus> = held.length
-    ? { ...p.revStatus, ...(prev?.revision ? { revision: prev.revision } : {}), ...(prev?.moduleVersions ? { moduleVersions: prev.moduleVersions } : {}), upToDate: false, heldModules: held.length }
-    : p.revStatus;
+  const extra: Partial<WorldInstanceStatus> =
+    held.length || !arrived
+      ? { ...p.revStatus, ...(prev?.revision ? { revision: prev.revision } : {}), ...(prev?.moduleVersions ? { moduleVersions: prev.moduleVersions } : {}), upToDate: false, ...(held.length ? { heldModules: held.length } : {}) }
+      : p.revStatus;
   await writeStatus(world, p.res, state, ctx, undefined, extra);
   // A Deployment changed since the cache saw it: look again soon, from the fresher cache.
   return (await arm(live, ctx.kube)) ? {} : { requeueAfter: 1000 };

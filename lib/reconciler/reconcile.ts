@@ -208,13 +208,14 @@ async function reportStatic(world: WorldInstance, p: PlannedWorld, endpoints: En
     .filter((d): d is KubernetesObject => d !== undefined && isSynthDeployment(d));
   const held = live.filter(isHeld).map((d) => d.metadata?.name ?? '');
   const state = { ...workloadState(objects, ctx, 'synth', new Map(), isServing), endpoints, ...(held.length ? { held } : {}) };
-  // Synth marks the Deployments with their revision too: the world's may be applied before them.
+  // It runs the revision dist names once that reached every Deployment (synth marks them with
+  // it too: kubectl applies the world first) and all are rolled out on it; until then (on its
+  // way, held by the gate, rolling) it still runs the one it ran.
   const assigned = world.metadata.annotations?.[ANNOTATION_REVISION];
-  const arrived = live.every((d) => (d.metadata?.annotations?.[ANNOTATION_REVISION] ?? assigned) === assigned);
-  // Held, or not there yet: it still runs the revision it ran, not the new one dist names.
+  const rolled = live.length === state.modules && live.every((d) => deploymentAvailable(d) && (d.metadata?.annotations?.[ANNOTATION_REVISION] ?? assigned) === assigned);
   const prev = world.status;
   const extra: Partial<WorldInstanceStatus> =
-    held.length || !arrived
+    held.length || !rolled
       ? { ...p.revStatus, ...(prev?.revision ? { revision: prev.revision } : {}), ...(prev?.moduleVersions ? { moduleVersions: prev.moduleVersions } : {}), upToDate: false, ...(held.length ? { heldModules: held.length } : {}) }
       : p.revStatus;
   await writeStatus(world, p.res, state, ctx, undefined, extra);

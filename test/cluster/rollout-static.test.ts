@@ -7,8 +7,9 @@ import { Game, Module, World } from '../../lib/definitions.js';
 import { Testing, type KubeObject } from '../../lib/testing.js';
 import { workloadName } from '../../lib/render/topology.js';
 import { HOLD_NOT_READY } from './controlPlane.js';
-import { kubectlOk } from './kubectl.js';
-import { afterResyncs, applyCrds, cleanup, eventually, getJson, listJson, quiet, startReconciler, writes, type ReconcilerProcess } from './reconcilerHarness.js';
+import * as path from 'node:path';
+import { kubeconfigPath, kubectlOk } from './kubectl.js';
+import { ROOT, afterResyncs, applyCrds, runTracked, cleanup, eventually, getJson, listJson, quiet, startReconciler, writes, type ReconcilerProcess } from './reconcilerHarness.js';
 import { BatchesWatch, WorldsWatch, stopWatches, watch } from './rolloutWatch.js';
 
 const P = 'rs';
@@ -174,8 +175,12 @@ test('a dist whose pods never become Ready pauses after the first batch, the oth
     const world = await getJson(['worldinstance', w, '-n', NS]);
     expect(world.status).toMatchObject({ phase: 'Running', upToDate: false, heldModules: 1, revision: rev2 });
   }
-  const status = await kubectlOk(['get', 'gamedefinition', GAME, '-o', 'jsonpath={.status.conditions[?(@.type=="RolloutPaused")].status}']);
-  expect(status).toBe('True');
+  // anvil rollout status: the held static worlds, the stuck batch and what blocks.
+  const status = await runTracked(process.execPath, [path.join(ROOT, 'bin/anvil.js'), 'rollout', 'status', GAME, '--kubeconfig', kubeconfigPath()], { cwd: ROOT, timeoutMs: 60_000 });
+  expect(status.stderr).toBe('');
+  expect(status.stdout).toContain('blocked: ProgressDeadlineExceeded');
+  expect(status.stdout).toContain(`batch 1 (started`);
+  expect(status.stdout).toMatch(/\(static, 1 held\)/);
 
   // Undo for static worlds: apply the previous dist. The held ones find their template again.
   await applyDist(previous);

@@ -1,7 +1,8 @@
 // The pure rollout planner (issue 10): batches, claimed worlds, Immediate, deadlines,
 // pause, restarts and revisions.
 import fc from 'fast-check';
-import type { RolloutStatus } from '../../lib/api/schema.js';
+import type { GameDefinition, RolloutStatus, WorldInstance } from '../../lib/api/schema.js';
+import { formatRolloutStatus } from '../../lib/cli/rolloutFormat.js';
 import { maxUnavailable, maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutInput, type RolloutWorld } from '../../lib/reconciler/rollout.js';
 import { canonicalJson, revisionName, snapshotGame } from '../../lib/resolve/revision.js';
 import { DEFAULT_REVISION_HISTORY_LIMIT, revisionsToPrune } from '../../lib/reconciler/revisionHistory.js';
@@ -156,6 +157,20 @@ describe('static worlds (the gate: spec.paused on their Deployments)', () => {
     expect(d.assign).toEqual([]);
     expect(d.paused?.reason).toBe('Paused');
   });
+});
+
+test('anvil rollout status shows static worlds, and those the gate holds', () => {
+  const game = { apiVersion: 'anvil.dev/v1alpha1', kind: 'GameDefinition', metadata: { name: 'g' }, spec: { modules: [{ name: 'm' }] }, status: { rollout: { targetRevision: 'g-b' } } } as GameDefinition;
+  const w = (name: string, labels: Record<string, string>, status: WorldInstance['status']) =>
+    ({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name, namespace: 'ns', labels }, spec: { gameRef: { name: 'g' } }, status }) as WorldInstance;
+  const out = formatRolloutStatus(game, [{ name: 'g-a', number: 1, modules: [] }, { name: 'g-b', number: 2, modules: [] }], [
+    w('s1', { 'anvil.dev/static': 'true' }, { phase: 'Running', revision: 'g-a', heldModules: 2 }),
+    w('s2', { 'anvil.dev/static': 'true' }, { phase: 'Running', revision: 'g-b' }),
+    w('d1', {}, { phase: 'Running', revision: 'g-b' }),
+  ]);
+  expect(out).toContain('ns/s1 Running (static, 2 held)');
+  expect(out).toContain('ns/s2 Running (static)');
+  expect(out).toMatch(/ns\/d1 Running(,|$)/m);
 });
 
 describe('revision history (revisionHistoryLimit)', () => {

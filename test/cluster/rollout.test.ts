@@ -23,7 +23,7 @@ import {
 } from './reconcilerHarness.js';
 
 const NS = `ro-${Math.random().toString(36).slice(2, 7)}`;
-const PREFIXES = ['ra', 'rb', 'rx', 'rd', 're'];
+const PREFIXES = ['ra', 'rb', 'rx', 'rd', 're', 'rf'];
 const TIMEOUT = 300_000;
 let rec: ReconcilerProcess;
 
@@ -261,4 +261,35 @@ test('a reconciler killed (-9) mid-rollout resumes without skipping or repeating
   expect(batches.changed).toEqual([]);
   expect(watched.maxDown).toBeLessThanOrEqual(1);
   expect((await gameOf('re-game')).status.rollout.batch).toBe(5);
+}, TIMEOUT);
+
+test('revisions beyond revisionHistoryLimit are deleted, oldest first, never one a world still names', async () => {
+  const names = await setup('rf', { revisionHistoryLimit: 1, maxUnavailableWorlds: 2 }, 2);
+  const revs = [await allCurrent('rf-game', names)];
+  // A static world of an older dist names the first revision: it is in use.
+  await kubectlOk(['apply', '-f', '-'], {
+    input: `apiVersion: anvil.dev/v1alpha1
+kind: WorldInstance
+metadata:
+  name: rf-static
+  namespace: ${NS}
+  labels: {anvil.dev/static: "true"}
+  annotations: {anvil.dev/revision: ${revs[0]}}
+spec: {gameRef: {name: rf-game}}
+`,
+  });
+  for (const v of ['1.1.0', '1.2.0', '1.3.0']) {
+    await newPhysics('rf', v);
+    await eventually(`a new target for ${v}`, async () => !revs.includes((await gameOf('rf-game'))?.status?.rollout?.targetRevision));
+    revs.push(await allCurrent('rf-game', names, `every world on ${v}`));
+  }
+  expect(new Set(revs).size).toBe(4);
+  const history = async () => (await listJson('controllerrevisions', 'anvil-system', 'anvil.dev/game=rf-game')).map((r) => r.metadata.name).sort();
+  // Kept: the target, the one the static world names, and the newest other one (the limit); the older one deleted.
+  await eventually('revision 2 deleted', async () => !(await history()).includes(revs[1]));
+  expect(await history()).toEqual([revs[0], revs[2], revs[3]].sort());
+  // Once no world names it, the static world's revision goes too.
+  await kubectlOk(['delete', 'worldinstance', 'rf-static', '-n', NS]);
+  await eventually('revision 1 deleted once free', async () => !(await history()).includes(revs[0]));
+  expect(await history()).toEqual([revs[2], revs[3]].sort());
 }, TIMEOUT);

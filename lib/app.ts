@@ -148,18 +148,24 @@ export class AnvilApp extends App {
   /**
    * Each static world carries the revision (issue 10) synth rendered it from: the name the
    * reconciler gives the same definitions, so `kubectl get worlds` says whether it is current.
+   * So do its Deployments (metadata only: no restart): the reconciler tells from them whether
+   * a world's new revision has reached its Deployments yet (kubectl applies the worlds first).
    */
   private recordRevisions(catalog: Catalog): void {
     const revisions = new Map<string, string | undefined>();
     for (const c of this.node.findAll()) {
       if (!(c instanceof ApiObject) || c.apiVersion !== API_VERSION || c.kind !== 'WorldInstance') continue;
-      const game = (c.toJson() as WorldInstance).spec.gameRef.name;
+      const world = c.toJson() as WorldInstance;
+      const game = world.spec.gameRef.name;
       if (!revisions.has(game)) {
         const data = snapshotGame(catalog, game);
         revisions.set(game, data && revisionName(data));
       }
       const name = revisions.get(game);
-      if (name) c.metadata.addAnnotation(ANNOTATION_REVISION, name);
+      if (!name) continue;
+      c.metadata.addAnnotation(ANNOTATION_REVISION, name);
+      const chart = this.worldCharts.get(`${world.metadata.namespace ?? 'default'}/${world.metadata.name}`);
+      for (const o of chart?.node.findAll() ?? []) if (o instanceof ApiObject && o.kind === 'Deployment') o.metadata.addAnnotation(ANNOTATION_REVISION, name);
     }
   }
 

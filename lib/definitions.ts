@@ -8,7 +8,7 @@
  *   new WorldPool(defs, 'cp-eu', { game, namespace: 'command-path', region: 'eu-west', buffer: 5 });
  */
 import type { Construct } from 'constructs';
-import type { BookletStrategy, ModuleManifestSpec, WorldInstanceSpec, WorldPoolSpec } from './api/schema.js';
+import type { BookletStrategy, GameRollout, ModuleManifestSpec, WorldInstanceSpec, WorldPoolSpec } from './api/schema.js';
 import { LABEL_STATIC, MANAGED_BY } from './render/labels.js';
 import { GameDefinitionObject, ModuleManifestObject, WorldInstanceObject, WorldPoolObject } from './render/objects.js';
 
@@ -49,6 +49,8 @@ export interface GameProps {
   modules: ModuleRef[];
   /** Groups of modules to colocate (same node or same zone). */
   booklets?: BookletProps[];
+  /** How a new revision reaches its worlds, static ones included (README: Rollouts). */
+  rollout?: GameRollout;
 }
 
 /** A GameDefinition: the set of modules a world of this game runs. */
@@ -61,6 +63,7 @@ export class Game extends GameDefinitionObject {
       spec: {
         modules: props.modules.map((m) => ({ name: moduleName(m) })),
         ...(props.booklets ? { booklets: props.booklets.map((b) => ({ name: b.name, strategy: b.strategy, modules: b.modules.map(moduleName) })) } : {}),
+        ...(props.rollout ? { rollout: props.rollout } : {}),
       },
     });
     this.gameName = name;

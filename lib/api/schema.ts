@@ -206,6 +206,9 @@ export const GameRolloutSchema = Type.Object({
     Type.Integer({ minimum: 1, maximum: 86400, description: 'A batch not Running within this pauses the rollout; also the Deployments\' progressDeadlineSeconds (default 600)' }),
   ),
   paused: Type.Optional(Type.Boolean({ description: 'No new batch starts while true (anvil rollout pause|resume)' })),
+  revisionHistoryLimit: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: 1000, description: 'Old ControllerRevisions of this game kept besides those in use (a world runs it, the target, the pinned one): the newest this many (default 10); older ones are deleted' }),
+  ),
   revision: Type.Optional(
     Type.String({ maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'Run this ControllerRevision (a rollback: anvil rollout undo); unset: the latest revision of the definitions' }),
   ),
@@ -313,6 +316,9 @@ export const WorldInstanceStatusSchema = Type.Object({
   endpoints: Type.Optional(EndpointsSchema),
   revision: Type.Optional(Type.String({ maxLength: 253, description: 'The ControllerRevision (in anvil-system) the world is rendered from' })),
   upToDate: Type.Optional(Type.Boolean({ description: "The world runs its game's target revision" })),
+  heldModules: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'A static world: Deployments holding a newer template (a newer dist) until its rollout batch releases them (spec.paused)' }),
+  ),
   moduleVersions: Type.Optional(
     Type.Array(Type.Object({ name: dnsLabel('A module of the world'), version: Type.String({ maxLength: 128 }), image: Type.String({ maxLength: 512 }) }), {
       maxItems: 256,

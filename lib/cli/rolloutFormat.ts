@@ -41,11 +41,18 @@ export function formatRolloutStatus(game: GameDefinition, revisions: readonly Re
   return `${lines.join('\n')}\n`;
 }
 
+/** Claimed; or static, and whether the rollout gate holds a newer dist's template for it (its batch releases it). */
+function worldNote(w: WorldInstance): string {
+  if (w.metadata.labels?.['anvil.dev/claim']) return ' (claimed)';
+  if (w.metadata.labels?.['anvil.dev/static'] !== 'true') return '';
+  return w.status?.heldModules ? ` (static, ${w.status.heldModules} held)` : ' (static)';
+}
+
 function worldList(ws: readonly WorldInstance[]): string {
   if (ws.length === 0) return 'no worlds';
   const shown = ws
     .slice(0, 30)
-    .map((w) => `${w.metadata.namespace}/${w.metadata.name} ${w.status?.phase ?? '?'}${w.metadata.labels?.['anvil.dev/claim'] ? ' (claimed)' : ''}`)
+    .map((w) => `${w.metadata.namespace}/${w.metadata.name} ${w.status?.phase ?? '?'}${worldNote(w)}`)
     .join(', ');
   return `${ws.length} world(s): ${shown}${ws.length > 30 ? ', …' : ''}`;
 }

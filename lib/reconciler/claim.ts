@@ -37,6 +37,9 @@ export interface WorldView {
   claimUid?: string;
   /** Running, made from its pool's current spec, not being deleted. */
   ready: boolean;
+  /** The revision it is assigned (`anvil.dev/revision`) and the one its status says it runs (issue 10). */
+  revision?: string;
+  renderedRevision?: string;
   endpoints: Endpoint[];
 }
 
@@ -44,6 +47,8 @@ export interface PoolInfo {
   name: string;
   uid: string;
   game: string;
+  /** Where its game's rollout stands (GameDefinition status.rollout): worlds it is moving are not bound. */
+  rollout?: { targetRevision?: string; batchWorlds?: readonly string[] };
   region: string;
   worldLabels: Record<string, string>;
 }
@@ -112,8 +117,26 @@ function repairs(claims: readonly ClaimView[], worlds: readonly WorldView[]): { 
   return { actions, handled };
 }
 
+/**
+ * A world its game's rollout is moving (issue 10): assigned a revision it does not run yet,
+ * or in the rollout's current batch and not yet Running on the target. Binding it would put
+ * players in a world about to restart.
+ */
+export function movedByRollout(w: WorldView, namespace: string, rollout: PoolInfo['rollout']): boolean {
+  if (w.revision !== undefined && w.renderedRevision !== undefined && w.revision !== w.renderedRevision) return true;
+  const target = rollout?.targetRevision;
+  if (!target || !rollout?.batchWorlds?.includes(`${namespace}/${w.name}`)) return false;
+  return !(w.ready && w.renderedRevision === target);
+}
+
+/** Ready worlds on their game's target revision first (a new player gets the current version), then first come first served. */
+const currentFirst = (pool: PoolInfo) => (a: WorldView, b: WorldView) => {
+  const target = pool.rollout?.targetRevision;
+  return target ? Number(b.revision === target) - Number(a.revision === target) : 0;
+};
+
 /** What to do in one namespace. `now`: epoch ms. */
-export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldView[], pools: readonly PoolInfo[], now: number): ClaimPlan {
+export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldView[], pools: readonly PoolInfo[], now: number, namespace = ''): ClaimPlan {
   const { actions, handled } = repairs(claims, worlds);
   const pending = new Map<string, number>();
   let nextDeadline: number | undefined;
@@ -122,9 +145,10 @@ export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldV
   const poolByName = new Map(pools.map((p) => [p.name, p]));
   for (const w of [...worlds].sort(fifo)) {
     const p = w.pool ? poolByName.get(w.pool) : undefined;
-    if (!p || w.claimUid || !w.ready || w.poolUid !== p.uid) continue;
+    if (!p || w.claimUid || !w.ready || w.poolUid !== p.uid || movedByRollout(w, namespace, p.rollout)) continue;
     available.set(p.name, [...(available.get(p.name) ?? []), w]);
   }
+  for (const [name, ws] of available) ws.sort(currentFirst(poolByName.get(name)!)); // stable: fifo within each
 
   const waiting = claims.filter((c) => !isSettled(c) && !handled.has(c.uid)).sort(fifo);
   for (const claim of waiting) {

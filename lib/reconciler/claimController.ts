@@ -13,8 +13,8 @@
  * state (claim.ts `repairs`), never from memory.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { API_VERSION, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../api/schema.js';
-import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_CLAIM, LABEL_POOL } from '../render/labels.js';
+import { API_VERSION, type GameDefinition, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../api/schema.js';
+import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL } from '../render/labels.js';
 import {
   alreadyWaiting,
   boundStatus,
@@ -41,6 +41,8 @@ export interface ClaimControllerOptions {
   worlds: Informer<KubernetesObject>;
   claims: Informer<KubernetesObject>;
   pools: Informer<KubernetesObject>;
+  /** GameDefinitions: their rollout status says which worlds a rollout is moving (not to be bound). */
+  games?: Informer<KubernetesObject>;
   metrics: ReconcilerMetrics;
   log: (msg: string) => void;
   /** False once this replica is no longer the leader: no write is started then. */
@@ -134,7 +136,8 @@ export class ClaimController {
       .map((w) => this.worldWrites.view(w) as Obj)
       .filter((w) => !w.metadata?.deletionTimestamp && (w.metadata?.labels?.[LABEL_POOL] || w.metadata?.annotations?.[ANNOTATION_CLAIM_UID]))
       .map((w) => this.worldView(w, hashes));
-    const plan = planClaims(claims, worlds, pools.map(poolInfo), now);
+    const rollout = (game: string) => (this.o.games?.get(game) as GameDefinition | undefined)?.status?.rollout;
+    const plan = planClaims(claims, worlds, pools.map((p) => poolInfo(p, rollout)), now, namespace);
     this.o.onPending(namespace, plan.pending);
     for (const [pool, n] of plan.pending) this.o.metrics.claimsPending.set({ namespace, pool }, n);
     for (const p of pools) if (!plan.pending.has(p.metadata.name)) this.o.metrics.claimsPending.set({ namespace, pool: p.metadata.name }, 0);
@@ -156,6 +159,8 @@ export class ClaimController {
       ...(owner ? { poolUid: owner.uid } : {}),
       ...(claimUid ? { claimUid } : {}),
       ready: running && !!pool && w.metadata?.annotations?.[ANNOTATION_POOL_TEMPLATE] === hashes.get(pool),
+      ...(w.metadata?.annotations?.[ANNOTATION_REVISION] ? { revision: w.metadata.annotations[ANNOTATION_REVISION] } : {}),
+      ...(w.status?.revision ? { renderedRevision: w.status.revision } : {}),
       endpoints: w.status?.endpoints ?? [],
     };
   }
@@ -272,9 +277,10 @@ function claimView(c: Obj): ClaimView {
   };
 }
 
-function poolInfo(p: WorldPool): PoolInfo {
+function poolInfo(p: WorldPool, rolloutOf: (game: string) => PoolInfo['rollout']): PoolInfo {
   const s = poolSpec(p);
-  return { name: p.metadata.name, uid: p.metadata.uid ?? '', game: s.game, region: s.region, worldLabels: s.worldLabels };
+  const rollout = rolloutOf(s.game);
+  return { name: p.metadata.name, uid: p.metadata.uid ?? '', game: s.game, region: s.region, worldLabels: s.worldLabels, ...(rollout ? { rollout } : {}) };
 }
 
 const worldRef = (namespace: string, w: WorldView) =>

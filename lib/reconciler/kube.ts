@@ -172,6 +172,11 @@ export class Kube {
     return this.write('apply', () => this.objects.apply(obj, FIELD_MANAGER));
   }
 
+  /** Server-side apply under another field manager of the reconciler's (the static worlds' rollout gate: staticGate.ts). */
+  async applyAs<T extends KubernetesObject>(obj: T, fieldManager: string): Promise<T> {
+    return this.write('apply', () => this.objects.apply(obj, fieldManager));
+  }
+
   async applyStatus<T extends KubernetesObject>(obj: T): Promise<T> {
     return this.write('apply-status', () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
   }

@@ -194,6 +194,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     worlds,
     claims,
     pools,
+    games,
     metrics,
     log,
     canWrite,
@@ -226,7 +227,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     revisions,
     log,
   };
-  const rolloutCtx = { kube, definitions, games, worlds, revisions, memory: rolloutMemory, pool: (ns: string, name: string) => pools.get(name, ns) as WorldPool | undefined, log };
+  const rolloutCtx = { kube, definitions, games, worlds, deployments: owned.get('Deployment')!, revisions, memory: rolloutMemory, pool: (ns: string, name: string) => pools.get(name, ns) as WorldPool | undefined, log };
 
   // ---- HTTP -----------------------------------------------------------------------------
   let ready = false;

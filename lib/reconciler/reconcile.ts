@@ -9,7 +9,7 @@ import type { WorldInstance, WorldPhase } from '../api/schema.js';
 import { objectRef, validateObject } from '../api/validate.js';
 import { formatDiagnostic, hasErrors } from '../diagnostics.js';
 import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
-import { LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
+import { ANNOTATION_REVISION, LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
 import type { RenderSettings } from '../render/settings.js';
 import { renderWorld } from '../render/world.js';
 import { withExternal, worldEndpoints, type LiveService } from '../render/endpoints.js';
@@ -21,8 +21,9 @@ import { errorMessage, isNotFound, type Kube } from './kube.js';
 import type { ReconcilerMetrics } from './metrics.js';
 import { computeStatus, phaseEvent, type Failure, type Resolution, type WorkloadState } from './status.js';
 import type { Revisions } from './revisions.js';
-import { recordRevision, revisionStatus, worldRevision } from './worldRevision.js';
-import type { WorldInstanceStatus } from '../api/schema.js';
+import { recordRevision, revisionStatus, worldRevision, type WorldRevision } from './worldRevision.js';
+import type { Endpoint, WorldInstanceStatus } from '../api/schema.js';
+import { arm, isHeld, isServing, isSynthDeployment } from './staticGate.js';
 
 export const PLATFORM_KEY = '__platform__';
 
@@ -92,13 +93,14 @@ function workloadState(
   ctx: ReconcileContext,
   managedBy: WorkloadState['managedBy'],
   written: ReadonlyMap<string, KubernetesObject> = new Map(),
+  ready: (d: KubernetesObject) => boolean = deploymentAvailable,
 ): WorkloadState {
   const deployments = objects.filter((o) => o.kind === 'Deployment');
   const live = deployments.map((d) => ({
     name: d.metadata?.name ?? '',
     obj: written.get(objectKey(d)) ?? ctx.deployments.get(d.metadata?.name ?? '', d.metadata?.namespace),
   }));
-  const notReady = live.filter((d) => !deploymentAvailable(d.obj)).map((d) => d.name);
+  const notReady = live.filter((d) => !(d.obj && ready(d.obj))).map((d) => d.name);
   return {
     managedBy,
     bindings: objects.filter((o) => o.kind === 'CapabilityBinding').length,
@@ -149,54 +151,95 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   if (!cached) return {};
   const world = copyOf<WorldInstance>(cached, 'WorldInstance');
   const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
-  const managedBy = isStatic ? 'synth' : 'reconciler';
-  const none: WorkloadState = { managedBy, bindings: 0, modules: 0, existing: 0, readyModules: 0, notReady: [] };
+  const none: WorkloadState = { managedBy: isStatic ? 'synth' : 'reconciler', bindings: 0, modules: 0, existing: 0, readyModules: 0, notReady: [] };
 
   const problems = validateObject(world, objectRef(world));
   if (hasErrors(problems)) {
-    const res = { ok: false, reason: 'Invalid', message: problems.map(formatDiagnostic).join('; ') };
-    await writeStatus(world, res, none, ctx);
+    await writeStatus(world, { ok: false, reason: 'Invalid', message: problems.map(formatDiagnostic).join('; ') }, none, ctx);
     return {};
   }
+  const planned = await planWorld(world, ctx);
+  if (world.metadata.deletionTimestamp || !planned.res.ok) {
+    // Failed: what was deployed stays as it was until the plan resolves again.
+    await writeStatus(world, planned.res, none, ctx, undefined, planned.revStatus);
+    return {};
+  }
+  // Static and dynamic worlds alike: what the live exposed Services say (node ports, LB addresses).
+  const endpoints = withExternal(worldEndpoints(planned.plan), (n, ns) => ctx.services.get(n, ns) as LiveService | undefined);
+  return isStatic ? reportStatic(world, planned, endpoints, ctx) : applyWorld(key, world, planned, endpoints, ctx);
+}
 
+/** A world's plan: resolved from the revision it runs (issue 10), or the live definitions when it has none. */
+interface PlannedWorld {
+  rev: WorldRevision;
+  revStatus: Partial<WorldInstanceStatus>;
+  plan: WorldPlan;
+  res: Resolution;
+  renderOpts: { progressDeadlineSeconds?: number };
+}
+
+async function planWorld(world: WorldInstance, ctx: ReconcileContext): Promise<PlannedWorld> {
   // The revision it runs (issue 10): rendered from that snapshot, not the live definitions.
   const rev = await worldRevision(world, ctx.definitions, ctx.revisions);
-  const revStatus = revisionStatus(rev);
   const t0 = performance.now();
   const plan = resolveWorld(rev.entry ? { ...rev.entry.catalog, worlds: [world] } : ctx.definitions.forWorld(world), world);
   ctx.metrics.resolution.observe((performance.now() - t0) / 1000);
-  const res = rev.problem ?? resolutionOf(plan, ctx.definitions.get().problems);
-
-  if (world.metadata.deletionTimestamp || !res.ok) {
-    // Failed: what was deployed stays as it was until the plan resolves again.
-    await writeStatus(world, res, none, ctx, undefined, revStatus);
-    return {};
-  }
   const progressDeadlineSeconds = ctx.definitions.get().catalog.games.get(world.spec.gameRef.name)?.spec.rollout?.progressDeadlineSeconds;
-  const renderOpts = progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds } : {};
+  return {
+    rev,
+    revStatus: revisionStatus(rev),
+    plan,
+    res: rev.problem ?? resolutionOf(plan, ctx.definitions.get().problems),
+    renderOpts: progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds } : {},
+  };
+}
 
-  // Static and dynamic worlds alike: what the live exposed Services say (node ports, LB addresses).
-  const endpoints = withExternal(worldEndpoints(plan), (n, ns) => ctx.services.get(n, ns) as LiveService | undefined);
-  if (isStatic) {
-    // Synth rendered and applied it: only report how its workloads are doing.
-    await writeStatus(world, res, { ...workloadState(renderWorld(plan, ctx.settings, undefined, renderOpts), ctx, managedBy), endpoints }, ctx, undefined, revStatus);
-    return {};
-  }
+/**
+ * A static world: synth rendered it and kubectl applied it, so only report how its
+ * workloads are doing — a Deployment the rollout gate holds (staticGate.ts) still serves on
+ * its old template: the world stays Running, not current, until its batch — and arm the gate
+ * on what is rolled out.
+ */
+async function reportStatic(world: WorldInstance, p: PlannedWorld, endpoints: Endpoint[], ctx: ReconcileContext): Promise<ReconcileResult> {
+  const objects = renderWorld(p.plan, ctx.settings, undefined, p.renderOpts) as KubernetesObject[];
+  const live = objects
+    .filter((o) => o.kind === 'Deployment')
+    .map((d) => ctx.deployments.get(d.metadata?.name ?? '', d.metadata?.namespace))
+    .filter((d): d is KubernetesObject => d !== undefined && isSynthDeployment(d));
+  const held = live.filter(isHeld).map((d) => d.metadata?.name ?? '');
+  const state = { ...workloadState(objects, ctx, 'synth', new Map(), isServing), endpoints, ...(held.length ? { held } : {}) };
+  // It runs the revision dist names once that reached every Deployment (synth marks them with
+  // it too: kubectl applies the world first) and all are rolled out on it; until then (on its
+  // way, held by the gate, rolling) it still runs the one it ran.
+  const assigned = world.metadata.annotations?.[ANNOTATION_REVISION];
+  const rolled = live.length === state.modules && live.every((d) => deploymentAvailable(d) && (d.metadata?.annotations?.[ANNOTATION_REVISION] ?? assigned) === assigned);
+  const prev = world.status;
+  const extra: Partial<WorldInstanceStatus> =
+    held.length || !rolled
+      ? { ...p.revStatus, ...(prev?.revision ? { revision: prev.revision } : {}), ...(prev?.moduleVersions ? { moduleVersions: prev.moduleVersions } : {}), upToDate: false, ...(held.length ? { heldModules: held.length } : {}) }
+      : p.revStatus;
+  await writeStatus(world, p.res, state, ctx, undefined, extra);
+  // A Deployment changed since the cache saw it: look again soon, from the fresher cache.
+  return (await arm(live, ctx.kube)) ? {} : { requeueAfter: 1000 };
+}
+
+/** A world the reconciler renders: record its revision, apply its objects, report. */
+async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, endpoints: Endpoint[], ctx: ReconcileContext): Promise<ReconcileResult> {
+  const { rev, res, revStatus } = p;
   if (rev.record && rev.entry) await recordRevision(world, rev.entry.name, ctx.kube);
-
   const uid = world.metadata.uid;
   if (!uid) throw new Error(`world ${key} has no uid`);
   const t1 = performance.now();
   let objects: KubernetesObject[] = [];
   let result: SyncResult;
   try {
-    objects = renderWorld(plan, ctx.settings, { uid }, renderOpts) as KubernetesObject[];
-    result = await ctx.applier.sync(objects, namespace, worldOwner(world, uid));
+    objects = renderWorld(p.plan, ctx.settings, { uid }, p.renderOpts) as KubernetesObject[];
+    result = await ctx.applier.sync(objects, world.metadata.namespace ?? 'default', worldOwner(world, uid));
   } catch (e) {
     // Every failure shows on the world: Ready=False (Failed for a conflict) and a Warning
     // Event counted up on every retry; then the queue retries with backoff.
     const failure: Failure = e instanceof ConflictError ? { reason: 'Conflict', message: e.message } : { reason: 'ReconcileFailed', message: errorMessage(e) };
-    await reportFailure(world, res, { ...workloadState(objects, ctx, managedBy), endpoints }, ctx, failure, revStatus);
+    await reportFailure(world, res, { ...workloadState(objects, ctx, 'reconciler'), endpoints }, ctx, failure, revStatus);
     throw e;
   }
   const { applied, deleted, written, drift } = result;
@@ -204,7 +247,7 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
     ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
   }
-  const state = { ...workloadState(objects, ctx, managedBy, written), endpoints };
+  const state = { ...workloadState(objects, ctx, 'reconciler', written), endpoints };
   if (drift.length > 0) {
     const message = `not repaired (never deleted to repair drift): ${drift.map((d) => `${d.object} field ${d.field}: ${d.message}`).join('; ')}`;
     await reportFailure(world, res, state, ctx, { reason: 'Drift', message }, revStatus);

@@ -13,6 +13,7 @@ import type { Catalog } from '../resolve/catalog.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { catalogOfRevision, revisionName, snapshotGame, type RevisionData } from '../resolve/revision.js';
 import type { Informer } from './informer.js';
+import { revisionsToPrune } from './revisionHistory.js';
 import { isConflict, type Kube } from './kube.js';
 
 export const REVISIONS_PATH = `/apis/apps/v1/namespaces/${PLATFORM_NAMESPACE}/controllerrevisions`;
@@ -104,6 +105,29 @@ export class Revisions {
     }
     const name = await this.latest(game, live);
     return name ? { name } : { problem: 'the game or one of its modules is missing or invalid: no revision can be made of it' };
+  }
+
+  /**
+   * Deletes the game's revisions beyond `limit` that nothing uses (revisionHistory.ts), each
+   * only in the version the cache saw (uid and resourceVersion preconditions). Returns the names deleted.
+   */
+  async prune(game: string, limit: number, inUse: ReadonlySet<string>): Promise<string[]> {
+    const doomed = revisionsToPrune(this.history(game), limit, inUse);
+    const deleted: string[] = [];
+    for (const name of doomed) {
+      const o = this.cache.get(name, PLATFORM_NAMESPACE);
+      if (!o?.metadata?.uid || !o.metadata.resourceVersion) continue; // made by this process, not in the cache yet: not old
+      try {
+        await this.kube.deleteExactly({ apiVersion: 'apps/v1', kind: 'ControllerRevision', metadata: { name, namespace: PLATFORM_NAMESPACE, uid: o.metadata.uid, resourceVersion: o.metadata.resourceVersion } });
+      } catch (e) {
+        if (isConflict(e)) continue;
+        throw e;
+      }
+      this.created.delete(name);
+      this.parsed.delete(name);
+      deleted.push(name);
+    }
+    return deleted;
   }
 
   /** Forget what the informer now has. */

@@ -9,8 +9,11 @@
  * The rules:
  * - a world is updated by setting its revision annotation; it is done when it is Running
  *   and its status says it runs the target;
- * - static worlds are synth's (dist/): counted, never moved; claimed worlds move only when
- *   the policy's claimedWorlds is Rolling (OnRelease: their pool's replacement is current);
+ * - static worlds are synth's (dist/): `kubectl apply` brings their new revision, and the
+ *   gate (staticGate.ts: spec.paused on their Deployments) holds the new template; such a
+ *   world is pending while it is held, moved by releasing the gate, done when its
+ *   Deployments are rolled out and available again. Claimed worlds move only when the
+ *   policy's claimedWorlds is Rolling (OnRelease: their pool's replacement is current);
  * - one batch at a time: the next starts when every world of the current one is done;
  *   Rolling: per group of worlds (a pool, or the game's other worlds) no more than
  *   maxUnavailableWorlds are not Running at once, counting those already down; Immediate:
@@ -63,6 +66,10 @@ export interface RolloutWorld {
   /** Worlds whose unavailability is counted together: `namespace/pool` for a pool's worlds, '' for the others. */
   group: string;
   static: boolean;
+  /** A static world whose Deployments hold a template not rolled out yet (the gate, spec.paused). */
+  held?: boolean;
+  /** A static world whose Deployments all run their current template, available. */
+  rolledOut?: boolean;
   claimed: boolean;
   /** The revision assigned (the world's annotation). */
   revision?: string;
@@ -91,13 +98,16 @@ export interface RolloutDecision {
   requeueAfterMs?: number;
 }
 
-const isDone = (w: RolloutWorld, target: string) => w.revision === target && w.renderedRevision === target && w.running;
+/** A batch world is done: on the target and Running; a static one: its gate has nothing left to roll. */
+const settled = (w: RolloutWorld, target: string) => (w.static ? !w.held && w.rolledOut === true : isDone(w, target));
+const isDone = (w: RolloutWorld, target: string) => w.revision === target && w.renderedRevision === target && w.running && (!w.static || (!w.held && w.rolledOut === true));
+/** Still to be moved: a static world the gate holds; another on an older revision (one without a revision yet is new: the world reconciler starts it on the target itself). */
+const isPending = (w: RolloutWorld, target: string) => (w.static ? w.held === true : w.revision !== undefined && w.revision !== target);
 
 export function planRollout(input: RolloutInput): RolloutDecision {
   const { target, worlds, now } = input;
-  const eligible = (w: RolloutWorld) => !w.static && (!w.claimed || input.policy(w.group).claimedWorlds === 'Rolling');
-  // A world without a revision yet is new: the world reconciler starts it on the target itself.
-  const pending = worlds.filter((w) => eligible(w) && w.revision !== undefined && w.revision !== target);
+  const eligible = (w: RolloutWorld) => w.static || !w.claimed || input.policy(w.group).claimedWorlds === 'Rolling';
+  const pending = worlds.filter((w) => eligible(w) && isPending(w, target));
   const counts: RolloutStatus = {
     targetRevision: target,
     updatedWorlds: worlds.filter((w) => isDone(w, target)).length,
@@ -134,12 +144,13 @@ function inFlightWorlds(prev: RolloutStatus | undefined, worlds: readonly Rollou
   const byKey = new Map(worlds.map((w) => [w.key, w]));
   return (prev?.batchWorlds ?? [])
     .map((k) => byKey.get(k))
-    .filter((w): w is RolloutWorld => w !== undefined && !isDone(w, target) && (w.revision === target || eligible(w)));
+    .filter((w): w is RolloutWorld => w !== undefined && !settled(w, target) && (w.revision === target || eligible(w)));
 }
 
 function batchInFlight(input: RolloutInput, status: RolloutStatus, inFlight: RolloutWorld[]): RolloutDecision {
   const { target, now } = input;
-  const assign = inFlight.filter((w) => w.revision !== target).map((w) => w.key);
+  // Moved again if it was not (a restart between the status write and the move): idempotent.
+  const assign = inFlight.filter((w) => (w.static ? w.held : w.revision !== target)).map((w) => w.key);
   const deadlineMs = Date.parse(status.batchStartedAt ?? timestamp(now)) + input.policy('').progressDeadlineSeconds * 1000;
   if (now.getTime() > deadlineMs) {
     const names = inFlight.map((w) => w.key);

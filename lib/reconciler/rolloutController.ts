@@ -5,7 +5,8 @@
  * restarts), then moves the batch's worlds by setting their revision annotation — each with
  * the world's resourceVersion as precondition, so a world claimed meanwhile is never moved
  * on the strength of a stale cache. The world reconciler then renders them from the new
- * revision.
+ * revision. Static worlds are moved by releasing their rollout gate (staticGate.ts). Last,
+ * revisions beyond the game's revisionHistoryLimit that nothing uses are deleted.
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
@@ -16,6 +17,8 @@ import type { Informer } from './informer.js';
 import { errorMessage, isConflict, isNotFound, type Kube } from './kube.js';
 import { maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutDecision, type RolloutWorld } from './rollout.js';
 import type { Revisions } from './revisions.js';
+import { DEFAULT_REVISION_HISTORY_LIMIT } from './revisionHistory.js';
+import { gateState, release, staticDeployments } from './staticGate.js';
 import { timestamp } from './status.js';
 
 export const ROLLOUT_PREFIX = 'rollout:';
@@ -26,6 +29,8 @@ export interface RolloutContext {
   definitions: DefinitionsCache;
   games: Informer<KubernetesObject>;
   worlds: Informer<KubernetesObject>;
+  /** Deployments (the owned-objects cache): the static worlds' gates. */
+  deployments: Informer<KubernetesObject>;
   revisions: Revisions;
   /** A WorldPool from the cache, for its rollout override (undefined: none, or pools not watched). */
   pool: (namespace: string, name: string) => WorldPool | undefined;
@@ -83,7 +88,7 @@ export async function reconcileRollout(key: string, ctx: RolloutContext): Promis
   const decision = planRollout({
     target,
     ...(previous.rollout ? { previous: previous.rollout } : {}),
-    worlds: worlds.map((w) => ctx.memory.revisionOf(rolloutWorld(w))),
+    worlds: worlds.map((w) => withGate(ctx.memory.revisionOf(rolloutWorld(w)), ctx)),
     policy: (group) => {
       const [ns, pool] = group.split('/');
       return rolloutPolicy(game.spec.rollout, group ? ctx.pool(ns!, pool!)?.spec.rollout : undefined);
@@ -94,8 +99,31 @@ export async function reconcileRollout(key: string, ctx: RolloutContext): Promis
   await writeStatus(live, previous, next, ctx.kube);
   ctx.memory.status.set(name, next);
   await maybeWarn(live, previous, next, ctx);
-  await assign(decision.assign, target, worlds, ctx);
-  return decision.requeueAfterMs ? { requeueAfter: decision.requeueAfterMs } : {};
+  const released = await assign(decision.assign, target, worlds, ctx);
+  await pruneHistory(game, target, ctx);
+  const requeueAfter = released ? decision.requeueAfterMs : Math.min(decision.requeueAfterMs ?? 1000, 1000);
+  return requeueAfter ? { requeueAfter } : {};
+}
+
+/** A static world as the planner needs it: whether its gate holds a pending template, and whether it is rolled out. */
+function withGate(w: RolloutWorld, ctx: RolloutContext): RolloutWorld {
+  if (!w.static) return w;
+  const [namespace, name] = w.key.split('/') as [string, string];
+  return { ...w, ...gateState(staticDeployments(namespace, name, ctx.deployments)) };
+}
+
+/** Deletes the game's revisions beyond its revisionHistoryLimit that no world, target or pin uses. */
+async function pruneHistory(game: GameDefinition, target: string, ctx: RolloutContext): Promise<void> {
+  const inUse = new Set([target, ...(game.spec.rollout?.revision ? [game.spec.rollout.revision] : [])]);
+  // Every world, not only this game's: one moved to another game may still name a revision of this one.
+  for (const w of ctx.worlds.list() as WorldInstance[]) {
+    const assigned = w.metadata?.annotations?.[ANNOTATION_REVISION];
+    if (assigned) inUse.add(assigned);
+    if (w.status?.revision) inUse.add(w.status.revision);
+  }
+  for (const r of ctx.memory.assigned.values()) inUse.add(r);
+  const deleted = await ctx.revisions.prune(game.metadata.name, game.spec.rollout?.revisionHistoryLimit ?? DEFAULT_REVISION_HISTORY_LIMIT, inUse);
+  if (deleted.length) ctx.log(`game ${game.metadata.name}: deleted ${deleted.length} old revision(s) beyond revisionHistoryLimit: ${deleted.join(', ')}`);
 }
 
 function pausedCondition(prev: GameDefinitionStatus, status: 'True' | 'False', reason: string, message: string): Condition[] {
@@ -158,11 +186,21 @@ async function maybeWarn(game: GameDefinition, prev: GameDefinitionStatus, next:
   }
 }
 
-/** Sets the batch's worlds' revision, each only if it is unchanged since it was read (a world claimed meanwhile is left alone). */
-async function assign(keys: readonly string[], target: string, worlds: readonly WorldInstance[], ctx: RolloutContext): Promise<void> {
+/**
+ * Moves the batch's worlds: sets their revision, each only if it is unchanged since it was
+ * read (a world claimed meanwhile is left alone); a static world's gate is released. False
+ * when a static world's Deployment changed meanwhile (the next pass releases it).
+ */
+async function assign(keys: readonly string[], target: string, worlds: readonly WorldInstance[], ctx: RolloutContext): Promise<boolean> {
   const byKey = new Map(worlds.map((w) => [`${w.metadata.namespace ?? 'default'}/${w.metadata.name}`, w]));
   const todo = keys.map((k) => byKey.get(k)).filter((w): w is WorldInstance => w !== undefined);
-  for (let i = 0; i < todo.length; i += 8) await Promise.all(todo.slice(i, i + 8).map((w) => moveWorld(w, target, ctx)));
+  let all = true;
+  const move = async (w: WorldInstance) => {
+    if (!rolloutWorld(w).static) return moveWorld(w, target, ctx);
+    if (!(await release(staticDeployments(w.metadata.namespace ?? 'default', w.metadata.name, ctx.deployments), ctx.kube))) all = false;
+  };
+  for (let i = 0; i < todo.length; i += 8) await Promise.all(todo.slice(i, i + 8).map(move));
+  return all;
 }
 
 async function moveWorld(cached: WorldInstance, target: string, ctx: RolloutContext): Promise<void> {

@@ -29,6 +29,8 @@ export interface WorkloadState {
   readyModules: number;
   /** Names of the workloads that are not available yet, for the message. */
   notReady: string[];
+  /** A static world's Deployments that hold a newer template for their rollout batch (staticGate.ts); they still serve. */
+  held?: string[];
   /** The root modules' Services; absent when the plan did not resolve (the last ones stay). */
   endpoints?: Endpoint[];
 }
@@ -77,6 +79,8 @@ export function phaseOf(world: WorldInstance, res: Resolution, w: WorkloadState,
 }
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+const heldNote = (w: WorkloadState): string =>
+  w.held?.length ? `; ${w.held.length} on the previous template until their rollout batch: ${w.held.slice(0, 20).join(', ')}${w.held.length > 20 ? ', …' : ''}` : '';
 
 /** `extra`: status fields reported beside the phase (the world's revision: worldRevision.ts). */
 export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date(), failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): StatusChange {
@@ -97,7 +101,7 @@ export function computeStatus(world: WorldInstance, res: Resolution, w: Workload
     failure && res.ok && phase !== 'Terminating'
       ? { type: 'Ready', status: 'False', reason: failure.reason, message: failure.message.slice(0, 30000), ...gen }
       : phase === 'Running'
-      ? { type: 'Ready', status: 'True', reason: 'AllModulesReady', message: `${w.readyModules}/${plural(w.modules, 'module')} available`, ...gen }
+      ? { type: 'Ready', status: 'True', reason: 'AllModulesReady', message: `${w.readyModules}/${plural(w.modules, 'module')} available${heldNote(w)}`, ...gen }
       : phase === 'Failed'
         ? { type: 'Ready', status: 'False', reason: 'NotResolved', message: 'the world cannot be planned: see condition Resolved', ...gen }
         : phase === 'Terminating'

@@ -19,7 +19,8 @@ export const LABEL_CLAIM = 'anvil.dev/claim';
 export const ANNOTATION_CLAIM_UID = 'anvil.dev/claim-uid';
 /**
  * On a world: the ControllerRevision (in anvil-system) it is rendered from. Written when the
- * world is first reconciled and when a rollout reaches it; synth writes it on static worlds.
+ * world is first reconciled and when a rollout reaches it; synth writes it on static worlds,
+ * and on their Deployments (the reconciler tells from them when a new dist has reached them).
  */
 export const ANNOTATION_REVISION = 'anvil.dev/revision';
 /** On a ControllerRevision: the game it is a revision of. */

@@ -81,7 +81,8 @@ export const RECONCILER_PORT = 8080;
  * worldinstances/finalizers, which setting `blockOwnerDeletion` on an owner reference needs
  * where the OwnerReferencesPermissionEnforcement admission plugin is on; create, get and
  * patch on Events (a repeated failure counts up one Event); for rollouts (issue 10) get on
- * worlds (a revision annotation retried after a conflict) and patch on the game's status.
+ * worlds (a revision annotation retried after a conflict), patch on the game's status, and
+ * patch on deployments (already owned) for the static worlds' rollout gate, spec.paused.
  */
 const OWNED = ['list', 'watch', 'get', 'create', 'patch', 'delete'];
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
@@ -109,8 +110,8 @@ export const LEASE_RULES: k8s.PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
 ];
 
-/** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/revisions.ts). */
-export const REVISION_RULES: k8s.PolicyRule[] = [{ apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['list', 'watch', 'create'] }];
+/** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/revisions.ts); delete: those beyond revisionHistoryLimit. */
+export const REVISION_RULES: k8s.PolicyRule[] = [{ apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['list', 'watch', 'create', 'delete'] }];
 
 export class Reconciler extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerProps) {

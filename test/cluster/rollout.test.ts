@@ -2,10 +2,11 @@
 // batches no larger than maxUnavailableWorlds, claimed worlds kept until released, a
 // version that never becomes Ready pauses the rollout and `anvil rollout undo` brings the
 // worlds back, Immediate, pause/resume, and a reconciler killed mid-rollout.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { HOLD_NOT_READY } from './controlPlane.js';
-import { KUBECTL, kubeconfigPath, kubectlOk } from './kubectl.js';
+import { kubeconfigPath, kubectlOk } from './kubectl.js';
+import { BatchesWatch, WorldsWatch, stopWatches } from './rolloutWatch.js';
 import { workloadName } from '../../lib/render/topology.js';
 import {
   ROOT,
@@ -22,10 +23,9 @@ import {
 } from './reconcilerHarness.js';
 
 const NS = `ro-${Math.random().toString(36).slice(2, 7)}`;
-const PREFIXES = ['ra', 'rb', 'rx', 'rd', 're'];
+const PREFIXES = ['ra', 'rb', 'rx', 'rd', 're', 'rf'];
 const TIMEOUT = 300_000;
 let rec: ReconcilerProcess;
-const watchers = new Set<ChildProcess>();
 
 /** `node bin/anvil.js …` against the test cluster. */
 function anvil(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -38,62 +38,6 @@ function anvil(args: string[]): Promise<{ code: number | null; stdout: string; s
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
   });
-}
-
-/** `kubectl get -w` with a `|`-separated jsonpath template: every event's fields, as they come. */
-function watch(args: string[], template: string, onRow: (fields: string[]) => void): void {
-  const child = spawn(KUBECTL, ['--kubeconfig', kubeconfigPath(), 'get', ...args, '-w', '-o', `jsonpath=${template}{"\\n"}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  watchers.add(child);
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop() ?? '';
-    for (const l of lines) if (l.trim()) onRow(l.split('|'));
-  });
-}
-
-/** The worlds of one game as a watch sees them; the most of them not Running at once. */
-class WorldsWatch {
-  readonly phase = new Map<string, string>();
-  maxDown = 0;
-  /** Phases each world went through (consecutive duplicates dropped). */
-  readonly history = new Map<string, string[]>();
-  constructor(game: string) {
-    watch(['worldinstances', '-n', NS], '{.metadata.name}|{.spec.gameRef.name}|{.status.phase}', ([name, g, phase]) => {
-      if (g !== game || !name) return;
-      this.phase.set(name, phase || 'None');
-      const h = this.history.get(name) ?? [];
-      if (h[h.length - 1] !== (phase || 'None')) this.history.set(name, [...h, phase || 'None']);
-      this.maxDown = Math.max(this.maxDown, [...this.phase.values()].filter((p) => p !== 'Running').length);
-    });
-  }
-}
-
-/** The game's batches as a watch sees its status: per target revision, batch number → its worlds. */
-class BatchesWatch {
-  readonly byTarget = new Map<string, Map<number, string>>();
-  readonly changed: string[] = [];
-  lastTarget = '';
-  constructor(game: string) {
-    watch(['gamedefinition', game], '{.status.rollout.targetRevision}|{.status.rollout.batch}|{.status.rollout.batchWorlds[*]}', ([target, batch, worlds]) => {
-      const n = Number(batch);
-      if (!target || !n) return;
-      this.lastTarget = target;
-      const batches = this.byTarget.get(target) ?? new Map<number, string>();
-      this.byTarget.set(target, batches);
-      const before = batches.get(n);
-      if (before !== undefined && before !== worlds) this.changed.push(`${target}#${n}: ${before} -> ${worlds}`);
-      batches.set(n, worlds ?? '');
-    });
-  }
-  /** Batch numbers of the rollout to `target` (default: the latest seen). */
-  numbers(target = this.lastTarget): number[] {
-    return [...(this.byTarget.get(target)?.keys() ?? [])].sort((a, b) => a - b);
-  }
-  worlds(n: number, target = this.lastTarget): string[] {
-    return (this.byTarget.get(target)?.get(n) ?? '').split(' ').filter(Boolean);
-  }
 }
 
 const world = (name: string) => getJson(['worldinstances', name, '-n', NS]);
@@ -131,13 +75,10 @@ beforeAll(async () => {
   rec = await startReconciler({ identity: 'ro-main', args: ['--resync-seconds', '4'] });
 }, TIMEOUT);
 
-afterEach(() => {
-  for (const w of watchers) w.kill('SIGKILL');
-  watchers.clear();
-});
+afterEach(() => stopWatches());
 
 afterAll(async () => {
-  for (const w of watchers) w.kill('SIGKILL');
+  stopWatches();
   if (rec) await rec.stop();
   await cleanup([NS], PREFIXES[0]!);
   for (const p of PREFIXES.slice(1)) await cleanup([], p);
@@ -159,7 +100,7 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
 
   // Paused: the new revision is made, but no world moves.
   expect((await anvil(['rollout', 'pause', 'ra-game'])).code).toBe(0);
-  const watched = new WorldsWatch('ra-game');
+  const watched = new WorldsWatch('ra-game', NS);
   const batches = new BatchesWatch('ra-game');
   await newPhysics('ra', '1.1.0');
   await eventually('RolloutPaused (Paused)', async () => condition(await gameOf('ra-game'), 'RolloutPaused')?.reason === 'Paused');
@@ -215,7 +156,7 @@ spec: {poolRef: {name: rb-pool}}
   });
   await eventually('pool refilled', async () => (await getJson(['worldpool', 'rb-pool', '-n', NS]))?.status?.ready === 3);
   const rev1 = await allCurrent('rb-game');
-  const watched = new WorldsWatch('rb-game');
+  const watched = new WorldsWatch('rb-game', NS);
 
   await newPhysics('rb', '1.1.0');
   const done = await eventually('the unclaimed worlds moved, the claimed one waiting', async () => {
@@ -306,7 +247,7 @@ test('Immediate updates every world at once', async () => {
 test('a reconciler killed (-9) mid-rollout resumes without skipping or repeating a batch', async () => {
   const names = await setup('re', { maxUnavailableWorlds: 1 }, 5);
   const rev1 = await allCurrent('re-game', names);
-  const watched = new WorldsWatch('re-game');
+  const watched = new WorldsWatch('re-game', NS);
   const batches = new BatchesWatch('re-game');
   await newPhysics('re', '1.1.0');
   await eventually('batch 2 started', async () => batches.numbers().includes(2) && batches.lastTarget !== rev1);
@@ -320,4 +261,35 @@ test('a reconciler killed (-9) mid-rollout resumes without skipping or repeating
   expect(batches.changed).toEqual([]);
   expect(watched.maxDown).toBeLessThanOrEqual(1);
   expect((await gameOf('re-game')).status.rollout.batch).toBe(5);
+}, TIMEOUT);
+
+test('revisions beyond revisionHistoryLimit are deleted, oldest first, never one a world still names', async () => {
+  const names = await setup('rf', { revisionHistoryLimit: 1, maxUnavailableWorlds: 2 }, 2);
+  const revs = [await allCurrent('rf-game', names)];
+  // A static world of an older dist names the first revision: it is in use.
+  await kubectlOk(['apply', '-f', '-'], {
+    input: `apiVersion: anvil.dev/v1alpha1
+kind: WorldInstance
+metadata:
+  name: rf-static
+  namespace: ${NS}
+  labels: {anvil.dev/static: "true"}
+  annotations: {anvil.dev/revision: ${revs[0]}}
+spec: {gameRef: {name: rf-game}}
+`,
+  });
+  for (const v of ['1.1.0', '1.2.0', '1.3.0']) {
+    await newPhysics('rf', v);
+    await eventually(`a new target for ${v}`, async () => !revs.includes((await gameOf('rf-game'))?.status?.rollout?.targetRevision));
+    revs.push(await allCurrent('rf-game', names, `every world on ${v}`));
+  }
+  expect(new Set(revs).size).toBe(4);
+  const history = async () => (await listJson('controllerrevisions', 'anvil-system', 'anvil.dev/game=rf-game')).map((r) => r.metadata.name).sort();
+  // Kept: the target, the one the static world names, and the newest other one (the limit); the older one deleted.
+  await eventually('revision 2 deleted', async () => !(await history()).includes(revs[1]));
+  expect(await history()).toEqual([revs[0], revs[2], revs[3]].sort());
+  // Once no world names it, the static world's revision goes too.
+  await kubectlOk(['delete', 'worldinstance', 'rf-static', '-n', NS]);
+  await eventually('revision 1 deleted once free', async () => !(await history()).includes(revs[0]));
+  expect(await history()).toEqual([revs[2], revs[3]].sort());
 }, TIMEOUT);

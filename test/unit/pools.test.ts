@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { workloadName } from '../../lib/render/topology.js';
 import type { WorldPool } from '../../lib/api/schema.js';
-import { candidatePools, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claim.js';
+import { candidatePools, movedByRollout, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claim.js';
 import { WriteOverlay } from '../../lib/reconciler/overlay.js';
 import { planPool, poolWorldObject, templateHash, type PoolWorld } from '../../lib/reconciler/pool.js';
 import { withExternal, worldEndpoints, type LiveService } from '../../lib/render/endpoints.js';
@@ -229,6 +229,48 @@ describe('planClaims', () => {
         for (const b of bound) for (const w of waiting) if (b && w) expect(`${b.creationTimestamp}/${b.name}` < `${w.creationTimestamp}/${w.name}`).toBe(true);
       }),
     );
+  });
+
+  describe('a rollout moving worlds (issue 10)', () => {
+    const R: PoolInfo = { ...P, rollout: { targetRevision: 'g-b', batchWorlds: ['ns/w2'] } };
+
+    test('never binds a world assigned a revision it does not run yet, nor one of the current batch not Running on the target', () => {
+      const worlds = [
+        world('w1', { revision: 'g-b', renderedRevision: 'g-a' }), // moved, not rendered yet (its status lags)
+        world('w2', { revision: 'g-b', renderedRevision: 'g-b', ready: false }), // in the batch, coming up
+        world('w3', { revision: 'g-b', renderedRevision: 'g-b' }), // done
+      ];
+      const plan = planClaims([claim('a', 1), claim('b', 2)], worlds, [R], T0, 'ns');
+      expect(binds(plan.actions)).toEqual(['a->w3']);
+      expect(movedByRollout(worlds[0]!, 'ns', R.rollout)).toBe(true);
+      expect(movedByRollout(world('w2', { revision: 'g-b', renderedRevision: 'g-a' }), 'ns', R.rollout)).toBe(true);
+      // The batch world once Running on the target may be bound.
+      expect(movedByRollout(world('w2', { revision: 'g-b', renderedRevision: 'g-b' }), 'ns', R.rollout)).toBe(false);
+      // The same name in another namespace is not in the batch.
+      expect(movedByRollout(world('w2', { revision: 'g-a', renderedRevision: 'g-a' }), 'other', R.rollout)).toBe(false);
+    });
+
+    test('worlds on the target go first; one the rollout has not reached yet is bound only when no current one is ready', () => {
+      const worlds = [world('w0', { revision: 'g-a', renderedRevision: 'g-a' }), world('w3', { revision: 'g-b', renderedRevision: 'g-b' })];
+      expect(binds(planClaims([claim('a', 1)], worlds, [R], T0, 'ns').actions)).toEqual(['a->w3']);
+      expect(binds(planClaims([claim('a', 1), claim('b', 2)], worlds, [R], T0, 'ns').actions)).toEqual(['a->w3', 'b->w0']);
+    });
+
+    test('property: no bound world is one the rollout is moving', () => {
+      const revs = ['g-a', 'g-b'];
+      fc.assert(
+        fc.property(
+          fc.array(fc.record({ rev: fc.constantFrom(...revs), rendered: fc.constantFrom(...revs, undefined), ready: fc.boolean(), batch: fc.boolean() }), { maxLength: 12 }),
+          fc.integer({ min: 0, max: 12 }),
+          (spec, n) => {
+            const ws = spec.map((s, i) => world(`w${i}`, { revision: s.rev, ...(s.rendered ? { renderedRevision: s.rendered } : {}), ready: s.ready }));
+            const rollout = { targetRevision: 'g-b', batchWorlds: spec.flatMap((s, i) => (s.batch ? [`ns/w${i}`] : [])) };
+            const plan = planClaims(Array.from({ length: n }, (_, i) => claim(`c${i}`, i)), ws, [{ ...P, rollout }], T0, 'ns');
+            for (const a of plan.actions) if (a.type === 'bind') expect(movedByRollout(a.world, 'ns', rollout)).toBe(false);
+          },
+        ),
+      );
+    });
   });
 });
 

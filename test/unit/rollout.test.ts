@@ -1,9 +1,11 @@
 // The pure rollout planner (issue 10): batches, claimed worlds, Immediate, deadlines,
 // pause, restarts and revisions.
 import fc from 'fast-check';
-import type { RolloutStatus } from '../../lib/api/schema.js';
+import type { GameDefinition, RolloutStatus, WorldInstance } from '../../lib/api/schema.js';
+import { formatRolloutStatus } from '../../lib/cli/rolloutFormat.js';
 import { maxUnavailable, maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutInput, type RolloutWorld } from '../../lib/reconciler/rollout.js';
 import { canonicalJson, revisionName, snapshotGame } from '../../lib/resolve/revision.js';
+import { DEFAULT_REVISION_HISTORY_LIMIT, revisionsToPrune } from '../../lib/reconciler/revisionHistory.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 
 const T0 = new Date('2026-01-01T00:00:00Z');
@@ -89,12 +91,117 @@ describe('rolling batches', () => {
     expect(d.assign).toEqual(['ns/w001']);
   });
 
-  test('static worlds are counted but never moved', () => {
-    const d = planRollout(input([world(0, { static: true }), world(1)]));
+  test('a static world is moved only when its gate holds a newer template (dist brought one): never by its revision alone', () => {
+    const d = planRollout(input([world(0, { static: true, rolledOut: true }), world(1)]));
     expect(d.assign).toEqual(['ns/w001']);
     expect(d.status.totalWorlds).toBe(2);
   });
 });
+
+describe('static worlds (the gate: spec.paused on their Deployments)', () => {
+  /** dist applied: every static world names the target and holds the new template, still Running on the old one. */
+  const held = (i: number) => world(i, { static: true, revision: 'g-b', renderedRevision: 'g-b', held: true, rolledOut: false, running: true });
+  /** Released worlds roll (not Running), then are rolled out and Running. */
+  const release = (ws: RolloutWorld[], keys: string[]) => ws.map((w) => (keys.includes(w.key) ? { ...w, held: false, running: false } : w));
+  const rollOut = (ws: RolloutWorld[]) => ws.map((w) => (w.static && !w.held ? { ...w, rolledOut: true, running: true } : w));
+
+  test('held static worlds are released in batches of maxUnavailableWorlds, the next when the last is rolled out', () => {
+    let worlds = Array.from({ length: 7 }, (_, i) => held(i));
+    let status: RolloutStatus | undefined;
+    const batches: string[][] = [];
+    for (let pass = 0; pass < 30; pass++) {
+      const d = planRollout(input(worlds, status ? { previous: status } : {}));
+      status = d.status;
+      if (d.complete) break;
+      batches.push(d.assign);
+      worlds = release(worlds, d.assign);
+      expect(worlds.filter((w) => !w.running).length).toBeLessThanOrEqual(3);
+      // Released but not rolled out yet: the batch is in flight, nothing new starts.
+      expect(planRollout(input(worlds, { previous: status })).assign).toEqual([]);
+      worlds = rollOut(worlds);
+    }
+    expect(batches.map((b) => b.length)).toEqual([3, 3, 1]);
+    expect(new Set(batches.flat()).size).toBe(7);
+    expect(status).toMatchObject({ batch: 3, updatedWorlds: 7, totalWorlds: 7 });
+  });
+
+  test('static and unclaimed dynamic worlds share one budget; Immediate releases every held world at once', () => {
+    const mixed = [held(0), held(1), world(2), world(3)];
+    expect(planRollout(input(mixed, {}, rolloutPolicy({ maxUnavailableWorlds: 2 }))).assign).toHaveLength(2);
+    expect(planRollout(input(mixed, {}, rolloutPolicy({ strategy: 'Immediate' }))).assign).toEqual(mixed.map((w) => w.key));
+  });
+
+  test('a released batch not rolled out within the deadline pauses the rollout, naming it; the rest stay held', () => {
+    const worlds = [held(0), held(1), held(2)];
+    const first = planRollout(input(worlds, {}, rolloutPolicy({ maxUnavailableWorlds: 1, progressDeadlineSeconds: 10 })));
+    expect(first.assign).toEqual(['ns/w000']);
+    const later = planRollout(
+      input(release(worlds, first.assign), { previous: first.status, now: new Date(T0.getTime() + 11_000) }, rolloutPolicy({ maxUnavailableWorlds: 1, progressDeadlineSeconds: 10 })),
+    );
+    expect(later.paused).toMatchObject({ reason: 'ProgressDeadlineExceeded' });
+    expect(later.paused?.message).toContain('ns/w000');
+    expect(later.assign).toEqual([]);
+    expect(later.status.batch).toBe(1);
+  });
+
+  test('after a restart between the status write and the release, the same batch is released again, not a new one', () => {
+    const worlds = [held(0), held(1), held(2)];
+    const first = planRollout(input(worlds, {}, rolloutPolicy({ maxUnavailableWorlds: 2 })));
+    const again = planRollout(input(worlds, { previous: first.status }, rolloutPolicy({ maxUnavailableWorlds: 2 })));
+    expect(again.assign).toEqual(first.assign);
+    expect(again.status.batch).toBe(first.status.batch);
+  });
+
+  test('spec.rollout.paused keeps every held world held', () => {
+    const d = planRollout(input([held(0), held(1)], {}, rolloutPolicy({ paused: true })));
+    expect(d.assign).toEqual([]);
+    expect(d.paused?.reason).toBe('Paused');
+  });
+});
+
+test('anvil rollout status shows static worlds, and those the gate holds', () => {
+  const game = { apiVersion: 'anvil.dev/v1alpha1', kind: 'GameDefinition', metadata: { name: 'g' }, spec: { modules: [{ name: 'm' }] }, status: { rollout: { targetRevision: 'g-b' } } } as GameDefinition;
+  const w = (name: string, labels: Record<string, string>, status: WorldInstance['status']) =>
+    ({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name, namespace: 'ns', labels }, spec: { gameRef: { name: 'g' } }, status }) as WorldInstance;
+  const out = formatRolloutStatus(game, [{ name: 'g-a', number: 1, modules: [] }, { name: 'g-b', number: 2, modules: [] }], [
+    w('s1', { 'anvil.dev/static': 'true' }, { phase: 'Running', revision: 'g-a', heldModules: 2 }),
+    w('s2', { 'anvil.dev/static': 'true' }, { phase: 'Running', revision: 'g-b' }),
+    w('d1', {}, { phase: 'Running', revision: 'g-b' }),
+  ]);
+  expect(out).toContain('ns/s1 Running (static, 2 held)');
+  expect(out).toContain('ns/s2 Running (static)');
+  expect(out).toMatch(/ns\/d1 Running(,|$)/m);
+});
+
+describe('revision history (revisionHistoryLimit)', () => {
+  const h = (n: number) => ({ name: `g-${n}`, number: n });
+  test('keeps the revisions in use and the newest limit others; deletes the older ones, oldest first', () => {
+    const history = [h(3), h(1), h(2), h(5), h(4)];
+    expect(revisionsToPrune(history, 3, new Set())).toEqual(['g-1', 'g-2']);
+    // In use (a world runs it, the target, the pin): kept, and not counted.
+    expect(revisionsToPrune(history, 3, new Set(['g-1']))).toEqual(['g-2']);
+    expect(revisionsToPrune(history, 1, new Set(['g-1', 'g-5']))).toEqual(['g-2', 'g-3']);
+    expect(revisionsToPrune(history, 10, new Set())).toEqual([]);
+    expect(revisionsToPrune(history, 0, new Set(['g-5']))).toEqual(['g-1', 'g-2', 'g-3', 'g-4']);
+    expect(DEFAULT_REVISION_HISTORY_LIMIT).toBe(10);
+  });
+
+  test('property: never deletes one in use; keeps every one in use plus the newest free ones up to the limit', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 50 }), { maxLength: 20 }), fc.integer({ min: 0, max: 12 }), fc.array(fc.integer({ min: 1, max: 50 })), (ns, limit, used) => {
+        const history = ns.map(h);
+        const inUse = new Set(used.map((n) => `g-${n}`));
+        const pruned = new Set(revisionsToPrune(history, limit, inUse));
+        for (const name of pruned) expect(inUse.has(name)).toBe(false);
+        const free = history.filter((r) => !inUse.has(r.name));
+        expect(free.length - pruned.size).toBe(Math.min(limit, free.length));
+        const keptFree = free.filter((r) => !pruned.has(r.name)).map((r) => r.number);
+        for (const name of pruned) for (const k of keptFree) expect(Number(name.slice(2))).toBeLessThan(k);
+      }),
+    );
+  });
+});
+
 
 describe('claimed worlds', () => {
   test('OnRelease: a claimed world keeps its revision and the rollout completes without it', () => {

@@ -1,0 +1,68 @@
+// Watches for the rollout cluster tests (kubectl get -w, the real kubectl): the worlds of a
+// game as they go down and up, and the game's batches as its status records them.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { KUBECTL, kubeconfigPath } from './kubectl.js';
+
+const watchers = new Set<ChildProcess>();
+
+/** Kills every watch started so far (afterEach / afterAll). */
+export function stopWatches(): void {
+  for (const w of watchers) w.kill('SIGKILL');
+  watchers.clear();
+}
+
+/** `kubectl get -w` with a `|`-separated jsonpath template: every event's fields, as they come. */
+export function watch(args: string[], template: string, onRow: (fields: string[]) => void): void {
+  const child = spawn(KUBECTL, ['--kubeconfig', kubeconfigPath(), 'get', ...args, '-w', '-o', `jsonpath=${template}{"\\n"}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  watchers.add(child);
+  let buf = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split('\n');
+    buf = lines.pop() ?? '';
+    for (const l of lines) if (l.trim()) onRow(l.split('|'));
+  });
+}
+
+/** The worlds of one game as a watch sees them; the most of them not Running at once. */
+export class WorldsWatch {
+  readonly phase = new Map<string, string>();
+  maxDown = 0;
+  /** Phases each world went through (consecutive duplicates dropped). */
+  readonly history = new Map<string, string[]>();
+  constructor(game: string, namespace: string) {
+    watch(['worldinstances', '-n', namespace], '{.metadata.name}|{.spec.gameRef.name}|{.status.phase}', ([name, g, phase]) => {
+      if (g !== game || !name) return;
+      this.phase.set(name, phase || 'None');
+      const h = this.history.get(name) ?? [];
+      if (h[h.length - 1] !== (phase || 'None')) this.history.set(name, [...h, phase || 'None']);
+      this.maxDown = Math.max(this.maxDown, [...this.phase.values()].filter((p) => p !== 'Running').length);
+    });
+  }
+}
+
+/** The game's batches as a watch sees its status: per target revision, batch number → its worlds. */
+export class BatchesWatch {
+  readonly byTarget = new Map<string, Map<number, string>>();
+  readonly changed: string[] = [];
+  lastTarget = '';
+  constructor(game: string) {
+    watch(['gamedefinition', game], '{.status.rollout.targetRevision}|{.status.rollout.batch}|{.status.rollout.batchWorlds[*]}', ([target, batch, worlds]) => {
+      const n = Number(batch);
+      if (!target || !n) return;
+      this.lastTarget = target;
+      const batches = this.byTarget.get(target) ?? new Map<number, string>();
+      this.byTarget.set(target, batches);
+      const before = batches.get(n);
+      if (before !== undefined && before !== worlds) this.changed.push(`${target}#${n}: ${before} -> ${worlds}`);
+      batches.set(n, worlds ?? '');
+    });
+  }
+  /** Batch numbers of the rollout to `target` (default: the latest seen). */
+  numbers(target = this.lastTarget): number[] {
+    return [...(this.byTarget.get(target)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+  worlds(n: number, target = this.lastTarget): string[] {
+    return (this.byTarget.get(target)?.get(n) ?? '').split(' ').filter(Boolean);
+  }
+}

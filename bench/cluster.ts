@@ -457,6 +457,8 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
     await tracker.start();
     const before = await scrape(s.metricsUrl);
     const peak = { rss: sumOf(before, 'process_resident_memory_bytes') };
+    // With --heap-snapshot: one before the burst and one after it; their difference is what the worlds cost.
+    if (opts.heapSnapshot) await s.heapSnapshot();
     opts.log(`memory: creating ${worlds} worlds (no nodes: they stay Provisioning)`);
     const t0 = performance.now();
     await createWorlds(s.cp.kubeconfig, namespace, worlds, opts.game, 'memory');

@@ -3,7 +3,10 @@ import { ListWatch, type KubernetesObject } from '@kubernetes/client-node';
 import { Applier, covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
 import { CacheIndex, ownerUids } from '../../lib/reconciler/cacheIndex.js';
 import { deploymentAvailable } from '../../lib/reconciler/reconcile.js';
-import { internStrings, trimOwned } from '../../lib/reconciler/trim.js';
+import { SERVER_DEFAULTS, internStrings, trimOwned } from '../../lib/reconciler/trim.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import { WorkQueue } from '../../lib/reconciler/queue.js';
 import { computeStatus, type Resolution, type WorkloadState } from '../../lib/reconciler/status.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
@@ -104,6 +107,52 @@ describe('informer cache trimming', () => {
     expect(trimmed).toEqual(expected);
     expect(trimmed.metadata?.ownerReferences?.[0]?.uid).toBe('owner-uid');
     expect(upToDate(trimmed, desired)).toBe(true);
+  });
+
+  // What the renderer writes (dist/ is its output, checked against `npm run synth` elsewhere).
+  const rendered = readdirSync('dist')
+    .filter((f) => f.endsWith('.k8s.yaml'))
+    .flatMap((f) => parseAllDocuments(readFileSync(join('dist', f), 'utf8')).map((d) => d.toJS() as KubernetesObject));
+
+  test('no rendered object sets a field the caches drop as a server default (covers would never match it)', () => {
+    const found: string[] = [];
+    const has = (o: object | undefined, keys: readonly string[], where: string) => {
+      for (const k of keys) if (o && k in o) found.push(`${where}.${k}`);
+    };
+    for (const o of rendered) {
+      const ref = `${o.kind}/${o.metadata?.name}`;
+      const spec = (o as { spec?: Record<string, unknown> & { template?: { metadata?: object; spec?: Record<string, unknown> & { containers?: object[]; initContainers?: object[] } } } }).spec;
+      if (o.kind === 'Service') has(spec, SERVER_DEFAULTS.serviceSpec, `${ref} spec`);
+      const pod = spec?.template?.spec;
+      has(spec?.template?.metadata, ['creationTimestamp'], `${ref} template.metadata`);
+      has(pod, SERVER_DEFAULTS.podSpec, `${ref} pod spec`);
+      for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) has(c, SERVER_DEFAULTS.container, `${ref} container`);
+    }
+    expect(rendered.filter((o) => o.kind === 'Deployment').length).toBeGreaterThan(0);
+    expect(found).toEqual([]);
+  });
+
+  test('a rendered Deployment and Service as the server returns them (defaults, status, uid) are trimmed and still up to date; drift is still seen', () => {
+    for (const kind of ['Deployment', 'Service'] as const) {
+      const desired = withHash(rendered.find((o) => o.kind === kind)!);
+      const live = structuredClone(desired) as KubernetesObject & { spec: Record<string, any>; status?: unknown };
+      Object.assign(live.metadata!, { uid: 'u', creationTimestamp: '2026-01-01T00:00:00Z', resourceVersion: '9', generation: 2, managedFields: [{ manager: 'anvil-reconciler', operation: 'Apply', fieldsV1: {} }] });
+      if (kind === 'Service') Object.assign(live.spec, { clusterIP: '10.96.0.7', clusterIPs: ['10.96.0.7'], ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', sessionAffinity: 'None', internalTrafficPolicy: 'Cluster' });
+      if (kind === 'Deployment') {
+        const pod = live.spec.template.spec;
+        Object.assign(pod, { dnsPolicy: 'ClusterFirst', schedulerName: 'default-scheduler', restartPolicy: 'Always' });
+        for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) Object.assign(c, { terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File', imagePullPolicy: 'IfNotPresent' });
+        live.status = { observedGeneration: 2, replicas: 1, conditions: [] };
+      }
+      const trimmed = trimOwned(kind)(live) as KubernetesObject & { spec: Record<string, any> };
+      expect(JSON.stringify(trimmed)).not.toMatch(/clusterIP|ipFamil|sessionAffinity|internalTrafficPolicy|dnsPolicy|schedulerName|restartPolicy|terminationMessage|imagePullPolicy|creationTimestamp|"uid":"u"/);
+      expect(trimmed.metadata).toMatchObject({ name: desired.metadata?.name, resourceVersion: '9', generation: 2 });
+      expect(upToDate(trimmed, desired)).toBe(true);
+      const edited = structuredClone(trimmed) as typeof trimmed;
+      if (kind === 'Service') edited.spec.ports[0].port += 1;
+      else edited.spec.template.spec.containers[0].image = 'someone/else:1';
+      expect(upToDate(edited, desired)).toBe(false);
+    }
   });
 
   test('internStrings keeps every value (strings in objects and arrays, numbers, booleans, nulls) and changes no key', () => {

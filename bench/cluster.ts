@@ -140,6 +140,8 @@ export interface MemoryRun {
   phases: Record<string, number>;
   apiRequestsPerWorld: number;
   cpuSecondsPerWorld: number;
+  /** The reconciler with its caches synced and no world yet (runs recorded before it have none). */
+  idle?: { rssMb: number; heapUsedMb: number };
   afterBurst: { rssMb: number; heapUsedMb: number };
   peakRssMb: number;
   resync: ResyncResult;
@@ -485,6 +487,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
       phases,
       apiRequestsPerWorld: round(requests / worlds, 2),
       cpuSecondsPerWorld: round(cpu / worlds, 4),
+      idle: memoryOf(before),
       afterBurst: memoryOf(burst),
       peakRssMb: round(Math.max(peak.rss, sumOf(burst, 'process_resident_memory_bytes')) / MB, 1),
       resync,

@@ -340,7 +340,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     startWorkers();
   }
   const resyncNow = async () => {
-    await Promise.all(all.map((i) => i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`))));
+    // One cache at a time: a relist holds two copies of its cache until it swaps, so relisting
+    // all at once would hold two copies of everything (the peak RSS of a resync).
+    for (const i of all) await i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`));
     resync();
   };
   return { done, shutdown, port, resyncNow };

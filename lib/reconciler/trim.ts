@@ -22,6 +22,7 @@
  * (measured: deleting two metadata fields cost more than sharing the strings saved).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { APPLIED_HASH } from './apply.js';
 
 type Loose = KubernetesObject & { status?: Record<string, unknown> };
 
@@ -42,6 +43,8 @@ function intern(s: string): string {
   return s;
 }
 
+const UNIQUE_VALUES: ReadonlySet<string> = new Set(['resourceVersion', APPLIED_HASH]);
+
 /** Every string value of `v` (not keys: JSON.parse shares those already) replaced by its shared copy, in place. */
 export function internStrings<T>(v: T): T {
   if (Array.isArray(v)) {
@@ -54,7 +57,8 @@ export function internStrings<T>(v: T): T {
     const o = v as Record<string, unknown>;
     for (const k of Object.keys(o)) {
       const x = o[k];
-      if (typeof x === 'string') o[k] = k === 'resourceVersion' ? x : intern(x); // versions are unique: kept out of the table
+      // Versions and applied hashes are unique to one object: sharing them saves nothing.
+      if (typeof x === 'string') o[k] = UNIQUE_VALUES.has(k) ? x : intern(x);
       else if (x && typeof x === 'object') internStrings(x);
     }
   }

@@ -141,8 +141,8 @@ export interface MemoryRun {
   apiRequestsPerWorld: number;
   cpuSecondsPerWorld: number;
   /** The reconciler with its caches synced and no world yet (runs recorded before it have none). */
-  idle?: { rssMb: number; heapUsedMb: number };
-  afterBurst: { rssMb: number; heapUsedMb: number };
+  idle?: MemoryFigures;
+  afterBurst: MemoryFigures;
   peakRssMb: number;
   resync: ResyncResult;
 }
@@ -343,7 +343,19 @@ async function signalledResync(s: Session, worlds: number, opts: ClusterOptions)
   };
 }
 
-const memoryOf = (s: Sample[]) => ({ rssMb: round(sumOf(s, 'process_resident_memory_bytes') / MB, 1), heapUsedMb: round(sumOf(s, 'nodejs_heap_size_used_bytes') / MB, 1) });
+/** RSS and heap used; the heap V8 has reserved and the memory outside it (Buffers) say where RSS beyond the heap goes (runs recorded before them have neither). */
+export interface MemoryFigures {
+  rssMb: number;
+  heapUsedMb: number;
+  heapTotalMb?: number;
+  externalMb?: number;
+}
+const memoryOf = (s: Sample[]): Required<MemoryFigures> => ({
+  rssMb: round(sumOf(s, 'process_resident_memory_bytes') / MB, 1),
+  heapUsedMb: round(sumOf(s, 'nodejs_heap_size_used_bytes') / MB, 1),
+  heapTotalMb: round(sumOf(s, 'nodejs_heap_size_total_bytes') / MB, 1),
+  externalMb: round(sumOf(s, 'nodejs_external_memory_bytes') / MB, 1),
+});
 
 /** Deletes a namespace and waits until it (with every pod in it) is gone; the seconds that took. */
 async function deleteNamespace(s: Session, namespace: string): Promise<number> {

@@ -173,7 +173,9 @@ function memoryBound(m: MemoryRun): string {
   const idle = m.idle
     ? `idle reconciler (caches synced, no world) ${n(m.idle.rssMb, 1)} MB RSS, ${n(m.idle.heapUsedMb, 1)} MB heap used; the burst added ≈ ${perWorld(m.afterBurst.rssMb, m.idle.rssMb)} KB RSS and ≈ ${perWorld(m.afterBurst.heapUsedMb, m.idle.heapUsedMb)} KB heap used per reconciled world, so at this per-world cost 300 MB RSS holds ≈ ${n(Math.max(0, ((300 - m.idle.rssMb) * m.reconciled) / Math.max(m.afterBurst.rssMb - m.idle.rssMb, 1e-9)), 0)} worlds`
     : `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world`;
-  return `${idle}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/trim.ts); the resync's relist holds a second copy of every cache while it runs`;
+  const a = m.afterBurst;
+  const split = a.heapTotalMb !== undefined ? `; after the burst V8 had reserved ${n(a.heapTotalMb, 1)} MB of heap (${n(a.heapUsedMb, 1)} MB used) and Node held ${n(a.externalMb, 1)} MB outside it, so ${n(a.rssMb - a.heapTotalMb - (a.externalMb ?? 0), 1)} MB of the RSS is neither (code, native allocations)` : '';
+  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/trim.ts); the resync's relist holds a second copy of every cache while it runs`;
 }
 
 function resyncTarget(r: MeasuredRun | undefined): Verdict {

@@ -126,7 +126,7 @@ function bounds(r: MeasuredRun): string {
     ...(m.error ? [`the reconciler's counters could not be read at the end of the run (${m.error})`] : []),
     ...(top ? [`CPU profile: \`${top.function}\` (${top.location}) ${n(top.percent, 1)} % of the reconciler's busy time`] : []),
     `reconciler ${n(m.cpuSeconds, 1)} CPU s over ${n(t.durationSeconds, 1)} s (${n(m.cpuSeconds !== null && t.durationSeconds > 0 ? (100 * m.cpuSeconds) / t.durationSeconds : null, 0)} % of one of ${r.machine.cpus} cores) vs the floor client's ${f ? n(f.clientCpuSeconds, 1) : 'n/a'} CPU s`,
-    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'}`,
+    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'} (Anvil's by verb: ${fmtCounts(m.apiRequestsByVerb)}; a get before each first apply is the ownership check of an object not in the caches, see lib/reconciler/apply.ts)`,
     `load average at start ${r.machine.loadAverage.map((v) => n(v, 2)).join('/')}`,
   ];
   return parts.join('; ');

@@ -175,7 +175,7 @@ function memoryBound(m: MemoryRun): string {
     : `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world`;
   const a = m.afterBurst;
   const split = a.heapTotalMb !== undefined ? `; after the burst V8 had reserved ${n(a.heapTotalMb, 1)} MB of heap (${n(a.heapUsedMb, 1)} MB used) and Node held ${n(a.externalMb, 1)} MB outside it, so ${n(a.rssMb - a.heapTotalMb - (a.externalMb ?? 0), 1)} MB of the RSS is neither (code, native allocations)` : '';
-  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/trim.ts); the resync's relist holds a second copy of every cache while it runs`;
+  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/trim.ts); the resync (SIGHUP) relists the caches one at a time, holding two copies of the one being relisted, and heap used after it counts the replaced copies not yet collected`;
 }
 
 function resyncTarget(r: MeasuredRun | undefined): Verdict {

@@ -76,6 +76,8 @@ export interface ClusterOptions {
   burstResyncSeconds: number;
   timeoutSeconds: number;
   cpuProfile: boolean;
+  /** Memory case: the reconciler runs with --heapsnapshot-signal and writes a heap snapshot into logDir after the burst (for analysis; not a figure). */
+  heapSnapshot?: boolean;
   logDir: string;
   log: (line: string) => void;
 }
@@ -138,7 +140,9 @@ export interface MemoryRun {
   phases: Record<string, number>;
   apiRequestsPerWorld: number;
   cpuSecondsPerWorld: number;
-  afterBurst: { rssMb: number; heapUsedMb: number };
+  /** The reconciler with its caches synced and no world yet (runs recorded before it have none). */
+  idle?: MemoryFigures;
+  afterBurst: MemoryFigures;
   peakRssMb: number;
   resync: ResyncResult;
 }
@@ -182,7 +186,7 @@ async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOpti
   const log = openSync(join(opts.logDir, 'reconciler.log'), 'a');
   // The compiled reconciler (bin/anvil.js on build/), as it runs in a cluster: its memory is what ships.
   ensureBuilt();
-  const prof = cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : [];
+  const prof = [...(cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), ...(opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.logDir}`] : [])];
   const child = spawn(
     process.execPath,
     [...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
@@ -220,6 +224,8 @@ interface Session {
   restartReconciler(resyncSeconds: number): Promise<void>;
   /** Asks the reconciler for a resync now (SIGHUP). */
   resyncNow(): void;
+  /** Asks the reconciler for a heap snapshot (SIGUSR2; only with opts.heapSnapshot) and waits until it is written. */
+  heapSnapshot(): Promise<void>;
 }
 
 /** A control plane with the platform applied and the reconciler running, for `body`; everything stopped after. */
@@ -237,7 +243,20 @@ async function withCluster<T>(opts: ClusterOptions, withNodes: boolean, nodes: n
       reconciler = await startReconciler(cp, port, opts, seconds, false);
     };
     const resyncNow = () => void reconciler?.kill('SIGHUP');
-    const result = await body({ cp, metricsUrl: `http://127.0.0.1:${port}/metrics`, kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes: withNodes ? nodes : 0, restartReconciler, resyncNow });
+    const heapSnapshot = async () => {
+      const snapshots = () => readdirSync(opts.logDir).filter((f) => f.endsWith('.heapsnapshot'));
+      const had = snapshots().length;
+      reconciler?.kill('SIGUSR2');
+      // Written synchronously by the reconciler: it answers /metrics again once the file is complete.
+      while (snapshots().length === had) await sleep(500);
+      for (;;) {
+        const ok = await scrape(`http://127.0.0.1:${port}/metrics`).then(() => true, () => false);
+        if (ok) break;
+        await sleep(1000);
+      }
+      opts.log(`memory: heap snapshot in ${opts.logDir}`);
+    };
+    const result = await body({ cp, metricsUrl: `http://127.0.0.1:${port}/metrics`, kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes: withNodes ? nodes : 0, restartReconciler, resyncNow, heapSnapshot });
     await stopReconciler(reconciler);
     const prof = opts.cpuProfile ? readdirSync(opts.logDir).filter((f) => f.endsWith('.cpuprofile')) : [];
     return { result, profile: prof.length ? summarizeProfile(JSON.parse(readFileSync(join(opts.logDir, prof[0]!), 'utf8'))) : null };
@@ -324,7 +343,19 @@ async function signalledResync(s: Session, worlds: number, opts: ClusterOptions)
   };
 }
 
-const memoryOf = (s: Sample[]) => ({ rssMb: round(sumOf(s, 'process_resident_memory_bytes') / MB, 1), heapUsedMb: round(sumOf(s, 'nodejs_heap_size_used_bytes') / MB, 1) });
+/** RSS and heap used; the heap V8 has reserved and the memory outside it (Buffers) say where RSS beyond the heap goes (runs recorded before them have neither). */
+export interface MemoryFigures {
+  rssMb: number;
+  heapUsedMb: number;
+  heapTotalMb?: number;
+  externalMb?: number;
+}
+const memoryOf = (s: Sample[]): Required<MemoryFigures> => ({
+  rssMb: round(sumOf(s, 'process_resident_memory_bytes') / MB, 1),
+  heapUsedMb: round(sumOf(s, 'nodejs_heap_size_used_bytes') / MB, 1),
+  heapTotalMb: round(sumOf(s, 'nodejs_heap_size_total_bytes') / MB, 1),
+  externalMb: round(sumOf(s, 'nodejs_external_memory_bytes') / MB, 1),
+});
 
 /** Deletes a namespace and waits until it (with every pod in it) is gone; the seconds that took. */
 async function deleteNamespace(s: Session, namespace: string): Promise<number> {
@@ -440,6 +471,8 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
     await tracker.start();
     const before = await scrape(s.metricsUrl);
     const peak = { rss: sumOf(before, 'process_resident_memory_bytes') };
+    // With --heap-snapshot: one before the burst and one after it; their difference is what the worlds cost.
+    if (opts.heapSnapshot) await s.heapSnapshot();
     opts.log(`memory: creating ${worlds} worlds (no nodes: they stay Provisioning)`);
     const t0 = performance.now();
     await createWorlds(s.cp.kubeconfig, namespace, worlds, opts.game, 'memory');
@@ -452,6 +485,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
     for (const w of tracker.states.values()) phases[w.phase ?? 'none'] = (phases[w.phase ?? 'none'] ?? 0) + 1;
     const requests = sumOf(burst, 'anvil_api_requests_total') - sumOf(before, 'anvil_api_requests_total');
     const cpu = sumOf(burst, 'process_cpu_seconds_total') - sumOf(before, 'process_cpu_seconds_total');
+    if (opts.heapSnapshot) await s.heapSnapshot();
     opts.log(`memory: ${reconciled} worlds reconciled in ${settleSeconds}s; a resync (SIGHUP)`);
     const resync = await signalledResync(s, reconciled, opts);
     return {
@@ -465,6 +499,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
       phases,
       apiRequestsPerWorld: round(requests / worlds, 2),
       cpuSecondsPerWorld: round(cpu / worlds, 4),
+      idle: memoryOf(before),
       afterBurst: memoryOf(burst),
       peakRssMb: round(Math.max(peak.rss, sumOf(burst, 'process_resident_memory_bytes')) / MB, 1),
       resync,

@@ -126,7 +126,7 @@ function bounds(r: MeasuredRun): string {
     ...(m.error ? [`the reconciler's counters could not be read at the end of the run (${m.error})`] : []),
     ...(top ? [`CPU profile: \`${top.function}\` (${top.location}) ${n(top.percent, 1)} % of the reconciler's busy time`] : []),
     `reconciler ${n(m.cpuSeconds, 1)} CPU s over ${n(t.durationSeconds, 1)} s (${n(m.cpuSeconds !== null && t.durationSeconds > 0 ? (100 * m.cpuSeconds) / t.durationSeconds : null, 0)} % of one of ${r.machine.cpus} cores) vs the floor client's ${f ? n(f.clientCpuSeconds, 1) : 'n/a'} CPU s`,
-    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'}`,
+    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'} (Anvil's by verb: ${fmtCounts(m.apiRequestsByVerb)}; a get before each first apply is the ownership check of an object not in the caches, see lib/reconciler/apply.ts)`,
     `load average at start ${r.machine.loadAverage.map((v) => n(v, 2)).join('/')}`,
   ];
   return parts.join('; ');
@@ -156,7 +156,7 @@ function memoryTargets(m: MemoryRun | undefined): Verdict[] {
       `5,000 worlds: reconciler < 300 MB RSS${scale}`,
       `${n(m.afterBurst.rssMb, 1)} MB after the burst, ${n(m.resync.rssMb, 1)} MB after a resync, ${n(m.peakRssMb, 1)} MB peak (heap used ${n(m.afterBurst.heapUsedMb, 1)} / ${n(m.resync.heapUsedMb, 1)} MB)`,
       worst < 300 ? `met (${pct((300 - worst) / 300)} to spare at the peak)` : `**not met**: peak ${pct((worst - 300) / 300)} over (${n(worst - 300, 1)} MB)`,
-      `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world (the informer caches hold every object the reconciler wrote, as the server returns it); RSS adds V8's and Node's own memory on top`,
+      memoryBound(m),
     ],
     [
       `5,000 worlds: converged world reconcile p99 < 100 ms${scale}`,
@@ -165,6 +165,17 @@ function memoryTargets(m: MemoryRun | undefined): Verdict[] {
       `histogram estimate of wall time (slowest bucket ≤ ${ms(m.resync.worldReconcileSeconds.maxBucket)} ms); reconciler CPU ${n(m.resync.cpuMsPerReconcile, 2)} ms per pass (relists included) with ${m.reconcileConcurrency} passes in flight on one event loop, so a pass waits for the others' CPU: ≈ ${n(m.resync.cpuMsPerReconcile === null ? null : m.resync.cpuMsPerReconcile * m.reconcileConcurrency, 0)} ms; ${n(m.resync.writes)} writes in that resync`,
     ],
   ];
+}
+
+/** What the memory run's own figures say the RSS is made of: the idle process, and what each world adds. */
+function memoryBound(m: MemoryRun): string {
+  const perWorld = (after: number, before: number) => n(((after - before) * 1024) / Math.max(m.reconciled, 1), 1);
+  const idle = m.idle
+    ? `idle reconciler (caches synced, no world) ${n(m.idle.rssMb, 1)} MB RSS, ${n(m.idle.heapUsedMb, 1)} MB heap used; the burst added ≈ ${perWorld(m.afterBurst.rssMb, m.idle.rssMb)} KB RSS and ≈ ${perWorld(m.afterBurst.heapUsedMb, m.idle.heapUsedMb)} KB heap used per reconciled world, so at this per-world cost 300 MB RSS holds ≈ ${n(Math.max(0, ((300 - m.idle.rssMb) * m.reconciled) / Math.max(m.afterBurst.rssMb - m.idle.rssMb, 1e-9)), 0)} worlds`
+    : `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world`;
+  const a = m.afterBurst;
+  const split = a.heapTotalMb !== undefined ? `; after the burst V8 had reserved ${n(a.heapTotalMb, 1)} MB of heap (${n(a.heapUsedMb, 1)} MB used) and Node held ${n(a.externalMb, 1)} MB outside it, so ${n(a.rssMb - a.heapTotalMb - (a.externalMb ?? 0), 1)} MB of the RSS is neither (code, native allocations)` : '';
+  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/trim.ts); the resync (SIGHUP) relists the caches one at a time, holding two copies of the one being relisted, and heap used after it counts the replaced copies not yet collected`;
 }
 
 function resyncTarget(r: MeasuredRun | undefined): Verdict {

@@ -16,7 +16,8 @@
  * Options: --only CASES (comma-separated names of CASES below), --runs N (resolver/synth),
  * --worlds N,N (cluster), --memory-worlds N (memory, default 5000), --game G (default
  * roguelike), --nodes N, --reconcile-concurrency N (default 16), --resync-seconds S (resync windows
- * and the memory case, default 30), --burst-resync-seconds S (cluster load tests, default 300), --timeout S (per phase, default 900), --cpu-prof (profile the reconciler), --phase
+ * and the memory case, default 30), --burst-resync-seconds S (cluster load tests, default 300), --timeout S (per phase, default 900), --cpu-prof (profile the reconciler), --heap-snapshot (memory: a heap snapshot of the
+ * reconciler after the burst, in the logs directory), --phase
  * both|floor|anvil (cluster: a count too large for one hold of the control-plane lock is
  * measured in two invocations, the floor first; RESULTS.md says so).
  *
@@ -141,6 +142,7 @@ function clusterOptions(): ClusterOptions {
     burstResyncSeconds: Number(flag('burst-resync-seconds') ?? 300),
     timeoutSeconds: Number(flag('timeout') ?? 900),
     cpuProfile: has('cpu-prof'),
+    heapSnapshot: has('heap-snapshot'),
     logDir,
     log,
   };

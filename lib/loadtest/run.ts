@@ -125,6 +125,7 @@ class MetricsSampler {
   lastApplyAt: number | null = null;
   private applies = -1;
   private timer?: NodeJS.Timeout;
+  private stopped = false;
   constructor(private readonly url: string) {}
   take(samples: Sample[]): void {
     if (has(samples, 'process_resident_memory_bytes')) this.peakMemory = Math.max(this.peakMemory ?? 0, sumOf(samples, 'process_resident_memory_bytes'));
@@ -136,11 +137,14 @@ class MetricsSampler {
   start(everyMs = 500): void {
     const tick = async () => {
       await scrape(this.url, 2000).then((s) => this.take(s), () => undefined);
-      this.timer = setTimeout(tick, everyMs);
+      // stop() may have come while this scrape was in flight: no next tick then (a timer set
+      // after stop() kept \`anvil load-test\` from exiting after it had printed its result).
+      if (!this.stopped) this.timer = setTimeout(tick, everyMs);
     };
     this.timer = setTimeout(tick, everyMs);
   }
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
   }
 }

@@ -4,9 +4,11 @@
  * watch resumes from the last resourceVersion, and ListWatch relists (delivering deletions
  * missed while disconnected as deletes) when that version is gone (410) or the list failed. Objects pass through `trim` (lib/reconciler/trim.ts) on their way
  * into the cache, from the list and from the watch alike, so the cache holds only what the
- * reconciler reads.
+ * reconciler reads. An informer may keep a secondary index (`indexBy`, see cacheIndex.ts),
+ * maintained by the same events that maintain the cache.
  */
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CacheIndex } from './cacheIndex.js';
 import type { Kube } from './kube.js';
 import { trimMetadata } from './trim.js';
 
@@ -33,13 +35,21 @@ export interface InformerOptions<T> {
   log: (msg: string) => void;
   /** Cuts an object down to what is read, in place; default: drops managedFields. */
   trim?: <U extends KubernetesObject>(o: U) => U;
+  /** Keys to index the cached objects by (`byIndex`), e.g. their owners' uids (ownerUids). */
+  indexBy?: (o: T) => readonly string[];
+}
+
+/** One ListWatch and the index of its objects: a relist builds a new pair and swaps both at once. */
+interface Cache<T extends KubernetesObject> {
+  lw: ListWatch<T>;
+  index?: CacheIndex<T>;
 }
 
 
 const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 export class Informer<T extends KubernetesObject> {
-  private current?: ListWatch<T>;
+  private cache?: Cache<T>;
   private restartTimer?: NodeJS.Timeout;
   private failures = 0;
   private stopped = false;
@@ -55,6 +65,10 @@ export class Informer<T extends KubernetesObject> {
     return this.synced;
   }
 
+  private get current(): ListWatch<T> | undefined {
+    return this.cache?.lw;
+  }
+
   get(name: string, namespace?: string): T | undefined {
     return this.current?.get(name, namespace);
   }
@@ -63,12 +77,16 @@ export class Informer<T extends KubernetesObject> {
     return this.current?.list(namespace) ?? [];
   }
 
+  /** The cached objects filed under `key` by `indexBy` (none without an indexBy). */
+  byIndex(key: string): readonly T[] {
+    return this.cache?.index?.get(key) ?? [];
+  }
+
   /** Lists and starts watching; resolves once the first list is in the cache. */
   async start(): Promise<void> {
     this.stopped = false;
-    const lw = this.make();
-    this.current = lw;
-    await this.startOrRetry(lw);
+    this.cache = this.make();
+    await this.startOrRetry(this.cache.lw);
   }
 
   /**
@@ -78,7 +96,8 @@ export class Informer<T extends KubernetesObject> {
   async relist(): Promise<void> {
     if (this.stopped) return;
     const old = this.current;
-    const fresh = this.make();
+    const next = this.make();
+    const fresh = next.lw;
     let failed = false;
     fresh.on('error', () => (failed = true));
     await fresh.start();
@@ -86,7 +105,8 @@ export class Informer<T extends KubernetesObject> {
       await fresh.stop();
       return;
     }
-    this.current = fresh;
+    // The fresh list filled its own index as it filled its cache: both are swapped in together.
+    this.cache = next;
     if (old) {
       await old.stop();
       const now = new Set(fresh.list().map(keyOf));
@@ -100,10 +120,18 @@ export class Informer<T extends KubernetesObject> {
     await this.current?.stop();
   }
 
-  private make(): ListWatch<T> {
+  private make(): Cache<T> {
     const trim = this.o.trim ?? trimMetadata;
     const listFn = () => this.kube.listRaw<T>(this.o.path, this.o.labelSelector, trim) as never;
     const lw = new ListWatch<T>(this.o.path, new TrimmingWatch(this.kc, trim), listFn, false, this.o.labelSelector);
+    // The index follows every change of this ListWatch's cache (its initial list, watch events,
+    // the relist after a 410 and the deletions it finds), whether or not it is current yet.
+    const index = this.o.indexBy ? new CacheIndex<T>(this.o.indexBy) : undefined;
+    if (index) {
+      lw.on('add', (o: T) => index.set(o));
+      lw.on('update', (o: T) => index.set(o));
+      lw.on('delete', (o: T) => index.delete(o));
+    }
     const forward = (event: InformerEvent) => (obj: T) => {
       if (lw === this.current) this.o.onEvent(event, obj);
     };
@@ -116,7 +144,7 @@ export class Informer<T extends KubernetesObject> {
       if (lw !== this.current || this.stopped) return;
       this.scheduleRestart(lw, err);
     });
-    return lw;
+    return index ? { lw, index } : { lw };
   }
 
   private async startOrRetry(lw: ListWatch<T>): Promise<void> {

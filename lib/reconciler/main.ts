@@ -22,6 +22,7 @@ import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from '.
 import { reconcilePlatform } from './global.js';
 import { startServer } from './server.js';
 import { trimOwned } from './trim.js';
+import { ownerUids } from './cacheIndex.js';
 import { ClaimController } from './claimController.js';
 import { CREATE_BATCH, PoolController } from './poolController.js';
 import type { GameDefinition, WorldInstance, WorldPool } from '../api/schema.js';
@@ -81,8 +82,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const enqueue = (key: string) => queue.add(key);
 
   // ---- informers ----------------------------------------------------------------------
-  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, labelSelector?: string, trim?: ReturnType<typeof trimOwned>) =>
-    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...(labelSelector ? { labelSelector } : {}), ...(trim ? { trim } : {}) });
+  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, labelSelector?: string, trim?: ReturnType<typeof trimOwned>, indexBy?: typeof ownerUids) =>
+    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...(labelSelector ? { labelSelector } : {}), ...(trim ? { trim } : {}), ...(indexBy ? { indexBy } : {}) });
 
   const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
 
@@ -171,7 +172,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   });
   const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', (e, c) => claimCtl.onClaim(e, c));
   const owned = new Map(
-    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind))] as const),
+    // Indexed by owner uid: a world's sync visits only its own objects (Applier.sync, Owner.ownerUid).
+    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind), ownerUids)] as const),
   );
   // Game revisions (issue 10): a new one may be what a world or a rollout waits for.
   const revisionCache = informer(REVISIONS_PATH, (_e, r) => {
@@ -339,7 +341,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     startWorkers();
   }
   const resyncNow = async () => {
-    await Promise.all(all.map((i) => i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`))));
+    // One cache at a time: a relist holds two copies of its cache until it swaps, so relisting
+    // all at once would hold two copies of everything (the peak RSS of a resync).
+    for (const i of all) await i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`));
     resync();
   };
   return { done, shutdown, port, resyncNow };

@@ -263,6 +263,8 @@ export function worldOwner(world: WorldInstance, uid: string): Owner {
   const ref = `WorldInstance ${world.metadata.namespace ?? 'default'}/${world.metadata.name} (uid ${uid})`;
   return {
     describe: ref,
+    // Every object classify calls ours carries this uid in an ownerReference: sync scans only those.
+    ownerUid: uid,
     classify: (o) => {
       const refs = (o.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'WorldInstance');
       if (refs.some((r) => r.uid === uid)) return 'ours';

@@ -1,0 +1,105 @@
+/**
+ * What a reconciler heap snapshot holds (from `npm run bench -- --only memory --heap-snapshot`):
+ *
+ *   npx tsx bench/heapsnapshot.ts BEFORE.heapsnapshot AFTER.heapsnapshot [worlds]
+ *
+ * For each snapshot: the live heap (V8 takes a snapshot after a full GC, so unlike
+ * heapUsed it holds no garbage), the part reachable from each informer cache (ListWatch,
+ * by path) and the string copies in those caches. Given the burst's world count, the
+ * difference of the two totals per world. An analysis aid: its output is not a bench figure.
+ */
+import { readFileSync } from 'node:fs';
+
+interface Snapshot {
+  snapshot: { meta: { node_fields: string[]; edge_fields: string[]; node_types: [string[]]; edge_types: [string[]] } };
+  nodes: number[];
+  edges: number[];
+  strings: string[];
+}
+
+function analyse(file: string) {
+  const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+  const { node_fields: nf, edge_fields: ef, node_types, edge_types } = snap.snapshot.meta;
+  const [NF, EF] = [nf.length, ef.length];
+  const [iType, iName, iSize, iEdges] = ['type', 'name', 'self_size', 'edge_count'].map((f) => nf.indexOf(f)) as [number, number, number, number];
+  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((f) => ef.indexOf(f)) as [number, number, number];
+  const { nodes, edges, strings } = snap;
+  const count = nodes.length / NF;
+  const firstEdge = new Uint32Array(count + 1);
+  for (let i = 0, e = 0; i < count; i++) {
+    firstEdge[i] = e;
+    e += nodes[i * NF + iEdges]!;
+  }
+  firstEdge[count] = edges.length / EF;
+  const type = (i: number) => node_types[0][nodes[i * NF + iType]!]!;
+  const name = (i: number) => strings[nodes[i * NF + iName]!]!;
+  const size = (i: number) => nodes[i * NF + iSize]!;
+  const out = function* (i: number): Generator<[string, string | number, number]> {
+    for (let e = firstEdge[i]!; e < firstEdge[i + 1]!; e++) {
+      const t = edge_types[0][edges[e * EF + eType]!]!;
+      const n = edges[e * EF + eName]!;
+      yield [t, t === 'element' || t === 'hidden' ? n : strings[n]!, edges[e * EF + eTo]! / NF];
+    }
+  };
+  /** Everything reachable from `start` through strong edges, not into code or closures. */
+  const reach = (start: number) => {
+    const seen = new Set([start]);
+    const stack = [start];
+    while (stack.length) {
+      for (const [t, n, to] of out(stack.pop()!)) {
+        if (t === 'weak' || t === 'shortcut' || n === 'map' || n === '__proto__' || n === 'constructor' || seen.has(to)) continue;
+        if (type(to) === 'code' || type(to) === 'closure') continue;
+        seen.add(to);
+        stack.push(to);
+      }
+    }
+    return seen;
+  };
+  let total = 0;
+  for (let i = 0; i < count; i++) total += size(i);
+  const caches: { path: string; bytes: number; stringBytes: number; uniqueStringBytes: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    if (type(i) !== 'object' || name(i) !== 'ListWatch') continue;
+    let path = '';
+    let objects: number | undefined;
+    for (const [, n, to] of out(i)) {
+      if (n === 'path') path = name(to);
+      if (n === 'objects') objects = to;
+    }
+    if (objects === undefined) continue;
+    const held = reach(objects);
+    let bytes = 0;
+    let stringBytes = 0;
+    const unique = new Map<string, number>();
+    for (const j of held) {
+      bytes += size(j);
+      if (/string/.test(type(j))) {
+        stringBytes += size(j);
+        unique.set(name(j), size(j));
+      }
+    }
+    caches.push({ path, bytes, stringBytes, uniqueStringBytes: [...unique.values()].reduce((a, b) => a + b, 0) });
+  }
+  return { total, caches: caches.sort((a, b) => b.bytes - a.bytes) };
+}
+
+const MB = 2 ** 20;
+const [before, after, worlds] = process.argv.slice(2);
+if (!before) {
+  process.stderr.write('usage: npx tsx bench/heapsnapshot.ts BEFORE.heapsnapshot [AFTER.heapsnapshot [worlds]]\n');
+  process.exit(2);
+}
+const results = [before, ...(after ? [after] : [])].map((f) => ({ file: f, ...analyse(f) }));
+for (const r of results) {
+  process.stdout.write(`${r.file}: live heap ${(r.total / MB).toFixed(1)} MB\n`);
+  for (const c of r.caches.filter((c) => c.bytes > MB / 10)) {
+    process.stdout.write(`  cache ${c.path}: ${(c.bytes / MB).toFixed(2)} MB (strings ${(c.stringBytes / MB).toFixed(2)} MB, of which distinct ${(c.uniqueStringBytes / MB).toFixed(2)} MB)\n`);
+  }
+  const all = r.caches.reduce((a, c) => a + c.bytes, 0);
+  process.stdout.write(`  all caches: ${(all / MB).toFixed(1)} MB\n`);
+}
+if (results.length === 2 && worlds) {
+  const [a, b] = results as [(typeof results)[0], (typeof results)[0]];
+  const cachesOf = (r: typeof a) => r.caches.reduce((s, c) => s + c.bytes, 0);
+  process.stdout.write(`per world (${worlds}): live heap ${((b.total - a.total) / Number(worlds) / 1024).toFixed(1)} KB, of which caches ${((cachesOf(b) - cachesOf(a)) / Number(worlds) / 1024).toFixed(1)} KB\n`);
+}

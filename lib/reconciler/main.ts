@@ -3,17 +3,16 @@
  * a work queue fed by their events; workers that run reconcile() once this replica leads;
  * a periodic resync; the HTTP endpoints; and a graceful shutdown that hands the lease over.
  */
-import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { LABEL_MODULE, LABEL_POOL, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import { MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
 import { DefinitionsCache } from './definitions.js';
 import { EventRecorder } from './events.js';
-import { Informer, type InformerEvent } from './informer.js';
+import { Informer, type InformerEvent, type InformerOptions } from './informer.js';
 import { Kube, errorMessage, loadKubeConfig } from './kube.js';
 import { LeaderElector } from './leader.js';
 import { ReconcilerMetrics } from './metrics.js';
@@ -25,10 +24,10 @@ import { trimOwned } from './trim.js';
 import { ownerUids } from './cacheIndex.js';
 import { ClaimController } from './claimController.js';
 import { CREATE_BATCH, PoolController } from './poolController.js';
-import type { GameDefinition, WorldInstance, WorldPool } from '../api/schema.js';
-import { ANNOTATION_REVISION, LABEL_GAME } from '../render/labels.js';
+import type { WorldPool } from '../api/schema.js';
 import { REVISIONS_PATH, Revisions } from './revisions.js';
-import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey } from './rolloutController.js';
+import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey, type RolloutContext } from './rolloutController.js';
+import { EventRouter } from './routing.js';
 import { trimMetadata } from './trim.js';
 
 export interface ReconcilerOptions {
@@ -79,224 +78,38 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const fence = new AbortController();
   kube.fence(fence.signal);
   const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
-  const enqueue = (key: string) => queue.add(key);
 
-  // ---- informers ----------------------------------------------------------------------
-  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, labelSelector?: string, trim?: ReturnType<typeof trimOwned>, indexBy?: typeof ownerUids) =>
-    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...(labelSelector ? { labelSelector } : {}), ...(trim ? { trim } : {}), ...(indexBy ? { indexBy } : {}) });
-
-  const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
-
-  // A definition changed: every world whose game is (or lists) it re-resolves, and the platform.
-  // A game's status (its rollout, written by this reconciler) changes nothing its worlds
-  // resolve from: only a new generation (spec) re-resolves them.
-  const gameGenerations = new Map<string, number | undefined>();
-  const onGame = (e: InformerEvent, g: KubernetesObject) => {
-    const name = g.metadata?.name ?? '';
-    if (e === 'update' && gameGenerations.has(name) && gameGenerations.get(name) === g.metadata?.generation) {
-      enqueue(rolloutKey(name));
-      return;
-    }
-    if (e === 'delete') gameGenerations.delete(name);
-    else gameGenerations.set(name, g.metadata?.generation);
-    definitions.invalidate();
-    enqueue(PLATFORM_KEY);
-    enqueue(rolloutKey(g.metadata?.name ?? ''));
-    for (const p of pools.list()) if ((p as { spec?: { gameRef?: { name?: string } } }).spec?.gameRef?.name === g.metadata?.name) poolCtl.enqueue(worldKey(p));
-    for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === g.metadata?.name) enqueue(worldKey(w));
-  };
-  const onModule = (_e: InformerEvent, m: KubernetesObject) => {
-    definitions.invalidate();
-    enqueue(PLATFORM_KEY);
-    const listing = new Set(
-      games.list().filter((g) => (g as GameDefinition).spec?.modules?.some((x) => x.name === m.metadata?.name)).map((g) => g.metadata?.name),
-    );
-    for (const w of worlds.list()) if (listing.has((w as WorldInstance).spec?.gameRef?.name)) enqueue(worldKey(w));
-    for (const g of listing) if (g) enqueue(rolloutKey(g));
-  };
-  // Worlds: the world itself, and the platform when the set of placements (game and region
-  // pairs: all that globalInstances reads of the worlds) gains or loses one. Not on every new
-  // world: a platform pass walks every world, so 1,000 new worlds of one game would cost
-  // 1,000 passes over up to 1,000 worlds for the same result.
-  const lastPlacement = new Map<string, string>();
-  const placements = new Map<string, number>();
-  const count = (placement: string, by: number): boolean => {
-    const n = (placements.get(placement) ?? 0) + by;
-    if (n > 0) placements.set(placement, n);
-    else placements.delete(placement);
-    return (by > 0 && n === 1) || (by < 0 && n === 0);
-  };
-  // What a world pass reads of the world itself. An update that changes none of it (a claim
-  // stamping labels, annotations and its owner on a pool world) needs no world pass: skipping
-  // it keeps a burst of bindings from queueing a burst of renders in front of the claims.
-  const lastSeen = new Map<string, string>();
-  const fingerprint = (w: KubernetesObject) =>
-    createHash('sha1')
-      .update(JSON.stringify([w.metadata?.uid, w.metadata?.generation, w.metadata?.deletionTimestamp, w.metadata?.labels?.[LABEL_STATIC], w.metadata?.annotations?.[ANNOTATION_REVISION], (w as WorldInstance).status]))
-      .digest('base64');
-  const onWorld = (e: InformerEvent, w: KubernetesObject) => {
-    const key = worldKey(w);
-    const fp = e === 'delete' ? undefined : fingerprint(w);
-    if (!(e === 'update' && lastSeen.get(key) === fp)) enqueue(key);
-    if (fp) lastSeen.set(key, fp);
-    else lastSeen.delete(key);
-    const pool = w.metadata?.labels?.[LABEL_POOL];
-    if (pool) poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
-    claimCtl.onWorld(w);
-    const spec = (w as WorldInstance).spec;
-    if (spec?.gameRef?.name) enqueue(rolloutKey(spec.gameRef.name)); // its rollout waits on it
-    const placement = e === 'delete' ? undefined : `${spec?.gameRef?.name}/${spec?.region ?? 'default'}`;
-    const before = lastPlacement.get(key);
-    if (before === placement) return;
-    if (placement) lastPlacement.set(key, placement);
-    else lastPlacement.delete(key);
-    const removed = before !== undefined && count(before, -1);
-    const added = placement !== undefined && count(placement, 1);
-    if (removed || added) enqueue(PLATFORM_KEY);
-  };
-  // Owned objects: their world (or the platform), so drift and readiness are noticed. A
-  // Deployment's change goes first: it may make its world Running, a cheap pass that should
-  // not wait behind a burst of new worlds' first applies.
-  const onOwned = (_e: InformerEvent, o: KubernetesObject) => {
-    const world = o.metadata?.labels?.[LABEL_WORLD];
-    if (world) queue.add(`${o.metadata?.namespace ?? 'default'}/${world}`, { first: o.kind === 'Deployment' });
-    else if (o.metadata?.namespace === PLATFORM_NAMESPACE && (o.metadata.labels?.[LABEL_MODULE] || o.kind === 'CapabilityBinding')) enqueue(PLATFORM_KEY);
-  };
-
-  const modules = informer('/apis/anvil.dev/v1alpha1/modulemanifests', onModule);
-  const games = informer('/apis/anvil.dev/v1alpha1/gamedefinitions', onGame);
-  const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', onWorld);
-  const pools = informer('/apis/anvil.dev/v1alpha1/worldpools', (_e, p) => {
-    poolCtl.enqueue(worldKey(p));
-    claimCtl.enqueue(p.metadata?.namespace ?? 'default');
-  });
-  const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', (e, c) => claimCtl.onClaim(e, c));
-  const owned = new Map(
-    // Indexed by owner uid: a world's sync visits only its own objects (Applier.sync, Owner.ownerUid).
-    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => onOwned(e, { ...o, kind }), `${MANAGED_BY}=anvil`, trimOwned(kind), ownerUids)] as const),
-  );
-  // Game revisions (issue 10): a new one may be what a world or a rollout waits for.
-  const revisionCache = informer(REVISIONS_PATH, (_e, r) => {
-    const game = r.metadata?.labels?.[LABEL_GAME];
-    if (!game) return;
-    enqueue(rolloutKey(game));
-    for (const w of worlds.list()) if ((w as WorldInstance).spec?.gameRef?.name === game) enqueue(worldKey(w));
-  }, `${MANAGED_BY}=anvil`, trimMetadata);
-  const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];
-  const revisions = new Revisions(kube, revisionCache);
-  const rolloutMemory = new RolloutMemory();
-
-  // ---- pools and claims: their own queues and workers; claims their own connections too --
+  const caches = makeCaches(kc, kube, queue, log);
+  const { worlds, games, modules, pools } = caches;
+  let elector: LeaderElector | undefined;
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
-  const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
-  const claimKube = new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 });
-  claimKube.fence(fence.signal); // a lost lease stops the claim path's writes at once too
-  const claimCtl = new ClaimController({
-    kube: claimKube,
-    worlds,
-    claims,
-    pools,
-    games,
-    metrics,
-    log,
-    canWrite,
-    onPending: (ns, pending) => poolCtl.setPending(ns, pending),
-    maxInFlight: claimWritesInFlight,
-  });
-  const poolCtl = new PoolController({
-    kube,
-    worlds,
-    pools,
-    definitions,
-    metrics,
-    log,
-    canWrite,
-    viewWorld: (w) => claimCtl.viewWorld(w),
-    isReserved: (uid) => claimCtl.isReserved(uid),
-    claimsIdle: () => claimCtl.idle,
-  });
+  const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, fence.signal, opts, log);
+  caches.router.attach({ worlds, games, pools, poolCtl, claimCtl });
 
-  const ctx: ReconcileContext = {
-    kube,
-    metrics,
-    settings: { ...DEFAULT_SETTINGS, ...opts.settings },
-    worlds,
-    deployments: owned.get('Deployment')!,
-    services: owned.get('Service')!,
-    definitions,
-    applier: new Applier(kube, owned),
-    events: new EventRecorder(kube),
-    revisions,
-    log,
-  };
-  const rolloutCtx = { kube, definitions, games, worlds, deployments: owned.get('Deployment')!, revisions, memory: rolloutMemory, pool: (ns: string, name: string) => pools.get(name, ns) as WorldPool | undefined, log };
+  const { ctx, rolloutCtx } = contexts(kube, metrics, caches, opts, log);
 
-  // ---- HTTP -----------------------------------------------------------------------------
+  // ---- HTTP, then the caches ------------------------------------------------------------
   let ready = false;
   const server = await startServer({ port: opts.port ?? 8080, registry: metrics.registry, ready: () => ready });
   const port = (server.address() as { port: number }).port;
   log(`reconciler ${identity}: serving /healthz /readyz /metrics on :${port}`);
-
-  await Promise.all(all.map((i) => i.start()));
+  await Promise.all(caches.all.map((i) => i.start()));
   ready = true;
   log(`reconciler ${identity}: caches synced (${worlds.list().length} worlds, ${games.list().length} games, ${modules.list().length} modules)`);
 
-  // ---- workers ----------------------------------------------------------------------------
-  // Keys a running resync still waits for; when the last is done, the resync is complete
-  // (anvil_resyncs_completed_total: what tests wait on to know "a full pass changed nothing").
-  let resyncPending = new Set<string>();
-  const processed = (key: string) => {
-    if (resyncPending.delete(key) && resyncPending.size === 0) metrics.resyncs.inc();
-  };
-  const worker = async (key: string) => {
-    const endTimer = metrics.reconcileDuration.startTimer({ kind: key === PLATFORM_KEY ? 'platform' : 'world' });
-    try {
-      const r =
-        key === PLATFORM_KEY ? await reconcilePlatform(ctx) : key.startsWith(ROLLOUT_PREFIX) ? await reconcileRollout(key, rolloutCtx) : await reconcileWorld(key, ctx);
-      queue.forget(key);
-      metrics.reconciles.inc({ result: r.requeueAfter ? 'requeue' : 'success' });
-      if (r.requeueAfter) queue.addAfter(key, r.requeueAfter);
-    } catch (e) {
-      // A world's failure is on its status and Events already (reconcileWorld); retry with backoff.
-      metrics.reconciles.inc({ result: 'error' });
-      log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
-      queue.addRateLimited(key);
-    } finally {
-      endTimer();
-      processed(key);
-    }
-  };
-
+  // ---- workers and resyncs, once this replica leads ----------------------------------------
+  const resyncs = new Resyncs(queue, metrics, caches, poolCtl, claimCtl);
+  const worker = keyWorker(ctx, rolloutCtx, queue, metrics, log, (key) => resyncs.processed(key));
   const resyncMs = (opts.resyncSeconds ?? 300) * 1000;
   let resyncTimer: NodeJS.Timeout | undefined;
-  /**
-   * Every key again, from the informer caches: no relist (a second copy of everything) —
-   * the informers keep their caches whole themselves: a failed watch resumes from its
-   * resourceVersion, and relists when that is too old (410 Gone) or the list failed.
-   */
-  const resync = () => {
-    definitions.invalidate();
-    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey), ...games.list().map((g) => rolloutKey(g.metadata?.name ?? ''))];
-    resyncPending = new Set(keys);
-    for (const k of keys) enqueue(k);
-    enqueuePoolsAndClaims();
-  };
-  const enqueuePoolsAndClaims = () => {
-    for (const p of pools.list()) poolCtl.enqueue(worldKey(p));
-    for (const ns of new Set([...pools.list(), ...claims.list()].map((o) => o.metadata?.namespace ?? 'default'))) claimCtl.enqueue(ns);
-  };
   let workersDone: Promise<void> = Promise.resolve();
   const startWorkers = () => {
     metrics.isLeader.set(1);
-    resync(); // the first pass over everything counts as a resync
-    workersDone = Promise.all([
-      runWorkers(queue, concurrency, worker),
-      claimCtl.run(opts.claimWorkers ?? 2),
-      poolCtl.run(POOL_WORKERS),
-    ]).then(() => claimCtl.drain());
+    resyncs.resync(); // the first pass over everything counts as a resync
+    workersDone = Promise.all([runWorkers(queue, concurrency, worker), claimCtl.run(opts.claimWorkers ?? 2), poolCtl.run(POOL_WORKERS)]).then(() => claimCtl.drain());
     const tick = () => {
       resyncTimer = setTimeout(() => {
-        resync();
+        resyncs.resync();
         tick();
       }, resyncMs);
       resyncTimer.unref();
@@ -307,21 +120,18 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
 
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
-  let elector: LeaderElector | undefined;
   let shuttingDown = false;
   const shutdown = async () => {
     if (shuttingDown) return done;
     shuttingDown = true;
     log(`reconciler ${identity}: shutting down`);
     clearTimeout(resyncTimer);
-    queue.shutdown();
-    claimCtl.queue.shutdown();
-    poolCtl.queue.shutdown();
+    for (const q of [queue, claimCtl.queue, poolCtl.queue]) q.shutdown();
     // Let in-flight reconciles finish (bounded), then hand the lease over.
     await Promise.race([workersDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
     await elector?.release();
     metrics.isLeader.set(0);
-    await Promise.all(all.map((i) => i.stop()));
+    await Promise.all(caches.all.map((i) => i.stop()));
     await new Promise<void>((r) => server.close(() => r()));
     resolveDone();
     return done;
@@ -340,11 +150,163 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   } else {
     startWorkers();
   }
-  const resyncNow = async () => {
-    // One cache at a time: a relist holds two copies of its cache until it swaps, so relisting
-    // all at once would hold two copies of everything (the peak RSS of a resync).
-    for (const i of all) await i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`));
-    resync();
+  return { done, shutdown, port, resyncNow: () => resyncs.relistAndResync(log) };
+}
+
+type Caches = ReturnType<typeof makeCaches>;
+
+/** The informers, their event routing and what is derived from them (definitions, revisions). */
+function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: string) => void) {
+  const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, more: Partial<InformerOptions<KubernetesObject>> = {}) =>
+    new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...more });
+  const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
+  const router = new EventRouter(queue, definitions);
+  const modules = informer('/apis/anvil.dev/v1alpha1/modulemanifests', router.onModule);
+  const games = informer('/apis/anvil.dev/v1alpha1/gamedefinitions', router.onGame);
+  const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', router.onWorld);
+  const pools = informer('/apis/anvil.dev/v1alpha1/worldpools', router.onPool);
+  const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', router.onClaim);
+  const owned = new Map(
+    // Indexed by owner uid: a world's sync visits only its own objects (Applier.sync, Owner.ownerUid).
+    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => router.onOwned(e, { ...o, kind }), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind), indexBy: ownerUids })] as const),
+  );
+  const revisionCache = informer(REVISIONS_PATH, router.onRevision, { labelSelector: `${MANAGED_BY}=anvil`, trim: trimMetadata });
+  const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];
+  return { router, definitions, modules, games, worlds, pools, claims, owned, all, revisions: new Revisions(kube, revisionCache) };
+}
+
+/** What the world and platform passes and the rollout passes read and write through. */
+function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: ReconcilerOptions, log: (msg: string) => void) {
+  const { worlds, games, pools, owned, definitions, revisions } = caches;
+  const ctx: ReconcileContext = {
+    kube,
+    metrics,
+    settings: { ...DEFAULT_SETTINGS, ...opts.settings },
+    worlds,
+    deployments: owned.get('Deployment')!,
+    services: owned.get('Service')!,
+    definitions,
+    applier: new Applier(kube, owned),
+    events: new EventRecorder(kube),
+    revisions,
+    log,
   };
-  return { done, shutdown, port, resyncNow };
+  const rolloutCtx: RolloutContext = {
+    kube,
+    definitions,
+    games,
+    worlds,
+    deployments: owned.get('Deployment')!,
+    revisions,
+    memory: new RolloutMemory(),
+    pool: (ns, name) => pools.get(name, ns) as WorldPool | undefined,
+    log,
+  };
+  return { ctx, rolloutCtx };
+}
+
+/** Pools and claims: their own queues and workers; claims their own connections too. */
+function makePoolsAndClaims(
+  kc: KubeConfig,
+  kube: Kube,
+  metrics: ReconcilerMetrics,
+  caches: Caches,
+  canWrite: () => boolean,
+  fence: AbortSignal,
+  opts: ReconcilerOptions,
+  log: (msg: string) => void,
+) {
+  const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
+  const claimKube = new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 });
+  claimKube.fence(fence); // a lost lease stops the claim path's writes at once too
+  const { worlds, pools, claims, games, definitions } = caches;
+  const claimCtl: ClaimController = new ClaimController({
+    kube: claimKube,
+    worlds,
+    claims,
+    pools,
+    games,
+    metrics,
+    log,
+    canWrite,
+    onPending: (ns, pending) => poolCtl.setPending(ns, pending),
+    maxInFlight: claimWritesInFlight,
+  });
+  const poolCtl: PoolController = new PoolController({
+    kube,
+    worlds,
+    pools,
+    definitions,
+    metrics,
+    log,
+    canWrite,
+    viewWorld: (w) => claimCtl.viewWorld(w),
+    isReserved: (uid) => claimCtl.isReserved(uid),
+    claimsIdle: () => claimCtl.idle,
+  });
+  return { claimCtl, poolCtl };
+}
+
+/** One key's pass: the platform, a game's rollout or a world; failures retried with backoff. */
+function keyWorker(ctx: ReconcileContext, rolloutCtx: RolloutContext, queue: WorkQueue, metrics: ReconcilerMetrics, log: (msg: string) => void, processed: (key: string) => void) {
+  return async (key: string): Promise<void> => {
+    const endTimer = metrics.reconcileDuration.startTimer({ kind: key === PLATFORM_KEY ? 'platform' : 'world' });
+    try {
+      const r = key === PLATFORM_KEY ? await reconcilePlatform(ctx) : key.startsWith(ROLLOUT_PREFIX) ? await reconcileRollout(key, rolloutCtx) : await reconcileWorld(key, ctx);
+      queue.forget(key);
+      metrics.reconciles.inc({ result: r.requeueAfter ? 'requeue' : 'success' });
+      if (r.requeueAfter) queue.addAfter(key, r.requeueAfter);
+    } catch (e) {
+      // A world's failure is on its status and Events already (reconcileWorld); retry with backoff.
+      metrics.reconciles.inc({ result: 'error' });
+      log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
+      queue.addRateLimited(key);
+    } finally {
+      endTimer();
+      processed(key);
+    }
+  };
+}
+
+/**
+ * Every key again, from the informer caches: no relist (a second copy of everything) — the
+ * informers keep their caches whole themselves: a failed watch resumes from its
+ * resourceVersion, and relists when that is too old (410 Gone) or the list failed. A resync
+ * is complete when the last of its keys is processed (anvil_resyncs_completed_total: what
+ * tests wait on to know "a full pass changed nothing").
+ */
+class Resyncs {
+  private pending = new Set<string>();
+
+  constructor(
+    private readonly queue: WorkQueue,
+    private readonly metrics: ReconcilerMetrics,
+    private readonly caches: Caches,
+    private readonly poolCtl: PoolController,
+    private readonly claimCtl: ClaimController,
+  ) {}
+
+  resync(): void {
+    const { definitions, worlds, games, pools, claims } = this.caches;
+    definitions.invalidate();
+    const keys = [PLATFORM_KEY, ...worlds.list().map(worldKey), ...games.list().map((g) => rolloutKey(g.metadata?.name ?? ''))];
+    this.pending = new Set(keys);
+    for (const k of keys) this.queue.add(k);
+    for (const p of pools.list()) this.poolCtl.enqueue(worldKey(p));
+    for (const ns of new Set([...pools.list(), ...claims.list()].map((o) => o.metadata?.namespace ?? 'default'))) this.claimCtl.enqueue(ns);
+  }
+
+  processed(key: string): void {
+    if (this.pending.delete(key) && this.pending.size === 0) this.metrics.resyncs.inc();
+  }
+
+  /**
+   * On request (SIGHUP): a fresh list of every cache, one at a time (a relist holds two copies
+   * of its cache until it swaps, so relisting all at once would hold two copies of
+   * everything), then every key.
+   */
+  async relistAndResync(log: (msg: string) => void): Promise<void> {
+    for (const i of this.caches.all) await i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`));
+    this.resync();
+  }
 }

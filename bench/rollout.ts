@@ -14,6 +14,8 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
+import { machineNow, type Machine } from './cluster.js';
+import { machineLine } from './report.js';
 
 export interface RolloutBenchOptions {
   worlds: number;
@@ -45,6 +47,8 @@ export interface RolloutBenchResult {
   unclaimedOnNewRevision: number;
   policyKept: boolean;
   at: string;
+  /** The machine at the start of the run (older records have none). */
+  machine?: Machine;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -126,6 +130,7 @@ export async function runRolloutBench(opts: RolloutBenchOptions): Promise<Rollou
   mkdirSync(opts.logDir, { recursive: true });
   const deadline = () => Date.now() + opts.timeoutSeconds * 1000;
   opts.log(`rollout: starting a control plane with ${opts.nodes} kwok nodes`);
+  const machine = machineNow();
   const cp = await startControlPlane({ withNodes: true, nodes: opts.nodes, timeoutMs: 300_000 });
   let reconciler: ChildProcess | undefined;
   let watch: WorldWatch | undefined;
@@ -203,6 +208,7 @@ export async function runRolloutBench(opts: RolloutBenchOptions): Promise<Rollou
       unclaimedOnNewRevision: unclaimedOnNew,
       policyKept: maxDown <= opts.maxUnavailableWorlds,
       at: new Date().toISOString(),
+      machine,
     };
   } finally {
     watch?.child.kill('SIGKILL');
@@ -221,7 +227,7 @@ export function rolloutMarkdown(r: RolloutBenchResult): string[] {
   return [
     '## Rollout of a new module version (issue 10)',
     '',
-    `${r.worlds} Running worlds of \`${r.game}\` in one WorldPool, ${r.claimed} of them claimed; ModuleManifest \`${r.module}\` patched to a new version; policy Rolling, maxUnavailableWorlds ${r.maxUnavailableWorlds}, claimedWorlds OnRelease. Recorded ${r.at}.`,
+    `${r.worlds} Running worlds of \`${r.game}\` in one WorldPool, ${r.claimed} of them claimed; ModuleManifest \`${r.module}\` patched to a new version; policy Rolling, maxUnavailableWorlds ${r.maxUnavailableWorlds}, claimedWorlds OnRelease. Recorded ${r.at}${r.machine ? `; machine: ${machineLine(r.machine)}` : ''}.`,
     '',
     '| figure | value | target |',
     '| --- | --- | --- |',

@@ -120,7 +120,13 @@ describe('anvil diff', () => {
     const changed = synthArena('registry.example/gw:2').worlds[`${ns}/a1`]!;
     const r = await anvil(['diff', '-f', writeManifests('changed.yaml', changed), '--kubeconfig', kubeconfigPath()]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`~ Deployment/${ns}/${GW}\n    spec.template.spec.containers[0].image: "registry.example/gw:1" -> "registry.example/gw:2"\n`);
+    // A static world's Deployment also names the game revision it was rendered from (the
+    // rollout gate tells a held template from a rolled-out one by it): the new image is a new revision.
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `~ Deployment/${ns}/${GW}\\n    metadata\\.annotations\\.anvil\\.dev/revision: "arena-[0-9a-f]+" -> "arena-[0-9a-f]+"\\n    spec\\.template\\.spec\\.containers\\[0\\]\\.image: "registry\\.example/gw:1" -> "registry\\.example/gw:2"\\n`,
+      ),
+    );
     expect(r.stdout).toMatch(/0 to create, 1 to change, \d+ unchanged, 0 refused\n$/);
     expect(await kubectlOk(['get', 'deployment', GW, '-n', ns, '-o', 'jsonpath={.spec.template.spec.containers[0].image}'])).toBe('registry.example/gw:1');
   });

@@ -91,7 +91,9 @@ test('apply dist → reconciler → apply dist again changes nothing either way'
     }
     expect(`${k} ${JSON.stringify(now.writers)}`).toBe(`${k} ${JSON.stringify(v.writers)}`);
     expect(now.gate).toEqual([{ manager: 'anvil-rollout', operation: 'Apply', fieldsV1: { 'f:spec': { 'f:paused': {} } } }]);
-    expect(`${k} generation ${now.generation}`).toBe(`${k} generation ${v.generation + 1}`);
+    // One write, the arming — none when an earlier reconciler of this control plane (the suite
+    // shares one) had armed it already: kubectl's apply leaves spec.paused as it was.
+    expect(`${k} generation ${now.generation}`).toBe(`${k} generation ${v.generation + (v.paused ? 0 : 1)}`);
   }
   const global = JSON.parse(await kubectlOk(['get', 'deploy,svc,networkpolicy,capabilitybindings', '-n', 'anvil-system', '-l', 'anvil.dev/static=true', '-o', 'json', '--show-managed-fields']));
   expect(global.items.length).toBeGreaterThan(0);

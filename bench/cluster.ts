@@ -160,15 +160,17 @@ function run(args: string[], logFile: string): Promise<{ code: number; stdout: s
   });
 }
 
-async function kubectl(cp: ControlPlane, args: string[]): Promise<string> {
+/** The real kubectl against the bench's control plane (`input` on stdin); rejects with its stderr on a non-zero exit. */
+export async function kubectl(cp: ControlPlane, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.env.KUBECTL ?? 'kubectl', ['--kubeconfig', cp.kubeconfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.env.KUBECTL ?? 'kubectl', ['--kubeconfig', cp.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err || out}`))));
+    child.stdin.end(input ?? '');
   });
 }
 

@@ -14,7 +14,7 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { machineNow, type Machine } from './cluster.js';
+import { kubectl, machineNow, type Machine } from './cluster.js';
 import { machineLine } from './report.js';
 
 export interface RolloutBenchOptions {
@@ -56,18 +56,6 @@ const NS = 'bench-rollout';
 const GAME = 'roguelike';
 const MODULE = 'movement';
 
-function kubectl(cp: ControlPlane, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.env.KUBECTL ?? 'kubectl', ['--kubeconfig', cp.kubeconfig, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err || out}`))));
-    child.stdin.end(input ?? '');
-  });
-}
 const getJson = async (cp: ControlPlane, args: string[]): Promise<any> => JSON.parse(await kubectl(cp, ['get', ...args, '-o', 'json']));
 
 async function until<T>(what: string, deadline: number, check: () => Promise<T | undefined | false>): Promise<T> {

@@ -4,7 +4,7 @@
  * A failed synth prints Anvil's message only — every problem of the input, or one line for an
  * unexpected error (ANVIL_DEBUG=1 adds its stack) — and leaves dist/ as it was.
  */
-import { AnvilInputError } from './lib/diagnostics.js';
+import { AnvilInputError } from './lib/diagnostics/diagnostics.js';
 import { buildApp } from './games/index.js';
 
 /**

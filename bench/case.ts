@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { World } from '../lib/definitions.js';
 import { buildCatalog } from '../lib/resolve/catalog.js';
 import { resolveAll } from '../lib/resolve/resolve.js';
-import { hasErrors } from '../lib/diagnostics.js';
+import { hasErrors } from '../lib/diagnostics/diagnostics.js';
 import { buildApp } from '../games/index.js';
 import { generatePlatform } from './generate.js';
 

@@ -126,7 +126,7 @@ function bounds(r: MeasuredRun): string {
     ...(m.error ? [`the reconciler's counters could not be read at the end of the run (${m.error})`] : []),
     ...(top ? [`CPU profile: \`${top.function}\` (${top.location}) ${n(top.percent, 1)} % of the reconciler's busy time`] : []),
     `reconciler ${n(m.cpuSeconds, 1)} CPU s over ${n(t.durationSeconds, 1)} s (${n(m.cpuSeconds !== null && t.durationSeconds > 0 ? (100 * m.cpuSeconds) / t.durationSeconds : null, 0)} % of one of ${r.machine.cpus} cores) vs the floor client's ${f ? n(f.clientCpuSeconds, 1) : 'n/a'} CPU s`,
-    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'} (Anvil's by verb: ${fmtCounts(m.apiRequestsByVerb)}; a get before each first apply is the ownership check of an object not in the caches, see lib/reconciler/apply.ts)`,
+    `${n(m.apiRequestsPerWorld, 1)} requests/world vs the floor's ${f ? n(f.requestsPerWorld, 1) : 'n/a'} (Anvil's by verb: ${fmtCounts(m.apiRequestsByVerb)}; a get before each first apply is the ownership check of an object not in the caches, see lib/reconciler/worlds/apply.ts)`,
     `load average at start ${r.machine.loadAverage.map((v) => n(v, 2)).join('/')}`,
   ];
   return parts.join('; ');
@@ -175,7 +175,7 @@ function memoryBound(m: MemoryRun): string {
     : `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world`;
   const a = m.afterBurst;
   const split = a.heapTotalMb !== undefined ? `; after the burst V8 had reserved ${n(a.heapTotalMb, 1)} MB of heap (${n(a.heapUsedMb, 1)} MB used) and Node held ${n(a.externalMb, 1)} MB outside it, so ${n(a.rssMb - a.heapTotalMb - (a.externalMb ?? 0), 1)} MB of the RSS is neither (code, native allocations)` : '';
-  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/trim.ts); the resync (SIGHUP) relists the caches one at a time, holding two copies of the one being relisted, and heap used after it counts the replaced copies not yet collected`;
+  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/runtime/trim.ts); the resync (SIGHUP) relists the caches one at a time, holding two copies of the one being relisted, and heap used after it counts the replaced copies not yet collected`;
 }
 
 function resyncTarget(r: MeasuredRun | undefined): Verdict {

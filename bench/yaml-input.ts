@@ -2,13 +2,13 @@
  * Reading a hostile YAML input (issue 8, item 9), not a test: one document with N anchors and
  * N aliases, read the way the loader did before the input limits (yaml's parseAllDocuments
  * and toJS, whose alias resolution scans every anchor and alias: quadratic) and the way
- * lib/load.ts reads it now (anchors and aliases counted in one walk, rejected over the limit).
+ * lib/cli/load.ts reads it now (anchors and aliases counted in one walk, rejected over the limit).
  *
  *   npx tsx bench/yaml-input.ts [N...]     # default 5000 10000 20000; writes bench/yaml-input.json
  */
 import { writeFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { parseDefinitions } from '../lib/load.js';
+import { parseDefinitions } from '../lib/cli/load.js';
 
 function hostileText(n: number): string {
   const lines = ['apiVersion: anvil.dev/v1alpha1', 'kind: ModuleManifest', 'metadata: {name: a}', 'spec:', '  env:'];

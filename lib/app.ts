@@ -6,7 +6,7 @@
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ApiObject, App, Chart, Names, Yaml, YamlOutputType } from 'cdk8s';
-import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from './diagnostics.js';
+import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from './diagnostics/diagnostics.js';
 import { buildCatalog, type Catalog, type Sourced } from './resolve/catalog.js';
 import { revisionName, snapshotGame } from './resolve/revision.js';
 import { ANNOTATION_REVISION } from './render/labels.js';
@@ -18,8 +18,8 @@ import { API_VERSION, type WorldInstance } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
-import { nameCollisions, type NamedObject } from './collisions.js';
-import { tupleName } from './names.js';
+import { nameCollisions, type NamedObject } from './names/collisions.js';
+import { tupleName } from './names/names.js';
 
 export interface AnvilAppProps {
   /** Where dist goes. Default: `dist` (the cdk8s CLI's CDK8S_OUTDIR is honoured too). */

@@ -4,7 +4,7 @@
  */
 export { AnvilApp, DEFAULT_RECONCILER_IMAGE, type AnvilAppProps } from './app.js';
 export { Game, Module, World, type BookletProps, type GameProps, type ModuleProps, type WorldProps } from './definitions.js';
-export { AnvilInputError, formatDiagnostic, type Diagnostic, type Severity } from './diagnostics.js';
+export { AnvilInputError, formatDiagnostic, type Diagnostic, type Severity } from './diagnostics/diagnostics.js';
 export { Testing, type GameSynthResult, type KubeObject } from './testing.js';
 export { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 export { resolveAll, type ActionRoute, type GlobalPlan, type WorldPlan } from './resolve/resolve.js';
@@ -22,4 +22,4 @@ export {
   type ClaimWorldOptions,
   type ClaimedWorld,
   type PoolChoice,
-} from './claims.js';
+} from './client/claims.js';

@@ -11,7 +11,7 @@
 import type { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { AnvilApp, chartObjects, type AnvilAppProps } from './app.js';
-import { AnvilInputError, groupByCause, type Diagnostic } from './diagnostics.js';
+import { AnvilInputError, groupByCause, type Diagnostic } from './diagnostics/diagnostics.js';
 
 /** A Kubernetes object as JSON (what `kubectl get -o json` shows). */
 export type KubeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any }; [k: string]: any };

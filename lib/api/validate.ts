@@ -5,9 +5,9 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import semver from 'semver';
-import { error, type Diagnostic } from '../diagnostics.js';
-import { envName } from '../names.js';
-import { didYouMean } from '../suggest.js';
+import { error, type Diagnostic } from '../diagnostics/diagnostics.js';
+import { envName } from '../names/names.js';
+import { didYouMean } from '../diagnostics/suggest.js';
 import { API_VERSION, DNS_LABEL_PATTERN, KINDS, kindDefinition, type AnvilResource } from './schema.js';
 import { structuralProblems } from './structural.js';
 

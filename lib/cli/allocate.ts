@@ -1,10 +1,10 @@
 /**
- * `anvil allocate`: claims a warm world from a WorldPool (claimWorld in lib/claims.ts),
+ * `anvil allocate`: claims a warm world from a WorldPool (claimWorld in lib/client/claims.ts),
  * waits for the binding and prints the world, its endpoints and how long it took. Exit 1
  * with the claim's reason (PoolExhausted, PoolNotFound, …) when it gets no world.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { ClaimedWorld } from '../claims.js';
+import type { ClaimedWorld } from '../client/claims.js';
 import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
 
 /** Label keys: an optional DNS-subdomain prefix and a name; values: a name or empty. */
@@ -87,7 +87,7 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
         return;
       }
       // Loaded here: client-node is slow to load, and the other commands do without it.
-      const { ClaimError, claimWorld } = await import('../claims.js');
+      const { ClaimError, claimWorld } = await import('../client/claims.js');
       try {
         const w = await claimWorld({
           pool: flags.pool,

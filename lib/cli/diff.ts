@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
-import { inputFiles } from '../load.js';
+import { inputFiles } from './load.js';
 import type { RegisterCommand } from './context.js';
 import { changedFields, type Change } from './diff-compare.js';
 

@@ -3,7 +3,7 @@
  * into dist/ and whose Jest test checks it with Anvil's Testing helper. Kept as plain text so
  * what a new project gets is readable in one place.
  */
-import { PACKAGE_NAME, type PackageJson } from '../version.js';
+import { PACKAGE_NAME, type PackageJson } from './version.js';
 
 export interface InitOptions {
   /** The project's package name. */

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { anvilPackage } from '../version.js';
+import { anvilPackage } from './version.js';
 import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
 import * as t from './init-templates.js';
 

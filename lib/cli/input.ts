@@ -3,8 +3,8 @@
  * files -> catalog -> plans, with every problem of every step collected for one report.
  */
 import type { Command } from 'commander';
-import { error, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from '../diagnostics.js';
-import { loadDefinitions } from '../load.js';
+import { error, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from '../diagnostics/diagnostics.js';
+import { loadDefinitions } from './load.js';
 import { buildCatalog, type Catalog } from '../resolve/catalog.js';
 import { resolveAll, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
 import type { WorldInstance } from '../api/schema.js';

@@ -13,7 +13,7 @@ import { registerValidate } from './validate.js';
 import { registerInit } from './init.js';
 import { registerDiff } from './diff.js';
 import { registerRollout } from './rollout.js';
-import { anvilPackage } from '../version.js';
+import { anvilPackage } from './version.js';
 
 const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerAllocate, registerLoadTest, registerReconcile, registerRollout];
 

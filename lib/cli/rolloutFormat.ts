@@ -1,6 +1,6 @@
 /** What `anvil rollout status` prints, pure: worlds per revision, the batch, what blocks. */
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
-import { rolloutPolicy } from '../reconciler/rollout.js';
+import { rolloutPolicy } from '../reconciler/rollouts/plan.js';
 
 export interface RevisionSummary {
   name: string;

@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { CLAIM_PLURAL, claimBody, claimOutcome, type ClaimObject } from '../claims.js';
-import { keepAliveClient } from '../kubeTransport.js';
+import { CLAIM_PLURAL, claimBody, claimOutcome, type ClaimObject } from '../client/claims.js';
+import { keepAliveClient } from '../client/kubeTransport.js';
 import { LABEL_CLAIM, LABEL_POOL, MANAGED_BY } from '../render/labels.js';
 import { BindingLedger, readyUnclaimed, type DoubleBindings, type PoolWorldState } from './bindings.js';
 import { measureRawPatches, type PatchFloorResult } from './patchFloor.js';

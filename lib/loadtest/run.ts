@@ -158,76 +158,23 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
   const names = Array.from({ length: opts.worlds }, (_, i) => `lt-${runId}-${String(i).padStart(String(opts.worlds - 1).length, '0')}`);
 
   // The floor first, on the same control plane, its namespace gone before Anvil's phase.
-  let floor: FloorResult | null = null;
-  if (opts.floor && opts.worlds > 0) {
-    opts.onPhase?.('floor', opts.worlds);
-    floor = await measureFloor(kube, {
-      game,
-      worlds: opts.worlds,
-      concurrency: opts.reconcilerConcurrency,
-      namespace: `anvil-load-test-floor-${runId}`,
-      ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
-      timeoutSeconds: opts.timeoutSeconds,
-      onProgress: (done) => opts.onProgress?.({ created: opts.worlds, running: done, failed: 0 }),
-    });
-    if (!floor.cleanedUp) log(`warning: the floor's namespace ${floor.namespace} was not gone in time; Anvil's phase shares the control plane with its deletion`);
-  }
+  const floor = opts.floor && opts.worlds > 0 ? await runFloor(kube, game, runId, opts, log) : null;
   if (await ensureNamespace(kube, opts.namespace, { [MANAGED_BY]: 'anvil-load-test', [LABEL_WORLDS_NAMESPACE]: 'true' })) log(`created namespace ${opts.namespace}`);
 
-  // Reconciler counters before; a reconciler without metrics still gets its worlds measured.
-  const sampler = new MetricsSampler(opts.metricsUrl);
-  let before: Sample[] | undefined;
-  let metricsError: string | undefined;
-  try {
-    before = await scrape(opts.metricsUrl);
-    sampler.take(before);
-  } catch (e) {
-    metricsError = `${opts.metricsUrl}: ${errorText(e)}`;
-    log(`warning: reconciler metrics unavailable (${metricsError}); reconcile errors, API requests and memory will be missing`);
-  }
-
-  const createdAt = new Map<string, number>();
-  const createFailed = new Map<string, string>();
-  const createCalls: number[] = [];
-  const counts = () => {
-    let running = 0;
-    let failed = createFailed.size;
-    for (const s of tracker.states.values()) {
-      if (s.runningAt !== undefined) running++;
-      else if (s.phase === 'Failed') failed++;
-    }
-    return { created: createdAt.size, running, failed };
-  };
-  const tracker = new WorldTracker(kube, opts.namespace, selector, () => opts.onProgress?.(counts()));
+  const { sampler, before, metricsError } = await startMetrics(opts, log);
+  const run = new CreateRun(opts);
+  const tracker = new WorldTracker(kube, opts.namespace, selector, () => opts.onProgress?.(run.counts(tracker)));
   await tracker.start();
   if (before) sampler.start();
 
   opts.onPhase?.('create', opts.worlds);
   const t0 = performance.now();
   const deadline = t0 + opts.timeoutSeconds * 1000;
-  const creating = forEachBounded(opts.worlds, opts.concurrency, async (i) => {
-    const name = names[i]!;
-    const body: WorldInstance = {
-      apiVersion: API_VERSION,
-      kind: 'WorldInstance',
-      metadata: { name, namespace: opts.namespace, labels: { [LABEL_LOAD_TEST]: runId, [MANAGED_BY]: 'anvil-load-test' } },
-      spec: { gameRef: { name: game }, region: 'default', shards: 1 },
-    };
-    const start = performance.now();
-    try {
-      await kube.custom.createNamespacedCustomObject({ ...anvil, namespace: opts.namespace, plural: 'worldinstances', body });
-      createdAt.set(name, start);
-      createCalls.push((performance.now() - start) / 1000);
-    } catch (e) {
-      createFailed.set(name, errorText(e));
-    }
-    opts.onProgress?.(counts());
-  });
+  await forEachBounded(opts.worlds, opts.concurrency, (i) => run.create(kube, names[i]!, game, runId, tracker));
 
   // Then wait, woken by watch events, until every world is Running or Failed, or the deadline.
-  await creating;
   const settled = () => {
-    const c = counts();
+    const c = run.counts(tracker);
     return c.running + c.failed >= opts.worlds;
   };
   while (!settled() && performance.now() < deadline) {
@@ -236,29 +183,9 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
   tracker.stop();
   sampler.stop();
 
-  // Latencies and the lists of worlds that did not make it.
-  const latencies: number[] = [];
-  const failed: WorldProblem[] = [];
-  const timedOut: WorldProblem[] = [];
-  let lastRunning = t0;
-  for (const name of names) {
-    const err = createFailed.get(name);
-    if (err !== undefined) {
-      failed.push({ name, phase: null, reason: 'CreateFailed', message: err });
-      continue;
-    }
-    const s = tracker.states.get(name);
-    if (s?.runningAt !== undefined) {
-      latencies.push((s.runningAt - createdAt.get(name)!) / 1000);
-      lastRunning = Math.max(lastRunning, s.runningAt);
-    } else {
-      const problem: WorldProblem = { name, phase: s?.phase ?? null, ...(s?.reason ? { reason: s.reason } : {}), ...(s?.message ? { message: s.message } : {}) };
-      (s?.phase === 'Failed' ? failed : timedOut).push(problem);
-    }
-  }
+  const { latencies, failed, timedOut, lastRunning } = run.outcomes(names, tracker, t0);
   const durationSeconds = (lastRunning - t0) / 1000;
   const running = latencies.length;
-
   const reconciler = await reconcilerFigures(opts, before, metricsError, sampler, t0);
 
   const cleanup = { requested: opts.cleanup, done: false, remaining: 0 };
@@ -281,7 +208,7 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
     failed,
     timedOut,
     latencySeconds,
-    createCallSeconds: roundSummary(summarize(createCalls)),
+    createCallSeconds: roundSummary(summarize(run.createCalls)),
     durationSeconds: round(durationSeconds),
     worldsPerSecond: round(worldsPerSecond),
     floor,
@@ -290,6 +217,98 @@ export async function runLoadTest(opts: LoadTestOptions): Promise<LoadTestResult
     cleanup,
     ok: running === opts.worlds && (!opts.cleanup || cleanup.done) && (!floor || floor.notAvailable.length === 0),
   };
+}
+
+/** The floor's phase: the same worlds' objects created without Anvil, on the same control plane. */
+async function runFloor(kube: ReturnType<typeof connect>, game: string, runId: string, opts: LoadTestOptions, log: (msg: string) => void): Promise<FloorResult> {
+  opts.onPhase?.('floor', opts.worlds);
+  const floor = await measureFloor(kube, {
+    game,
+    worlds: opts.worlds,
+    concurrency: opts.reconcilerConcurrency,
+    namespace: `anvil-load-test-floor-${runId}`,
+    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+    timeoutSeconds: opts.timeoutSeconds,
+    onProgress: (done) => opts.onProgress?.({ created: opts.worlds, running: done, failed: 0 }),
+  });
+  if (!floor.cleanedUp) log(`warning: the floor's namespace ${floor.namespace} was not gone in time; Anvil's phase shares the control plane with its deletion`);
+  return floor;
+}
+
+/** Reconciler counters before; a reconciler without metrics still gets its worlds measured. */
+async function startMetrics(opts: LoadTestOptions, log: (msg: string) => void) {
+  const sampler = new MetricsSampler(opts.metricsUrl);
+  let before: Sample[] | undefined;
+  let metricsError: string | undefined;
+  try {
+    before = await scrape(opts.metricsUrl);
+    sampler.take(before);
+  } catch (e) {
+    metricsError = `${opts.metricsUrl}: ${errorText(e)}`;
+    log(`warning: reconciler metrics unavailable (${metricsError}); reconcile errors, API requests and memory will be missing`);
+  }
+  return { sampler, before, metricsError };
+}
+
+/** The worlds this run creates: when each create was sent, which failed, and what became of them. */
+class CreateRun {
+  readonly createdAt = new Map<string, number>();
+  readonly createFailed = new Map<string, string>();
+  readonly createCalls: number[] = [];
+  constructor(private readonly opts: LoadTestOptions) {}
+
+  counts(tracker: WorldTracker) {
+    let running = 0;
+    let failed = this.createFailed.size;
+    for (const s of tracker.states.values()) {
+      if (s.runningAt !== undefined) running++;
+      else if (s.phase === 'Failed') failed++;
+    }
+    return { created: this.createdAt.size, running, failed };
+  }
+
+  async create(kube: ReturnType<typeof connect>, name: string, game: string, runId: string, tracker: WorldTracker): Promise<void> {
+    const { namespace } = this.opts;
+    const body: WorldInstance = {
+      apiVersion: API_VERSION,
+      kind: 'WorldInstance',
+      metadata: { name, namespace, labels: { [LABEL_LOAD_TEST]: runId, [MANAGED_BY]: 'anvil-load-test' } },
+      spec: { gameRef: { name: game }, region: 'default', shards: 1 },
+    };
+    const start = performance.now();
+    try {
+      await kube.custom.createNamespacedCustomObject({ ...anvil, namespace, plural: 'worldinstances', body });
+      this.createdAt.set(name, start);
+      this.createCalls.push((performance.now() - start) / 1000);
+    } catch (e) {
+      this.createFailed.set(name, errorText(e));
+    }
+    this.opts.onProgress?.(this.counts(tracker));
+  }
+
+  /** Latencies, and the lists of worlds that did not make it. */
+  outcomes(names: readonly string[], tracker: WorldTracker, t0: number) {
+    const latencies: number[] = [];
+    const failed: WorldProblem[] = [];
+    const timedOut: WorldProblem[] = [];
+    let lastRunning = t0;
+    for (const name of names) {
+      const err = this.createFailed.get(name);
+      if (err !== undefined) {
+        failed.push({ name, phase: null, reason: 'CreateFailed', message: err });
+        continue;
+      }
+      const s = tracker.states.get(name);
+      if (s?.runningAt !== undefined) {
+        latencies.push((s.runningAt - this.createdAt.get(name)!) / 1000);
+        lastRunning = Math.max(lastRunning, s.runningAt);
+      } else {
+        const problem: WorldProblem = { name, phase: s?.phase ?? null, ...(s?.reason ? { reason: s.reason } : {}), ...(s?.message ? { message: s.message } : {}) };
+        (s?.phase === 'Failed' ? failed : timedOut).push(problem);
+      }
+    }
+    return { latencies, failed, timedOut, lastRunning };
+  }
 }
 
 const ratio = (a: number | undefined, b: number | undefined): number | null => (a !== undefined && b !== undefined && b > 0 ? round(a / b) : null);

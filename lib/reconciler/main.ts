@@ -9,26 +9,26 @@ import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
-import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './apply.js';
-import { DefinitionsCache } from './definitions.js';
-import { EventRecorder } from './events.js';
-import { Informer, type InformerEvent, type InformerOptions } from './informer.js';
-import { Kube, errorMessage, loadKubeConfig } from './kube.js';
-import { LeaderElector } from './leader.js';
-import { ReconcilerMetrics } from './metrics.js';
-import { WorkQueue, runWorkers } from './queue.js';
-import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from './reconcile.js';
-import { reconcilePlatform } from './global.js';
-import { startServer } from './server.js';
-import { trimOwned } from './trim.js';
-import { ownerUids } from './cacheIndex.js';
-import { ClaimController } from './claimController.js';
-import { CREATE_BATCH, PoolController } from './poolController.js';
+import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './worlds/apply.js';
+import { DefinitionsCache } from './shared/definitions.js';
+import { EventRecorder } from './runtime/events.js';
+import { Informer, type InformerEvent, type InformerOptions } from './runtime/informer.js';
+import { Kube, errorMessage, loadKubeConfig } from './runtime/kube.js';
+import { LeaderElector } from './runtime/leader.js';
+import { ReconcilerMetrics } from './runtime/metrics.js';
+import { WorkQueue, runWorkers } from './runtime/queue.js';
+import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from './worlds/reconcile.js';
+import { reconcilePlatform } from './worlds/platform.js';
+import { startServer } from './runtime/server.js';
+import { trimOwned } from './runtime/trim.js';
+import { ownerUids } from './runtime/cacheIndex.js';
+import { ClaimController } from './claims/controller.js';
+import { CREATE_BATCH, PoolController } from './pools/controller.js';
 import type { WorldPool } from '../api/schema.js';
-import { REVISIONS_PATH, Revisions } from './revisions.js';
-import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey, type RolloutContext } from './rolloutController.js';
+import { REVISIONS_PATH, Revisions } from './shared/revisions.js';
+import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey, type RolloutContext } from './rollouts/controller.js';
 import { EventRouter } from './routing.js';
-import { trimMetadata } from './trim.js';
+import { trimMetadata } from './runtime/trim.js';
 
 export interface ReconcilerOptions {
   kubeconfig?: string;
@@ -100,22 +100,10 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   // ---- workers and resyncs, once this replica leads ----------------------------------------
   const resyncs = new Resyncs(queue, metrics, caches, poolCtl, claimCtl);
   const worker = keyWorker(ctx, rolloutCtx, queue, metrics, log, (key) => resyncs.processed(key));
-  const resyncMs = (opts.resyncSeconds ?? 300) * 1000;
-  let resyncTimer: NodeJS.Timeout | undefined;
-  let workersDone: Promise<void> = Promise.resolve();
+  const loop = workerLoop({ queue, claimCtl, poolCtl, metrics, resyncs, worker, concurrency, claimWorkers: opts.claimWorkers ?? 2, resyncMs: (opts.resyncSeconds ?? 300) * 1000 });
   const startWorkers = () => {
-    metrics.isLeader.set(1);
-    resyncs.resync(); // the first pass over everything counts as a resync
-    workersDone = Promise.all([runWorkers(queue, concurrency, worker), claimCtl.run(opts.claimWorkers ?? 2), poolCtl.run(POOL_WORKERS)]).then(() => claimCtl.drain());
-    const tick = () => {
-      resyncTimer = setTimeout(() => {
-        resyncs.resync();
-        tick();
-      }, resyncMs);
-      resyncTimer.unref();
-    };
-    tick();
-    log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${resyncMs / 1000}s)`);
+    loop.start();
+    log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${opts.resyncSeconds ?? 300}s)`);
   };
 
   let resolveDone!: () => void;
@@ -125,10 +113,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     if (shuttingDown) return done;
     shuttingDown = true;
     log(`reconciler ${identity}: shutting down`);
-    clearTimeout(resyncTimer);
-    for (const q of [queue, claimCtl.queue, poolCtl.queue]) q.shutdown();
     // Let in-flight reconciles finish (bounded), then hand the lease over.
-    await Promise.race([workersDone, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await Promise.race([loop.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]);
     await elector?.release();
     metrics.isLeader.set(0);
     await Promise.all(caches.all.map((i) => i.stop()));
@@ -154,6 +140,45 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
 }
 
 type Caches = ReturnType<typeof makeCaches>;
+
+interface WorkerParts {
+  queue: WorkQueue;
+  claimCtl: ClaimController;
+  poolCtl: PoolController;
+  metrics: ReconcilerMetrics;
+  resyncs: Resyncs;
+  worker: (key: string) => Promise<void>;
+  concurrency: number;
+  claimWorkers: number;
+  resyncMs: number;
+}
+
+/** The workers and the periodic resync: started once this replica leads, stopped at shutdown. */
+function workerLoop(p: WorkerParts) {
+  let timer: NodeJS.Timeout | undefined;
+  let workersDone: Promise<void> = Promise.resolve();
+  const tick = () => {
+    timer = setTimeout(() => {
+      p.resyncs.resync();
+      tick();
+    }, p.resyncMs);
+    timer.unref();
+  };
+  return {
+    start() {
+      p.metrics.isLeader.set(1);
+      p.resyncs.resync(); // the first pass over everything counts as a resync
+      workersDone = Promise.all([runWorkers(p.queue, p.concurrency, p.worker), p.claimCtl.run(p.claimWorkers), p.poolCtl.run(POOL_WORKERS)]).then(() => p.claimCtl.drain());
+      tick();
+    },
+    /** Stops taking work; resolves when the workers in flight are done. */
+    stop(): Promise<void> {
+      clearTimeout(timer);
+      for (const q of [p.queue, p.claimCtl.queue, p.poolCtl.queue]) q.shutdown();
+      return workersDone;
+    },
+  };
+}
 
 /** The informers, their event routing and what is derived from them (definitions, revisions). */
 function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: string) => void) {

@@ -9,13 +9,13 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { GameDefinition, WorldInstance } from '../api/schema.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { ANNOTATION_REVISION, LABEL_GAME, LABEL_MODULE, LABEL_POOL, LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
-import type { ClaimController } from './claimController.js';
-import type { DefinitionsCache } from './definitions.js';
-import type { Informer, InformerEvent } from './informer.js';
-import type { PoolController } from './poolController.js';
-import type { WorkQueue } from './queue.js';
-import { PLATFORM_KEY, worldKey } from './reconcile.js';
-import { rolloutKey } from './rolloutController.js';
+import type { ClaimController } from './claims/controller.js';
+import type { DefinitionsCache } from './shared/definitions.js';
+import type { Informer, InformerEvent } from './runtime/informer.js';
+import type { PoolController } from './pools/controller.js';
+import type { WorkQueue } from './runtime/queue.js';
+import { PLATFORM_KEY, worldKey } from './worlds/reconcile.js';
+import { rolloutKey } from './rollouts/controller.js';
 
 export interface Routed {
   worlds: Informer<KubernetesObject>;

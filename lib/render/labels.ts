@@ -80,3 +80,6 @@ export const PLATFORM_LABELS: Readonly<Record<string, string>> = {
   'app.kubernetes.io/part-of': 'anvil',
   [MANAGED_BY]: 'anvil',
 };
+
+/** The hash of what the reconciler last applied to an object: equal hashes mean no write. */
+export const APPLIED_HASH = 'anvil.dev/applied-hash';

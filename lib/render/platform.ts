@@ -110,8 +110,10 @@ export const LEASE_RULES: k8s.PolicyRule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
 ];
 
-/** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/revisions.ts); delete: those beyond revisionHistoryLimit. */
+/** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/shared/revisions.ts); delete: those beyond revisionHistoryLimit. */
 export const REVISION_RULES: k8s.PolicyRule[] = [{ apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['list', 'watch', 'create', 'delete'] }];
+
+type Meta = (name: string, ns?: boolean) => k8s.ObjectMeta;
 
 export class Reconciler extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerProps) {
@@ -119,106 +121,119 @@ export class Reconciler extends Construct {
     const { namespace } = props;
     const labels = { 'app.kubernetes.io/name': RECONCILER_NAME, 'app.kubernetes.io/part-of': 'anvil', 'app.kubernetes.io/component': 'reconciler', [MANAGED_BY]: 'anvil' };
     const selector = { 'app.kubernetes.io/name': RECONCILER_NAME };
-    const meta = (name: string, ns = true) => ({ name, ...(ns ? { namespace } : {}), labels });
+    const meta: Meta = (name, ns = true) => ({ name, ...(ns ? { namespace } : {}), labels });
+    reconcilerAccess(this, meta, namespace);
+    reconcilerDeployment(this, meta, props, labels, selector);
+    reconcilerServices(this, meta, selector);
+  }
+}
 
-    new k8s.KubeServiceAccount(this, 'service-account', { metadata: meta(RECONCILER_NAME), automountServiceAccountToken: true });
-    new k8s.KubeClusterRole(this, 'cluster-role', { metadata: meta(RECONCILER_NAME, false), rules: RECONCILER_RULES });
-    new k8s.KubeClusterRoleBinding(this, 'cluster-role-binding', {
-      metadata: meta(RECONCILER_NAME, false),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RECONCILER_NAME },
-      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
-    });
-    // Leader election needs leases only in its own namespace.
-    new k8s.KubeRole(this, 'leader-election-role', {
-      metadata: meta(`${RECONCILER_NAME}-leader-election`),
-      rules: LEASE_RULES,
-    });
-    new k8s.KubeRoleBinding(this, 'leader-election-binding', {
-      metadata: meta(`${RECONCILER_NAME}-leader-election`),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-leader-election` },
-      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
-    });
+/** Its ServiceAccount and exactly the roles it uses (see RECONCILER_RULES). */
+function reconcilerAccess(scope: Construct, meta: Meta, namespace: string): void {
+  new k8s.KubeServiceAccount(scope, 'service-account', { metadata: meta(RECONCILER_NAME), automountServiceAccountToken: true });
+  new k8s.KubeClusterRole(scope, 'cluster-role', { metadata: meta(RECONCILER_NAME, false), rules: RECONCILER_RULES });
+  new k8s.KubeClusterRoleBinding(scope, 'cluster-role-binding', {
+    metadata: meta(RECONCILER_NAME, false),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RECONCILER_NAME },
+    subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+  });
+  // Leader election needs leases only in its own namespace.
+  new k8s.KubeRole(scope, 'leader-election-role', {
+    metadata: meta(`${RECONCILER_NAME}-leader-election`),
+    rules: LEASE_RULES,
+  });
+  new k8s.KubeRoleBinding(scope, 'leader-election-binding', {
+    metadata: meta(`${RECONCILER_NAME}-leader-election`),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-leader-election` },
+    subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+  });
 
-    new k8s.KubeRole(this, 'revisions-role', { metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE }, rules: REVISION_RULES });
-    new k8s.KubeRoleBinding(this, 'revisions-binding', {
-      metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-revisions` },
-      subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
-    });
+  new k8s.KubeRole(scope, 'revisions-role', { metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE }, rules: REVISION_RULES });
+  new k8s.KubeRoleBinding(scope, 'revisions-binding', {
+    metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-revisions` },
+    subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
+  });
+}
 
-    const probe = (path: string): k8s.Probe => ({ httpGet: { path, port: k8s.IntOrString.fromString('http') }, periodSeconds: 10 });
-    new k8s.KubeDeployment(this, 'deployment', {
-      metadata: meta(RECONCILER_NAME),
-      spec: {
-        replicas: props.replicas ?? 2,
-        selector: { matchLabels: selector },
-        template: {
-          metadata: { labels },
-          spec: {
-            serviceAccountName: RECONCILER_NAME,
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-            terminationGracePeriodSeconds: 30,
-            affinity: {
-              podAntiAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  { weight: 100, podAffinityTerm: { labelSelector: { matchLabels: selector }, topologyKey: 'kubernetes.io/hostname' } },
-                ],
+function reconcilerDeployment(scope: Construct, meta: Meta, props: ReconcilerProps, labels: Record<string, string>, selector: Record<string, string>): void {
+  const { namespace } = props;
+  const probe = (path: string): k8s.Probe => ({ httpGet: { path, port: k8s.IntOrString.fromString('http') }, periodSeconds: 10 });
+  new k8s.KubeDeployment(scope, 'deployment', {
+    metadata: meta(RECONCILER_NAME),
+    spec: {
+      replicas: props.replicas ?? 2,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: RECONCILER_NAME,
+          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+          terminationGracePeriodSeconds: 30,
+          affinity: {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 100, podAffinityTerm: { labelSelector: { matchLabels: selector }, topologyKey: 'kubernetes.io/hostname' } },
+              ],
+            },
+          },
+          containers: [
+            {
+              name: 'reconciler',
+              image: props.image,
+              args: ['reconcile', '--leader-elect', `--lease-namespace=${namespace}`, `--port=${RECONCILER_PORT}`],
+              ports: [{ name: 'http', containerPort: RECONCILER_PORT, protocol: 'TCP' }],
+              env: [
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+              ],
+              livenessProbe: probe('/healthz'),
+              readinessProbe: probe('/readyz'),
+              // Seed 002's recommendation for a moderate cluster.
+              resources: {
+                requests: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
+                limits: { cpu: k8s.Quantity.fromString('2'), memory: k8s.Quantity.fromString('2Gi') },
+              },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ['ALL'] },
+                seccompProfile: { type: 'RuntimeDefault' },
               },
             },
-            containers: [
-              {
-                name: 'reconciler',
-                image: props.image,
-                args: ['reconcile', '--leader-elect', `--lease-namespace=${namespace}`, `--port=${RECONCILER_PORT}`],
-                ports: [{ name: 'http', containerPort: RECONCILER_PORT, protocol: 'TCP' }],
-                env: [
-                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-                ],
-                livenessProbe: probe('/healthz'),
-                readinessProbe: probe('/readyz'),
-                // Seed 002's recommendation for a moderate cluster.
-                resources: {
-                  requests: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('512Mi') },
-                  limits: { cpu: k8s.Quantity.fromString('2'), memory: k8s.Quantity.fromString('2Gi') },
-                },
-                securityContext: {
-                  allowPrivilegeEscalation: false,
-                  readOnlyRootFilesystem: true,
-                  runAsNonRoot: true,
-                  capabilities: { drop: ['ALL'] },
-                  seccompProfile: { type: 'RuntimeDefault' },
-                },
-              },
-            ],
-          },
+          ],
         },
       },
-    });
-    new k8s.KubeService(this, 'metrics', {
-      metadata: meta(`${RECONCILER_NAME}-metrics`),
-      spec: { selector, ports: [{ name: 'http', port: RECONCILER_PORT, targetPort: k8s.IntOrString.fromString('http') }] },
-    });
-    new k8s.KubePodDisruptionBudget(this, 'pdb', {
-      metadata: meta(RECONCILER_NAME),
-      spec: { minAvailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
-    });
-    // The platform namespace denies by default: the reconciler may reach the API server
-    // (its address is not known at synth: any destination on the API server ports, 443 for
-    // the kubernetes Service and 6443 for the endpoints behind it) and DNS, and be scraped
-    // on its metrics port.
-    const tcp = (port: number) => ({ port: k8s.IntOrString.fromNumber(port), protocol: 'TCP' });
-    new k8s.KubeNetworkPolicy(this, 'network-policy', {
-      metadata: meta(RECONCILER_NAME),
-      spec: {
-        podSelector: { matchLabels: selector },
-        policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ ports: [tcp(RECONCILER_PORT)] }],
-        egress: [
-          { ports: [tcp(443), tcp(6443)] },
-          { ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, tcp(53)] },
-        ],
-      },
-    });
-  }
+    },
+  });
+}
+
+/** Its metrics Service, disruption budget and network policy. */
+function reconcilerServices(scope: Construct, meta: Meta, selector: Record<string, string>): void {
+  new k8s.KubeService(scope, 'metrics', {
+    metadata: meta(`${RECONCILER_NAME}-metrics`),
+    spec: { selector, ports: [{ name: 'http', port: RECONCILER_PORT, targetPort: k8s.IntOrString.fromString('http') }] },
+  });
+  new k8s.KubePodDisruptionBudget(scope, 'pdb', {
+    metadata: meta(RECONCILER_NAME),
+    spec: { minAvailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
+  });
+  // The platform namespace denies by default: the reconciler may reach the API server
+  // (its address is not known at synth: any destination on the API server ports, 443 for
+  // the kubernetes Service and 6443 for the endpoints behind it) and DNS, and be scraped
+  // on its metrics port.
+  const tcp = (port: number) => ({ port: k8s.IntOrString.fromNumber(port), protocol: 'TCP' });
+  new k8s.KubeNetworkPolicy(scope, 'network-policy', {
+    metadata: meta(RECONCILER_NAME),
+    spec: {
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ ports: [tcp(RECONCILER_PORT)] }],
+      egress: [
+        { ports: [tcp(443), tcp(6443)] },
+        { ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, tcp(53)] },
+      ],
+    },
+  });
 }

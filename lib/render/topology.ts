@@ -3,13 +3,13 @@
  * Service, and the address a consumer in a given world (and shard) uses for a provider.
  */
 import type { ExposeType, ModuleManifest, Port } from '../api/schema.js';
-import { dnsName, tupleName } from '../names.js';
+import { dnsName, tupleName } from '../names/names.js';
 import { PLATFORM_NAMESPACE, scopeOf } from '../resolve/resolve.js';
 import type { Placement } from './labels.js';
 
 /**
  * The Deployment and Service name of a module at a placement: `<world>-<module>[-s<shard>]-<hash>`,
- * `<module>-<region>-<hash>`, or a cluster module's own name (lib/names.ts).
+ * `<module>-<region>-<hash>`, or a cluster module's own name (lib/names/names.ts).
  */
 export function workloadName(module: ModuleManifest, at: Placement): string {
   const asService = { startWithLetter: true };

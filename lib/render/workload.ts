@@ -8,7 +8,7 @@ import { JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
-import { envName } from '../names.js';
+import { envName } from '../names/names.js';
 import { EXPOSE_TYPES } from '../api/schema.js';
 import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
 import { exposedServiceName, providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';

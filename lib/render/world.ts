@@ -8,7 +8,7 @@ import { Construct } from 'constructs';
 import { stringify } from 'yaml';
 import { k8s } from '../../imports/k8s.js';
 import type { ModuleManifest } from '../api/schema.js';
-import { dnsName } from '../names.js';
+import { dnsName } from '../names/names.js';
 import { isGlobalModule, type PlannedBinding, type WorldPlan } from '../resolve/resolve.js';
 import { worldLabels, type Placement } from './labels.js';
 import { CapabilityBindingObject } from './objects.js';

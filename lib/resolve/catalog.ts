@@ -2,8 +2,8 @@
  * The catalog: every ModuleManifest, GameDefinition and WorldInstance the resolver may look
  * at, validated, with duplicates and dangling references reported together.
  */
-import { error, type Diagnostic } from '../diagnostics.js';
-import { didYouMean } from '../suggest.js';
+import { error, type Diagnostic } from '../diagnostics/diagnostics.js';
+import { didYouMean } from '../diagnostics/suggest.js';
 import { objectRef, validateObject } from '../api/validate.js';
 import type { AnvilResource, GameDefinition, ModuleManifest, WorldInstance } from '../api/schema.js';
 

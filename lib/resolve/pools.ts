@@ -4,7 +4,7 @@
  * unknown or invalid game is a synth error naming the pool, not a pool that never fills.
  * Pure: no I/O, no cdk8s.
  */
-import { error, warning, type Diagnostic } from '../diagnostics.js';
+import { error, warning, type Diagnostic } from '../diagnostics/diagnostics.js';
 import { validateObject } from '../api/validate.js';
 import type { WorldPool } from '../api/schema.js';
 import type { Catalog, Sourced } from './catalog.js';

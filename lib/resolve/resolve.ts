@@ -13,10 +13,10 @@
  * - bindings between global (cluster/region) modules are resolved once, for the platform.
  */
 import semver from 'semver';
-import { error, inWorld, warning, type Diagnostic } from '../diagnostics.js';
-import { nameCollisions } from '../collisions.js';
-import { didYouMean } from '../suggest.js';
-import { tupleName } from '../names.js';
+import { error, inWorld, warning, type Diagnostic } from '../diagnostics/diagnostics.js';
+import { nameCollisions } from '../names/collisions.js';
+import { didYouMean } from '../diagnostics/suggest.js';
+import { tupleName } from '../names/names.js';
 import {
   ROOT_CAPABILITY,
   type CapabilityBindingSpec,
@@ -39,7 +39,7 @@ export const isGlobalModule = (m: ModuleManifest): boolean => isGlobalScope(scop
 /** From widest to narrowest: a consumer may require its own scope or a wider one. */
 const BREADTH: Record<Scope, number> = { cluster: 0, region: 1, world: 2, 'world-shard': 3, session: 4 };
 
-/** CapabilityBinding names (lib/names.ts: readable, and never the same for two bindings). */
+/** CapabilityBinding names (lib/names/names.ts: readable, and never the same for two bindings). */
 export const bindingName = {
   world: (world: string, consumer: string, capabilityId: string, provider: string): string =>
     tupleName('binding', [world, consumer, capabilityId, provider]),
@@ -432,7 +432,7 @@ export function resolveAll(catalog: Catalog): { global: GlobalPlan; worlds: Worl
   const global = resolveGlobal(catalog);
   const worlds = catalog.worlds.map((w) => resolveWorld(catalog, w));
   // Binding names are unique by construction; a collision across worlds would mean two
-  // worlds write one object, so it is checked anyway (lib/collisions.ts).
+  // worlds write one object, so it is checked anyway (lib/names/collisions.ts).
   const collisions = nameCollisions([
     ...global.bindings.map((b) => ({ kind: 'CapabilityBinding', namespace: b.namespace, name: b.name, owner: 'platform' })),
     ...worlds.flatMap((w) =>

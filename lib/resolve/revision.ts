@@ -10,9 +10,9 @@
  */
 import { createHash } from 'node:crypto';
 import { API_VERSION, type GameDefinition, type GameDefinitionSpec, type ModuleManifest, type ModuleManifestSpec } from '../api/schema.js';
-import { dnsName } from '../names.js';
+import { dnsName } from '../names/names.js';
 import { buildCatalog, type Catalog } from './catalog.js';
-import type { Diagnostic } from '../diagnostics.js';
+import type { Diagnostic } from '../diagnostics/diagnostics.js';
 
 export interface RevisionData {
   game: { name: string; spec: Omit<GameDefinitionSpec, 'rollout'> };

@@ -4,7 +4,7 @@
 // PoolExhausted; a missing pool with PoolNotFound; and the anvil-matchmaker Role of dist is
 // enough for a ServiceAccount to allocate, and allows nothing else. No timing is asserted.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { ClaimError, claimWorld, releaseWorld } from '../../lib/claims.js';
+import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
 import { killAnvilProcesses, liveAnvilProcesses, runAnvil } from './anvilProcess.js';
 import { applyGames, createPool, distMatchmakerRole, waitPoolReady } from './poolHarness.js';

@@ -12,8 +12,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { MULTIPLICITIES, SCOPES, SEMVER_PATTERN, WORLD_PHASES, type WorldInstance } from '../../lib/api/schema.js';
-import { formatDiagnostic } from '../../lib/diagnostics.js';
-import { loadDefinitions } from '../../lib/load.js';
+import { formatDiagnostic } from '../../lib/diagnostics/diagnostics.js';
+import { loadDefinitions } from '../../lib/cli/load.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 import { bindingName, resolveWorld } from '../../lib/resolve/resolve.js';
 import { workloadName } from '../../lib/render/topology.js';
@@ -406,7 +406,7 @@ describe('deleting a WorldInstance garbage-collects what it owns', () => {
     const uid = (await kubectlOk(['get', 'worldinstance', world.metadata.name, '-n', gcNs, '-o', 'jsonpath={.metadata.uid}'])).trim();
     expect(uid).toMatch(/^[0-9a-f-]{36}$/);
 
-    // The library's path: dist's definitions (lib/load.ts) + this world → catalog → plan → objects.
+    // The library's path: dist's definitions (lib/cli/load.ts) + this world → catalog → plan → objects.
     const loaded = loadDefinitions([DIST]);
     const { catalog, diagnostics } = buildCatalog([...loaded.objects, { object: structuredClone(world), source: 'dist.test.ts' }]);
     const problems = [...loaded.diagnostics, ...diagnostics].filter((d) => d.severity === 'error').map(formatDiagnostic);

@@ -24,8 +24,8 @@ import {
   startReconciler,
   type ReconcilerProcess,
 } from './reconcilerHarness.js';
-import { Kube, loadKubeConfig } from '../../lib/reconciler/kube.js';
-import { ReconcilerMetrics } from '../../lib/reconciler/metrics.js';
+import { Kube, loadKubeConfig } from '../../lib/reconciler/runtime/kube.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import { workloadName } from '../../lib/render/topology.js';
 
 const P = 'pl';

@@ -21,7 +21,7 @@ import {
 } from './reconcilerHarness.js';
 
 const P = 'rc';
-/** A world module's workload name (lib/names.ts: readable, with the hash of its tuple). */
+/** A world module's workload name (lib/names/names.ts: readable, with the hash of its tuple). */
 const wl = (world: string, module: string): string => workloadName({ metadata: { name: module }, spec: {} } as never, { namespace: NS, world });
 const NS = `rc-${Math.random().toString(36).slice(2, 7)}`;
 const TIMEOUT = 240_000;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { claimBody, claimOutcome } from '../../lib/claims.js';
+import { claimBody, claimOutcome } from '../../lib/client/claims.js';
 import { validateObject } from '../../lib/api/validate.js';
 import { formatClaimed } from '../../lib/cli/allocate.js';
 import { BindingLedger, readyUnclaimed } from '../../lib/loadtest/bindings.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
-import { loadDefinitions } from '../../lib/load.js';
+import { loadDefinitions } from '../../lib/cli/load.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 import { bindingName, resolveAll } from '../../lib/resolve/resolve.js';
 

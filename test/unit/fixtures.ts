@@ -3,7 +3,7 @@
  * them in YAML, passed through buildCatalog so that schema defaults apply exactly as in synth.
  */
 import { API_VERSION, type ModuleManifestSpec, type Requirement } from '../../lib/api/schema.js';
-import type { Diagnostic } from '../../lib/diagnostics.js';
+import type { Diagnostic } from '../../lib/diagnostics/diagnostics.js';
 import { buildCatalog, type Catalog, type Sourced } from '../../lib/resolve/catalog.js';
 
 type Obj = Record<string, any>;

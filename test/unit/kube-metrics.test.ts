@@ -5,8 +5,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
-import { Kube } from '../../lib/reconciler/kube.js';
-import { ReconcilerMetrics } from '../../lib/reconciler/metrics.js';
+import { Kube } from '../../lib/reconciler/runtime/kube.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import { byLabel, parseMetrics } from '../../lib/loadtest/metrics.js';
 
 let server: http.Server;

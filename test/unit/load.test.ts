@@ -1,5 +1,5 @@
 /**
- * Reading definitions from files (lib/load.ts): what the CLI gets as input, and how each
+ * Reading definitions from files (lib/cli/load.ts): what the CLI gets as input, and how each
  * object is named in messages.
  */
 import { describe, expect, test } from '@jest/globals';
@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { INPUT_LIMITS, inputFiles, loadDefinitions, parseDefinitions } from '../../lib/load.js';
+import { INPUT_LIMITS, inputFiles, loadDefinitions, parseDefinitions } from '../../lib/cli/load.js';
 
 const VALID = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/cli/valid');
 

@@ -1,7 +1,7 @@
 /**
  * Generated names never collide (issue 8, item 6): tuples whose plain `-` join is the same
  * get different names, across all worlds of a namespace, for every kind synth writes; and
- * the defence in depth (lib/collisions.ts) reports a collision naming both sides.
+ * the defence in depth (lib/names/collisions.ts) reports a collision naming both sides.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { AnvilApp } from '../../lib/app.js';
-import { nameCollisions } from '../../lib/collisions.js';
+import { nameCollisions } from '../../lib/names/collisions.js';
 import { Game, Module, World } from '../../lib/definitions.js';
-import { formatDiagnostic } from '../../lib/diagnostics.js';
-import { tupleName } from '../../lib/names.js';
+import { formatDiagnostic } from '../../lib/diagnostics/diagnostics.js';
+import { tupleName } from '../../lib/names/names.js';
 import { resolveAll } from '../../lib/resolve/resolve.js';
 import { catalogOf, game, mod, provides, req, world } from './fixtures.js';
 

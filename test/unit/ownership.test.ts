@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Ajv } from 'ajv';
 import { WorldInstanceStatusSchema, type WorldInstance } from '../../lib/api/schema.js';
-import { ConflictError, STATELESS_KINDS, immutableFieldChanged, repairAction } from '../../lib/reconciler/apply.js';
-import { PLATFORM_OWNER } from '../../lib/reconciler/global.js';
-import { Kube, WriteFencedError } from '../../lib/reconciler/kube.js';
-import { ReconcilerMetrics } from '../../lib/reconciler/metrics.js';
-import { resolutionOf, worldOwner } from '../../lib/reconciler/reconcile.js';
-import { CONDITION_REASON, computeStatus, type Failure, type WorkloadState } from '../../lib/reconciler/status.js';
+import { ConflictError, STATELESS_KINDS, immutableFieldChanged, repairAction } from '../../lib/reconciler/worlds/apply.js';
+import { PLATFORM_OWNER } from '../../lib/reconciler/worlds/platform.js';
+import { Kube, WriteFencedError } from '../../lib/reconciler/runtime/kube.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
+import { resolutionOf, worldOwner } from '../../lib/reconciler/worlds/reconcile.js';
+import { CONDITION_REASON, computeStatus, type Failure, type WorkloadState } from '../../lib/reconciler/worlds/status.js';
 
 const world = (status?: WorldInstance['status']): WorldInstance =>
   ({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'ns', uid: 'u1', generation: 1 }, spec: { gameRef: { name: 'g' } }, ...(status ? { status } : {}) }) as WorldInstance;

@@ -1,13 +1,14 @@
-// The pool and claim controllers' pure decisions (lib/reconciler/pool.ts, claim.ts), the
+// The pool and claim controllers' pure decisions (lib/reconciler/pools/plan.ts, claim.ts), the
 // write overlay, and world endpoints: example-based and, for the safety rules, properties.
 import fc from 'fast-check';
 import { workloadName } from '../../lib/render/topology.js';
 import type { WorldPool } from '../../lib/api/schema.js';
-import { candidatePools, movedByRollout, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claim.js';
-import { WriteOverlay } from '../../lib/reconciler/overlay.js';
-import { planPool, poolWorldObject, templateHash, type PoolWorld } from '../../lib/reconciler/pool.js';
+import { candidatePools, movedByRollout, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claims/plan.js';
+import { WriteOverlay } from '../../lib/reconciler/runtime/overlay.js';
+import { planPool, poolWorldObject, type PoolWorld } from '../../lib/reconciler/pools/plan.js';
+import { templateHash } from '../../lib/reconciler/shared/poolTemplate.js';
 import { withExternal, worldEndpoints, type LiveService } from '../../lib/render/endpoints.js';
-import { computeStatus } from '../../lib/reconciler/status.js';
+import { computeStatus } from '../../lib/reconciler/worlds/status.js';
 import { resolveWorld } from '../../lib/resolve/resolve.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 

@@ -1,14 +1,14 @@
 // The reconciler's pure parts: the work queue, no-op detection and the phase machine.
 import { ListWatch, type KubernetesObject } from '@kubernetes/client-node';
-import { Applier, covers, inParallel, upToDate, withHash } from '../../lib/reconciler/apply.js';
-import { CacheIndex, ownerUids } from '../../lib/reconciler/cacheIndex.js';
-import { deploymentAvailable } from '../../lib/reconciler/reconcile.js';
-import { SERVER_DEFAULTS, internStrings, trimOwned } from '../../lib/reconciler/trim.js';
+import { Applier, covers, inParallel, upToDate, withHash } from '../../lib/reconciler/worlds/apply.js';
+import { CacheIndex, ownerUids } from '../../lib/reconciler/runtime/cacheIndex.js';
+import { deploymentAvailable } from '../../lib/reconciler/shared/readiness.js';
+import { SERVER_DEFAULTS, internStrings, trimOwned } from '../../lib/reconciler/runtime/trim.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { WorkQueue } from '../../lib/reconciler/queue.js';
-import { computeStatus, type Resolution, type WorkloadState } from '../../lib/reconciler/status.js';
+import { WorkQueue } from '../../lib/reconciler/runtime/queue.js';
+import { computeStatus, type Resolution, type WorkloadState } from '../../lib/reconciler/worlds/status.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
 
 describe('WorkQueue', () => {

@@ -20,7 +20,7 @@ import { catalogOf, game, mod, provides, req, world } from './fixtures.js';
 
 type K8sObject = Record<string, any>;
 
-/** Workload names as lib/names.ts makes them (`<world>-<module>[-s<shard>]-<hash>`, `<module>-<region>-<hash>`). */
+/** Workload names as lib/names/names.ts makes them (`<world>-<module>[-s<shard>]-<hash>`, `<module>-<region>-<hash>`). */
 const wl = (w: string, module: string, shard?: number): string =>
   workloadName(mod(module) as never, { namespace: 'any', world: w, ...(shard !== undefined ? { shard } : {}) });
 const rl = (module: string, region: string): string => workloadName(mod(module, { scope: 'region' }) as never, { namespace: 'anvil-system', region });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
-import { formatDiagnostic, groupByCause } from '../../lib/diagnostics.js';
+import { formatDiagnostic, groupByCause } from '../../lib/diagnostics/diagnostics.js';
 import { bindingName, PLATFORM_NAMESPACE, resolveAll, resolveGlobal, resolveWorld, type WorldPlan } from '../../lib/resolve/resolve.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
 import { catalogOf, errorsOf, game, mod, provides, req, sourced, warningsOf, world } from './fixtures.js';

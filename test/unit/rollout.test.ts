@@ -3,9 +3,9 @@
 import fc from 'fast-check';
 import type { GameDefinition, RolloutStatus, WorldInstance } from '../../lib/api/schema.js';
 import { formatRolloutStatus } from '../../lib/cli/rolloutFormat.js';
-import { maxUnavailable, maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutInput, type RolloutWorld } from '../../lib/reconciler/rollout.js';
+import { maxUnavailable, maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutInput, type RolloutWorld } from '../../lib/reconciler/rollouts/plan.js';
 import { canonicalJson, revisionName, snapshotGame } from '../../lib/resolve/revision.js';
-import { DEFAULT_REVISION_HISTORY_LIMIT, revisionsToPrune } from '../../lib/reconciler/revisionHistory.js';
+import { DEFAULT_REVISION_HISTORY_LIMIT, revisionsToPrune } from '../../lib/reconciler/shared/revisionHistory.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 
 const T0 = new Date('2026-01-01T00:00:00Z');

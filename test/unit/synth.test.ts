@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { AnvilApp } from '../../lib/app.js';
 import { Game, Module, World, WorldPool } from '../../lib/definitions.js';
-import { AnvilInputError } from '../../lib/diagnostics.js';
+import { AnvilInputError } from '../../lib/diagnostics/diagnostics.js';
 import { buildApp } from '../../games/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -8,8 +8,8 @@ import { celRules } from '../../lib/api/structural.js';
 import { validateObject } from '../../lib/api/validate.js';
 import { resolveAll } from '../../lib/resolve/resolve.js';
 import { ModuleManifestSpecSchema } from '../../lib/api/schema.js';
-import { closest, editDistance } from '../../lib/suggest.js';
-import { formatDiagnostic, type Diagnostic } from '../../lib/diagnostics.js';
+import { closest, editDistance } from '../../lib/diagnostics/suggest.js';
+import { formatDiagnostic, type Diagnostic } from '../../lib/diagnostics/diagnostics.js';
 import { buildCatalog } from '../../lib/resolve/catalog.js';
 import { game, mod, provides, req, world } from './fixtures.js';
 

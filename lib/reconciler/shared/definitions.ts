@@ -6,10 +6,10 @@
  * whose game is malformed says why instead of just "not found".
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { API_VERSION, type GameDefinition, type ModuleManifest, type WorldInstance } from '../api/schema.js';
-import { objectRef } from '../api/validate.js';
-import type { Diagnostic } from '../diagnostics.js';
-import { buildCatalog, type Catalog } from '../resolve/catalog.js';
+import { API_VERSION, type GameDefinition, type ModuleManifest, type WorldInstance } from '../../api/schema.js';
+import { objectRef } from '../../api/validate.js';
+import type { Diagnostic } from '../../diagnostics/diagnostics.js';
+import { buildCatalog, type Catalog } from '../../resolve/catalog.js';
 
 export interface Definitions {
   /** Modules and games only (no worlds). */

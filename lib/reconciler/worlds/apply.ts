@@ -21,11 +21,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { API_VERSION } from '../api/schema.js';
-import type { Informer } from './informer.js';
-import { errorMessage, statusCode, type Kube } from './kube.js';
+import { API_VERSION } from '../../api/schema.js';
+import { APPLIED_HASH } from '../../render/labels.js';
+import type { Informer } from '../runtime/informer.js';
+import { errorMessage, statusCode, type Kube } from '../runtime/kube.js';
 
-export const APPLIED_HASH = 'anvil.dev/applied-hash';
 
 /** The kinds the reconciler writes, with where their informers list them. */
 export const OWNED_KINDS = [

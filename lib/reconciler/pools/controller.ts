@@ -1,5 +1,5 @@
 /**
- * The pool controller: keeps each WorldPool at its buffer (pool.ts decides), reports its
+ * The pool controller: keeps each WorldPool at its buffer (plan.ts decides), reports its
  * status, gauges and Events. Its own queue (keys: `namespace/pool`) and workers. Worlds it
  * creates or deletes are remembered until the cache shows them (client-go's
  * "expectations"), so a pass that runs before the watch catches up neither creates twice
@@ -9,16 +9,17 @@
  * bound meanwhile is never removed.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { API_VERSION, type WorldPool } from '../api/schema.js';
-import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_POOL } from '../render/labels.js';
-import type { DefinitionsCache } from './definitions.js';
-import { copyOf } from './definitions.js';
-import { objectEvent } from './events.js';
-import type { Informer } from './informer.js';
-import { errorMessage, type Kube } from './kube.js';
-import type { ReconcilerMetrics } from './metrics.js';
-import { planPool, statusChanged, poolWorldObject, templateHash, type PoolWorld } from './pool.js';
-import { WorkQueue, runWorkers } from './queue.js';
+import { API_VERSION, type WorldPool } from '../../api/schema.js';
+import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_POOL } from '../../render/labels.js';
+import type { DefinitionsCache } from '../shared/definitions.js';
+import { copyOf } from '../shared/definitions.js';
+import { objectEvent } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import { errorMessage, type Kube } from '../runtime/kube.js';
+import type { ReconcilerMetrics } from '../runtime/metrics.js';
+import { planPool, statusChanged, poolWorldObject, type PoolWorld } from './plan.js';
+import { templateHash } from '../shared/poolTemplate.js';
+import { WorkQueue, runWorkers } from '../runtime/queue.js';
 
 export interface PoolControllerOptions {
   kube: Kube;
@@ -108,7 +109,7 @@ export class PoolController {
     await this.create(key, pool, d.create);
   }
 
-  /** The pool's live worlds as pool.ts sees them, with this process's expectations applied. */
+  /** The pool's live worlds as plan.ts sees them, with this process's expectations applied. */
   private worldsOf(key: string, pool: WorldPool): PoolWorld[] {
     const { name, namespace, uid } = pool.metadata;
     const hash = templateHash(pool);

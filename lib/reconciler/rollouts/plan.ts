@@ -1,7 +1,7 @@
 /**
  * The rollout planner (issue 10), pure: given a game's target revision, its worlds and
  * where the rollout stands (the GameDefinition's status.rollout), which worlds move to the
- * target now, and what the rollout's status is. rolloutController.ts feeds it the caches
+ * target now, and what the rollout's status is. controller.ts feeds it the caches
  * and carries out what it returns: first the status (the batch, as intent), then the
  * worlds' revision annotations, so a reconciler killed between the two finishes the same
  * batch when it restarts instead of skipping or repeating one.
@@ -10,7 +10,7 @@
  * - a world is updated by setting its revision annotation; it is done when it is Running
  *   and its status says it runs the target;
  * - static worlds are synth's (dist/): `kubectl apply` brings their new revision, and the
- *   gate (staticGate.ts: spec.paused on their Deployments) holds the new template; such a
+ *   gate (shared/staticGate.ts: spec.paused on their Deployments) holds the new template; such a
  *   world is pending while it is held, moved by releasing the gate, done when its
  *   Deployments are rolled out and available again. Claimed worlds move only when the
  *   policy's claimedWorlds is Rolling (OnRelease: their pool's replacement is current);
@@ -22,8 +22,8 @@
  *   itself if that batch recovers, or with a new target: a fix or an undo);
  *   spec.rollout.paused starts no new batch.
  */
-import type { ClaimedWorldsPolicy, GameRollout, PoolRollout, RolloutStatus, RolloutStrategy } from '../api/schema.js';
-import { timestamp } from './status.js';
+import type { ClaimedWorldsPolicy, GameRollout, PoolRollout, RolloutStatus, RolloutStrategy } from '../../api/schema.js';
+import { timestamp } from '../runtime/time.js';
 
 export interface RolloutPolicy {
   strategy: RolloutStrategy;

@@ -3,18 +3,18 @@
  * the reconciler does. Its own queue (keys: namespaces; a pass plans every waiting claim of
  * the namespace, FIFO), its own workers and its own connections to the API server, so a
  * claim never waits behind world reconciles or pool refills. A pass only reads the caches
- * and decides (claim.ts); the writes run as tasks (up to `maxInFlight` at once), and what
+ * and decides (plan.ts); the writes run as tasks (up to `maxInFlight` at once), and what
  * they wrote is seen by the next passes through overlays until the caches catch up.
  *
  * Exactly once: a binding writes the world with its resourceVersion as precondition (two
  * claims can never both win a world), then the claim's status with the claim's
  * resourceVersion as precondition (a claim can never be Bound twice). What a crash or a
  * lost race leaves half done is finished or undone by the next pass from the cluster's
- * state (claim.ts `repairs`), never from memory.
+ * state (plan.ts `repairs`), never from memory.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { API_VERSION, type GameDefinition, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../api/schema.js';
-import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL } from '../render/labels.js';
+import { API_VERSION, type GameDefinition, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../../api/schema.js';
+import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL } from '../../render/labels.js';
 import {
   alreadyWaiting,
   boundStatus,
@@ -25,15 +25,15 @@ import {
   type ClaimView,
   type PoolInfo,
   type WorldView,
-} from './claim.js';
-import { objectEvent } from './events.js';
-import type { Informer } from './informer.js';
-import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from './kube.js';
-import type { ReconcilerMetrics } from './metrics.js';
-import { WriteOverlay } from './overlay.js';
-import { poolSpec, templateHash } from './pool.js';
-import { WorkQueue, runWorkers } from './queue.js';
-import { timestamp } from './status.js';
+} from './plan.js';
+import { objectEvent } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../runtime/kube.js';
+import type { ReconcilerMetrics } from '../runtime/metrics.js';
+import { WriteOverlay } from '../runtime/overlay.js';
+import { poolSpec, templateHash } from '../shared/poolTemplate.js';
+import { WorkQueue, runWorkers } from '../runtime/queue.js';
+import { timestamp } from '../runtime/time.js';
 
 export interface ClaimControllerOptions {
   /** Connections of the claim path alone. */

@@ -5,25 +5,26 @@
  * world), applies what differs, deletes what left the plan and reports status.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { WorldInstance, WorldPhase } from '../api/schema.js';
-import { objectRef, validateObject } from '../api/validate.js';
-import { formatDiagnostic, hasErrors } from '../diagnostics.js';
-import { resolveWorld, type WorldPlan } from '../resolve/resolve.js';
-import { ANNOTATION_REVISION, LABEL_STATIC, LABEL_WORLD } from '../render/labels.js';
-import type { RenderSettings } from '../render/settings.js';
-import { renderWorld } from '../render/world.js';
-import { withExternal, worldEndpoints, type LiveService } from '../render/endpoints.js';
+import type { WorldInstance, WorldPhase } from '../../api/schema.js';
+import { objectRef, validateObject } from '../../api/validate.js';
+import { formatDiagnostic, hasErrors } from '../../diagnostics/diagnostics.js';
+import { resolveWorld, type WorldPlan } from '../../resolve/resolve.js';
+import { ANNOTATION_REVISION, LABEL_STATIC, LABEL_WORLD } from '../../render/labels.js';
+import type { RenderSettings } from '../../render/settings.js';
+import { renderWorld } from '../../render/world.js';
+import { withExternal, worldEndpoints, type LiveService } from '../../render/endpoints.js';
 import { ConflictError, objectKey, type Applier, type Owner, type SyncResult } from './apply.js';
-import { copyOf, type DefinitionsCache } from './definitions.js';
-import type { EventRecorder } from './events.js';
-import type { Informer } from './informer.js';
-import { errorMessage, isNotFound, type Kube } from './kube.js';
-import type { ReconcilerMetrics } from './metrics.js';
+import { copyOf, type DefinitionsCache } from '../shared/definitions.js';
+import type { EventRecorder } from '../runtime/events.js';
+import type { Informer } from '../runtime/informer.js';
+import { errorMessage, isNotFound, type Kube } from '../runtime/kube.js';
+import type { ReconcilerMetrics } from '../runtime/metrics.js';
 import { computeStatus, phaseEvent, type Failure, type Resolution, type WorkloadState } from './status.js';
-import type { Revisions } from './revisions.js';
-import { recordRevision, revisionStatus, worldRevision, type WorldRevision } from './worldRevision.js';
-import type { Endpoint, WorldInstanceStatus } from '../api/schema.js';
-import { arm, isHeld, isServing, isSynthDeployment } from './staticGate.js';
+import type { Revisions } from '../shared/revisions.js';
+import { recordRevision, revisionStatus, worldRevision, type WorldRevision } from './revision.js';
+import type { Endpoint, WorldInstanceStatus } from '../../api/schema.js';
+import { arm, isHeld, isServing, isSynthDeployment } from '../shared/staticGate.js';
+import { deploymentAvailable } from '../shared/readiness.js';
 
 export const PLATFORM_KEY = '__platform__';
 
@@ -73,19 +74,6 @@ export function resolutionOf(plan: WorldPlan, definitionProblems: ReadonlyMap<st
   return { ok: false, reason, message: message.slice(0, 30000) };
 }
 
-/**
- * A Deployment is available when its controller has seen its spec, every replica is up and
- * runs the current template, and no old replica is left (as `kubectl rollout status` says:
- * during a rolling update the old pod still counts as available while the new one is not).
- */
-export function deploymentAvailable(d: KubernetesObject | undefined): boolean {
-  if (!d) return false;
-  const spec = (d as { spec?: { replicas?: number } }).spec;
-  const st = (d as { status?: { observedGeneration?: number; availableReplicas?: number; updatedReplicas?: number; replicas?: number } }).status ?? {};
-  const want = spec?.replicas ?? 1;
-  const oldLeft = (st.replicas ?? 0) > (st.updatedReplicas ?? 0);
-  return (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0) && (st.availableReplicas ?? 0) >= want && (st.updatedReplicas ?? 0) >= want && !oldLeft;
-}
 
 /** `written`: objects this pass just applied, newer than the cache (see SyncResult.written). */
 function workloadState(
@@ -196,7 +184,7 @@ async function planWorld(world: WorldInstance, ctx: ReconcileContext): Promise<P
 
 /**
  * A static world: synth rendered it and kubectl applied it, so only report how its
- * workloads are doing — a Deployment the rollout gate holds (staticGate.ts) still serves on
+ * workloads are doing — a Deployment the rollout gate holds (shared/staticGate.ts) still serves on
  * its old template: the world stays Running, not current, until its batch — and arm the gate
  * on what is rolled out.
  */

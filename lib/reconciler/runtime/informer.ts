@@ -2,7 +2,7 @@
  * A cache of one resource kind kept by list+watch (client-node's makeInformer/ListWatch),
  * made to last: a watch or list that fails is restarted after a backoff; the restarted
  * watch resumes from the last resourceVersion, and ListWatch relists (delivering deletions
- * missed while disconnected as deletes) when that version is gone (410) or the list failed. Objects pass through `trim` (lib/reconciler/trim.ts) on their way
+ * missed while disconnected as deletes) when that version is gone (410) or the list failed. Objects pass through `trim` (lib/reconciler/runtime/trim.ts) on their way
  * into the cache, from the list and from the watch alike, so the cache holds only what the
  * reconciler reads. An informer may keep a secondary index (`indexBy`, see cacheIndex.ts),
  * maintained by the same events that maintain the cache.

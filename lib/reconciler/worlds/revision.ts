@@ -5,13 +5,13 @@
  * by the rollout controller when its rollout reaches the world. Static worlds carry the
  * revision synth resolved.
  */
-import type { WorldInstance, WorldInstanceStatus } from '../api/schema.js';
-import { ANNOTATION_REVISION, LABEL_STATIC } from '../render/labels.js';
-import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { moduleVersions } from '../resolve/revision.js';
-import type { DefinitionsCache } from './definitions.js';
-import type { Kube } from './kube.js';
-import type { RevisionEntry, Revisions } from './revisions.js';
+import type { WorldInstance, WorldInstanceStatus } from '../../api/schema.js';
+import { ANNOTATION_REVISION, LABEL_STATIC } from '../../render/labels.js';
+import { PLATFORM_NAMESPACE } from '../../resolve/resolve.js';
+import { moduleVersions } from '../../resolve/revision.js';
+import type { DefinitionsCache } from '../shared/definitions.js';
+import type { Kube } from '../runtime/kube.js';
+import type { RevisionEntry, Revisions } from '../shared/revisions.js';
 import type { Resolution } from './status.js';
 
 export interface WorldRevision {

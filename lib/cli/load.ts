@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlias, LineCounter, parseAllDocuments, visit, type Document } from 'yaml';
-import { GROUP } from './api/schema.js';
-import { error, warning, type Diagnostic } from './diagnostics.js';
-import type { Sourced } from './resolve/catalog.js';
+import { GROUP } from '../api/schema.js';
+import { error, warning, type Diagnostic } from '../diagnostics/diagnostics.js';
+import type { Sourced } from '../resolve/catalog.js';
 
 export interface LoadResult {
   objects: Sourced[];

@@ -6,15 +6,15 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { App, Chart } from 'cdk8s';
-import type { WorldInstance } from '../api/schema.js';
-import { objectRef, validateObject } from '../api/validate.js';
-import { formatDiagnostic, hasErrors } from '../diagnostics.js';
-import { PLATFORM_NAMESPACE, resolveGlobal, type WorldPlan } from '../resolve/resolve.js';
-import { GlobalServices, globalInstances } from '../render/global.js';
-import { LABEL_MODULE, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../render/labels.js';
+import type { WorldInstance } from '../../api/schema.js';
+import { objectRef, validateObject } from '../../api/validate.js';
+import { formatDiagnostic, hasErrors } from '../../diagnostics/diagnostics.js';
+import { PLATFORM_NAMESPACE, resolveGlobal, type WorldPlan } from '../../resolve/resolve.js';
+import { GlobalServices, globalInstances } from '../../render/global.js';
+import { LABEL_MODULE, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../../render/labels.js';
 import type { Owner } from './apply.js';
-import { FIELD_MANAGER } from './kube.js';
-import { copyOf } from './definitions.js';
+import { FIELD_MANAGER } from '../runtime/kube.js';
+import { copyOf } from '../shared/definitions.js';
 import type { ReconcileContext, ReconcileResult } from './reconcile.js';
 
 /** What globalInstances reads of a world plan: the world (its region) and its game's modules. */

@@ -7,14 +7,14 @@
  * changed (ControllerRevision data is immutable), read from an informer cache.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { GameDefinition } from '../api/schema.js';
-import { LABEL_GAME, MANAGED_BY } from '../render/labels.js';
-import type { Catalog } from '../resolve/catalog.js';
-import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { catalogOfRevision, revisionName, snapshotGame, type RevisionData } from '../resolve/revision.js';
-import type { Informer } from './informer.js';
+import type { GameDefinition } from '../../api/schema.js';
+import { LABEL_GAME, MANAGED_BY } from '../../render/labels.js';
+import type { Catalog } from '../../resolve/catalog.js';
+import { PLATFORM_NAMESPACE } from '../../resolve/resolve.js';
+import { catalogOfRevision, revisionName, snapshotGame, type RevisionData } from '../../resolve/revision.js';
+import type { Informer } from '../runtime/informer.js';
 import { revisionsToPrune } from './revisionHistory.js';
-import { isConflict, type Kube } from './kube.js';
+import { isConflict, type Kube } from '../runtime/kube.js';
 
 export const REVISIONS_PATH = `/apis/apps/v1/namespaces/${PLATFORM_NAMESPACE}/controllerrevisions`;
 

@@ -16,9 +16,9 @@
  * it on failure or release.
  */
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
-import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from './api/schema.js';
+import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from '../api/schema.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
-import { errorText as apiErrorText, statusOf } from './loadtest/kube.js';
+import { errorText as apiErrorText, statusOf } from '../loadtest/kube.js';
 
 export const CLAIM_PLURAL = 'worldclaims';
 const claimsApi = { group: GROUP, version: VERSION, plural: CLAIM_PLURAL };

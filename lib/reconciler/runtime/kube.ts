@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { KubeConfig, KubernetesObjectApi, Observable, PatchStrategy, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import type { ReconcilerMetrics } from './metrics.js';
-import { keepAliveAuth } from '../kubeTransport.js';
+import { keepAliveAuth } from '../../client/kubeTransport.js';
 
 export const FIELD_MANAGER = 'anvil-reconciler';
 
@@ -172,7 +172,7 @@ export class Kube {
     return this.write('apply', () => this.objects.apply(obj, FIELD_MANAGER));
   }
 
-  /** Server-side apply under another field manager of the reconciler's (the static worlds' rollout gate: staticGate.ts). */
+  /** Server-side apply under another field manager of the reconciler's (the static worlds' rollout gate: shared/staticGate.ts). */
   async applyAs<T extends KubernetesObject>(obj: T, fieldManager: string): Promise<T> {
     return this.write('apply', () => this.objects.apply(obj, fieldManager));
   }

@@ -16,10 +16,10 @@
  * since (a new template from kubectl) is looked at again, never paused or released blindly.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { LABEL_WORLD } from '../render/labels.js';
-import type { Informer } from './informer.js';
-import { isConflict, isNotFound, type Kube } from './kube.js';
-import { deploymentAvailable } from './reconcile.js';
+import { LABEL_WORLD } from '../../render/labels.js';
+import type { Informer } from '../runtime/informer.js';
+import { isConflict, isNotFound, type Kube } from '../runtime/kube.js';
+import { deploymentAvailable } from './readiness.js';
 
 export const GATE_MANAGER = 'anvil-rollout';
 

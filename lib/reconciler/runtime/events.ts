@@ -7,9 +7,9 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { WorldInstance } from '../api/schema.js';
+import type { WorldInstance } from '../../api/schema.js';
 import { isConflict, isNotFound, type Kube } from './kube.js';
-import { timestamp } from './status.js';
+import { timestamp } from './time.js';
 
 interface Seen {
   namespace: string;

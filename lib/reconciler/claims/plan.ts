@@ -2,7 +2,7 @@
  * The claim controller's decisions, pure: given the claims, the worlds and the pools of one
  * namespace (as the caches and the in-flight writes show them), which claim gets which
  * world, which claims wait or fail, and which half-done bindings to finish or undo.
- * claimController.ts carries them out with optimistic concurrency.
+ * controller.ts carries them out with optimistic concurrency.
  *
  * A binding is two writes: the world (claim label and uid, the claim as its controller
  * owner; conditional on the world's resourceVersion, so two claims can never both win it),
@@ -12,7 +12,7 @@
  * if that claim still waits, the binding is completed with that world; if the claim names
  * another world or has failed, the stamped world belongs to nobody and is removed.
  */
-import type { ClaimPhase, Condition, Endpoint, WorldClaimSpec, WorldClaimStatus } from '../api/schema.js';
+import type { ClaimPhase, Condition, Endpoint, WorldClaimSpec, WorldClaimStatus } from '../../api/schema.js';
 
 export interface ClaimView {
   name: string;

@@ -1,25 +1,25 @@
 /**
  * The rollout controller (issue 10): one pass for one game (queue key `rollout:<game>`).
- * Level-based: it reads the caches, asks the pure planner (rollout.ts) what to do, writes
+ * Level-based: it reads the caches, asks the pure planner (plan.ts) what to do, writes
  * the GameDefinition's status (the batch first: that is the rollout's memory across
  * restarts), then moves the batch's worlds by setting their revision annotation — each with
  * the world's resourceVersion as precondition, so a world claimed meanwhile is never moved
  * on the strength of a stale cache. The world reconciler then renders them from the new
- * revision. Static worlds are moved by releasing their rollout gate (staticGate.ts). Last,
+ * revision. Static worlds are moved by releasing their rollout gate (shared/staticGate.ts). Last,
  * revisions beyond the game's revisionHistoryLimit that nothing uses are deleted.
  */
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import type { Condition, GameDefinition, GameDefinitionStatus, WorldInstance, WorldPool } from '../api/schema.js';
-import { ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL, LABEL_STATIC } from '../render/labels.js';
-import type { DefinitionsCache } from './definitions.js';
-import type { Informer } from './informer.js';
-import { errorMessage, isConflict, isNotFound, type Kube } from './kube.js';
-import { maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutDecision, type RolloutWorld } from './rollout.js';
-import type { Revisions } from './revisions.js';
-import { DEFAULT_REVISION_HISTORY_LIMIT } from './revisionHistory.js';
-import { gateState, release, staticDeployments } from './staticGate.js';
-import { timestamp } from './status.js';
+import type { Condition, GameDefinition, GameDefinitionStatus, WorldInstance, WorldPool } from '../../api/schema.js';
+import { ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL, LABEL_STATIC } from '../../render/labels.js';
+import type { DefinitionsCache } from '../shared/definitions.js';
+import type { Informer } from '../runtime/informer.js';
+import { errorMessage, isConflict, isNotFound, type Kube } from '../runtime/kube.js';
+import { maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutDecision, type RolloutWorld } from './plan.js';
+import type { Revisions } from '../shared/revisions.js';
+import { DEFAULT_REVISION_HISTORY_LIMIT } from '../shared/revisionHistory.js';
+import { gateState, release, staticDeployments } from '../shared/staticGate.js';
+import { timestamp } from '../runtime/time.js';
 
 export const ROLLOUT_PREFIX = 'rollout:';
 export const rolloutKey = (game: string): string => `${ROLLOUT_PREFIX}${game}`;

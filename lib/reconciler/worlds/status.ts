@@ -10,7 +10,8 @@
  * Provisioning again. Condition lastTransitionTime changes only when the condition's status
  * changes, so a no-op pass computes the very same status and writes nothing.
  */
-import type { Condition, Endpoint, WorldInstance, WorldInstanceStatus, WorldPhase } from '../api/schema.js';
+import type { Condition, Endpoint, WorldInstance, WorldInstanceStatus, WorldPhase } from '../../api/schema.js';
+import { timestamp } from '../runtime/time.js';
 
 export interface Resolution {
   ok: boolean;
@@ -29,7 +30,7 @@ export interface WorkloadState {
   readyModules: number;
   /** Names of the workloads that are not available yet, for the message. */
   notReady: string[];
-  /** A static world's Deployments that hold a newer template for their rollout batch (staticGate.ts); they still serve. */
+  /** A static world's Deployments that hold a newer template for their rollout batch (shared/staticGate.ts); they still serve. */
   held?: string[];
   /** The root modules' Services; absent when the plan did not resolve (the last ones stay). */
   endpoints?: Endpoint[];
@@ -58,8 +59,6 @@ export interface StatusChange {
   firstRunning: boolean;
 }
 
-/** Seconds precision, as metav1.Time serializes. */
-export const timestamp = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`;
 
 function condition(prev: readonly Condition[] | undefined, next: Omit<Condition, 'lastTransitionTime'>, now: string): Condition {
   const old = prev?.find((c) => c.type === next.type);
@@ -82,7 +81,7 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 const heldNote = (w: WorkloadState): string =>
   w.held?.length ? `; ${w.held.length} on the previous template until their rollout batch: ${w.held.slice(0, 20).join(', ')}${w.held.length > 20 ? ', …' : ''}` : '';
 
-/** `extra`: status fields reported beside the phase (the world's revision: worldRevision.ts). */
+/** `extra`: status fields reported beside the phase (the world's revision: worlds/revision.ts). */
 export function computeStatus(world: WorldInstance, res: Resolution, w: WorkloadState, now = new Date(), failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): StatusChange {
   const prev = world.status ?? {};
   const at = timestamp(now);

@@ -1,6 +1,6 @@
 /**
  * The pool controller's decisions, pure: which worlds a WorldPool has and in which state,
- * how many to create, which to remove, and the pool's status. No I/O: poolController.ts
+ * how many to create, which to remove, and the pool's status. No I/O: controller.ts
  * feeds it views of the caches and carries out what it returns.
  *
  * The rules (issue 12): keep `buffer.ready` unclaimed worlds (plus one per claim waiting
@@ -8,10 +8,11 @@
  * only unclaimed worlds are ever removed (scale-down, spec change), not-yet-Running ones
  * first; a pool whose game does not exist creates nothing and says so.
  */
-import { createHash } from 'node:crypto';
-import { API_VERSION, type Condition, type WorldInstance, type WorldPool, type WorldPoolStatus } from '../api/schema.js';
-import { ANNOTATION_POOL_TEMPLATE, LABEL_POOL } from '../render/labels.js';
-import { timestamp } from './status.js';
+import { API_VERSION, type Condition, type WorldInstance, type WorldPool, type WorldPoolStatus } from '../../api/schema.js';
+import { ANNOTATION_POOL_TEMPLATE, LABEL_POOL } from '../../render/labels.js';
+import { timestamp } from '../runtime/time.js';
+import { poolSelector, poolSpec, templateHash } from '../shared/poolTemplate.js';
+
 
 export type PoolWorldState = 'ready' | 'claimed' | 'starting';
 
@@ -44,29 +45,6 @@ export interface PoolDecision {
   /** The Ready condition's reason changed to a problem: worth an Event. */
   problem?: { reason: string; message: string };
 }
-
-/** The pool spec with the CRD's defaults, as the API server would have filled them. */
-export function poolSpec(pool: WorldPool) {
-  const s = pool.spec;
-  return {
-    game: s.gameRef.name,
-    region: s.region ?? 'default',
-    shards: s.shards ?? 1,
-    worldLabels: s.worldLabels ?? {},
-    buffer: s.buffer?.ready ?? 1,
-    minWorlds: s.minWorlds ?? 0,
-    maxWorlds: s.maxWorlds ?? 100,
-  };
-}
-
-/** A hash of what a pool world is made of: a world with another hash is out of date. */
-export function templateHash(pool: WorldPool): string {
-  const s = poolSpec(pool);
-  const labels = Object.entries(s.worldLabels).sort(([a], [b]) => a.localeCompare(b));
-  return createHash('sha256').update(JSON.stringify([s.game, s.region, s.shards, labels])).digest('hex').slice(0, 16);
-}
-
-export const poolSelector = (pool: WorldPool): string => `${LABEL_POOL}=${pool.metadata.name}`;
 
 /** A new world of the pool: a generated name, the pool as its controller, the pool's labels. */
 export function poolWorldObject(pool: WorldPool): WorldInstance {

@@ -1,9 +1,9 @@
 /**
- * Defence in depth for generated names (lib/names.ts makes them unique by construction):
+ * Defence in depth for generated names (lib/names/names.ts makes them unique by construction):
  * two different things that would be written as one object — same kind, namespace and
  * name — are an error naming both, never a silent overwrite or a raw cdk8s exception.
  */
-import { error, type Diagnostic } from './diagnostics.js';
+import { error, type Diagnostic } from '../diagnostics/diagnostics.js';
 
 export interface NamedObject {
   kind: string;

@@ -22,7 +22,7 @@
  * (measured: deleting two metadata fields cost more than sharing the strings saved).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { APPLIED_HASH } from './apply.js';
+import { APPLIED_HASH } from '../../render/labels.js';
 
 type Loose = KubernetesObject & { status?: Record<string, unknown> };
 
@@ -128,7 +128,7 @@ function withoutServerDefaults(kind: string, o: KubernetesObject): void {
 
 /**
  * Keeps of managedFields only who manages the object and how (`{manager, operation}`): the
- * platform's ownership rule reads it (lib/reconciler/global.ts), the field sets are never read.
+ * platform's ownership rule reads it (lib/reconciler/worlds/platform.ts), the field sets are never read.
  */
 export function trimManagers<T extends KubernetesObject>(o: T): T {
   const fields = o.metadata?.managedFields;

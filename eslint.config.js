@@ -41,6 +41,9 @@ export default [
               from: ['./lib/reconciler', './lib/cli', './lib/loadtest', './lib/client'],
               message: 'the pure core (api, resolve, render) imports nothing of the reconciler, the CLI, the client or the load test.',
             })),
+            // The client library (what a matchmaker imports) and the reconciler stand on their own.
+            { target: './lib/client', from: ['./lib/reconciler', './lib/cli', './lib/loadtest'], message: 'the client imports nothing of the reconciler, the CLI or the load test.' },
+            { target: './lib/reconciler', from: ['./lib/cli', './lib/loadtest'], message: 'the reconciler imports nothing of the CLI or the load test.' },
           ],
         },
       ],

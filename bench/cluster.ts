@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
 import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
-import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/loadtest/kube.js';
+import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/client/kube.js';
 import { byLabel, deltaByKey, histogramDelta, scrape, sumOf, type HistogramDelta, type Sample } from '../lib/loadtest/metrics.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
 import { measureFloor, type FloorResult } from '../lib/loadtest/floor.js';

@@ -7,7 +7,7 @@
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { API_VERSION, type GameDefinition, type WorldInstance } from '../api/schema.js';
-import { connect, errorText, statusOf, type Kube } from '../loadtest/kube.js';
+import { connect, errorText, statusOf, type Kube } from '../client/kube.js';
 import { LABEL_GAME } from '../render/labels.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import type { RevisionData } from '../resolve/revision.js';

@@ -18,7 +18,7 @@
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from '../api/schema.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
-import { errorText as apiErrorText, statusOf } from '../loadtest/kube.js';
+import { errorText as apiErrorText, statusOf } from './kube.js';
 
 export const CLAIM_PLURAL = 'worldclaims';
 const claimsApi = { group: GROUP, version: VERSION, plural: CLAIM_PLURAL };

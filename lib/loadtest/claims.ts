@@ -15,7 +15,7 @@ import { keepAliveClient } from '../client/kubeTransport.js';
 import { LABEL_CLAIM, LABEL_POOL, MANAGED_BY } from '../render/labels.js';
 import { BindingLedger, readyUnclaimed, type DoubleBindings, type PoolWorldState } from './bindings.js';
 import { measureRawPatches, type PatchFloorResult } from './patchFloor.js';
-import { anvil, connect, errorText, statusOf, type Kube } from './kube.js';
+import { anvil, connect, errorText, statusOf, type Kube } from '../client/kube.js';
 import { ListWatch, type Watched } from './listWatch.js';
 import { histogramFigures, scrape, type HistogramFigures, type Sample } from './metrics.js';
 import { forEachBounded } from './pool.js';

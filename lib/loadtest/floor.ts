@@ -25,7 +25,7 @@ import { Kube as ReconcilerKube, errorMessage, loadKubeConfig } from '../reconci
 import { ReconcilerMetrics } from '../reconciler/runtime/metrics.js';
 import { deploymentAvailable } from '../reconciler/shared/readiness.js';
 import { trimOwned } from '../reconciler/runtime/trim.js';
-import { anvil, deleteNamespace, ensureNamespace, type Kube } from './kube.js';
+import { anvil, deleteNamespace, ensureNamespace, type Kube } from '../client/kube.js';
 import { byLabel, parseMetrics } from './metrics.js';
 import { forEachBounded } from './pool.js';
 import { round, roundSummary, summarize, type Summary } from './stats.js';

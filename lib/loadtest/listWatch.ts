@@ -5,8 +5,8 @@
  * (timeouts, restarts, 410 Gone) is resumed with a fresh list, so no transition is lost
  * (a resumed list reports what changed meanwhile as ADDED).
  */
-import { errorText, type Kube } from './kube.js';
-import { anvil } from './kube.js';
+import { errorText, type Kube } from '../client/kube.js';
+import { anvil } from '../client/kube.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 

@@ -8,7 +8,7 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/schema.js';
 import { MANAGED_BY } from '../render/labels.js';
-import { anvil, deleteNamespace, ensureNamespace, errorText, type Kube } from './kube.js';
+import { anvil, deleteNamespace, ensureNamespace, errorText, type Kube } from '../client/kube.js';
 import { ListWatch } from './listWatch.js';
 import { forEachBounded } from './pool.js';
 import { round, summarize, type Summary } from './stats.js';

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, type WorldInstance } from '../api/schema.js';
 import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from '../render/labels.js';
-import { anvil, connect, ensureNamespace, errorText, statusOf, type Kube } from './kube.js';
+import { anvil, connect, ensureNamespace, errorText, statusOf, type Kube } from '../client/kube.js';
 import { byLabel, deltaByKey, has, scrape, sumOf, type Sample } from './metrics.js';
 import { forEachBounded } from './pool.js';
 import { measureFloor, type FloorResult } from './floor.js';

@@ -3,7 +3,7 @@
  * first time each one is seen in phase Running, and its last phase and Ready/Resolved reason
  * otherwise. A watch the server closes is resumed by a fresh list, so no transition is lost.
  */
-import type { Kube } from './kube.js';
+import type { Kube } from '../client/kube.js';
 import { ListWatch, type Watched } from './listWatch.js';
 
 export interface WorldState {

@@ -91,7 +91,13 @@ describe('a dynamic world', () => {
     // Quiet first: a completed resync (every 4 s) that wrote nothing — worlds of other test
     // files still being deleted may settle meanwhile.
     const before = await quiet(rec);
-    const rvs = async () => [...(await owned('deployments', 'w1')), ...(await owned('capabilitybindings', 'w1')), ...(await owned('networkpolicies', 'w1'))].map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`).sort();
+    // A Deployment's resourceVersion moves whenever the controller manager writes its status:
+    // compare what only a writer of spec or metadata changes (generation and writers).
+    const writers = (o: any) => (o.metadata.managedFields ?? []).filter((f: any) => f.subresource !== 'status').map((f: any) => `${f.manager}/${f.operation}@${f.time}`).sort().join(',');
+    const rvs = async () => [
+      ...(await owned('deployments', 'w1')).map((o) => `${o.metadata.name}@${o.metadata.generation}:${writers(o)}`),
+      ...[...(await owned('capabilitybindings', 'w1')), ...(await owned('networkpolicies', 'w1'))].map((o) => `${o.metadata.name}@${o.metadata.resourceVersion}`),
+    ].sort();
     const rvBefore = await rvs();
     const worldRv = (await world('w1')).metadata.resourceVersion;
     // Two more full passes over everything (observed, not slept for).

@@ -166,7 +166,11 @@ test('a dist whose pods never become Ready pauses after the first batch, the oth
   await afterResyncs(rec, 2);
   expect(batches.numbers(rev3)).toEqual([1]);
   for (const w of WORLDS.filter((x) => !stuck.includes(`${NS}/${x}`))) {
-    const d = await getJson(['deployment', physicsName(w), '-n', NS]);
+    // The Deployment's status is its controller's: wait until it has seen the new template.
+    const d = await eventually(`${w}'s Deployment observed by its controller`, async () => {
+      const o = await getJson(['deployment', physicsName(w), '-n', NS]);
+      return o.status?.observedGeneration >= o.metadata.generation ? o : undefined;
+    });
     expect(d.spec.template.spec.containers[0].image).toContain(HOLD_NOT_READY); // kubectl wrote it
     expect(d.spec.paused).toBe(true);
     // Held: seen by its controller, no replica on the new template (omitted when 0), the old one available.

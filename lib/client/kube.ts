@@ -1,5 +1,5 @@
 /**
- * The few API calls the load test makes, on @kubernetes/client-node: one KubeConfig, typed
+ * The API calls of Anvil's clients (claims, the CLI, the load test), on @kubernetes/client-node: one KubeConfig, typed
  * clients, and error text that says what the API server said.
  */
 import { CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, Watch } from '@kubernetes/client-node';

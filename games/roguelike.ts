@@ -22,6 +22,15 @@ export function roguelike(scope: Construct, eventBus: Module): Game {
     ],
     routesActions: true,
     env: [{ name: 'SESSION_TTL_SECONDS', value: '900' }],
+    // A world ends its match by deleting its claim (issue 17): the server reads its world's
+    // anvil.dev/claim label (ANVIL_WORLD names the world) and deletes that WorldClaim; the
+    // reconciler then releases the world. The rules apply in the world's namespace only.
+    serviceAccount: {
+      rules: [
+        { apiGroups: ['anvil.dev'], resources: ['worldinstances'], verbs: ['get'] },
+        { apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['delete'] },
+      ],
+    },
   });
   const mechanic = (name: string, version: string, port: number, actions: string[]) =>
     new Module(scope, name, {
@@ -40,5 +49,28 @@ export function roguelike(scope: Construct, eventBus: Module): Game {
   new World(scope, 'crypt-1', { game, namespace: 'roguelike', region: 'eu-west' });
   // A run starts in a warm crypt: claims take one in milliseconds (`anvil allocate --pool crypt -n roguelike`).
   new WorldPool(scope, 'crypt', { game, namespace: 'roguelike', region: 'eu-west', buffer: 2, minWorlds: 2, maxWorlds: 50 });
+  lobby(scope);
   return game;
+}
+
+/**
+ * The README's matchmaker story as an Anvil module: players queue at the lobby, which claims
+ * a warm crypt from the pool (claimWorld) for each match. Its ServiceAccount may create,
+ * get, watch and delete WorldClaims in its own namespace (the pool's) and nothing else.
+ */
+function lobby(scope: Construct): void {
+  const matchmaker = new Module(scope, 'rl-matchmaker', {
+    version: '0.1.0',
+    image: `${EXAMPLE_REGISTRY}/roguelike-matchmaker:0.1.0`,
+    ports: [
+      { name: 'queue', port: 8080, protocol: 'TCP', expose: { type: 'LoadBalancer' } },
+      { name: 'metrics', port: 9090, protocol: 'TCP' },
+    ],
+    probes: { readiness: { httpGet: { path: '/ready', port: 'queue' } }, liveness: { httpGet: { path: '/healthz', port: 'queue' } } },
+    env: [{ name: 'ANVIL_POOL', value: 'crypt' }],
+    metrics: { port: 'metrics' },
+    serviceAccount: { rules: [{ apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] }] },
+  });
+  const game = new Game(scope, 'roguelike-lobby', { modules: [matchmaker] });
+  new World(scope, 'lobby', { game, namespace: 'roguelike', region: 'eu-west' });
 }

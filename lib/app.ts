@@ -20,6 +20,11 @@ import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
 import { nameCollisions, type NamedObject } from './names/collisions.js';
 import { tupleName } from './names/names.js';
+import { ModuleRoles } from './render/identity.js';
+import { checkRegions } from './resolve/regions.js';
+import { moduleWarnings } from './api/moduleChecks.js';
+import { objectRef } from './api/validate.js';
+import type { RegionPlacement } from './render/settings.js';
 
 export interface AnvilAppProps {
   /** Where dist goes. Default: `dist` (the cdk8s CLI's CDK8S_OUTDIR is honoured too). */
@@ -29,6 +34,14 @@ export interface AnvilAppProps {
   reconcilerImage?: string | false;
   /** Warnings go here (default: stderr). */
   onDiagnostic?: (d: Diagnostic) => void;
+  /**
+   * Where each region's pods run: world- and region-scoped modules of a world in that region
+   * get its nodeSelector (and affinity, tolerations). Declared, every world and pool must be
+   * in one of them. Dynamic worlds get the same (the reconciler reads synth's settings).
+   */
+  regions?: Record<string, RegionPlacement>;
+  /** `podMonitors: true`: a PodMonitor (monitoring.coreos.com/v1) per module with `metrics`; needs the Prometheus Operator's CRDs. */
+  monitoring?: { podMonitors?: boolean };
 }
 
 const DEFINITION_KINDS = ['ModuleManifest', 'GameDefinition', 'WorldInstance'];
@@ -57,7 +70,12 @@ export class AnvilApp extends App {
     // (cdk8s.yaml `output`) and it gets a copy, while dist/ is only ever replaced whole.
     const cliOut = process.env.CDK8S_OUTDIR ? resolvePath(process.env.CDK8S_OUTDIR) : undefined;
     if (cliOut && cliOut !== target) this.extraOutdir = cliOut;
-    this.settings = { ...DEFAULT_SETTINGS, ...props.settings };
+    this.settings = {
+      ...DEFAULT_SETTINGS,
+      ...props.settings,
+      ...(props.regions ? { regions: props.regions } : {}),
+      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
+    };
     const crds = new Chart(this, 'crds');
     new CustomResourceDefinitions(crds, 'crds');
     this.namespacesChart = new Chart(this, 'namespaces');
@@ -99,7 +117,14 @@ export class AnvilApp extends App {
     const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
     const resolved = resolveAll(catalog);
     const { pools, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
-    const diagnostics = groupByCause([...catalogProblems, ...resolved.diagnostics, ...poolProblems]);
+    const sourceOf = (o: { kind: string; metadata: { name: string; namespace?: string } }) => catalog.sources.get(objectRef(o)) ?? objectRef(o);
+    const diagnostics = groupByCause([
+      ...catalogProblems,
+      ...resolved.diagnostics,
+      ...poolProblems,
+      ...checkRegions([...catalog.worlds, ...pools], this.settings.regions, sourceOf),
+      ...moduleWarnings(catalog.modules.values(), sourceOf),
+    ]);
     if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
     diagnostics.forEach(report);
 
@@ -110,11 +135,16 @@ export class AnvilApp extends App {
     // Where matchmakers claim worlds: a Role to bind their ServiceAccounts to.
     new MatchmakerRoles(this.namespacesChart, 'matchmaker', poolNamespaces);
 
+    // The roles modules' ServiceAccounts are bound to: written here only, bound by name.
+    const moduleRoles = new ModuleRoles(this.namespacesChart, 'module-roles', [...catalog.modules.values()]).names;
+
     const chart = (id: string): Chart => new Chart(this, id);
     if (this.props.reconcilerImage !== false) {
       new Reconciler(chart('reconciler'), 'reconciler', {
         namespace: PLATFORM_NAMESPACE,
         image: this.props.reconcilerImage ?? DEFAULT_RECONCILER_IMAGE,
+        settings,
+        moduleRoles,
       });
     }
     new GlobalServices(chart('global-services'), 'global', {

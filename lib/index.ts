@@ -6,7 +6,9 @@ export { AnvilApp, DEFAULT_RECONCILER_IMAGE, type AnvilAppProps } from './app.js
 export { Game, Module, World, type BookletProps, type GameProps, type ModuleProps, type WorldProps } from './definitions.js';
 export { AnvilInputError, formatDiagnostic, type Diagnostic, type Severity } from './diagnostics/diagnostics.js';
 export { Testing, type GameSynthResult, type KubeObject } from './testing.js';
-export { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
+export { DEFAULT_SETTINGS, type RegionPlacement, type RenderSettings } from './render/settings.js';
+export { moduleRoleName } from './render/identity.js';
+export { LABEL_MONITORING_NAMESPACE } from './render/traffic.js';
 export { resolveAll, type ActionRoute, type GlobalPlan, type WorldPlan } from './resolve/resolve.js';
 export { buildCatalog, type Catalog } from './resolve/catalog.js';
 export { validateObject } from './api/validate.js';

@@ -69,6 +69,38 @@ const celRule = (rule: string, message: string, fieldPath: string | undefined, c
   check,
 });
 
+/** A label value, as Kubernetes allows it. */
+const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
+/** A qualified label key (`prefix/name`); the anvil.dev/ prefix is Anvil's own. */
+const LABEL_KEY_PATTERN = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
+const RESERVED_PREFIX_RULE = (what: string) =>
+  celRule("self.all(k, !k.startsWith('anvil.dev/'))", `${what} may not use the anvil.dev/ prefix: Anvil sets those itself`, undefined, (self) =>
+    Object.keys(self ?? {}).every((k) => !k.startsWith('anvil.dev/')),
+  );
+/** Labels stamped on worlds: valid label keys and values, none of Anvil's own. */
+const labelMap = (description: string) =>
+  Type.Unsafe<Record<string, string>>({
+    type: 'object',
+    maxProperties: 64,
+    additionalProperties: { type: 'string', maxLength: 63, pattern: LABEL_VALUE_PATTERN },
+    description,
+    'x-kubernetes-validations': [
+      celRule(`self.all(k, k.matches('${LABEL_KEY_PATTERN}'))`, 'keys must be label keys ([prefix/]name)', undefined, (self) =>
+        Object.keys(self ?? {}).every((k) => new RegExp(LABEL_KEY_PATTERN).test(k)),
+      ),
+      RESERVED_PREFIX_RULE('label keys'),
+    ],
+  });
+/** Annotations stamped on worlds: any values, none of Anvil's own keys. */
+const annotationMap = (description: string) =>
+  Type.Unsafe<Record<string, string>>({
+    type: 'object',
+    maxProperties: 64,
+    additionalProperties: { type: 'string', maxLength: 4096 },
+    description,
+    'x-kubernetes-validations': [RESERVED_PREFIX_RULE('annotation keys')],
+  });
+
 // ---- ModuleManifest ------------------------------------------------------------------
 
 export const PortSchema = Type.Object({
@@ -111,6 +143,158 @@ export const RequirementSchema = Type.Object(
   },
 );
 
+// ---- what a real server needs (issue 17): env from Secrets, files, probes, egress, identity
+
+/** A port of the module, by name (`http`) or number (8080). */
+const portRef = (description: string) =>
+  Type.Unsafe<number | string>({ 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], description });
+const keyRef = (what: string) =>
+  Type.Object({
+    name: Type.String({ minLength: 1, maxLength: 253, description: `The ${what}` }),
+    key: Type.String({ minLength: 1, maxLength: 253 }),
+    optional: Type.Optional(Type.Boolean()),
+  });
+const sourceRef = (what: string) =>
+  Type.Object({ name: Type.String({ minLength: 1, maxLength: 253, description: `The ${what}` }), optional: Type.Optional(Type.Boolean()) });
+const keyToPath = Type.Array(Type.Object({ key: Type.String({ minLength: 1, maxLength: 253 }), path: Type.String({ minLength: 1, maxLength: 1024 }) }), { maxItems: 64 });
+const names = (description: string, maxItems = 64) => Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { maxItems, description });
+
+export const EnvVarSchema = Type.Object({
+  name: Type.String({ pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$' }),
+  value: Type.Optional(Type.String()),
+  valueFrom: Type.Optional(
+    Type.Object({
+      secretKeyRef: Type.Optional(keyRef('Secret in the module\'s namespace')),
+      configMapKeyRef: Type.Optional(keyRef('ConfigMap in the module\'s namespace')),
+      fieldRef: Type.Optional(Type.Object({ fieldPath: Type.String({ minLength: 1, maxLength: 253, description: 'e.g. metadata.name, status.podIP' }) })),
+    }),
+  ),
+});
+
+export const EnvFromSchema = Type.Object({
+  secretRef: Type.Optional(sourceRef('Secret')),
+  configMapRef: Type.Optional(sourceRef('ConfigMap')),
+  prefix: Type.Optional(Type.String({ maxLength: 253 })),
+});
+
+export const EMPTY_DIR_MEDIA = ['', 'Memory'] as const;
+export const VolumeSchema = Type.Object({
+  name: dnsLabel('Volume name'),
+  mountPath: Type.String({ pattern: '^/', maxLength: 1024 }),
+  readOnly: Type.Optional(Type.Boolean()),
+  secret: Type.Optional(Type.Object({ secretName: Type.String({ minLength: 1, maxLength: 253 }), items: Type.Optional(keyToPath), optional: Type.Optional(Type.Boolean()) })),
+  configMap: Type.Optional(Type.Object({ name: Type.String({ minLength: 1, maxLength: 253 }), items: Type.Optional(keyToPath), optional: Type.Optional(Type.Boolean()) })),
+  emptyDir: Type.Optional(
+    Type.Object({
+      sizeLimit: Type.Optional(Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$' })),
+      medium: Type.Optional(stringEnum(EMPTY_DIR_MEDIA, { description: "'' (node disk) or Memory (tmpfs)" })),
+    }),
+  ),
+});
+
+export const ProbeSchema = Type.Object({
+  httpGet: Type.Optional(
+    Type.Object({
+      path: Type.String({ pattern: '^/', maxLength: 1024 }),
+      port: portRef('A port of the module, by name or number'),
+      scheme: Type.Optional(stringEnum(['HTTP', 'HTTPS'] as const)),
+    }),
+  ),
+  grpc: Type.Optional(Type.Object({ port: portRef('A port of the module, by name or number'), service: Type.Optional(Type.String({ maxLength: 253 })) })),
+  tcpSocket: Type.Optional(Type.Object({ port: portRef('A port of the module, by name or number') })),
+  exec: Type.Optional(Type.Object({ command: Type.Array(Type.String(), { minItems: 1, maxItems: 64 }) })),
+  initialDelaySeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  periodSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+  timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+  successThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+});
+export const PROBE_KINDS = ['readiness', 'liveness', 'startup'] as const;
+export const PROBE_HANDLERS = ['httpGet', 'grpc', 'tcpSocket', 'exec'] as const;
+
+export const EgressRuleSchema = Type.Object({
+  to: Type.Object({
+    cidr: Type.Optional(Type.String({ maxLength: 64, description: 'An IPv4 or IPv6 block, e.g. 203.0.113.0/24' })),
+    except: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+    namespace: Type.Optional(dnsLabel('Pods of this namespace')),
+    podLabels: Type.Optional(stringMap('Only the pods of that namespace with these labels')),
+  }),
+  ports: Type.Array(Type.Object({ port: Type.Integer({ minimum: 1, maximum: 65535 }), protocol: Type.Optional(stringEnum(PROTOCOLS, { default: 'TCP' })) }), {
+    minItems: 1,
+    maxItems: 32,
+  }),
+});
+
+/** An rbac.authorization.k8s.io/v1 PolicyRule, for resources (a RoleBinding cannot grant nonResourceURLs). */
+export const PolicyRuleSchema = Type.Object({
+  apiGroups: Type.Array(Type.String({ maxLength: 253 }), { maxItems: 32 }),
+  resources: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 64 }),
+  verbs: Type.Array(Type.String({ minLength: 1, maxLength: 63 }), { minItems: 1, maxItems: 16 }),
+  resourceNames: Type.Optional(names('Only these objects')),
+});
+
+const moduleRuntimeFields = {
+  envFrom: Type.Optional(Type.Array(EnvFromSchema, { maxItems: 32, description: 'Every key of a Secret or ConfigMap as a variable' })),
+  volumes: Type.Optional(
+    Type.Array(VolumeSchema, {
+      maxItems: 32,
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['name'],
+      description: 'Files for the module: exactly one of secret, configMap or emptyDir each',
+    }),
+  ),
+  probes: Type.Optional(
+    Type.Object(
+      { readiness: Type.Optional(ProbeSchema), liveness: Type.Optional(ProbeSchema), startup: Type.Optional(ProbeSchema) },
+      { description: 'Each probe is exactly one of httpGet, grpc, tcpSocket or exec; default: a TCP readiness probe on the first TCP port' },
+    ),
+  ),
+  command: Type.Optional(Type.Array(Type.String(), { maxItems: 64, description: "Replaces the image's entrypoint" })),
+  args: Type.Optional(Type.Array(Type.String(), { maxItems: 256, description: "Replaces the image's arguments" })),
+  terminationGracePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+  imagePullSecrets: Type.Optional(names('Secrets (docker-registry) in the module\'s namespace to pull the image with', 16)),
+  podAnnotations: Type.Optional(annotationMap('Annotations on the pods')),
+  podLabels: Type.Optional(labelMap('Labels on the pods (not in anvil.dev/)')),
+  service: Type.Optional(
+    Type.Object({
+      annotations: Type.Optional(annotationMap('Annotations on the Services that expose the module to players (load-balancer settings)')),
+      externalTrafficPolicy: Type.Optional(stringEnum(['Cluster', 'Local'] as const, { description: 'Of the exposed Services; Local keeps client addresses' })),
+    }),
+  ),
+  securityContext: Type.Optional(
+    Type.Object(
+      {
+        runAsUser: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+        runAsGroup: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+        fsGroup: Type.Optional(Type.Integer({ minimum: 0, maximum: 2147483647 })),
+        readOnlyRootFilesystem: Type.Optional(Type.Boolean()),
+      },
+      { description: 'Within the restricted Pod Security Standard: runAsNonRoot, no privilege escalation, capabilities dropped and seccomp RuntimeDefault stay' },
+    ),
+  ),
+  egress: Type.Optional(
+    Type.Array(EgressRuleSchema, { maxItems: 32, description: 'Destinations beyond DNS and bound providers: exactly one of to.cidr or to.namespace each' }),
+  ),
+  serviceAccount: Type.Optional(
+    Type.Object(
+      {
+        rules: Type.Optional(Type.Array(PolicyRuleSchema, { maxItems: 32, description: "What the module may do in its own namespace (a ClusterRole synth writes, bound there)" })),
+        annotations: Type.Optional(annotationMap('Annotations on the ServiceAccount (cloud workload identity)')),
+      },
+      { description: 'A ServiceAccount per workload; its token is mounted only then' },
+    ),
+  ),
+  metrics: Type.Optional(
+    Type.Object({
+      port: portRef('A TCP port of the module, by name or number'),
+      path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024, default: '/metrics' })),
+    }),
+  ),
+  podTemplate: Type.Optional(
+    opaqueObject('A core/v1 PodTemplateSpec fragment merged onto what Anvil renders (containers and volumes by name); Anvil\'s security fields and labels win'),
+  ),
+};
+
 export const ModuleManifestSpecSchema = Type.Object(
   {
     version: Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'SemVer of the module' }),
@@ -141,7 +325,7 @@ export const ModuleManifestSpecSchema = Type.Object(
       }),
     ),
     env: Type.Optional(
-      Type.Array(Type.Object({ name: Type.String({ pattern: '^[-._a-zA-Z][-._a-zA-Z0-9]*$' }), value: Type.String() }), {
+      Type.Array(EnvVarSchema, {
         maxItems: 128,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
@@ -164,7 +348,7 @@ export const ModuleManifestSpecSchema = Type.Object(
     ),
     routesActions: Type.Optional(
       Type.Boolean({ default: false, description: 'This module is a gateway: it gets the world action route table' }),
-    ),
+    ),    ...moduleRuntimeFields,
   },
   {
     'x-kubernetes-validations': [
@@ -331,38 +515,6 @@ export const WorldInstanceStatusSchema = Type.Object({
 
 // ---- WorldPool -----------------------------------------------------------------------
 
-/** A label value, as Kubernetes allows it. */
-const LABEL_VALUE_PATTERN = '^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$';
-/** A qualified label key (`prefix/name`); the anvil.dev/ prefix is Anvil's own. */
-const LABEL_KEY_PATTERN = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$';
-const RESERVED_PREFIX_RULE = (what: string) =>
-  celRule("self.all(k, !k.startsWith('anvil.dev/'))", `${what} may not use the anvil.dev/ prefix: Anvil sets those itself`, undefined, (self) =>
-    Object.keys(self ?? {}).every((k) => !k.startsWith('anvil.dev/')),
-  );
-/** Labels stamped on worlds: valid label keys and values, none of Anvil's own. */
-const labelMap = (description: string) =>
-  Type.Unsafe<Record<string, string>>({
-    type: 'object',
-    maxProperties: 64,
-    additionalProperties: { type: 'string', maxLength: 63, pattern: LABEL_VALUE_PATTERN },
-    description,
-    'x-kubernetes-validations': [
-      celRule(`self.all(k, k.matches('${LABEL_KEY_PATTERN}'))`, 'keys must be label keys ([prefix/]name)', undefined, (self) =>
-        Object.keys(self ?? {}).every((k) => new RegExp(LABEL_KEY_PATTERN).test(k)),
-      ),
-      RESERVED_PREFIX_RULE('label keys'),
-    ],
-  });
-/** Annotations stamped on worlds: any values, none of Anvil's own keys. */
-const annotationMap = (description: string) =>
-  Type.Unsafe<Record<string, string>>({
-    type: 'object',
-    maxProperties: 64,
-    additionalProperties: { type: 'string', maxLength: 4096 },
-    description,
-    'x-kubernetes-validations': [RESERVED_PREFIX_RULE('annotation keys')],
-  });
-
 export const WorldPoolSpecSchema = Type.Object(
   {
     gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }),
@@ -513,6 +665,11 @@ export type Port = Static<typeof PortSchema>;
 export type ProvidedCapability = Static<typeof ProvidedCapabilitySchema>;
 export type Requirement = Static<typeof RequirementSchema>;
 export type ModuleManifestSpec = Static<typeof ModuleManifestSpecSchema>;
+export type EnvVar = Static<typeof EnvVarSchema>;
+export type Volume = Static<typeof VolumeSchema>;
+export type Probe = Static<typeof ProbeSchema>;
+export type EgressRule = Static<typeof EgressRuleSchema>;
+export type PolicyRule = Static<typeof PolicyRuleSchema>;
 export type GameDefinitionSpec = Static<typeof GameDefinitionSpecSchema>;
 export type Booklet = NonNullable<GameDefinitionSpec['booklets']>[number];
 export type WorldInstanceSpec = Static<typeof WorldInstanceSpecSchema>;

@@ -10,6 +10,7 @@ import { envName } from '../names/names.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { API_VERSION, DNS_LABEL_PATTERN, KINDS, kindDefinition, type AnvilResource } from './schema.js';
 import { structuralProblems } from './structural.js';
+import { moduleFieldProblems } from './moduleChecks.js';
 
 /**
  * The schema with `additionalProperties: false` on every object that lists its properties,
@@ -50,7 +51,9 @@ function messageOf(e: ErrorObject): string {
     case 'additionalProperties': {
       const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
       const name = (e.params as { additionalProperty: string }).additionalProperty;
-      return `unknown field${didYouMean(name, known)}; known fields here: ${known.join(', ')}`;
+      // The module's security context holds only what the restricted profile leaves to it.
+      const restricted = e.instancePath === '/securityContext' ? '; the rest stays as the restricted Pod Security Standard requires (runAsNonRoot, no privilege escalation, capabilities dropped, seccomp RuntimeDefault)' : '';
+      return `unknown field${didYouMean(name, known)}; known fields here: ${known.join(', ')}${restricted}`;
     }
     case 'pattern':
       return e.instancePath.endsWith('version')
@@ -132,6 +135,7 @@ function moduleSemantics(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, 
     seen.add(String(p?.port));
     if (p?.expose?.nodePort !== undefined && p.expose.type !== 'NodePort') out.push(error(source, `spec.ports[${i}].expose.nodePort`, `only a NodePort exposure has a nodePort (this one is ${p.expose.type})`));
   }
+  out.push(...moduleFieldProblems(m, source));
   return out;
 }
 

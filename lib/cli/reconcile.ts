@@ -5,6 +5,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { RenderSettings } from '../render/settings.js';
 import { RECONCILER_PORT } from '../render/platform.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { DEFAULT_CONCURRENCY, runReconciler } from '../reconciler/main.js';
@@ -24,6 +26,7 @@ interface ReconcileFlags {
   port: number;
   concurrency: number;
   resyncSeconds: number;
+  settings?: string;
 }
 
 export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
@@ -37,6 +40,7 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
     .option('--port <port>', 'port of /healthz, /readyz and /metrics (0: any free port)', wholeNumber(0), RECONCILER_PORT)
     .option('--concurrency <n>', 'worlds reconciled at once', wholeNumber(1), DEFAULT_CONCURRENCY)
     .option('--resync-seconds <s>', 'reconcile every world again (from the caches) this often', wholeNumber(1), 300)
+    .option('--settings <file>', "synth's render settings (JSON: regions, monitoring, …), as dist's anvil-reconciler-settings ConfigMap holds them")
     .action(async (flags: ReconcileFlags) => {
       let running;
       try {
@@ -48,6 +52,7 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
           port: flags.port,
           concurrency: flags.concurrency,
           resyncSeconds: flags.resyncSeconds,
+          ...(flags.settings ? { settings: JSON.parse(readFileSync(flags.settings, 'utf8')) as Partial<RenderSettings> } : {}),
           log: (msg) => ctx.err(`${new Date().toISOString()} ${msg}\n`),
         });
       } catch (e) {

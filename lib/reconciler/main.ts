@@ -9,7 +9,7 @@ import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
-import { APPLY_PARALLELISM, Applier, OWNED_KINDS } from './worlds/apply.js';
+import { APPLY_PARALLELISM, Applier, OPTIONAL_KINDS, OWNED_KINDS } from './worlds/apply.js';
 import { DefinitionsCache } from './shared/definitions.js';
 import { EventRecorder } from './runtime/events.js';
 import { Informer, type InformerEvent, type InformerOptions } from './runtime/informer.js';
@@ -79,7 +79,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   kube.fence(fence.signal);
   const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
 
-  const caches = makeCaches(kc, kube, queue, log);
+  const caches = makeCaches(kc, kube, queue, log, opts.settings?.monitoring?.podMonitors === true);
   const { worlds, games, modules, pools } = caches;
   let elector: LeaderElector | undefined;
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
@@ -181,7 +181,7 @@ function workerLoop(p: WorkerParts) {
 }
 
 /** The informers, their event routing and what is derived from them (definitions, revisions). */
-function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: string) => void) {
+function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: string) => void, podMonitors = false) {
   const informer = (path: string, onEvent: (e: InformerEvent, o: KubernetesObject) => void, more: Partial<InformerOptions<KubernetesObject>> = {}) =>
     new Informer<KubernetesObject>(kc, kube, { path, onEvent, log, ...more });
   const definitions = new DefinitionsCache({ modules: () => modules.list(), games: () => games.list() });
@@ -193,7 +193,7 @@ function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: str
   const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', router.onClaim);
   const owned = new Map(
     // Indexed by owner uid: a world's sync visits only its own objects (Applier.sync, Owner.ownerUid).
-    OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => router.onOwned(e, { ...o, kind }), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind), indexBy: ownerUids })] as const),
+    OWNED_KINDS.filter(({ kind }) => !OPTIONAL_KINDS.has(kind) || (kind === 'PodMonitor' && podMonitors)).map(({ kind, path }) => [kind, informer(path, (e, o) => router.onOwned(e, { ...o, kind }), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind), indexBy: ownerUids })] as const),
   );
   const revisionCache = informer(REVISIONS_PATH, router.onRevision, { labelSelector: `${MANAGED_BY}=anvil`, trim: trimMetadata });
   const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];

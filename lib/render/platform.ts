@@ -9,6 +9,7 @@ import { customResourceDefinitions } from '../api/crds.js';
 import { GROUP } from '../api/schema.js';
 import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from './labels.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
+import type { RenderSettings } from './settings.js';
 
 export class CustomResourceDefinitions extends Construct {
   constructor(scope: Construct, id: string) {
@@ -67,6 +68,10 @@ export interface ReconcilerProps {
   namespace: string;
   image: string;
   replicas?: number;
+  /** Synth's render settings (regions, monitoring, …): dynamic worlds are rendered with the same. */
+  settings?: RenderSettings;
+  /** The module ClusterRoles synth wrote: the only roles the reconciler may bind. */
+  moduleRoles?: readonly string[];
 }
 
 export const RECONCILER_NAME = 'anvil-reconciler';
@@ -97,8 +102,26 @@ export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['services', 'configmaps', 'persistentvolumeclaims'], verbs: OWNED },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: OWNED },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: OWNED },
+  // Module identity (issue 17): the ServiceAccounts and RoleBindings of dynamic worlds' modules.
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: OWNED },
+  { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: OWNED },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
 ];
+
+/**
+ * `bind` on exactly the module ClusterRoles synth wrote (lib/render/identity.ts), by name:
+ * the reconciler binds those in world namespaces and can grant nothing else. No rule at all
+ * without module roles (an empty resourceNames would mean every ClusterRole).
+ */
+export const bindRules = (moduleRoles: readonly string[]): k8s.PolicyRule[] =>
+  moduleRoles.length === 0 ? [] : [{ apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], resourceNames: [...moduleRoles].sort(), verbs: ['bind'] }];
+
+/** PodMonitors, only when synth renders them (AnvilApp monitoring.podMonitors): a cluster without the Prometheus Operator needs no rule for its CRD. */
+export const MONITORING_RULES: k8s.PolicyRule[] = [{ apiGroups: ['monitoring.coreos.com'], resources: ['podmonitors'], verbs: OWNED }];
+
+/** The settings file the reconciler renders dynamic worlds with (the same as synth's): mounted from a ConfigMap. */
+export const SETTINGS_DIR = '/etc/anvil/settings';
+export const SETTINGS_FILE = 'settings.json';
 
 /**
  * The leader-election Lease: get and update only the reconciler's own Lease by name.
@@ -122,16 +145,20 @@ export class Reconciler extends Construct {
     const labels = { 'app.kubernetes.io/name': RECONCILER_NAME, 'app.kubernetes.io/part-of': 'anvil', 'app.kubernetes.io/component': 'reconciler', [MANAGED_BY]: 'anvil' };
     const selector = { 'app.kubernetes.io/name': RECONCILER_NAME };
     const meta: Meta = (name, ns = true) => ({ name, ...(ns ? { namespace } : {}), labels });
-    reconcilerAccess(this, meta, namespace);
+    reconcilerAccess(this, meta, namespace, props);
+    if (props.settings) {
+      new k8s.KubeConfigMap(this, 'settings', { metadata: meta(`${RECONCILER_NAME}-settings`), data: { [SETTINGS_FILE]: `${JSON.stringify(props.settings, null, 2)}\n` } });
+    }
     reconcilerDeployment(this, meta, props, labels, selector);
     reconcilerServices(this, meta, selector);
   }
 }
 
 /** Its ServiceAccount and exactly the roles it uses (see RECONCILER_RULES). */
-function reconcilerAccess(scope: Construct, meta: Meta, namespace: string): void {
+function reconcilerAccess(scope: Construct, meta: Meta, namespace: string, props: ReconcilerProps): void {
   new k8s.KubeServiceAccount(scope, 'service-account', { metadata: meta(RECONCILER_NAME), automountServiceAccountToken: true });
-  new k8s.KubeClusterRole(scope, 'cluster-role', { metadata: meta(RECONCILER_NAME, false), rules: RECONCILER_RULES });
+  const rules = [...RECONCILER_RULES, ...bindRules(props.moduleRoles ?? []), ...(props.settings?.monitoring?.podMonitors ? MONITORING_RULES : [])];
+  new k8s.KubeClusterRole(scope, 'cluster-role', { metadata: meta(RECONCILER_NAME, false), rules });
   new k8s.KubeClusterRoleBinding(scope, 'cluster-role-binding', {
     metadata: meta(RECONCILER_NAME, false),
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: RECONCILER_NAME },
@@ -181,7 +208,8 @@ function reconcilerDeployment(scope: Construct, meta: Meta, props: ReconcilerPro
             {
               name: 'reconciler',
               image: props.image,
-              args: ['reconcile', '--leader-elect', `--lease-namespace=${namespace}`, `--port=${RECONCILER_PORT}`],
+              args: ['reconcile', '--leader-elect', `--lease-namespace=${namespace}`, `--port=${RECONCILER_PORT}`, ...(props.settings ? [`--settings=${SETTINGS_DIR}/${SETTINGS_FILE}`] : [])],
+              ...(props.settings ? { volumeMounts: [{ name: 'settings', mountPath: SETTINGS_DIR, readOnly: true }] } : {}),
               ports: [{ name: 'http', containerPort: RECONCILER_PORT, protocol: 'TCP' }],
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -203,6 +231,7 @@ function reconcilerDeployment(scope: Construct, meta: Meta, props: ReconcilerPro
               },
             },
           ],
+          ...(props.settings ? { volumes: [{ name: 'settings', configMap: { name: `${RECONCILER_NAME}-settings` } }] } : {}),
         },
       },
     },

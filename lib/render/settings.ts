@@ -4,6 +4,17 @@ export interface RenderSettings {
   initImage: string;
   /** Requests and limits for modules that set no `resources`. */
   defaultResources: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
+  /** Where each declared region's pods run (issue 17); none declared: regions are only a label. */
+  regions?: Record<string, RegionPlacement>;
+  /** `podMonitors: true`: a monitoring.coreos.com/v1 PodMonitor for each module with `metrics` (the Prometheus Operator's CRDs must be installed). */
+  monitoring?: { podMonitors?: boolean };
+}
+
+/** How a region places its pods: node labels, and optionally a core/v1 Affinity and Tolerations. */
+export interface RegionPlacement {
+  nodeSelector: Record<string, string>;
+  affinity?: Record<string, unknown>;
+  tolerations?: Record<string, unknown>[];
 }
 
 export const DEFAULT_SETTINGS: RenderSettings = {

@@ -4,7 +4,7 @@
  * for the DNS names of their required providers, and learn each dependency's address from
  * the environment.
  */
-import { JsonPatch } from 'cdk8s';
+import { ApiObject, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
@@ -14,6 +14,10 @@ import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NA
 import { exposedServiceName, providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
+import { workloadIdentity } from './identity.js';
+import { containerProbes, envFrom, modulePort, nodeSelector, podExtras, podSecurityContext, regionOf, restrictedContainer, userEnv, userVolumes, withRegionAffinity } from './pod.js';
+import { mergePodTemplate } from './podTemplate.js';
+import { declaredEgress, metricsIngress, metricsPort } from './traffic.js';
 
 /** A requirement with the providers it was bound to. */
 export interface Dependency {
@@ -43,7 +47,6 @@ export interface ModuleWorkloadProps {
 
 const ROUTES_DIR = '/etc/anvil/routes';
 export const ROUTES_FILE = 'action_routes.yaml';
-const RUN_AS = 65532;
 
 const quantities = (m: Record<string, string | number> | undefined): Record<string, k8s.Quantity> | undefined =>
   m === undefined
@@ -54,13 +57,6 @@ const quantities = (m: Record<string, string | number> | undefined): Record<stri
           .map((k) => [k, typeof m[k] === 'number' ? k8s.Quantity.fromNumber(m[k] as number) : k8s.Quantity.fromString(String(m[k]))]),
       );
 
-const restrictedContainer: k8s.SecurityContext = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
 
 export class ModuleWorkload extends Construct {
   readonly name: string;
@@ -80,6 +76,9 @@ export class ModuleWorkload extends Construct {
 
     // The claim (when the module has storage) comes before the Deployment that mounts it.
     const storage = spec.storage ? dataClaim(this, this.name, spec.storage, { namespace, labels }) : undefined;
+    // Its identity before the pods that use it.
+    const serviceAccount = workloadIdentity(this, module, { name: this.name, namespace, labels });
+    const region = regionOf(module, at.region, props.settings.regions);
     this.deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -89,15 +88,22 @@ export class ModuleWorkload extends Construct {
         selector: { matchLabels: selector },
         // A ReadWriteOnce volume cannot be attached to the old and the new pod at once.
         strategy: spec.storage ? { type: 'Recreate' } : { type: 'RollingUpdate' },
-        template: { metadata: { labels: podLabels(props, labels) }, spec: podSpec(props, selector, storage) },
+        template: {
+          metadata: { labels: podLabels(props, labels), ...(spec.podAnnotations ? { annotations: { ...spec.podAnnotations } } : {}) },
+          spec: podSpec(props, selector, storage, serviceAccount),
+        },
       },
     });
     // Affinity and tolerations are passed through as the user wrote them (the API server
     // validates them on the Pod); booklet colocation adds one required pod-affinity term.
-    const affinity = withBooklet(spec.scheduling?.affinity, props.booklet, at);
+    const affinity = withBooklet(withRegionAffinity(spec.scheduling?.affinity, region), props.booklet, at);
     if (affinity) this.deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/affinity', affinity));
-    if (spec.scheduling?.tolerations?.length) {
-      this.deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', spec.scheduling.tolerations));
+    const tolerations = [...(region?.tolerations ?? []), ...(spec.scheduling?.tolerations ?? [])];
+    if (tolerations.length) this.deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/tolerations', tolerations));
+    // The escape hatch last, onto everything above (lib/render/podTemplate.ts).
+    if (spec.podTemplate) {
+      const template = (this.deployment.toJson() as { spec: { template: Record<string, unknown> } }).spec.template;
+      this.deployment.addJsonPatch(JsonPatch.replace('/spec/template', mergePodTemplate(template, spec.podTemplate)));
     }
 
     if (ports.length > 0) {
@@ -111,7 +117,8 @@ export class ModuleWorkload extends Construct {
       });
     }
 
-    exposedServices(this, this.name, ports, { namespace, labels, selector });
+    exposedServices(this, this.name, ports, { namespace, labels, selector, service: spec.service });
+    if (spec.metrics && props.settings.monitoring?.podMonitors) podMonitor(this, this.name, module, { namespace, labels, selector });
 
     new NetworkPolicyFor(this, 'network-policy', { ...props, name: this.name, labels, selector });
 
@@ -134,7 +141,7 @@ function podLabels(props: ModuleWorkloadProps, labels: Record<string, string>): 
       .map((p) => [`${USES_PREFIX}${p.metadata.name}`, 'true'] as const)
       .sort(([a], [b]) => a.localeCompare(b)),
   );
-  return { ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
+  return { ...props.module.spec.podLabels, ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
 }
 
 /** The module's own storage: a ReadWriteOnce claim named `<workload>-data`, and where it is mounted. */
@@ -157,45 +164,46 @@ function dataClaim(
 }
 
 /** The pod: restricted security context, the module's container, the dependency wait and the volumes. */
-function podSpec(props: ModuleWorkloadProps, selector: Record<string, string>, storage: { claimName: string; mountPath: string } | undefined): k8s.PodSpec {
+function podSpec(
+  props: ModuleWorkloadProps,
+  selector: Record<string, string>,
+  storage: { claimName: string; mountPath: string } | undefined,
+  serviceAccount: string | undefined,
+): k8s.PodSpec {
   const spec = props.module.spec;
   const ports = spec.ports ?? [];
   const { volumes, mounts } = podVolumes(props.routesConfigMap, storage);
+  const own = userVolumes(spec);
   const resources = spec.resources ?? props.settings.defaultResources;
-  const first = ports[0];
   // More than one replica: spread over nodes, so losing or draining one node leaves the others.
   const spread: k8s.TopologySpreadConstraint[] | undefined =
     (spec.replicas ?? 1) > 1 ? [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: selector } }] : undefined;
   const initContainers = dependencyWait(props);
+  const nodes = nodeSelector(spec, regionOf(props.module, props.placement.region, props.settings.regions));
   return {
-    automountServiceAccountToken: false,
+    ...podExtras(spec, serviceAccount),
     enableServiceLinks: false,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: RUN_AS,
-      runAsGroup: RUN_AS,
-      fsGroup: RUN_AS,
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
+    securityContext: podSecurityContext(spec),
     ...(spec.scheduling?.priorityClassName ? { priorityClassName: spec.scheduling.priorityClassName } : {}),
-    ...(spec.scheduling?.nodeSelector ? { nodeSelector: spec.scheduling.nodeSelector } : {}),
+    ...(nodes ? { nodeSelector: nodes } : {}),
     ...(spread ? { topologySpreadConstraints: spread } : {}),
     initContainers: initContainers.length ? initContainers : undefined,
     containers: [
       {
         name: 'module',
         image: spec.image,
+        ...(spec.command ? { command: [...spec.command] } : {}),
+        ...(spec.args ? { args: [...spec.args] } : {}),
         ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol ?? 'TCP' })),
         env: moduleEnv(props),
+        envFrom: envFrom(spec),
         resources: { requests: quantities(resources.requests), limits: quantities(resources.limits) },
-        securityContext: restrictedContainer,
-        volumeMounts: mounts,
-        ...(first && (first.protocol ?? 'TCP') === 'TCP'
-          ? { readinessProbe: { tcpSocket: { port: k8s.IntOrString.fromString(first.name) }, periodSeconds: 5 } }
-          : {}),
+        securityContext: restrictedContainer(spec.securityContext?.readOnlyRootFilesystem ?? true),
+        volumeMounts: [...mounts, ...own.mounts],
+        ...containerProbes(spec),
       },
     ],
-    volumes,
+    volumes: [...volumes, ...own.volumes],
   };
 }
 
@@ -218,11 +226,8 @@ function moduleEnv(props: ModuleWorkloadProps): k8s.EnvVar[] {
       })),
     ...(props.routesConfigMap ? [{ name: 'ACTION_ROUTES_CONFIG', value: `${ROUTES_DIR}/${ROUTES_FILE}` }] : []),
   ];
-  // Fresh literals: cdk8s resolves raw props before the L1 conversion, and its
-  // NumberStringUnionResolver turns any `{…, value: string}` that is not a plain-Object literal
-  // (null prototype, another realm) into `{ value }`, which would drop the variable's name.
-  const userEnv = (spec.env ?? []).map(({ name, value }) => ({ name, value }));
-  return [...anvilEnv.filter((e) => !userEnv.some((u) => u.name === e.name)), ...userEnv];
+  const own = userEnv(spec);
+  return [...anvilEnv.filter((e) => !own.some((u) => u.name === e.name)), ...own];
 }
 
 /** Readiness coordination: an init container that waits for the DNS of every required provider. */
@@ -247,7 +252,7 @@ function dependencyWait(props: ModuleWorkloadProps): k8s.Container[] {
         'wait-for-dependencies',
         ...waitFor,
       ],
-      securityContext: restrictedContainer,
+      securityContext: restrictedContainer(),
       resources: {
         requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
         limits: { memory: k8s.Quantity.fromString('32Mi') },
@@ -275,14 +280,25 @@ function podVolumes(routesConfigMap: string | undefined, storage: { claimName: s
  * The Services players use: one per `expose` type with the ports exposed that way. In-cluster
  * consumers keep using the ClusterIP Service.
  */
-function exposedServices(scope: Construct, name: string, ports: readonly Port[], at: { namespace: string; labels: Record<string, string>; selector: Record<string, string> }): void {
+function exposedServices(
+  scope: Construct,
+  name: string,
+  ports: readonly Port[],
+  at: { namespace: string; labels: Record<string, string>; selector: Record<string, string>; service: ModuleManifest['spec']['service'] },
+): void {
   for (const type of EXPOSE_TYPES) {
     const exposed = ports.filter((p) => p.expose?.type === type);
     if (exposed.length === 0) continue;
     new k8s.KubeService(scope, `service-${type.toLowerCase()}`, {
-      metadata: { name: exposedServiceName(name, type), namespace: at.namespace, labels: { ...at.labels, [LABEL_EXPOSE]: type } },
+      metadata: {
+        name: exposedServiceName(name, type),
+        namespace: at.namespace,
+        labels: { ...at.labels, [LABEL_EXPOSE]: type },
+        ...(at.service?.annotations ? { annotations: { ...at.service.annotations } } : {}),
+      },
       spec: {
         type,
+        ...(at.service?.externalTrafficPolicy ? { externalTrafficPolicy: at.service.externalTrafficPolicy } : {}),
         selector: at.selector,
         ports: exposed.map((p) => ({
           name: p.name,
@@ -349,14 +365,17 @@ class NetworkPolicyFor extends Construct {
           ports: (p.spec.ports ?? []).map((port) => ({ port: k8s.IntOrString.fromNumber(port.port), protocol: port.protocol ?? 'TCP' })),
         };
       }),
+      ...declaredEgress(module),
     ];
 
     let ingress: k8s.NetworkPolicyIngressRule[] = [];
-    // Exposed ports admit anyone (players come from outside the cluster).
-    const exposed = (module.spec.ports ?? []).filter((p) => p.expose).map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' }));
+    // Exposed ports admit anyone (players come from outside the cluster); never the metrics port.
+    const metrics = metricsPort(module);
+    const exposed = (module.spec.ports ?? []).filter((p) => p.expose && p.port !== metrics).map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' }));
+    const gamePorts = (module.spec.ports ?? []).filter((p) => p.port !== metrics).map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' }));
     if (ports.length > 0) {
       if (props.openIngress) {
-        ingress = [{ ports }];
+        if (gamePorts.length > 0) ingress = [{ ports: gamePorts }];
       } else {
         const from: k8s.NetworkPolicyPeer[] = [];
         if (isGlobalModule(module)) {
@@ -370,6 +389,7 @@ class NetworkPolicyFor extends Construct {
         if (exposed.length > 0) ingress.push({ ports: exposed });
       }
     }
+    ingress.push(...metricsIngress(module));
 
     new k8s.KubeNetworkPolicy(this, 'policy', {
       metadata: { name: props.name, namespace: at.namespace, labels: props.labels },
@@ -381,4 +401,19 @@ class NetworkPolicyFor extends Construct {
       },
     });
   }
+}
+
+/** A Prometheus Operator PodMonitor for the module's metrics port (AnvilApp `monitoring.podMonitors`). */
+function podMonitor(scope: Construct, name: string, module: ModuleManifest, at: { namespace: string; labels: Record<string, string>; selector: Record<string, string> }): void {
+  const metrics = module.spec.metrics!;
+  const port = modulePort(module.spec.ports ?? [], metrics.port);
+  new ApiObject(scope, 'pod-monitor', {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PodMonitor',
+    metadata: { name, namespace: at.namespace, labels: at.labels },
+    spec: {
+      selector: { matchLabels: at.selector },
+      podMetricsEndpoints: [{ port: port?.name ?? String(metrics.port), path: metrics.path ?? '/metrics' }],
+    },
+  });
 }

@@ -35,11 +35,22 @@ export const OWNED_KINDS = [
   { kind: 'Service', apiVersion: 'v1', path: '/api/v1/services' },
   { kind: 'NetworkPolicy', apiVersion: 'networking.k8s.io/v1', path: '/apis/networking.k8s.io/v1/networkpolicies' },
   { kind: 'PodDisruptionBudget', apiVersion: 'policy/v1', path: '/apis/policy/v1/poddisruptionbudgets' },
+  // Module identity (issue 17): before the pods that use it.
+  { kind: 'ServiceAccount', apiVersion: 'v1', path: '/api/v1/serviceaccounts' },
+  { kind: 'RoleBinding', apiVersion: 'rbac.authorization.k8s.io/v1', path: '/apis/rbac.authorization.k8s.io/v1/rolebindings' },
+  // Only with AnvilApp({monitoring: {podMonitors: true}}) (the Prometheus Operator's CRD): see OPTIONAL_KINDS.
+  { kind: 'PodMonitor', apiVersion: 'monitoring.coreos.com/v1', path: '/apis/monitoring.coreos.com/v1/podmonitors' },
   { kind: 'Deployment', apiVersion: 'apps/v1', path: '/apis/apps/v1/deployments' },
 ] as const;
 
+/**
+ * Kinds of another project's CRD: watched only when the settings render them, so a cluster
+ * without the Prometheus Operator runs the reconciler as before.
+ */
+export const OPTIONAL_KINDS: ReadonlySet<string> = new Set(['PodMonitor']);
+
 /** Kinds that hold no data: the only ones drift repair may delete and re-create. */
-export const STATELESS_KINDS: ReadonlySet<string> = new Set(['Deployment', 'Service', 'ConfigMap', 'NetworkPolicy', 'CapabilityBinding', 'PodDisruptionBudget']);
+export const STATELESS_KINDS: ReadonlySet<string> = new Set(['Deployment', 'Service', 'ConfigMap', 'NetworkPolicy', 'CapabilityBinding', 'PodDisruptionBudget', 'ServiceAccount', 'RoleBinding', 'PodMonitor']);
 
 /**
  * Whose an existing object is: `ours` (write it), `synth` (Anvil's, but `kubectl apply -f

@@ -14,6 +14,7 @@ import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
 import { GlobalServices, globalInstances } from './render/global.js';
 import { CustomResourceDefinitions, MatchmakerRoles, Namespaces, Reconciler } from './render/platform.js';
 import { checkPools } from './resolve/pools.js';
+import { checkDesign } from './resolve/design.js';
 import { API_VERSION, type WorldInstance } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
@@ -98,8 +99,9 @@ export class AnvilApp extends App {
     const report = onDiagnostic ?? this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
     const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
     const resolved = resolveAll(catalog);
-    const { pools, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
-    const diagnostics = groupByCause([...catalogProblems, ...resolved.diagnostics, ...poolProblems]);
+    const { pools, sourced, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
+    const design = checkDesign({ catalog, global: resolved.global, worlds: resolved.worlds, pools: sourced });
+    const diagnostics = groupByCause([...catalogProblems, ...resolved.diagnostics, ...poolProblems, ...design]);
     if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
     diagnostics.forEach(report);
 

@@ -21,6 +21,8 @@ export type DependencyMode = (typeof DEPENDENCY_MODES)[number];
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
 export const EXPOSE_TYPES = ['LoadBalancer', 'NodePort'] as const;
 export type ExposeType = (typeof EXPOSE_TYPES)[number];
+export const STORAGE_ACCESS_MODES = ['ReadWriteOnce', 'ReadWriteMany'] as const;
+export type StorageAccessMode = (typeof STORAGE_ACCESS_MODES)[number];
 export const BOOKLET_STRATEGIES = ['SameNode', 'SameZone'] as const;
 export type BookletStrategy = (typeof BOOKLET_STRATEGIES)[number];
 export const WORLD_PHASES = ['Pending', 'Provisioning', 'Running', 'Degraded', 'Failed', 'Terminating'] as const;
@@ -160,6 +162,11 @@ export const ModuleManifestSpecSchema = Type.Object(
         size: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$' }),
         mountPath: Type.String({ pattern: '^/', maxLength: 1024 }),
         storageClassName: Type.Optional(Type.String({ maxLength: 253 })),
+        accessMode: Type.Optional(
+          stringEnum(STORAGE_ACCESS_MODES, {
+            description: 'ReadWriteOnce (default): one node mounts the claim, so replicas must be 1; ReadWriteMany: every replica mounts it (the storage class must support it)',
+          }),
+        ),
       }),
     ),
     routesActions: Type.Optional(

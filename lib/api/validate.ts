@@ -126,6 +126,7 @@ function moduleSemantics(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, 
     }
   });
   out.push(...envCollisions(m, source));
+  out.push(...sharedStorage(m, source));
   const seen = new Set<string>();
   for (const [i, p] of listOf(m.spec.ports).entries()) {
     if (seen.has(String(p?.port))) out.push(error(source, `spec.ports[${i}].port`, `port ${p.port} is listed twice`));
@@ -153,4 +154,23 @@ function envCollisions(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, so
     }
   });
   return out;
+}
+
+/**
+ * Storage with more than one replica: the claim is ReadWriteOnce unless the module says
+ * otherwise, and the replicas are spread over nodes (kubernetes.io/hostname), so every
+ * replica but those on the first node would stay ContainerCreating (Multi-Attach error).
+ */
+function sharedStorage(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, source: string): Diagnostic[] {
+  const { storage, replicas = 1 } = m.spec;
+  if (typeof storage !== 'object' || storage === null || typeof replicas !== 'number' || replicas <= 1) return [];
+  if (storage.accessMode === 'ReadWriteMany') return [];
+  return [
+    error(
+      source,
+      'spec.replicas',
+      `${replicas} replicas share one storage claim, which is ReadWriteOnce: the replicas are spread over nodes and all but those on the first node would fail to mount it (Multi-Attach). Use replicas: 1, or set storage.accessMode: ReadWriteMany with a storage class that supports it`,
+      'SharedStorage',
+    ),
+  ];
 }

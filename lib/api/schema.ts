@@ -38,6 +38,8 @@ export const SEMVER_PATTERN =
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** Capability ids may be dotted (`physics.engine`), like DNS subdomains. */
 export const CAPABILITY_ID_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
+/** A Kubernetes quantity as storage sizes are written (`512Mi`, `2Gi`). */
+export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$';
 
 // ---- helpers that keep schemas structural --------------------------------------------
 
@@ -159,7 +161,7 @@ export const ModuleManifestSpecSchema = Type.Object(
     ),
     storage: Type.Optional(
       Type.Object({
-        size: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$' }),
+        size: Type.String({ pattern: QUANTITY_PATTERN, description: 'The claim\'s size, a quantity such as 512Mi or 2Gi' }),
         mountPath: Type.String({ pattern: '^/', maxLength: 1024 }),
         storageClassName: Type.Optional(Type.String({ maxLength: 253 })),
         accessMode: Type.Optional(

@@ -39,7 +39,7 @@ function poolSemantics(pool: WorldPool, source: string, catalog: Catalog): Diagn
   const game = pool.spec.gameRef.name;
   if (!catalog.games.has(game)) {
     const message = catalog.invalid.has(`GameDefinition/${game}`)
-      ? `game ${game} is invalid (its own errors are listed with GameDefinition/${game})`
+      ? `depends on invalid game ${game} (its own errors are listed with GameDefinition/${game})`
       : `game ${game} is not defined (no GameDefinition named ${game})`;
     out.push(error(source, 'spec.gameRef.name', message, 'GameNotFound'));
   }

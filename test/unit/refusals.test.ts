@@ -43,7 +43,7 @@ describe('a fixed nodePort asked for twice', () => {
     expect(message).toContain('world arena/a1: module gw');
     expect(message).toContain('world arena/a2: module gw');
     expect(message).toMatch(/Leave nodePort out/);
-    expect(out.errors.find((d) => d.reason === 'NodePortReused')!.field).toBe('spec.ports[0].expose.nodePort');
+    expect(out.errors.find((d) => d.reason === 'NodePortReused')!.field).toBe('ports[0].expose.nodePort');
   });
 
   test('a pool alone has many worlds: an error naming the pool', () => {
@@ -89,7 +89,7 @@ describe('storage shared by replicas', () => {
   test('replicas > 1 with a ReadWriteOnce claim is an error naming the fix', () => {
     const out = Testing.synthGame(define({ size: '1Gi', mountPath: '/data' }, 3));
     const d = out.errors.find((e) => e.reason === 'SharedStorage')!;
-    expect(d.field).toBe('spec.replicas');
+    expect(d.field).toBe('replicas');
     expect(d.message).toContain('3 replicas share one storage claim, which is ReadWriteOnce');
     expect(d.message).toContain('accessMode: ReadWriteMany');
   });
@@ -184,7 +184,7 @@ describe('a region used once, next to a near miss', () => {
     const [w, ...more] = out.warnings.filter((d) => d.reason === 'RegionUsedOnce');
     expect(more).toEqual([]);
     expect(w!.message).toContain('region us-eats is used by world arena/e3 only (did you mean us-east?)');
-    expect(w!.field).toBe('spec.region');
+    expect(w!.field).toBe('region');
   });
 
   test('distinct regions used once each are not flagged', () => {
@@ -194,5 +194,66 @@ describe('a region used once, next to a near miss', () => {
       new World(scope, 'e2', { game, namespace: 'arena', region: 'ap-south' });
     });
     expect(out.diagnostics).toEqual([]);
+  });
+});
+
+describe('typos in props are errors at run time, at the props path and the line that made them', () => {
+  // `as never`: what JavaScript, or main.ts under tsx (no type check), lets through.
+  const typos = () =>
+    Testing.synthGame((scope) => {
+      const game = exposedGame(scope, 0);
+      new World(scope, 'w1', { game, namespace: 'arena', regoin: 'eu-west' } as never);
+      new WorldPool(scope, 'p', { game, namespace: 'arena', bufer: 3 } as never);
+      new WorldPool(scope, 'q', { game, namespace: 'arena', buffer: '10%' } as never);
+      new Game(scope, 'other', { modules: [game.gameName === 'arena' ? 'gw' : 'rules'], boklets: [] } as never);
+    });
+
+  test('World, WorldPool and Game: did-you-mean, the props path, and this file and line', () => {
+    const out = typos();
+    const line = (d: { source: string; field?: string; message: string }) => `${d.source.replace(/:\d+\)$/, ':N)')} ${d.field}: ${d.message.split(';')[0]}`;
+    expect(out.errors.map(line)).toEqual([
+      'WorldInstance/arena/w1 (test/unit/refusals.test.ts:N) regoin: unknown prop (did you mean region?)',
+      'WorldPool/arena/p (test/unit/refusals.test.ts:N) bufer: unknown prop (did you mean buffer?)',
+      'WorldPool/arena/q (test/unit/refusals.test.ts:N) buffer: "10%" is not a count: buffer is the number of ready worlds to keep, such as 3 (a percentage would follow the pool\'s size, which follows its claims)',
+      'GameDefinition/other (test/unit/refusals.test.ts:N) boklets: unknown prop (did you mean booklets?)',
+    ]);
+  });
+
+  test('AnvilApp and its settings', () => {
+    const out = Testing.synthGame(() => {}, { reconcilerImag: 'x', settings: { initImag: 'y' } } as never);
+    expect(out.errors.map((d) => `${d.field}: ${d.message.split(';')[0]}`)).toEqual([
+      'reconcilerImag: unknown prop (did you mean reconcilerImage?)',
+      'settings.initImag: unknown prop (did you mean initImage?)',
+    ]);
+  });
+
+  test('Module: the props path without spec., one message per typo, the regex in words', () => {
+    const out = Testing.synthGame((scope) => {
+      const m = new Module(scope, 'db', base('db', {
+        requires: [{ capabilityID: 'x', versionConstraint: '^1.0.0', scope: 'world', dependencyMode: 'optional' } as never],
+        storage: { size: '1gb', mountPath: '/data' },
+      }));
+      new World(scope, 'w', { game: new Game(scope, 'g', { modules: [m] }), namespace: 'g' });
+    });
+    expect(out.errors.filter((d) => d.source.startsWith('ModuleManifest/db')).map((d) => `${d.field}: ${d.message.split(';')[0]}`)).toEqual([
+      'requires[0].capabilityID: unknown field (did you mean capabilityId?)',
+      'storage.size: must be a quantity such as 512Mi or 2Gi (a number, then optionally Ki, Mi, Gi, Ti, Pi, Ei or k, M, G, T, P, E)',
+    ]);
+  });
+});
+
+describe('no cascades: an invalid module is reported once', () => {
+  test('a module that requires what an invalid module provides is not told "no module provides it"', () => {
+    const out = Testing.synthGame((scope) => {
+      const gw = new Module(scope, 'gateway', base('gateway', { requires: [{ capabilityId: 'race', versionConstraint: '^1.0.0', scope: 'world' }] }));
+      const race = new Module(scope, 'race-engine', base('race-engine', { provides: [{ capabilityId: 'race', version: '1.0.0' }], replica: 2 } as never));
+      const game = new Game(scope, 'racing', { modules: [gw, race] });
+      new World(scope, 'r1', { game, namespace: 'racing' });
+      new World(scope, 'r2', { game, namespace: 'racing' });
+    });
+    expect(out.errors.map((d) => `${d.source.split(' ')[0]} ${d.field}: ${d.message.split(';')[0]}`)).toEqual([
+      'ModuleManifest/race-engine replica: unknown field (did you mean replicas?)',
+      'GameDefinition/racing modules[1]: depends on invalid module race-engine (its own errors are listed with ModuleManifest/race-engine)',
+    ]);
   });
 });

@@ -55,7 +55,7 @@ describe('Testing.synthGame', () => {
       new World(scope, 'w', { game: 'nope' });
     });
     expect(out.ok).toBe(false);
-    expect(out.errors.map((e) => e.reason ?? e.field)).toEqual(['spec.version', 'GameNotFound']);
+    expect(out.errors.map((e) => e.reason ?? e.field)).toEqual(['version', 'GameNotFound']);
     expect(out.worlds).toEqual({});
   });
 

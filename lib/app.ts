@@ -14,6 +14,7 @@ import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
 import { GlobalServices, globalInstances } from './render/global.js';
 import { CustomResourceDefinitions, MatchmakerRoles, Namespaces, Reconciler } from './render/platform.js';
 import { checkPools } from './resolve/pools.js';
+import { checkDesign } from './resolve/design.js';
 import { API_VERSION, type WorldInstance } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
@@ -25,6 +26,8 @@ import { checkRegions } from './resolve/regions.js';
 import { moduleWarnings } from './api/moduleChecks.js';
 import { objectRef } from './api/validate.js';
 import type { RegionPlacement } from './render/settings.js';
+import { callerLocation, propsPath, unknownProps } from './diagnostics/authoring.js';
+import { propKeys, type Authored } from './definitions.js';
 
 export interface AnvilAppProps {
   /** Where dist goes. Default: `dist` (the cdk8s CLI's CDK8S_OUTDIR is honoured too). */
@@ -45,6 +48,9 @@ export interface AnvilAppProps {
 }
 
 const DEFINITION_KINDS = ['ModuleManifest', 'GameDefinition', 'WorldInstance'];
+const APP_PROPS = propKeys<AnvilAppProps>()('outdir', 'settings', 'reconcilerImage', 'onDiagnostic', 'regions', 'monitoring');
+
+const isAuthored = (c: object): c is ApiObject & Authored => 'anvilSource' in c && 'propsProblems' in c;
 
 export const DEFAULT_RECONCILER_IMAGE = 'ghcr.io/anvil-dev/anvil:0.1.0';
 
@@ -57,6 +63,7 @@ export class AnvilApp extends App {
   private readonly props: AnvilAppProps;
   private readonly namespacesChart: Chart;
   private rendered = false;
+  private readonly propsProblems: Diagnostic[];
   /** After render: the chart of each static world, by `namespace/name`. */
   readonly worldCharts = new Map<string, Chart>();
 
@@ -76,6 +83,9 @@ export class AnvilApp extends App {
       ...(props.regions ? { regions: props.regions } : {}),
       ...(props.monitoring ? { monitoring: props.monitoring } : {}),
     };
+    // Reported at synth with every other problem (TypeScript does not see main.ts under tsx).
+    const source = `AnvilApp (${callerLocation() ?? 'main'})`;
+    this.propsProblems = [...unknownProps(props, APP_PROPS, source), ...unknownProps(props.settings ?? {}, Object.keys(DEFAULT_SETTINGS), source, 'settings.')];
     const crds = new Chart(this, 'crds');
     new CustomResourceDefinitions(crds, 'crds');
     this.namespacesChart = new Chart(this, 'namespaces');
@@ -102,12 +112,27 @@ export class AnvilApp extends App {
     return this.anvilObjects(['WorldPool'], (c) => `${c.kind}/${c.metadata.namespace ?? 'default'}/${c.metadata.name} (${c.node.path})`);
   }
 
+  /** Anvil's objects of these kinds; a Module, Game, World or WorldPool names where it was made. */
   private anvilObjects(kinds: readonly string[], source: (c: ApiObject) => string): Sourced[] {
+    return this.anvilConstructs(kinds).map((c) => ({ object: c.toJson(), source: isAuthored(c) ? c.anvilSource : source(c) }));
+  }
+
+  private anvilConstructs(kinds: readonly string[] = [...DEFINITION_KINDS, 'WorldPool']): ApiObject[] {
     return this.node
       .findAll()
       // By kind, not instanceof: cdk8s makes `instanceof` true for every ApiObject subclass.
-      .filter((c): c is ApiObject => c instanceof ApiObject && c.apiVersion === API_VERSION && kinds.includes(c.kind))
-      .map((c) => ({ object: c.toJson(), source: source(c) }));
+      .filter((c): c is ApiObject => c instanceof ApiObject && c.apiVersion === API_VERSION && kinds.includes(c.kind));
+  }
+
+  /**
+   * The problems of the constructs' props (unknown props) and of this app's, and a map that
+   * turns a construct's spec fields into its props path (`spec.buffer.ready` -> `buffer`).
+   */
+  private authoring(): { problems: Diagnostic[]; toProps: (d: Diagnostic) => Diagnostic } {
+    const authored = this.anvilConstructs().filter(isAuthored);
+    const sources = new Set(authored.map((c) => c.anvilSource));
+    const problems = [...this.propsProblems, ...authored.flatMap((c) => c.propsProblems)];
+    return { problems, toProps: (d) => (d.field && sources.has(d.source) ? { ...d, field: propsPath(d.field) } : d) };
   }
 
   /** Validates and resolves; throws AnvilInputError listing every problem; then renders. */
@@ -116,15 +141,22 @@ export class AnvilApp extends App {
     const report = onDiagnostic ?? this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
     const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
     const resolved = resolveAll(catalog);
-    const { pools, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
+    const { pools, sourced, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
     const sourceOf = (o: { kind: string; metadata: { name: string; namespace?: string } }) => catalog.sources.get(objectRef(o)) ?? objectRef(o);
-    const diagnostics = groupByCause([
-      ...catalogProblems,
-      ...resolved.diagnostics,
-      ...poolProblems,
-      ...checkRegions([...catalog.worlds, ...pools], this.settings.regions, sourceOf),
-      ...moduleWarnings(catalog.modules.values(), sourceOf),
-    ]);
+    const regions = this.settings.regions;
+    const design = checkDesign({ catalog, global: resolved.global, worlds: resolved.worlds, pools: sourced, regionsDeclared: regions !== undefined });
+    const { problems: propsProblems, toProps } = this.authoring();
+    const diagnostics = groupByCause(
+      [
+        ...propsProblems,
+        ...catalogProblems,
+        ...resolved.diagnostics,
+        ...poolProblems,
+        ...design,
+        ...checkRegions([...catalog.worlds, ...pools], regions, sourceOf),
+        ...moduleWarnings(catalog.modules.values(), sourceOf),
+      ].map(toProps),
+    );
     if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
     diagnostics.forEach(report);
 

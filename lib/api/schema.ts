@@ -21,6 +21,8 @@ export type DependencyMode = (typeof DEPENDENCY_MODES)[number];
 export const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
 export const EXPOSE_TYPES = ['LoadBalancer', 'NodePort'] as const;
 export type ExposeType = (typeof EXPOSE_TYPES)[number];
+export const STORAGE_ACCESS_MODES = ['ReadWriteOnce', 'ReadWriteMany'] as const;
+export type StorageAccessMode = (typeof STORAGE_ACCESS_MODES)[number];
 export const BOOKLET_STRATEGIES = ['SameNode', 'SameZone'] as const;
 export type BookletStrategy = (typeof BOOKLET_STRATEGIES)[number];
 export const WORLD_PHASES = ['Pending', 'Provisioning', 'Running', 'Degraded', 'Failed', 'Terminating'] as const;
@@ -36,6 +38,8 @@ export const SEMVER_PATTERN =
 export const DNS_LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** Capability ids may be dotted (`physics.engine`), like DNS subdomains. */
 export const CAPABILITY_ID_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
+/** A Kubernetes quantity as storage sizes are written (`512Mi`, `2Gi`). */
+export const QUANTITY_PATTERN = '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$';
 
 // ---- helpers that keep schemas structural --------------------------------------------
 
@@ -341,9 +345,14 @@ export const ModuleManifestSpecSchema = Type.Object(
     ),
     storage: Type.Optional(
       Type.Object({
-        size: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$' }),
+        size: Type.String({ pattern: QUANTITY_PATTERN, description: 'The claim\'s size, a quantity such as 512Mi or 2Gi' }),
         mountPath: Type.String({ pattern: '^/', maxLength: 1024 }),
         storageClassName: Type.Optional(Type.String({ maxLength: 253 })),
+        accessMode: Type.Optional(
+          stringEnum(STORAGE_ACCESS_MODES, {
+            description: 'ReadWriteOnce (default): one node mounts the claim, so replicas must be 1; ReadWriteMany: every replica mounts it (the storage class must support it)',
+          }),
+        ),
       }),
     ),
     routesActions: Type.Optional(

@@ -7,8 +7,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import semver from 'semver';
 import { error, type Diagnostic } from '../diagnostics/diagnostics.js';
 import { envName } from '../names/names.js';
-import { didYouMean } from '../diagnostics/suggest.js';
-import { API_VERSION, DNS_LABEL_PATTERN, KINDS, kindDefinition, type AnvilResource } from './schema.js';
+import { closest, didYouMean } from '../diagnostics/suggest.js';
+import { API_VERSION, CAPABILITY_ID_PATTERN, DNS_LABEL_PATTERN, KINDS, QUANTITY_PATTERN, kindDefinition, type AnvilResource } from './schema.js';
 import { structuralProblems } from './structural.js';
 import { moduleFieldProblems } from './moduleChecks.js';
 
@@ -42,6 +42,21 @@ function fieldOf(e: ErrorObject): string {
   return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : `${acc}.${p}`), 'spec');
 }
 
+/** What a schema's pattern asks for, in words and with an example: a raw regular expression helps no one. */
+const PATTERN_WORDS: Record<string, string> = {
+  [QUANTITY_PATTERN]: 'a quantity such as 512Mi or 2Gi (a number, then optionally Ki, Mi, Gi, Ti, Pi, Ei or k, M, G, T, P, E)',
+  [DNS_LABEL_PATTERN]: 'a DNS label such as eu-west or physics-engine (lower-case letters, digits and -, starting and ending with a letter or digit)',
+  [CAPABILITY_ID_PATTERN]: 'a capability id such as physics or physics.engine (lower-case letters, digits, - and ., starting and ending with a letter or digit)',
+  '^/': 'an absolute path such as /data',
+  '^[-._a-zA-Z][-._a-zA-Z0-9]*$': 'an environment variable name such as LOG_LEVEL (letters, digits, _, - and ., not starting with a digit)',
+  '^[a-z][a-z0-9_.-]*$': 'an action name such as move or chat.send (starting with a lower-case letter; then lower-case letters, digits, _, . and -)',
+};
+
+function patternInWords(pattern: string): string {
+  const words = PATTERN_WORDS[pattern];
+  return words ? `must be ${words}` : `must match the regular expression ${pattern}`;
+}
+
 function messageOf(e: ErrorObject): string {
   switch (e.keyword) {
     case 'enum':
@@ -58,10 +73,24 @@ function messageOf(e: ErrorObject): string {
     case 'pattern':
       return e.instancePath.endsWith('version')
         ? 'must be a SemVer version like 1.2.3 (MAJOR.MINOR.PATCH)'
-        : `must match ${(e.params as { pattern: string }).pattern}`;
+        : patternInWords((e.params as { pattern: string }).pattern);
     default:
       return e.message ?? 'is invalid';
   }
+}
+
+/**
+ * One typo, one message: `capabilityID: x` is an unknown field *and* a missing
+ * `capabilityId`; the "is required" that the unknown field's did-you-mean explains is dropped.
+ */
+function withoutEchoes(errors: readonly ErrorObject[]): ErrorObject[] {
+  const explained = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword !== 'additionalProperties') continue;
+    const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    for (const near of closest((e.params as { additionalProperty: string }).additionalProperty, known)) explained.add(`${e.instancePath}/${near}`);
+  }
+  return errors.filter((e) => e.keyword !== 'required' || !explained.has(`${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`));
 }
 
 /** The object's display name: `ModuleManifest/gateway`. */
@@ -112,7 +141,7 @@ export function validateAgainstCrd(obj: unknown, source: string): Diagnostic[] {
     return out;
   }
   if (!validate(o.spec)) {
-    for (const e of validate.errors ?? []) out.push(error(source, fieldOf(e), messageOf(e)));
+    for (const e of withoutEchoes(validate.errors ?? [])) out.push(error(source, fieldOf(e), messageOf(e)));
   }
   for (const p of structuralProblems(kindDefinition(o.kind)!.spec, o.spec, 'spec')) out.push(error(source, p.field, p.message));
   return out;
@@ -129,6 +158,7 @@ function moduleSemantics(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, 
     }
   });
   out.push(...envCollisions(m, source));
+  out.push(...sharedStorage(m, source));
   const seen = new Set<string>();
   for (const [i, p] of listOf(m.spec.ports).entries()) {
     if (seen.has(String(p?.port))) out.push(error(source, `spec.ports[${i}].port`, `port ${p.port} is listed twice`));
@@ -157,4 +187,23 @@ function envCollisions(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, so
     }
   });
   return out;
+}
+
+/**
+ * Storage with more than one replica: the claim is ReadWriteOnce unless the module says
+ * otherwise, and the replicas are spread over nodes (kubernetes.io/hostname), so every
+ * replica but those on the first node would stay ContainerCreating (Multi-Attach error).
+ */
+function sharedStorage(m: Extract<AnvilResource, { kind: 'ModuleManifest' }>, source: string): Diagnostic[] {
+  const { storage, replicas = 1 } = m.spec;
+  if (typeof storage !== 'object' || storage === null || typeof replicas !== 'number' || replicas <= 1) return [];
+  if (storage.accessMode === 'ReadWriteMany') return [];
+  return [
+    error(
+      source,
+      'spec.replicas',
+      `${replicas} replicas share one storage claim, which is ReadWriteOnce: the replicas are spread over nodes and all but those on the first node would fail to mount it (Multi-Attach). Use replicas: 1, or set storage.accessMode: ReadWriteMany with a storage class that supports it`,
+      'SharedStorage',
+    ),
+  ];
 }

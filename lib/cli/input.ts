@@ -7,6 +7,8 @@ import { error, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } fro
 import { loadDefinitions } from './load.js';
 import { buildCatalog, type Catalog } from '../resolve/catalog.js';
 import { resolveAll, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
+import { checkDesign } from '../resolve/design.js';
+import { checkPools } from '../resolve/pools.js';
 import type { WorldInstance } from '../api/schema.js';
 import type { CliIo } from './context.js';
 
@@ -58,8 +60,11 @@ export function loadPlans(opts: InputOptions): Plans {
   const { catalog, diagnostics: catalogProblems } = buildCatalog(loaded.objects);
   const resolved = resolveAll(catalog);
   const diagnostics = [...loaded.diagnostics, ...catalogProblems];
+  // Pools are not resolved, but their worlds count in the design checks (node ports, regions).
+  const pools = checkPools(loaded.objects.filter((o) => (o.object as { kind?: unknown } | null)?.kind === 'WorldPool'), catalog);
   if (opts.world.length === 0) {
-    return { catalog, global: resolved.global, worlds: resolved.worlds, diagnostics: [...diagnostics, ...resolved.diagnostics] };
+    const design = checkDesign({ catalog, global: resolved.global, worlds: resolved.worlds, pools: pools.sourced });
+    return { catalog, global: resolved.global, worlds: resolved.worlds, diagnostics: [...diagnostics, ...resolved.diagnostics, ...pools.diagnostics, ...design] };
   }
   const selected = new Set<WorldInstance>();
   for (const wanted of opts.world) {
@@ -69,6 +74,7 @@ export function loadPlans(opts: InputOptions): Plans {
   }
   const worlds = resolved.worlds.filter((p) => selected.has(p.world));
   diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics), ...resolved.collisions);
+  diagnostics.push(...checkDesign({ catalog, global: resolved.global, worlds, pools: [] }));
   return { catalog, global: resolved.global, worlds, diagnostics };
 }
 

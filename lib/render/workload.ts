@@ -144,7 +144,7 @@ function podLabels(props: ModuleWorkloadProps, labels: Record<string, string>): 
   return { ...props.module.spec.podLabels, ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
 }
 
-/** The module's own storage: a ReadWriteOnce claim named `<workload>-data`, and where it is mounted. */
+/** The module's own storage: a claim (ReadWriteOnce unless the module says ReadWriteMany) named `<workload>-data`, and where it is mounted. */
 function dataClaim(
   scope: Construct,
   name: string,
@@ -155,7 +155,7 @@ function dataClaim(
   new k8s.KubePersistentVolumeClaim(scope, 'data', {
     metadata: { name: claimName, namespace: at.namespace, labels: at.labels },
     spec: {
-      accessModes: ['ReadWriteOnce'],
+      accessModes: [storage.accessMode ?? 'ReadWriteOnce'],
       resources: { requests: { storage: k8s.Quantity.fromString(storage.size) } },
       ...(storage.storageClassName ? { storageClassName: storage.storageClassName } : {}),
     },

@@ -21,6 +21,12 @@ export interface Catalog {
   readonly sources: ReadonlyMap<string, string>;
   /** `Kind/name` of definitions left out because they are invalid (their errors are reported). */
   readonly invalid: ReadonlySet<string>;
+  /**
+   * What invalid modules say they provide (capability id -> module names), read as far as
+   * they can be: a requirement of one of them depends on the invalid module, and is not
+   * reported as "no module provides it" (one cause, reported once).
+   */
+  readonly invalidProviders?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface CatalogResult {
@@ -42,13 +48,17 @@ export function buildCatalog(input: readonly Sourced[], opts: { defaultNamespace
   const sources = new Map<string, string>();
   const firstSeen = new Map<string, string>();
   const invalid = new Set<string>();
+  const invalidProviders = new Map<string, string[]>();
 
   for (const { object, source } of input) {
     const problems = validateObject(object, source);
     diagnostics.push(...problems);
     if (problems.length > 0) {
       const o = object as { kind?: unknown; metadata?: { name?: unknown } } | null;
-      if (typeof o?.kind === 'string' && typeof o.metadata?.name === 'string') invalid.add(`${o.kind}/${o.metadata.name}`);
+      if (typeof o?.kind === 'string' && typeof o.metadata?.name === 'string') {
+        invalid.add(`${o.kind}/${o.metadata.name}`);
+        if (o.kind === 'ModuleManifest') for (const id of claimedCapabilities(object)) invalidProviders.set(id, [...(invalidProviders.get(id) ?? []), o.metadata.name]);
+      }
       continue;
     }
     const o = object as AnvilResource;
@@ -73,7 +83,14 @@ export function buildCatalog(input: readonly Sourced[], opts: { defaultNamespace
   for (const game of games.values()) diagnostics.push(...checkGame(game, sources.get(objectRef(game)) ?? objectRef(game), modules, invalid));
 
   const sortedWorlds = [...worlds.values()].sort((a, b) => worldKey(a).localeCompare(worldKey(b)));
-  return { catalog: { modules, games, worlds: sortedWorlds, sources, invalid }, diagnostics };
+  return { catalog: { modules, games, worlds: sortedWorlds, sources, invalid, invalidProviders }, diagnostics };
+}
+
+/** The capability ids an (invalid) module object lists under spec.provides, as far as they can be read. */
+function claimedCapabilities(object: unknown): string[] {
+  const provides = (object as { spec?: { provides?: unknown } }).spec?.provides;
+  if (!Array.isArray(provides)) return [];
+  return provides.map((p) => (p as { capabilityId?: unknown } | null)?.capabilityId).filter((id): id is string => typeof id === 'string');
 }
 
 /** What a GameDefinition can get wrong on its own: duplicates, unknown modules, booklets. */
@@ -108,5 +125,5 @@ export function checkGame(
 /** Why a listed module is not in the catalog: never defined, or defined but invalid. */
 export const missingModule = (name: string, invalid: ReadonlySet<string>, known: Iterable<string> = []): string =>
   invalid.has(`ModuleManifest/${name}`)
-    ? `module ${name} is invalid (its own errors are listed with ModuleManifest/${name})`
+    ? `depends on invalid module ${name} (its own errors are listed with ModuleManifest/${name})`
     : `module ${name} is not defined (no ModuleManifest named ${name})${didYouMean(name, known)}`;

@@ -12,11 +12,13 @@ import type { Catalog, Sourced } from './catalog.js';
 export interface PoolCheck {
   /** The valid pools, with schema defaults filled in. */
   pools: WorldPool[];
+  /** The same pools, each with where it was defined. */
+  sourced: { pool: WorldPool; source: string }[];
   diagnostics: Diagnostic[];
 }
 
 export function checkPools(input: readonly Sourced[], catalog: Catalog): PoolCheck {
-  const pools: WorldPool[] = [];
+  const sourced: { pool: WorldPool; source: string }[] = [];
   const diagnostics: Diagnostic[] = [];
   for (const { object, source } of input) {
     // validateObject fills in defaults in place: give it a copy.
@@ -26,9 +28,9 @@ export function checkPools(input: readonly Sourced[], catalog: Catalog): PoolChe
     if (problems.length > 0) continue;
     const pool = copy as WorldPool;
     diagnostics.push(...poolSemantics(pool, source, catalog));
-    pools.push(pool);
+    sourced.push({ pool, source });
   }
-  return { pools, diagnostics };
+  return { pools: sourced.map((p) => p.pool), sourced, diagnostics };
 }
 
 /** What the schema cannot say: the game exists and is valid, minWorlds ≤ maxWorlds (a CEL rule in the CRD), a buffer that fits. */
@@ -37,7 +39,7 @@ function poolSemantics(pool: WorldPool, source: string, catalog: Catalog): Diagn
   const game = pool.spec.gameRef.name;
   if (!catalog.games.has(game)) {
     const message = catalog.invalid.has(`GameDefinition/${game}`)
-      ? `game ${game} is invalid (its own errors are listed with GameDefinition/${game})`
+      ? `depends on invalid game ${game} (its own errors are listed with GameDefinition/${game})`
       : `game ${game} is not defined (no GameDefinition named ${game})`;
     out.push(error(source, 'spec.gameRef.name', message, 'GameNotFound'));
   }

@@ -157,6 +157,12 @@ function notInGame(req: Requirement, ctx: Context): string {
   return `no module provides it${didYouMean(req.capabilityId, known)}`;
 }
 
+/** Whether an invalid module the game lists (any, for the platform) says it provides `capabilityId`. */
+function providedByInvalid(capabilityId: string, ctx: Context): boolean {
+  const invalid = ctx.catalog.invalidProviders?.get(capabilityId) ?? [];
+  return invalid.some((m) => !ctx.game || ctx.game.spec.modules.some((x) => x.name === m));
+}
+
 /** Why a requirement found nothing, for the message. */
 function whyUnresolved(consumer: ModuleManifest, req: Requirement, index: ProviderIndex, allModules: Iterable<ModuleManifest>, ctx: Context): string {
   const sameScope = (index.get(indexKey(req.capabilityId, req.scope)) ?? []).filter(
@@ -224,6 +230,9 @@ function resolveRequirements(
         scope: req.scope,
         optional,
       });
+      // Provided by a listed module that is invalid: that module's errors (and the game's
+      // "depends on invalid module") are the cause; a second message here would be false.
+      if (providedByInvalid(req.capabilityId, ctx)) return;
       const message = `${describeRequirement(consumer, req)}: ${whyUnresolved(consumer, req, index, universe, ctx)}`;
       out.diagnostics.push(at(optional ? warning(source, field, message, 'OptionalUnresolved') : error(source, field, message, 'Unresolved')));
     });

@@ -391,7 +391,7 @@ describe('the CLI for game authors (issue 11)', () => {
       expect.stringMatching(new RegExp(`^error: ${typo}#1 spec\\.routeActions: unknown field \\(did you mean routesActions\\?\\)`)),
       expect.stringMatching(new RegExp(`^error: ${typo}#1 spec\\.requires\\[0\\]\\.multiplicty: unknown field \\(did you mean multiplicity\\?\\)`)),
       // the game names the invalid module as invalid (not undefined), pointing at its errors
-      `error: ${typo}#3 spec.modules[0].name: module gateway is invalid (its own errors are listed with ModuleManifest/gateway) (in world games/arena-1)`,
+      `error: ${typo}#3 spec.modules[0].name: depends on invalid module gateway (its own errors are listed with ModuleManifest/gateway) (in world games/arena-1)`,
       // the game's missing module, once (not again for the world), with the near miss
       `error: ${typo}#3 spec.modules[1].name: module physics-engin is not defined (no ModuleManifest named physics-engin) (did you mean physics-engine?) (in world games/arena-1)`,
     ]);

@@ -288,10 +288,10 @@ describe('missing definitions', () => {
       expect.objectContaining({ severity: 'error', source: 'ModuleManifest/broken', field: 'spec.version' }),
       expect.objectContaining({ severity: 'error', reason: 'ModuleInvalid', source: 'GameDefinition/g', field: 'spec.modules[1].name' }),
     ]);
-    expect(diagnostics[1]!.message).toBe('module broken is invalid (its own errors are listed with ModuleManifest/broken)');
+    expect(diagnostics[1]!.message).toBe('depends on invalid module broken (its own errors are listed with ModuleManifest/broken)');
     const plan = resolveWorld(catalog, catalog.worlds[0]!);
     expect(errorsOf(plan.diagnostics)).toEqual([expect.objectContaining({ reason: 'ModuleInvalid' })]);
-    expect(plan.diagnostics[0]!.message).toContain('module broken is invalid');
+    expect(plan.diagnostics[0]!.message).toContain('depends on invalid module broken');
   });
 });
 

@@ -171,7 +171,7 @@ describe('a failed synth', () => {
     new World(app.definitions, 'lost', { game: 'no-such-game', namespace: 'games' });
     const e = synthError(app);
     expect(e.diagnostics.filter((d) => d.severity === 'error')).toEqual([
-      expect.objectContaining({ reason: 'GameNotFound', field: 'spec.gameRef.name', source: expect.stringContaining('WorldInstance/lost') }),
+      expect.objectContaining({ reason: 'GameNotFound', field: 'game', source: expect.stringContaining('WorldInstance/games/lost (test/unit/synth.test.ts:') }),
     ]);
     expect(e.message).toContain('no-such-game');
     expect(differences(before, readTree(outdir))).toEqual([]);
@@ -203,11 +203,11 @@ describe('a failed synth', () => {
     const reported = e.diagnostics.map((x) => `${x.reason ?? '-'} ${x.field}`);
     expect(reported).toEqual(
       expect.arrayContaining([
-        '- spec.version',
-        '- spec.requires[0].versionConstraint',
-        'ModuleNotFound spec.modules[1].name',
-        'Unresolved spec.requires[0]',
-        'GameNotFound spec.gameRef.name',
+        '- version',
+        '- requires[0].versionConstraint',
+        'ModuleNotFound modules[1]',
+        'Unresolved requires[0]',
+        'GameNotFound game',
       ]),
     );
     // Every error is in the message, one line each.
@@ -226,9 +226,9 @@ describe('a failed synth', () => {
     new WorldPool(app.definitions, 'lopsided', { game: real, namespace: 'games', buffer: -1, minWorlds: 5, maxWorlds: 2 });
     const e = synthError(app);
     expect(e.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.source.split(' ')[0]} ${d.field} ${d.reason ?? '-'}`)).toEqual([
-      'WorldPool/games/nowhere spec.gameRef.name GameNotFound',
-      'WorldPool/games/lopsided spec.buffer.ready -',
-      'WorldPool/games/lopsided spec.minWorlds -',
+      'WorldPool/games/nowhere game GameNotFound',
+      'WorldPool/games/lopsided buffer -',
+      'WorldPool/games/lopsided minWorlds -',
     ]);
     expect(e.message).toContain('game no-such-game is not defined');
     expect(differences(before, readTree(outdir))).toEqual([]);
@@ -239,7 +239,7 @@ describe('a failed synth', () => {
     new Module(app2.definitions, 'solo', { version: '1.0.0', image: 'registry.example/solo:1' });
     new Game(app2.definitions, 'real', { modules: ['solo'] });
     new WorldPool(app2.definitions, 'lopsided', { game: 'real', namespace: 'games', minWorlds: 5, maxWorlds: 2 });
-    expect(synthError(app2).diagnostics.map((d) => `${d.source.split(' ')[0]} ${d.field}: ${d.message}`)).toEqual(['WorldPool/games/lopsided spec.minWorlds: minWorlds must not exceed maxWorlds']);
+    expect(synthError(app2).diagnostics.map((d) => `${d.source.split(' ')[0]} ${d.field}: ${d.message}`)).toEqual(['WorldPool/games/lopsided minWorlds: minWorlds must not exceed maxWorlds']);
     expect(differences(before, readTree(outdir))).toEqual([]);
   });
 
@@ -252,7 +252,7 @@ describe('a failed synth', () => {
     new WorldPool(app.definitions, 'warm', { game: g, namespace: 'lobby', region: 'eu-west', buffer: 30, maxWorlds: 10, worldLabels: { mode: 'ranked' } });
     app.synth();
     // A buffer the pool can never hold is worth a warning, not an error.
-    expect(seen).toEqual(['warning spec.buffer.ready']);
+    expect(seen).toEqual(['warning buffer']);
     const docs = (f: string) => parseAllDocuments(readFileSync(join(outdir, f), 'utf8')).map((d) => d.toJS() as Record<string, any>);
     const pool = docs('0002-definitions.k8s.yaml').find((o) => o.kind === 'WorldPool');
     expect(pool).toEqual({

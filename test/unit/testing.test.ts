@@ -13,12 +13,13 @@ import { KINDS } from '../../lib/api/schema.js';
 /** A world's workload name, as the renderer makes it. */
 const wl = (world: string, module: string): string => workloadName({ metadata: { name: module }, spec: {} } as never, { namespace: 'any', world });
 
-const arena = (scope: Parameters<Parameters<typeof Testing.synthGame>[0]>[0]) => {
+const arena = (scope: Parameters<Parameters<typeof Testing.synthGame>[0]>[0], worlds = ['a1', 'a2']) => {
   const gateway = new Module(scope, 'gw', {
     version: '1.0.0',
     image: 'registry.example/gw:1',
     ports: [
-      { name: 'ws', port: 7000, protocol: 'TCP', expose: { type: 'NodePort', nodePort: 30700 } },
+      // A fixed node port in one world only: two worlds asking for it is an error (refusals.test.ts).
+      { name: 'ws', port: 7000, protocol: 'TCP', expose: { type: 'NodePort', ...(worlds.length === 1 ? { nodePort: 30700 } : {}) } },
       { name: 'rtp', port: 7001, protocol: 'UDP', expose: { type: 'NodePort' } },
       { name: 'metrics', port: 9090, protocol: 'TCP' },
     ],
@@ -33,13 +34,12 @@ const arena = (scope: Parameters<Parameters<typeof Testing.synthGame>[0]>[0]) =>
     requires: [{ capabilityId: 'replays', versionConstraint: '*', scope: 'world', dependencyMode: 'optional' }],
   });
   const game = new Game(scope, 'arena', { modules: [gateway, rules] });
-  new World(scope, 'a1', { game, namespace: 'arena' });
-  new World(scope, 'a2', { game, namespace: 'arena' });
+  for (const w of worlds) new World(scope, w, { game, namespace: 'arena' });
 };
 
 describe('Testing.synthGame', () => {
   test('objects per world, global and platform objects, and one diagnostic per cause; nothing written', () => {
-    const out = Testing.synthGame(arena);
+    const out = Testing.synthGame((scope) => arena(scope));
     expect(out.ok).toBe(true);
     expect(Object.keys(out.worlds).sort()).toEqual(['arena/a1', 'arena/a2']);
     expect(Testing.find(out.worlds['arena/a1']!, 'Deployment', wl('a1', 'gw'))).toBeDefined();
@@ -55,7 +55,7 @@ describe('Testing.synthGame', () => {
       new World(scope, 'w', { game: 'nope' });
     });
     expect(out.ok).toBe(false);
-    expect(out.errors.map((e) => e.reason ?? e.field)).toEqual(['spec.version', 'GameNotFound']);
+    expect(out.errors.map((e) => e.reason ?? e.field)).toEqual(['version', 'GameNotFound']);
     expect(out.worlds).toEqual({});
   });
 
@@ -69,7 +69,7 @@ describe('Testing.synthGame', () => {
 });
 
 describe('expose: players reach a module from outside the cluster', () => {
-  const world = Testing.synthGame(arena).worlds['arena/a1']!;
+  const world = Testing.synthGame((scope) => arena(scope, ['a1'])).worlds['arena/a1']!;
   const service = (name: string): KubeObject => Testing.find(world, 'Service', name)!;
 
   test('the exposed ports get a Service of their type (UDP included); the ClusterIP Service stays for consumers', () => {

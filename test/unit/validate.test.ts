@@ -78,7 +78,7 @@ describe('validateObject', () => {
         `metadata.name: ${JSON.stringify(name)} must be a DNS-1123 label (lower case letters, digits and -, at most 63)`,
       ]);
     }
-    expect(problems(validateObject(game('g', ['Bad_Name']), 's'))).toEqual(['spec.modules[0].name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$']);
+    expect(problems(validateObject(game('g', ['Bad_Name']), 's'))).toEqual(['spec.modules[0].name: must be a DNS label such as eu-west or physics-engine (lower-case letters, digits and -, starting and ending with a letter or digit)']);
   });
 
   test("the reserved capability 'root' cannot be required", () => {

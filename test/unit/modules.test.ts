@@ -165,7 +165,8 @@ describe('readiness by default', () => {
       const s = new Module(app.definitions, 'udp-server', { version: '1.0.0', image: 'x/y:1', ports: [udp('game', 7777)] });
       new World(app.definitions, 'w1', { game: new Game(app.definitions, 'g', { modules: [s] }), namespace: 'games' });
       app.synth();
-      expect(seen.filter((l) => l.startsWith('warning spec.probes.readiness module udp-server'))).toHaveLength(1);
+      // Named by the props path as the author wrote it (issue 18), not the spec path.
+      expect(seen.filter((l) => l.startsWith('warning probes.readiness module udp-server'))).toHaveLength(1);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -10,7 +10,7 @@ import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
 import { envName } from '../names/names.js';
 import { EXPOSE_TYPES } from '../api/schema.js';
-import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
+import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
 import { exposedServiceName, providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
@@ -145,8 +145,18 @@ function dataClaim(
   at: { namespace: string; labels: Record<string, string> },
 ): { claimName: string; mountPath: string } {
   const claimName = `${name}-data`;
+  const retention = storage.retention ?? {};
   new k8s.KubePersistentVolumeClaim(scope, 'data', {
-    metadata: { name: claimName, namespace: at.namespace, labels: at.labels },
+    metadata: {
+      name: claimName,
+      namespace: at.namespace,
+      labels: at.labels,
+      // The policy travels with the claim: cleanup reads it from the live object (render/labels.ts).
+      annotations: {
+        [ANNOTATION_WHEN_MODULE_REMOVED]: retention.whenModuleRemoved ?? 'Retain',
+        ...(retention.whenWorldDeleted === 'Retain' ? { [ANNOTATION_WHEN_WORLD_DELETED]: 'Retain' } : {}),
+      },
+    },
     spec: {
       accessModes: ['ReadWriteOnce'],
       resources: { requests: { storage: k8s.Quantity.fromString(storage.size) } },

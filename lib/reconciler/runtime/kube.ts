@@ -181,13 +181,31 @@ export class Kube {
     return this.write('apply-status', () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
   }
 
-  /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
+  /**
+   * Deletes (in the background: the garbage collector removes what the object owns) only the
+   * version of the object given by its uid and resourceVersion: an object recreated or
+   * changed by someone else since it was read survives (409, thrown). 404 is fine. Every
+   * delete of the reconciler goes through here; an object without both is refused unsent.
+   */
   async delete(obj: KubernetesObject): Promise<void> {
+    const { uid, resourceVersion } = obj.metadata ?? {};
+    if (!uid || !resourceVersion) throw new Error(`delete ${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''} refused: it has no uid and resourceVersion to send as preconditions`);
     try {
-      await this.write('delete', () => this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background'));
+      await this.write('delete', () =>
+        this.objects.send(obj, 'delete', {
+          contentType: 'application/json',
+          query: {},
+          body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid, resourceVersion } },
+        }),
+      );
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
+  }
+
+  /** delete(), for callers that hold the uid and resourceVersion in their types. */
+  deleteExactly(obj: KubernetesObject & { metadata: { uid: string; resourceVersion: string } }): Promise<void> {
+    return this.delete(obj);
   }
 
   /**
@@ -203,21 +221,6 @@ export class Kube {
         ...(subresource ? { subresource } : {}),
       }),
     );
-  }
-
-  /** Deletes (in the background) only the version of the object given by uid and resourceVersion; 404 is fine, 409 is thrown. */
-  async deleteExactly(obj: KubernetesObject & { metadata: { uid: string; resourceVersion: string } }): Promise<void> {
-    try {
-      await this.write('delete', () =>
-        this.objects.send(obj, 'delete', {
-          contentType: 'application/json',
-          query: {},
-          body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion } },
-        }),
-      );
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
   }
 
   async read<T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {

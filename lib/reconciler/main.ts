@@ -76,14 +76,16 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 + POOL_WORKERS * (CREATE_BATCH + 2) });
   // Aborted when the lease is lost: from then on every write is refused before it is sent.
   const fence = new AbortController();
-  kube.fence(fence.signal);
+  let elector: LeaderElector | undefined;
+  // With leader election, writes stop at the renew deadline even before a renewal fails.
+  const writeDeadline = opts.leaderElect ? () => elector?.writeDeadline() ?? -Infinity : () => Infinity;
+  kube.fence(fence.signal, writeDeadline);
   const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
 
   const caches = makeCaches(kc, kube, queue, log);
   const { worlds, games, modules, pools } = caches;
-  let elector: LeaderElector | undefined;
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
-  const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, fence.signal, opts, log);
+  const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, { signal: fence.signal, deadline: writeDeadline }, opts, log);
   caches.router.attach({ worlds, games, pools, poolCtl, claimCtl });
 
   const { ctx, rolloutCtx } = contexts(kube, metrics, caches, opts, log);
@@ -119,6 +121,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     metrics.isLeader.set(0);
     await Promise.all(caches.all.map((i) => i.stop()));
     await new Promise<void>((r) => server.close(() => r()));
+    const fenced = (await metrics.writesFenced.get()).values[0]?.value ?? 0;
+    log(`reconciler ${identity}: stopped; writes sent: ${await metrics.writesSent()}, refused by the fence: ${fenced}`);
     resolveDone();
     return done;
   };
@@ -237,13 +241,13 @@ function makePoolsAndClaims(
   metrics: ReconcilerMetrics,
   caches: Caches,
   canWrite: () => boolean,
-  fence: AbortSignal,
+  fence: { signal: AbortSignal; deadline: () => number },
   opts: ReconcilerOptions,
   log: (msg: string) => void,
 ) {
   const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
   const claimKube = new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 });
-  claimKube.fence(fence); // a lost lease stops the claim path's writes at once too
+  claimKube.fence(fence.signal, fence.deadline); // a lost lease stops the claim path's writes at once too
   const { worlds, pools, claims, games, definitions } = caches;
   const claimCtl: ClaimController = new ClaimController({
     kube: claimKube,

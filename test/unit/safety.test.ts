@@ -179,3 +179,59 @@ describe('every delete carries uid and resourceVersion preconditions', () => {
     expect(t.metadata).toMatchObject({ uid: 'u-9', resourceVersion: '3' });
   });
 });
+
+describe('leader fencing: writes stop at the last renewal + renew deadline, even while a renewal hangs', () => {
+  test('a renewal that never returns: the elector stops at its deadline, writes are refused from then on, the hanging call does not extend it', async () => {
+    let lease: KubernetesObject & { spec?: Record<string, unknown> } = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'l', namespace: 'n', resourceVersion: '1' }, spec: {} };
+    let hang = false;
+    const never = new Promise<never>(() => undefined);
+    const fakeKube = {
+      track: (_verb: string, f: () => Promise<unknown>) => f(),
+      objects: {
+        read: async () => (hang ? never : lease),
+        replace: async (l: typeof lease) => {
+          if (hang) return never;
+          lease = { ...l, metadata: { ...l.metadata, resourceVersion: String(Number(l.metadata?.resourceVersion) + 1) } };
+          return lease;
+        },
+        create: async () => never,
+      },
+    };
+    const { LeaderElector } = await import('../../lib/reconciler/runtime/leader.js');
+    const logs: string[] = [];
+    const elector = new LeaderElector({ kube: fakeKube as never, namespace: 'n', name: 'l', identity: 'me', leaseDurationSeconds: 2, renewDeadlineMs: 400, retryPeriodMs: 20, log: (m) => logs.push(m) });
+    let started!: () => void;
+    const isStarted = new Promise<void>((r) => (started = r));
+    let stoppedAt = 0;
+    const done = elector.run(started, () => (stoppedAt = performance.now()));
+    await isStarted;
+    expect(elector.isLeader).toBe(true);
+    const before = elector.writeDeadline();
+    expect(before).toBeGreaterThan(performance.now());
+    hang = true; // every lease call from now on hangs
+    await done;
+    // Stopped by the timer at the deadline, not by a renewal that returned.
+    expect(stoppedAt).toBeGreaterThanOrEqual(elector.writeDeadline() === -Infinity ? before - 400 : 0);
+    expect(elector.isLeader).toBe(false);
+    expect(elector.writeDeadline()).toBe(-Infinity);
+    expect(logs.join('\n')).toMatch(/lost the lease \(its renew deadline passed without a renewal\); writes stopped/);
+  });
+
+  test('Kube refuses every write once the deadline has passed, before sending it', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: 'http://127.0.0.1:9', skipTLSVerify: true }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'c', cluster: 'c', user: 'u' }], currentContext: 'c' });
+    const metrics = new ReconcilerMetrics();
+    const kube = new Kube(kc, metrics);
+    let deadline = performance.now() - 1;
+    kube.fence(new AbortController().signal, () => deadline);
+    const { WriteFencedError } = await import('../../lib/reconciler/runtime/kube.js');
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'n', uid: 'u', resourceVersion: '1' } };
+    await expect(kube.apply(cm)).rejects.toBeInstanceOf(WriteFencedError);
+    await expect(kube.delete(cm)).rejects.toBeInstanceOf(WriteFencedError);
+    await expect(kube.mergePatch(cm)).rejects.toBeInstanceOf(WriteFencedError);
+    expect(kube.fenced()).toBe(true);
+    deadline = Infinity;
+    expect(kube.fenced()).toBe(false);
+    expect((await metrics.registry.getSingleMetricAsString('anvil_writes_fenced_total'))).toMatch(/anvil_writes_fenced_total 3/);
+  });
+});

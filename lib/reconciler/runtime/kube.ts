@@ -39,6 +39,17 @@ class ObjectApi extends KubernetesObjectApi {
     return this.requestPromise<T>(ctx);
   }
 
+  /** Calls `hook` before every request is sent; a hook that throws stops the request. */
+  beforeRequest(hook: () => void): void {
+    this.configuration.middleware.push({
+      pre: (ctx: RequestContext) => {
+        hook();
+        return new Observable(Promise.resolve(ctx));
+      },
+      post: (rsp: ResponseContext) => new Observable(Promise.resolve(rsp)),
+    });
+  }
+
   /** Calls `hook` with the HTTP status code of every response, before its body is read. */
   onResponse(hook: (code: number) => void): void {
     this.configuration.middleware.push({
@@ -106,14 +117,17 @@ export class WriteFencedError extends Error {
   }
 }
 
-/** The status code of the request in flight, set by a response middleware (see Kube.track). */
+/** The request in flight: whether it is a fenced write, and its status code (set by a response middleware, see Kube.track). */
 interface ResponseSlot {
   code?: number;
+  write?: boolean;
 }
 
 export class Kube {
   readonly objects: ObjectApi;
   private fenceSignal?: AbortSignal;
+  /** performance.now() from which no write may be sent (the leader's renew deadline), Infinity when unbounded. */
+  private writeDeadline: () => number = () => Infinity;
   private readonly slot = new AsyncLocalStorage<ResponseSlot>();
   /** `maxSockets`: connections kept to the API server (at least the requests in flight at once). */
   constructor(
@@ -130,6 +144,16 @@ export class Kube {
       const s = this.slot.getStore();
       if (s) s.code = code;
     });
+    // Checked again right before a write goes on the wire: a process frozen (SIGSTOP, a long
+    // GC pause) between the check in write() and the send must not send it late.
+    this.objects.beforeRequest(() => {
+      if (this.slot.getStore()?.write && this.fenced()) throw new WriteFencedError('request');
+    });
+  }
+
+  /** True once writes must stop: the fence is down, or the write deadline has passed. */
+  fenced(): boolean {
+    return this.fenceSignal?.aborted === true || performance.now() >= this.writeDeadline();
   }
 
   /** Counts one request; `code` 0 when no response came (connection refused, timeout). */
@@ -138,8 +162,8 @@ export class Kube {
   }
 
   /** Runs one request and counts it by verb and the status code it got. */
-  async track<T>(verb: string, request: () => Promise<T>): Promise<T> {
-    const s: ResponseSlot = {};
+  async track<T>(verb: string, request: () => Promise<T>, write = false): Promise<T> {
+    const s: ResponseSlot = write ? { write } : {};
     try {
       const r = await this.slot.run(s, request);
       this.count(verb, s.code ?? 200);
@@ -157,14 +181,25 @@ export class Kube {
    * before it is sent: a replica that lost the lease stops writing at once, even in the
    * middle of a world. Lease requests go through `objects` and are not fenced.
    */
-  fence(signal: AbortSignal): void {
+  fence(signal: AbortSignal, deadline?: () => number): void {
     this.fenceSignal = signal;
+    if (deadline) this.writeDeadline = deadline;
   }
 
-  /** A write: refused before it is sent once the fence is down, else sent and counted. */
+  /**
+   * A write: refused before it is sent once the fence is down or the write deadline (the
+   * leader's last renewal + renew deadline, on this process's monotonic clock) has passed,
+   * checked here and again just before the request is sent; else sent and counted.
+   */
   private write<T>(verb: string, request: () => Promise<T>): Promise<T> {
-    if (this.fenceSignal?.aborted) return Promise.reject(new WriteFencedError(verb));
-    return this.track(verb, request);
+    if (this.fenced()) {
+      this.metrics.writesFenced.inc();
+      return Promise.reject(new WriteFencedError(verb));
+    }
+    return this.track(verb, request, true).catch((e: unknown) => {
+      if (e instanceof WriteFencedError) this.metrics.writesFenced.inc();
+      throw e;
+    });
   }
 
   /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */

@@ -291,8 +291,10 @@ spec:
 `;
 }
 
-export async function createNamespace(ns: string): Promise<void> {
+/** A namespace for worlds: labelled anvil.dev/worlds=true (global providers admit it, the reconciler may write there). */
+export async function createNamespace(ns: string, opts: { forWorlds?: boolean } = {}): Promise<void> {
   await kubectlOk(['create', 'namespace', ns]);
+  if (opts.forWorlds !== false) await kubectlOk(['label', 'namespace', ns, 'anvil.dev/worlds=true']);
 }
 
 /** Deletes the namespaces and the cluster-scoped definitions a test file made (best effort). */

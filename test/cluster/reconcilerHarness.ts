@@ -183,7 +183,7 @@ export function parseMetrics(text: string): Map<string, number> {
   return m;
 }
 
-export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'merge-patch', 'merge-patch-status'];
+export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'merge-patch', 'merge-patch-status', 'json-patch'];
 /** Write requests of every status code (anvil_api_requests_total{verb, code}). */
 export const writes = (m: Map<string, number>): number => {
   let n = 0;

@@ -235,3 +235,40 @@ describe('leader fencing: writes stop at the last renewal + renew deadline, even
     expect((await metrics.registry.getSingleMetricAsString('anvil_writes_fenced_total'))).toMatch(/anvil_writes_fenced_total 3/);
   });
 });
+
+describe('an object read as absent is created with POST, never taken over by a forced apply', () => {
+  const desired = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'w1-routes', namespace: 'games' }, data: { a: 'b' } };
+  const owner = { describe: 'WorldInstance games/w1', ownerUid: 'uid-w1', classify: () => 'ours' as const };
+  const fake = (create: (o: KubernetesObject) => Promise<KubernetesObject>, cached: KubernetesObject[] = []) => {
+    const calls: string[] = [];
+    const cache = { list: () => cached, byIndex: () => [], get: (name: string) => cached.find((o) => o.metadata?.name === name) };
+    const kube = {
+      read: async () => (calls.push('get'), undefined),
+      create: async (o: KubernetesObject) => (calls.push('create'), create(o)),
+      apply: async (o: KubernetesObject) => (calls.push('apply'), o),
+      adoptAsApplied: async () => void calls.push('adopt'),
+      delete: async () => void calls.push('delete'),
+      mergePatch: async (o: KubernetesObject) => (calls.push('patch'), o),
+    };
+    return { applier: new Applier(kube as never, new Map([['ConfigMap', cache]]) as never), calls };
+  };
+
+  test('absent: POST, no apply', async () => {
+    const { applier, calls } = fake(async (o) => o);
+    expect((await applier.sync([desired], 'games', owner)).applied).toBe(1);
+    expect(calls).toEqual(['get', 'create']);
+  });
+
+  test('created by someone else after the GET said 404: 409, a Conflict naming it, nothing applied', async () => {
+    const { applier, calls } = fake(async () => Promise.reject(Object.assign(new Error('exists'), { code: 409 })));
+    await expect(applier.sync([desired], 'games', owner)).rejects.toThrow(/ConfigMap\/games\/w1-routes already exists and is not managed by WorldInstance games\/w1/);
+    expect(calls).not.toContain('apply');
+  });
+
+  test('created with POST and changed later: the Update entry is made an Apply first, then applied', async () => {
+    const live = trimOwned('ConfigMap')({ ...desired, data: { a: 'old' }, metadata: { ...desired.metadata, uid: 'u', resourceVersion: '3', managedFields: [{ manager: 'anvil-reconciler', operation: 'Update' }] } } as KubernetesObject);
+    const { applier, calls } = fake(async (o) => o, [live]);
+    await applier.sync([desired], 'games', owner);
+    expect(calls).toEqual(['adopt', 'apply']);
+  });
+});

@@ -267,6 +267,24 @@ export class Kube {
     }
   }
 
+  /**
+   * The reconciler's managed-fields entry of an object it created with POST (an Update)
+   * made an Apply, so the next server-side apply owns those fields and removes the ones it
+   * no longer sends (client-go's csaupgrade does the same): read, then a JSON patch guarded
+   * by the resourceVersion read. Nothing to do when there is no such entry.
+   */
+  async adoptAsApplied(obj: KubernetesObject): Promise<void> {
+    const live = await this.read<KubernetesObject>(obj.apiVersion ?? '', obj.kind ?? '', obj.metadata?.name ?? '', obj.metadata?.namespace);
+    const fields = live?.metadata?.managedFields ?? [];
+    const i = fields.findIndex((f) => f.manager === FIELD_MANAGER && f.operation === 'Update' && !f.subresource);
+    if (!live || i < 0 || fields.some((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply' && !f.subresource)) return;
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: live.metadata?.resourceVersion },
+      { op: 'replace', path: `/metadata/managedFields/${i}/operation`, value: 'Apply' },
+    ];
+    await this.write('json-patch', () => this.objects.send(obj, 'patch', { contentType: PatchStrategy.JsonPatch, query: { fieldManager: FIELD_MANAGER }, body: ops }));
+  }
+
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
     return this.write('create', () => this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } }));
   }

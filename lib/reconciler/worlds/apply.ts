@@ -24,7 +24,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/schema.js';
 import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, APPLIED_HASH, LABEL_ORPHANED, LABEL_WORLD } from '../../render/labels.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, statusCode, type Kube } from '../runtime/kube.js';
+import { FIELD_MANAGER, errorMessage, statusCode, type Kube } from '../runtime/kube.js';
 
 
 /** The kinds the reconciler writes, with where their informers list them. */
@@ -248,6 +248,12 @@ function driftField(e: unknown, live: KubernetesObject | undefined, want: Kubern
   return firstDifference(live, content)?.split(':')[0]?.replace(/^\./, '') ?? '(unknown)';
 }
 
+/** Created with POST (an Update by the reconciler's manager) and never applied since. */
+export function createdNotApplied(live: KubernetesObject): boolean {
+  const ours = (live.metadata?.managedFields ?? []).filter((f) => f.manager === FIELD_MANAGER);
+  return ours.some((f) => f.operation === 'Update') && !ours.some((f) => f.operation === 'Apply');
+}
+
 /** Repairs by apply in a row that left the object drifted before it is reported instead. */
 const MAX_REPAIRS = 2;
 
@@ -303,8 +309,8 @@ export class Applier {
       }
     };
     const workload = (o: KubernetesObject) => (ORDER.get(o.kind ?? '') ?? 99) >= WORKLOADS_FROM;
-    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o))));
-    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o))));
+    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
+    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
 
     for (const e of await this.unorphan(mine.map((o) => live.get(o)))) errors.push(e);
     const stale = this.stale(new Set(objects.map(objectKey)), namespace, owner);
@@ -404,12 +410,14 @@ export class Applier {
    * (422) re-creates a stateless object whose immutable field changed; drift of anything
    * else is reported, never repaired by deleting it.
    */
-  private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined): Promise<Outcome> {
+  private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined, owner: Owner): Promise<Outcome> {
     const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
     if (upToDate(live, o)) {
       this.repairs.delete(key);
       return { wrote: false };
     }
+    if (!live) return this.createOne(o, owner);
+    if (createdNotApplied(live)) await this.kube.adoptAsApplied(o);
     const { apiVersion: _v, kind: _k, ...content } = o;
     if (process.env.ANVIL_DEBUG_APPLY) {
       process.stderr.write(`apply ${objectKey(o)}: ${live ? (firstDifference(live, content) ?? 'hash annotation differs') : 'new'}\n`);
@@ -437,6 +445,22 @@ export class Applier {
         default:
           return { wrote: false, error: e };
       }
+    }
+  }
+
+  /**
+   * An object read as absent (not in the cache, GET 404) is created with POST, which fails
+   * (409) when someone created it in between: server-side apply with force would have taken
+   * their object over. The create records the reconciler's manager as an Update; the first
+   * later apply turns it into an Apply first (createdNotApplied), so fields dropped from the
+   * plan are removed as with any apply.
+   */
+  private async createOne(o: KubernetesObject, owner: Owner): Promise<Outcome> {
+    try {
+      return { wrote: true, live: withKind(await this.kube.create(o), o) };
+    } catch (e) {
+      if (statusCode(e) === 409) return { wrote: false, error: new ConflictError([objectKey(o)], owner.describe) };
+      return { wrote: false, error: e };
     }
   }
 

@@ -63,7 +63,8 @@ export const PLATFORM_OWNER: Owner = {
     if (labels[MANAGED_BY] !== 'anvil' || labels[LABEL_WORLD]) return 'foreign';
     if (labels[LABEL_STATIC] === 'true') return 'synth';
     const global = labels[LABEL_MODULE] !== undefined || o.kind === 'CapabilityBinding';
-    const applied = (o.metadata?.managedFields ?? []).some((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply');
+    // Applied, or created with POST (an Update, until its first apply: worlds/apply.ts createOne).
+    const applied = (o.metadata?.managedFields ?? []).some((f) => f.manager === FIELD_MANAGER && (f.operation === 'Apply' || f.operation === 'Update'));
     return global && applied ? 'ours' : 'foreign';
   },
 };

@@ -125,13 +125,19 @@ export class ModuleWorkload extends Construct {
   }
 }
 
+/**
+ * The value of `uses.anvil.dev/<provider>` that the provider's policy admits: its region for
+ * a region-scoped provider (it admits only the consumers of its own region), else "true".
+ */
+const usesValue = (provider: ModuleManifest, region: string | undefined): string => (scopeOf(provider) === 'region' ? (region ?? 'default') : 'true');
+
 /** The workload's labels, a `uses.anvil.dev/<module>` label per global provider (its policy admits them) and the booklet. */
 function podLabels(props: ModuleWorkloadProps, labels: Record<string, string>): Record<string, string> {
   const usesLabels = Object.fromEntries(
     props.dependencies
       .flatMap((d) => d.providers)
       .filter(isGlobalModule)
-      .map((p) => [`${USES_PREFIX}${p.metadata.name}`, 'true'] as const)
+      .map((p) => [`${USES_PREFIX}${p.metadata.name}`, usesValue(p, props.placement.region)] as const)
       .sort(([a], [b]) => a.localeCompare(b)),
   );
   return { ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
@@ -329,7 +335,8 @@ interface NetworkPolicyProps extends ModuleWorkloadProps {
  * clients. A global provider admits the pods labelled `uses.anvil.dev/<module>` in its own
  * namespace and in namespaces that host worlds (labelled `anvil.dev/worlds: "true"`), so a
  * new world's consumers need no change to the shared provider's policy, and a pod that
- * labels itself in an unrelated namespace is not admitted.
+ * labels itself in an unrelated namespace is not admitted. A region-scoped provider admits
+ * only its own region's users: their label's value is the region (usesValue).
  */
 class NetworkPolicyFor extends Construct {
   constructor(scope: Construct, id: string, props: NetworkPolicyProps) {
@@ -370,7 +377,7 @@ class NetworkPolicyFor extends Construct {
       } else {
         const from: k8s.NetworkPolicyPeer[] = [];
         if (isGlobalModule(module)) {
-          const uses = { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: 'true' } };
+          const uses = { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: usesValue(module, at.region) } };
           from.push({ podSelector: uses }, { namespaceSelector: { matchLabels: { [LABEL_WORLDS_NAMESPACE]: 'true' } }, podSelector: uses });
         }
         for (const c of [...props.consumers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {

@@ -272,3 +272,27 @@ describe('an object read as absent is created with POST, never taken over by a f
     expect(calls).toEqual(['adopt', 'apply']);
   });
 });
+
+describe('a region-scoped provider admits only its own region’s consumers (the checker’s br-ap-1 → leaderboard-eu-west)', () => {
+  test('in dist: every world pod that uses the leaderboard is admitted by its own region’s policy and by no other', async () => {
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const { parseAllDocuments } = await import('yaml');
+    const all = readdirSync('dist')
+      .filter((f) => f.endsWith('.k8s.yaml'))
+      .flatMap((f) => parseAllDocuments(readFileSync(`dist/${f}`, 'utf8')).map((d) => d.toJS() as any));
+    const matches = (sel: Record<string, string> | undefined, labels: Record<string, string>) => Object.entries(sel ?? {}).every(([k, v]) => labels[k] === v);
+    const policies = all.filter((o) => o?.kind === 'NetworkPolicy' && o.metadata.labels?.['anvil.dev/module'] === 'leaderboard');
+    expect(policies.length).toBeGreaterThanOrEqual(2);
+    const users = all.filter((o) => o?.kind === 'Deployment' && o.spec.template.metadata.labels['uses.anvil.dev/leaderboard'] !== undefined);
+    expect(users.length).toBeGreaterThanOrEqual(2);
+    const ns = new Map(all.filter((o) => o?.kind === 'Namespace').map((o) => [o.metadata.name, o.metadata.labels ?? {}]));
+    for (const d of users) {
+      const labels = d.spec.template.metadata.labels;
+      const admittedBy = policies
+        .filter((p) => p.spec.ingress.some((rule: any) => (rule.from ?? []).some((peer: any) => matches(peer.podSelector?.matchLabels, labels) && (peer.namespaceSelector ? matches(peer.namespaceSelector.matchLabels, ns.get(d.metadata.namespace) ?? {}) : p.metadata.namespace === d.metadata.namespace))))
+        .map((p) => p.metadata.labels['anvil.dev/region']);
+      const world = all.find((o) => o?.kind === 'WorldInstance' && o.metadata.name === d.metadata.labels['anvil.dev/world']);
+      expect(admittedBy).toEqual([world.spec.region]);
+    }
+  });
+});

@@ -200,16 +200,18 @@ function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: str
     OWNED_KINDS.map(({ kind, path }) => [kind, informer(path, (e, o) => router.onOwned(e, { ...o, kind }), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind), indexBy: ownerUids })] as const),
   );
   const revisionCache = informer(REVISIONS_PATH, router.onRevision, { labelSelector: `${MANAGED_BY}=anvil`, trim: trimMetadata });
-  const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];
-  return { router, definitions, modules, games, worlds, pools, claims, owned, all, revisions: new Revisions(kube, revisionCache) };
+  const namespaces = informer('/api/v1/namespaces', router.onNamespace, { trim: trimMetadata });
+  const all = [modules, games, worlds, pools, claims, revisionCache, namespaces, ...owned.values()];
+  return { router, definitions, modules, games, worlds, pools, claims, owned, namespaces, all, revisions: new Revisions(kube, revisionCache) };
 }
 
 /** What the world and platform passes and the rollout passes read and write through. */
 function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: ReconcilerOptions, log: (msg: string) => void) {
-  const { worlds, games, pools, owned, definitions, revisions } = caches;
+  const { worlds, games, pools, owned, definitions, revisions, namespaces } = caches;
   const ctx: ReconcileContext = {
     kube,
     metrics,
+    namespaces,
     settings: { ...DEFAULT_SETTINGS, ...opts.settings },
     worlds,
     deployments: owned.get('Deployment')!,

@@ -98,6 +98,8 @@ export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: OWNED },
   { apiGroups: ['policy'], resources: ['poddisruptionbudgets'], verbs: OWNED },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
+  // Whether a world's namespace is labelled for worlds (global providers admit only those).
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
 ];
 
 /**

@@ -128,3 +128,26 @@ test('a malformed ModuleManifest makes no global object stale: platform cleanup 
   await kubectlOk(['patch', 'modulemanifest', `${P}-bus`, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/requires' }])]);
   await eventually('cleanup done again', async () => ((await getJson(['configmap', 'anvil-platform-status', '-n', 'anvil-system']))?.data?.cleanup === 'Done' ? true : undefined));
 }, TIMEOUT);
+
+test('issue 19 item 8: a world using a global provider in a namespace not labelled for worlds says so (condition and Event) instead of running unreachable; labelling it lets it run', async () => {
+  const bare = `${NS}-bare`;
+  await createNamespace(bare, { forWorlds: false });
+  try {
+    await kubectlOk(['apply', '-f', '-'], { input: worldYaml('lost', bare, `${P}-game`) });
+    const w = await eventually('lost reports its namespace', async () => {
+      const x = await getJson(['worldinstances', 'lost', '-n', bare]);
+      return x?.status?.conditions?.find((c: any) => c.type === 'Ready' && c.reason === 'NamespaceNotForWorlds') ? x : undefined;
+    });
+    expect(w.status.conditions.find((c: any) => c.type === 'Ready').message).toContain(`kubectl label namespace ${bare} anvil.dev/worlds=true`);
+    const events = await eventually('a Warning Event', async () => {
+      const es = (await listJson('events', bare)).filter((e) => e.involvedObject.name === 'lost' && e.reason === 'NamespaceNotForWorlds' && e.type === 'Warning');
+      return es.length > 0 ? es : undefined;
+    });
+    expect(events[0].message).toContain(`${P}-bus`);
+    expect(await listJson('deployments', bare)).toEqual([]);
+    await kubectlOk(['label', 'namespace', bare, 'anvil.dev/worlds=true']);
+    await eventually('lost deployed once labelled', async () => ((await listJson('deployments', bare, 'anvil.dev/world=lost')).length > 0 ? true : undefined));
+  } finally {
+    await kubectlOk(['delete', 'namespace', bare, '--wait=false']);
+  }
+}, TIMEOUT);

@@ -296,3 +296,17 @@ describe('a region-scoped provider admits only its own region’s consumers (the
     }
   });
 });
+
+describe('a world namespace not labelled for worlds', () => {
+  test('is a problem only for a world whose pods use a global provider, and the message says how to fix it', async () => {
+    const { namespaceProblem } = await import('../../lib/reconciler/worlds/reconcile.js');
+    const w = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w', namespace: 'games' }, spec: { gameRef: { name: 'g' } } } as WorldInstance;
+    const dep = (labels: Record<string, string>) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'd' }, spec: { template: { metadata: { labels } } } }) as KubernetesObject;
+    const nsCache = (labels: Record<string, string>) => ({ namespaces: { get: () => ({ metadata: { name: 'games', labels } }) } as never });
+    expect(namespaceProblem(w, [dep({ 'uses.anvil.dev/bus': 'true' })], nsCache({}))).toBe(
+      'namespace games is not labelled anvil.dev/worlds=true, so the global providers it uses (bus) would not admit its pods; label it: kubectl label namespace games anvil.dev/worlds=true',
+    );
+    expect(namespaceProblem(w, [dep({ 'uses.anvil.dev/bus': 'true' })], nsCache({ 'anvil.dev/worlds': 'true' }))).toBeUndefined();
+    expect(namespaceProblem(w, [dep({ app: 'x' })], nsCache({}))).toBeUndefined();
+  });
+});

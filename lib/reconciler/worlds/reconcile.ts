@@ -9,7 +9,7 @@ import type { WorldInstance, WorldPhase } from '../../api/schema.js';
 import { objectRef, validateObject } from '../../api/validate.js';
 import { formatDiagnostic, hasErrors } from '../../diagnostics/diagnostics.js';
 import { resolveWorld, type WorldPlan } from '../../resolve/resolve.js';
-import { ANNOTATION_REVISION, ANNOTATION_WHEN_WORLD_DELETED, LABEL_STATIC, LABEL_WORLD, MANAGED_BY } from '../../render/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_WHEN_WORLD_DELETED, LABEL_STATIC, LABEL_WORLD, LABEL_WORLDS_NAMESPACE, MANAGED_BY, USES_PREFIX } from '../../render/labels.js';
 import type { RenderSettings } from '../../render/settings.js';
 import { renderWorld } from '../../render/world.js';
 import { withExternal, worldEndpoints, type LiveService } from '../../render/endpoints.js';
@@ -37,6 +37,8 @@ export interface ReconcileContext {
   /** The owned Services: the exposed ones say what the cluster assigned (withExternal). */
   services: Informer<KubernetesObject>;
   definitions: DefinitionsCache;
+  /** The namespaces (labels only): is a world's namespace labelled for worlds? Unchecked without. */
+  namespaces?: Informer<KubernetesObject>;
   applier: Applier;
   events: EventRecorder;
   revisions: Revisions;
@@ -224,6 +226,12 @@ async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, en
   let result: SyncResult;
   try {
     objects = renderWorld(p.plan, ctx.settings, { uid }, p.renderOpts) as KubernetesObject[];
+    const unlabelled = namespaceProblem(world, objects, ctx);
+    if (unlabelled) {
+      // Nothing applied (what runs stays as it is): its pods could not reach the providers.
+      await reportFailure(world, res, { ...workloadState(objects, ctx, 'reconciler'), endpoints }, ctx, { reason: 'NamespaceNotForWorlds', message: unlabelled }, revStatus);
+      return {};
+    }
     result = await ctx.applier.sync(objects, world.metadata.namespace ?? 'default', worldOwner(world, uid));
   } catch (e) {
     // Every failure shows on the world: Ready=False (Failed for a conflict) and a Warning
@@ -244,6 +252,23 @@ async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, en
     await reportFailure(world, res, state, ctx, { reason: 'Drift', message }, revStatus);
   } else await writeStatus(world, res, state, ctx, undefined, revStatus);
   return result.waiting ? { requeueAfter: 2000 } : {};
+}
+
+/**
+ * A world whose pods use a global provider needs a namespace labelled anvil.dev/worlds=true:
+ * the providers' policies admit only those namespaces. Else why, for its status and an Event.
+ */
+export function namespaceProblem(world: WorldInstance, objects: readonly KubernetesObject[], ctx: Pick<ReconcileContext, 'namespaces'>): string | undefined {
+  const namespace = world.metadata.namespace ?? 'default';
+  const ns = ctx.namespaces?.get(namespace);
+  if (!ctx.namespaces || !ns || ns.metadata?.labels?.[LABEL_WORLDS_NAMESPACE] === 'true') return undefined;
+  const uses = new Set<string>();
+  for (const o of objects) {
+    const labels = (o as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template?.metadata?.labels ?? {};
+    for (const k of Object.keys(labels)) if (k.startsWith(USES_PREFIX)) uses.add(k.slice(USES_PREFIX.length));
+  }
+  if (uses.size === 0) return undefined;
+  return `namespace ${namespace} is not labelled ${LABEL_WORLDS_NAMESPACE}=true, so the global providers it uses (${[...uses].sort().join(', ')}) would not admit its pods; label it: kubectl label namespace ${namespace} ${LABEL_WORLDS_NAMESPACE}=true`;
 }
 
 /**

@@ -104,6 +104,8 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
     const port = 19080 + (process.pid % 1000);
     reconciler = await startReconciler(cp, port, opts);
     await kubectl(cp, ['create', 'namespace', NAMESPACE]);
+    // A namespace for worlds: global providers admit it, and the reconciler runs its worlds (issue 19).
+    await kubectl(cp, ['label', 'namespace', NAMESPACE, 'anvil.dev/worlds=true']);
     const t0 = performance.now();
     await kubectl(cp, ['apply', '-f', '-'], poolYaml(opts));
     opts.log(`claims: waiting for ${opts.buffer} ready worlds in pool ${NAMESPACE}/${POOL}`);

@@ -126,6 +126,8 @@ export async function runRolloutBench(opts: RolloutBenchOptions): Promise<Rollou
     await applyDefinitions(cp);
     await kubectl(cp, ['patch', 'gamedefinition', GAME, '--type', 'merge', '-p', JSON.stringify({ spec: { rollout: { maxUnavailableWorlds: opts.maxUnavailableWorlds } } })]);
     await kubectl(cp, ['create', 'namespace', NS]);
+    // A namespace for worlds: global providers admit it, and the reconciler runs its worlds (issue 19).
+    await kubectl(cp, ['label', 'namespace', NS, 'anvil.dev/worlds=true']);
     const ready = opts.worlds - opts.claimed;
     // The pool keeps `ready` unclaimed worlds Running (plus one per waiting claim), so with the claims it holds `worlds` in all.
     await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', metadata: { name: 'pool', namespace: NS }, spec: { gameRef: { name: GAME }, buffer: { ready }, maxWorlds: opts.worlds } }));

@@ -353,11 +353,23 @@ export const ModuleManifestSpecSchema = Type.Object(
             description: 'ReadWriteOnce (default): one node mounts the claim, so replicas must be 1; ReadWriteMany: every replica mounts it (the storage class must support it)',
           }),
         ),
+        // Like a StatefulSet's persistentVolumeClaimRetentionPolicy: data outlives a plan change unless asked.
+        retention: Type.Optional(
+          Type.Object({
+            whenModuleRemoved: Type.Optional(
+              stringEnum(['Retain', 'Delete'] as const, { default: 'Retain', description: 'The game (or the catalog) drops this module or its storage: Retain keeps the claim, labelled anvil.dev/orphaned and reported in status; Delete deletes it' }),
+            ),
+            whenWorldDeleted: Type.Optional(
+              stringEnum(['Delete', 'Retain'] as const, { default: 'Delete', description: "The world is deleted: Delete lets the garbage collector remove the claim with it; Retain keeps it (no owner reference), and a new world of the same name adopts it" }),
+            ),
+          }),
+        ),
       }),
     ),
     routesActions: Type.Optional(
       Type.Boolean({ default: false, description: 'This module is a gateway: it gets the world action route table' }),
-    ),    ...moduleRuntimeFields,
+    ),
+    ...moduleRuntimeFields,
   },
   {
     'x-kubernetes-validations': [
@@ -511,6 +523,12 @@ export const WorldInstanceStatusSchema = Type.Object({
   upToDate: Type.Optional(Type.Boolean({ description: "The world runs its game's target revision" })),
   heldModules: Type.Optional(
     Type.Integer({ minimum: 0, description: 'A static world: Deployments holding a newer template (a newer dist) until its rollout batch releases them (spec.paused)' }),
+  ),
+  orphanedClaims: Type.Optional(
+    Type.Array(Type.String({ maxLength: 253 }), {
+      maxItems: 256,
+      description: 'PersistentVolumeClaims of this world its plan no longer has, kept by their retention policy (labelled anvil.dev/orphaned): delete them by hand when their data is no longer needed',
+    }),
   ),
   moduleVersions: Type.Optional(
     Type.Array(Type.Object({ name: dnsLabel('A module of the world'), version: Type.String({ maxLength: 128 }), image: Type.String({ maxLength: 512 }) }), {

@@ -76,14 +76,16 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const kube = new Kube(kc, metrics, { maxSockets: concurrency * APPLY_PARALLELISM + 8 + POOL_WORKERS * (CREATE_BATCH + 2) });
   // Aborted when the lease is lost: from then on every write is refused before it is sent.
   const fence = new AbortController();
-  kube.fence(fence.signal);
+  let elector: LeaderElector | undefined;
+  // With leader election, writes stop at the renew deadline even before a renewal fails.
+  const writeDeadline = opts.leaderElect ? () => elector?.writeDeadline() ?? -Infinity : () => Infinity;
+  kube.fence(fence.signal, writeDeadline);
   const queue = new WorkQueue({ onDepth: (d) => metrics.queueDepth.set(d) });
 
   const caches = makeCaches(kc, kube, queue, log, opts.settings?.monitoring?.podMonitors === true);
   const { worlds, games, modules, pools } = caches;
-  let elector: LeaderElector | undefined;
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
-  const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, fence.signal, opts, log);
+  const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, { signal: fence.signal, deadline: writeDeadline }, opts, log);
   caches.router.attach({ worlds, games, pools, poolCtl, claimCtl });
 
   const { ctx, rolloutCtx } = contexts(kube, metrics, caches, opts, log);
@@ -119,6 +121,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     metrics.isLeader.set(0);
     await Promise.all(caches.all.map((i) => i.stop()));
     await new Promise<void>((r) => server.close(() => r()));
+    const fenced = (await metrics.writesFenced.get()).values[0]?.value ?? 0;
+    log(`reconciler ${identity}: stopped; writes sent: ${await metrics.writesSent()}, refused by the fence: ${fenced}`);
     resolveDone();
     return done;
   };
@@ -196,16 +200,18 @@ function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: str
     OWNED_KINDS.filter(({ kind }) => !OPTIONAL_KINDS.has(kind) || (kind === 'PodMonitor' && podMonitors)).map(({ kind, path }) => [kind, informer(path, (e, o) => router.onOwned(e, { ...o, kind }), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind), indexBy: ownerUids })] as const),
   );
   const revisionCache = informer(REVISIONS_PATH, router.onRevision, { labelSelector: `${MANAGED_BY}=anvil`, trim: trimMetadata });
-  const all = [modules, games, worlds, pools, claims, revisionCache, ...owned.values()];
-  return { router, definitions, modules, games, worlds, pools, claims, owned, all, revisions: new Revisions(kube, revisionCache) };
+  const namespaces = informer('/api/v1/namespaces', router.onNamespace, { trim: trimMetadata });
+  const all = [modules, games, worlds, pools, claims, revisionCache, namespaces, ...owned.values()];
+  return { router, definitions, modules, games, worlds, pools, claims, owned, namespaces, all, revisions: new Revisions(kube, revisionCache) };
 }
 
 /** What the world and platform passes and the rollout passes read and write through. */
 function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: ReconcilerOptions, log: (msg: string) => void) {
-  const { worlds, games, pools, owned, definitions, revisions } = caches;
+  const { worlds, games, pools, owned, definitions, revisions, namespaces } = caches;
   const ctx: ReconcileContext = {
     kube,
     metrics,
+    namespaces,
     settings: { ...DEFAULT_SETTINGS, ...opts.settings },
     worlds,
     deployments: owned.get('Deployment')!,
@@ -237,13 +243,13 @@ function makePoolsAndClaims(
   metrics: ReconcilerMetrics,
   caches: Caches,
   canWrite: () => boolean,
-  fence: AbortSignal,
+  fence: { signal: AbortSignal; deadline: () => number },
   opts: ReconcilerOptions,
   log: (msg: string) => void,
 ) {
   const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
   const claimKube = new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 });
-  claimKube.fence(fence); // a lost lease stops the claim path's writes at once too
+  claimKube.fence(fence.signal, fence.deadline); // a lost lease stops the claim path's writes at once too
   const { worlds, pools, claims, games, definitions } = caches;
   const claimCtl: ClaimController = new ClaimController({
     kube: claimKube,

@@ -134,6 +134,11 @@ export class EventRouter {
     else if (o.metadata?.namespace === PLATFORM_NAMESPACE && (o.metadata.labels?.[LABEL_MODULE] || o.kind === 'CapabilityBinding')) this.enqueue(PLATFORM_KEY);
   };
 
+  /** A namespace labelled (or not) for worlds: its worlds say whether they can reach global providers. */
+  readonly onNamespace = (_e: InformerEvent, ns: KubernetesObject): void => {
+    for (const w of this.r.worlds.list(ns.metadata?.name)) this.enqueue(worldKey(w));
+  };
+
   readonly onPool = (_e: InformerEvent, p: KubernetesObject): void => {
     this.r.poolCtl.enqueue(worldKey(p));
     this.r.claimCtl.enqueue(p.metadata?.namespace ?? 'default');

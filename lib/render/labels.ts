@@ -83,3 +83,16 @@ export const PLATFORM_LABELS: Readonly<Record<string, string>> = {
 
 /** The hash of what the reconciler last applied to an object: equal hashes mean no write. */
 export const APPLIED_HASH = 'anvil.dev/applied-hash';
+
+/**
+ * On a module's PersistentVolumeClaim: its retention policy (storage.retention), carried by
+ * the claim itself so that cleanup decides from the live object alone, even once the module
+ * that asked for it has left the catalog. Without the annotation: Retain (nothing is lost).
+ */
+export const ANNOTATION_WHEN_MODULE_REMOVED = 'anvil.dev/when-module-removed';
+/** On a world's PersistentVolumeClaim kept when the world is deleted: Retain (and no owner reference). */
+export const ANNOTATION_WHEN_WORLD_DELETED = 'anvil.dev/when-world-deleted';
+/** On such a claim, instead of an owner reference: the uid of the world that uses it (its cleanup index). */
+export const ANNOTATION_WORLD_UID = 'anvil.dev/world-uid';
+/** `anvil.dev/orphaned: "true"` on a claim no plan has any more, kept by its retention policy. */
+export const LABEL_ORPHANED = 'anvil.dev/orphaned';

@@ -106,6 +106,8 @@ export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: OWNED },
   { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: OWNED },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
+  // Whether a world's namespace is labelled for worlds (global providers admit only those).
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
 ];
 
 /**
@@ -174,6 +176,8 @@ function reconcilerAccess(scope: Construct, meta: Meta, namespace: string, props
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: `${RECONCILER_NAME}-leader-election` },
     subjects: [{ kind: 'ServiceAccount', name: RECONCILER_NAME, namespace }],
   });
+
+  reconcilerBoundary(scope, meta, namespace);
 
   new k8s.KubeRole(scope, 'revisions-role', { metadata: { ...meta(`${RECONCILER_NAME}-revisions`), namespace: PLATFORM_NAMESPACE }, rules: REVISION_RULES });
   new k8s.KubeRoleBinding(scope, 'revisions-binding', {
@@ -264,5 +268,43 @@ function reconcilerServices(scope: Construct, meta: Meta, selector: Record<strin
         { ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, tcp(53)] },
       ],
     },
+  });
+}
+
+/**
+ * Its ClusterRole lets it write Deployments, Services and claims in every namespace (worlds
+ * may live in any): a ValidatingAdmissionPolicy narrows that to anvil-system and the
+ * namespaces labelled `anvil.dev/worlds: "true"`, whatever RBAC allows. Reports are exempt
+ * (Events, and the status of Anvil's own objects): a world in an unlabelled namespace must
+ * be able to say so (worlds/namespace.ts). Cluster-scoped objects (its definitions' status)
+ * are not matched.
+ */
+function reconcilerBoundary(scope: Construct, meta: Meta, namespace: string): void {
+  const name = `${RECONCILER_NAME}-namespaces`;
+  const labelled = `namespaceObject != null && has(namespaceObject.metadata.labels) && '${LABEL_WORLDS_NAMESPACE}' in namespaceObject.metadata.labels && namespaceObject.metadata.labels['${LABEL_WORLDS_NAMESPACE}'] == 'true'`;
+  const home = [...new Set([namespace, PLATFORM_NAMESPACE])].map((n) => `request.namespace == '${n}'`).join(' || ');
+  const report = `request.resource.resource == 'events' || (request.resource.group == '${GROUP}' && request.subResource == 'status')`;
+  new ApiObject(scope, 'boundary-policy', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: meta(name, false),
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: { resourceRules: [{ apiGroups: ['*'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['*', '*/*'], scope: 'Namespaced' }] },
+      matchConditions: [{ name: 'is-the-reconciler', expression: `request.userInfo.username == 'system:serviceaccount:${namespace}:${RECONCILER_NAME}'` }],
+      validations: [
+        {
+          expression: `${home} || ${labelled} || ${report}`,
+          messageExpression: `'the Anvil reconciler writes only in ${[...new Set([namespace, PLATFORM_NAMESPACE])].join(', ')} and namespaces labelled ${LABEL_WORLDS_NAMESPACE}=true; ' + request.namespace + ' is not'`,
+          reason: 'Forbidden',
+        },
+      ],
+    },
+  });
+  new ApiObject(scope, 'boundary-binding', {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: meta(name, false),
+    spec: { policyName: name, validationActions: ['Deny'] },
   });
 }

@@ -10,7 +10,7 @@ import { k8s } from '../../imports/k8s.js';
 import type { Booklet, ModuleManifest, Port } from '../api/schema.js';
 import { envName } from '../names/names.js';
 import { EXPOSE_TYPES } from '../api/schema.js';
-import { LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
+import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, LABEL_BOOKLET, LABEL_EXPOSE, LABEL_WORLD, LABEL_MODULE, LABEL_WORLDS_NAMESPACE, USES_PREFIX, selectorLabels, workloadLabels, type Placement } from './labels.js';
 import { exposedServiceName, providerAddress, providerPlacement, serviceHost, workloadName } from './topology.js';
 import { isGlobalModule, scopeOf } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
@@ -132,13 +132,19 @@ export class ModuleWorkload extends Construct {
   }
 }
 
+/**
+ * The value of `uses.anvil.dev/<provider>` that the provider's policy admits: its region for
+ * a region-scoped provider (it admits only the consumers of its own region), else "true".
+ */
+const usesValue = (provider: ModuleManifest, region: string | undefined): string => (scopeOf(provider) === 'region' ? (region ?? 'default') : 'true');
+
 /** The workload's labels, a `uses.anvil.dev/<module>` label per global provider (its policy admits them) and the booklet. */
 function podLabels(props: ModuleWorkloadProps, labels: Record<string, string>): Record<string, string> {
   const usesLabels = Object.fromEntries(
     props.dependencies
       .flatMap((d) => d.providers)
       .filter(isGlobalModule)
-      .map((p) => [`${USES_PREFIX}${p.metadata.name}`, 'true'] as const)
+      .map((p) => [`${USES_PREFIX}${p.metadata.name}`, usesValue(p, props.placement.region)] as const)
       .sort(([a], [b]) => a.localeCompare(b)),
   );
   return { ...props.module.spec.podLabels, ...labels, ...usesLabels, ...(props.booklet ? { [LABEL_BOOKLET]: props.booklet.name } : {}) };
@@ -152,8 +158,18 @@ function dataClaim(
   at: { namespace: string; labels: Record<string, string> },
 ): { claimName: string; mountPath: string } {
   const claimName = `${name}-data`;
+  const retention = storage.retention ?? {};
   new k8s.KubePersistentVolumeClaim(scope, 'data', {
-    metadata: { name: claimName, namespace: at.namespace, labels: at.labels },
+    metadata: {
+      name: claimName,
+      namespace: at.namespace,
+      labels: at.labels,
+      // The policy travels with the claim: cleanup reads it from the live object (render/labels.ts).
+      annotations: {
+        [ANNOTATION_WHEN_MODULE_REMOVED]: retention.whenModuleRemoved ?? 'Retain',
+        ...(retention.whenWorldDeleted === 'Retain' ? { [ANNOTATION_WHEN_WORLD_DELETED]: 'Retain' } : {}),
+      },
+    },
     spec: {
       accessModes: [storage.accessMode ?? 'ReadWriteOnce'],
       resources: { requests: { storage: k8s.Quantity.fromString(storage.size) } },
@@ -335,7 +351,8 @@ interface NetworkPolicyProps extends ModuleWorkloadProps {
  * clients. A global provider admits the pods labelled `uses.anvil.dev/<module>` in its own
  * namespace and in namespaces that host worlds (labelled `anvil.dev/worlds: "true"`), so a
  * new world's consumers need no change to the shared provider's policy, and a pod that
- * labels itself in an unrelated namespace is not admitted.
+ * labels itself in an unrelated namespace is not admitted. A region-scoped provider admits
+ * only its own region's users: their label's value is the region (usesValue).
  */
 class NetworkPolicyFor extends Construct {
   constructor(scope: Construct, id: string, props: NetworkPolicyProps) {
@@ -379,7 +396,7 @@ class NetworkPolicyFor extends Construct {
       } else {
         const from: k8s.NetworkPolicyPeer[] = [];
         if (isGlobalModule(module)) {
-          const uses = { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: 'true' } };
+          const uses = { matchLabels: { [`${USES_PREFIX}${module.metadata.name}`]: usesValue(module, at.region) } };
           from.push({ podSelector: uses }, { namespaceSelector: { matchLabels: { [LABEL_WORLDS_NAMESPACE]: 'true' } }, podSelector: uses });
         }
         for (const c of [...props.consumers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {

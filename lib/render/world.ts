@@ -10,7 +10,7 @@ import { k8s } from '../../imports/k8s.js';
 import type { ModuleManifest } from '../api/schema.js';
 import { dnsName } from '../names/names.js';
 import { isGlobalModule, type PlannedBinding, type WorldPlan } from '../resolve/resolve.js';
-import { worldLabels, type Placement } from './labels.js';
+import { ANNOTATION_WHEN_WORLD_DELETED, ANNOTATION_WORLD_UID, worldLabels, type Placement } from './labels.js';
 import { CapabilityBindingObject } from './objects.js';
 import type { RenderSettings } from './settings.js';
 import { providerPlacement, serviceHost, workloadName, worldPlacements } from './topology.js';
@@ -103,7 +103,13 @@ export class WorldResources extends Construct {
 
     if (props.owner) {
       const owner = { apiVersion: plan.world.apiVersion, kind: 'WorldInstance', name: world, uid: props.owner.uid, controller: true, blockOwnerDeletion: true };
-      for (const c of this.node.findAll()) if (c instanceof ApiObject) c.metadata.addOwnerReference(owner);
+      for (const c of this.node.findAll()) {
+        if (!(c instanceof ApiObject)) continue;
+        // A claim kept when the world is deleted: no owner reference (the garbage collector
+        // would delete it), the world's uid in an annotation instead (its cleanup index).
+        if (c.kind === 'PersistentVolumeClaim' && c.metadata.toJson().annotations?.[ANNOTATION_WHEN_WORLD_DELETED] === 'Retain') c.metadata.addAnnotation(ANNOTATION_WORLD_UID, props.owner.uid);
+        else c.metadata.addOwnerReference(owner);
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 // The reconciler under its own ServiceAccount (the ClusterRole and lease Role of
 // dist/0003-reconciler.k8s.yaml, nothing more), killed with SIGKILL in the middle of 50
-// worlds and restarted, and as two leader-elected replicas where only the leader writes.
+// worlds and restarted, and as two leader-elected replicas where only the leader writes; a
+// leader frozen (SIGSTOP) past its renew deadline writes nothing once it runs again (issue 19).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -8,6 +9,7 @@ import { kubectlOk } from './kubectl.js';
 import {
   ROOT,
   applyCrds,
+  quiet,
   cleanup,
   createNamespace,
   definitions,
@@ -119,5 +121,55 @@ test('two replicas: only the leader writes; SIGTERM hands the lease to the other
   });
   expect(writes(await b.metrics())).toBeGreaterThan(0);
   expect(w.metadata.managedFields.filter((f: any) => f.subresource === 'status').map((f: any) => f.manager)).toEqual(['anvil-reconciler']);
+  await b.stop();
+}, TIMEOUT);
+
+/** Every write request a replica sent (its /metrics: all verbs but reads and its lease's own), as its shutdown log counts them. */
+const writesSent = (m: Map<string, number>): number => {
+  let n = 0;
+  for (const [key, value] of m) {
+    const verb = /^anvil_api_requests_total\{.*\bverb="([^"]*)"/.exec(key)?.[1];
+    if (verb !== undefined && !/^(get|list|watch|lease-)/.test(verb)) n += value;
+  }
+  return n;
+};
+
+test('a leader frozen (SIGSTOP) past its renew deadline: the standby takes over and binds a claim; thawed (SIGCONT), the old leader sends no write', async () => {
+  await kubectlOk(['apply', '-f', '-'], {
+    input: `apiVersion: anvil.dev/v1alpha1
+kind: GameDefinition
+metadata: {name: ${P}-light}
+spec:
+  modules: [{name: ${P}-physics}]
+---
+apiVersion: anvil.dev/v1alpha1
+kind: WorldPool
+metadata: {name: frozen, namespace: ${NS}}
+spec:
+  gameRef: {name: ${P}-light}
+  buffer: {ready: 2}
+`,
+  });
+  const a = await start('ha-frozen');
+  await eventually('ha-frozen leads', async () => ((await lease())?.spec?.holderIdentity === 'ha-frozen' ? true : undefined));
+  const b = await start('ha-standby');
+  await kubectlOk(['wait', '--for=jsonpath={.status.ready}=2', '--timeout=240s', '-n', NS, 'worldpool/frozen'], { timeoutMs: 270_000 });
+  // Nothing left to do: what it has sent so far is all it may ever send.
+  const before = writesSent(await quiet(a));
+  process.kill(a.child.pid!, 'SIGSTOP');
+  try {
+    await kubectlOk(['apply', '-f', '-'], { input: `apiVersion: anvil.dev/v1alpha1\nkind: WorldClaim\nmetadata: {name: after-freeze, namespace: ${NS}}\nspec:\n  poolRef: {name: frozen}\n` });
+    // The frozen leader's lease expires (15 s after its last renewal), the standby takes it and binds the claim.
+    await eventually('ha-standby leads', async () => ((await lease())?.spec?.holderIdentity === 'ha-standby' ? true : undefined), 120_000);
+    await eventually('claim Bound by the new leader', async () => ((await getJson(['worldclaim', 'after-freeze', '-n', NS]))?.status?.phase === 'Bound' ? true : undefined), 120_000);
+  } finally {
+    process.kill(a.child.pid!, 'SIGCONT');
+  }
+  // Thawed: its renew deadline passed long ago. It stops, and says how many writes it sent in all.
+  const line = await eventually('ha-frozen stopped', async () => /stopped; writes sent: (\d+), refused by the fence: (\d+)/.exec(a.log()) ?? undefined, 120_000);
+  expect(Number(line[1])).toBe(before);
+  expect(a.log()).toMatch(/lost the lease \(its renew deadline passed without a renewal\); writes stopped/);
+  expect((await lease()).spec.holderIdentity).toBe('ha-standby');
+  expect(writesSent(await b.metrics())).toBeGreaterThan(0);
   await b.stop();
 }, TIMEOUT);

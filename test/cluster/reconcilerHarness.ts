@@ -183,7 +183,7 @@ export function parseMetrics(text: string): Map<string, number> {
   return m;
 }
 
-export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'merge-patch', 'merge-patch-status'];
+export const WRITE_VERBS = ['apply', 'apply-status', 'delete', 'create', 'update', 'merge-patch', 'merge-patch-status', 'json-patch'];
 /** Write requests of every status code (anvil_api_requests_total{verb, code}). */
 export const writes = (m: Map<string, number>): number => {
   let n = 0;
@@ -291,8 +291,10 @@ spec:
 `;
 }
 
-export async function createNamespace(ns: string): Promise<void> {
+/** A namespace for worlds: labelled anvil.dev/worlds=true (global providers admit it, the reconciler may write there). */
+export async function createNamespace(ns: string, opts: { forWorlds?: boolean } = {}): Promise<void> {
   await kubectlOk(['create', 'namespace', ns]);
+  if (opts.forWorlds !== false) await kubectlOk(['label', 'namespace', ns, 'anvil.dev/worlds=true']);
 }
 
 /** Deletes the namespaces and the cluster-scoped definitions a test file made (best effort). */

@@ -171,7 +171,7 @@ describe('a replica that lost the lease stops writing at once', () => {
     await expect(kube.create(cm)).rejects.toBeInstanceOf(WriteFencedError);
     await expect(kube.mergePatch(cm)).rejects.toBeInstanceOf(WriteFencedError);
     await expect(kube.replace(cm)).rejects.toBeInstanceOf(WriteFencedError);
-    await expect(kube.delete(cm)).rejects.toBeInstanceOf(WriteFencedError);
+    await expect(kube.delete({ ...cm, metadata: { ...cm.metadata, uid: 'u', resourceVersion: '1' } })).rejects.toBeInstanceOf(WriteFencedError);
     expect(requests.length).toBe(before);
   });
 });

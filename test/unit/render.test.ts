@@ -465,7 +465,8 @@ describe('NetworkPolicies: deny by default, allow exactly the bound edges plus D
     ]);
     const gatewayPodLabels = one(w1, 'Deployment', wl('w1', 'gateway')).spec.template.metadata.labels;
     expect(gatewayPodLabels['uses.anvil.dev/bus']).toBe('true');
-    expect(gatewayPodLabels['uses.anvil.dev/relay']).toBe('true');
+    // relay is region-scoped: the value is the world's region, which only that region's relay admits.
+    expect(gatewayPodLabels['uses.anvil.dev/relay']).toBe('eu');
     expect(one(w1, 'Deployment', wl('w1', 'movement')).spec.template.metadata.labels['uses.anvil.dev/bus']).toBeUndefined();
   });
 });

@@ -9,9 +9,17 @@
  * object and a small array per key.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { ANNOTATION_WORLD_UID } from '../../render/labels.js';
 
-/** The index keys of an object: the uid of each of its ownerReferences. */
-export const ownerUids = (o: KubernetesObject): readonly string[] => (o.metadata?.ownerReferences ?? []).map((r) => r.uid).filter((uid): uid is string => !!uid);
+/**
+ * The index keys of an object: the uid of each of its ownerReferences, and the world uid of
+ * a claim kept when its world is deleted (it has no owner reference: render/world.ts).
+ */
+export const ownerUids = (o: KubernetesObject): readonly string[] => {
+  const uids = (o.metadata?.ownerReferences ?? []).map((r) => r.uid).filter((uid): uid is string => !!uid);
+  const world = o.metadata?.annotations?.[ANNOTATION_WORLD_UID];
+  return world ? [...uids, world] : uids;
+};
 
 /** Keys filed for one object: one key (the common case: one owner) kept as a plain string. */
 type Keys = string | readonly string[];

@@ -39,6 +39,17 @@ class ObjectApi extends KubernetesObjectApi {
     return this.requestPromise<T>(ctx);
   }
 
+  /** Calls `hook` before every request is sent; a hook that throws stops the request. */
+  beforeRequest(hook: () => void): void {
+    this.configuration.middleware.push({
+      pre: (ctx: RequestContext) => {
+        hook();
+        return new Observable(Promise.resolve(ctx));
+      },
+      post: (rsp: ResponseContext) => new Observable(Promise.resolve(rsp)),
+    });
+  }
+
   /** Calls `hook` with the HTTP status code of every response, before its body is read. */
   onResponse(hook: (code: number) => void): void {
     this.configuration.middleware.push({
@@ -106,14 +117,17 @@ export class WriteFencedError extends Error {
   }
 }
 
-/** The status code of the request in flight, set by a response middleware (see Kube.track). */
+/** The request in flight: whether it is a fenced write, and its status code (set by a response middleware, see Kube.track). */
 interface ResponseSlot {
   code?: number;
+  write?: boolean;
 }
 
 export class Kube {
   readonly objects: ObjectApi;
   private fenceSignal?: AbortSignal;
+  /** performance.now() from which no write may be sent (the leader's renew deadline), Infinity when unbounded. */
+  private writeDeadline: () => number = () => Infinity;
   private readonly slot = new AsyncLocalStorage<ResponseSlot>();
   /** `maxSockets`: connections kept to the API server (at least the requests in flight at once). */
   constructor(
@@ -130,6 +144,16 @@ export class Kube {
       const s = this.slot.getStore();
       if (s) s.code = code;
     });
+    // Checked again right before a write goes on the wire: a process frozen (SIGSTOP, a long
+    // GC pause) between the check in write() and the send must not send it late.
+    this.objects.beforeRequest(() => {
+      if (this.slot.getStore()?.write && this.fenced()) throw new WriteFencedError('request');
+    });
+  }
+
+  /** True once writes must stop: the fence is down, or the write deadline has passed. */
+  fenced(): boolean {
+    return this.fenceSignal?.aborted === true || performance.now() >= this.writeDeadline();
   }
 
   /** Counts one request; `code` 0 when no response came (connection refused, timeout). */
@@ -138,8 +162,8 @@ export class Kube {
   }
 
   /** Runs one request and counts it by verb and the status code it got. */
-  async track<T>(verb: string, request: () => Promise<T>): Promise<T> {
-    const s: ResponseSlot = {};
+  async track<T>(verb: string, request: () => Promise<T>, write = false): Promise<T> {
+    const s: ResponseSlot = write ? { write } : {};
     try {
       const r = await this.slot.run(s, request);
       this.count(verb, s.code ?? 200);
@@ -157,14 +181,25 @@ export class Kube {
    * before it is sent: a replica that lost the lease stops writing at once, even in the
    * middle of a world. Lease requests go through `objects` and are not fenced.
    */
-  fence(signal: AbortSignal): void {
+  fence(signal: AbortSignal, deadline?: () => number): void {
     this.fenceSignal = signal;
+    if (deadline) this.writeDeadline = deadline;
   }
 
-  /** A write: refused before it is sent once the fence is down, else sent and counted. */
+  /**
+   * A write: refused before it is sent once the fence is down or the write deadline (the
+   * leader's last renewal + renew deadline, on this process's monotonic clock) has passed,
+   * checked here and again just before the request is sent; else sent and counted.
+   */
   private write<T>(verb: string, request: () => Promise<T>): Promise<T> {
-    if (this.fenceSignal?.aborted) return Promise.reject(new WriteFencedError(verb));
-    return this.track(verb, request);
+    if (this.fenced()) {
+      this.metrics.writesFenced.inc();
+      return Promise.reject(new WriteFencedError(verb));
+    }
+    return this.track(verb, request, true).catch((e: unknown) => {
+      if (e instanceof WriteFencedError) this.metrics.writesFenced.inc();
+      throw e;
+    });
   }
 
   /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */
@@ -181,13 +216,31 @@ export class Kube {
     return this.write('apply-status', () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
   }
 
-  /** Deletes in the background (the garbage collector removes what the object owns); 404 is fine. */
+  /**
+   * Deletes (in the background: the garbage collector removes what the object owns) only the
+   * version of the object given by its uid and resourceVersion: an object recreated or
+   * changed by someone else since it was read survives (409, thrown). 404 is fine. Every
+   * delete of the reconciler goes through here; an object without both is refused unsent.
+   */
   async delete(obj: KubernetesObject): Promise<void> {
+    const { uid, resourceVersion } = obj.metadata ?? {};
+    if (!uid || !resourceVersion) throw new Error(`delete ${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''} refused: it has no uid and resourceVersion to send as preconditions`);
     try {
-      await this.write('delete', () => this.objects.delete(obj, undefined, undefined, undefined, undefined, 'Background'));
+      await this.write('delete', () =>
+        this.objects.send(obj, 'delete', {
+          contentType: 'application/json',
+          query: {},
+          body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid, resourceVersion } },
+        }),
+      );
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
+  }
+
+  /** delete(), for callers that hold the uid and resourceVersion in their types. */
+  deleteExactly(obj: KubernetesObject & { metadata: { uid: string; resourceVersion: string } }): Promise<void> {
+    return this.delete(obj);
   }
 
   /**
@@ -205,21 +258,6 @@ export class Kube {
     );
   }
 
-  /** Deletes (in the background) only the version of the object given by uid and resourceVersion; 404 is fine, 409 is thrown. */
-  async deleteExactly(obj: KubernetesObject & { metadata: { uid: string; resourceVersion: string } }): Promise<void> {
-    try {
-      await this.write('delete', () =>
-        this.objects.send(obj, 'delete', {
-          contentType: 'application/json',
-          query: {},
-          body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background', preconditions: { uid: obj.metadata.uid, resourceVersion: obj.metadata.resourceVersion } },
-        }),
-      );
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
-    }
-  }
-
   async read<T extends KubernetesObject>(apiVersion: string, kind: string, name: string, namespace?: string): Promise<T | undefined> {
     try {
       return await this.track('get', () => this.objects.read<T>({ apiVersion, kind, metadata: { name, ...(namespace ? { namespace } : {}) } } as never));
@@ -227,6 +265,24 @@ export class Kube {
       if (isNotFound(e)) return undefined;
       throw e;
     }
+  }
+
+  /**
+   * The reconciler's managed-fields entry of an object it created with POST (an Update)
+   * made an Apply, so the next server-side apply owns those fields and removes the ones it
+   * no longer sends (client-go's csaupgrade does the same): read, then a JSON patch guarded
+   * by the resourceVersion read. Nothing to do when there is no such entry.
+   */
+  async adoptAsApplied(obj: KubernetesObject): Promise<void> {
+    const live = await this.read<KubernetesObject>(obj.apiVersion ?? '', obj.kind ?? '', obj.metadata?.name ?? '', obj.metadata?.namespace);
+    const fields = live?.metadata?.managedFields ?? [];
+    const i = fields.findIndex((f) => f.manager === FIELD_MANAGER && f.operation === 'Update' && !f.subresource);
+    if (!live || i < 0 || fields.some((f) => f.manager === FIELD_MANAGER && f.operation === 'Apply' && !f.subresource)) return;
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: live.metadata?.resourceVersion },
+      { op: 'replace', path: `/metadata/managedFields/${i}/operation`, value: 'Apply' },
+    ];
+    await this.write('json-patch', () => this.objects.send(obj, 'patch', { contentType: PatchStrategy.JsonPatch, query: { fieldManager: FIELD_MANAGER }, body: ops }));
   }
 
   async create<T extends KubernetesObject>(obj: T): Promise<T> {

@@ -55,6 +55,11 @@ export class ReconcilerMetrics {
     help: 'Full passes (the first one, then every --resync-seconds) in which every key was reconciled once',
     registers: [this.registry],
   });
+  readonly writesFenced = new Counter({
+    name: 'anvil_writes_fenced_total',
+    help: 'Writes refused unsent because this replica lost the lease or passed its renew deadline',
+    registers: [this.registry],
+  });
   readonly isLeader = new Gauge({
     name: 'anvil_leader',
     help: '1 while this replica holds the leader lease (or runs without leader election)',
@@ -82,5 +87,11 @@ export class ReconcilerMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Writes sent to the API server so far (every verb but reads and the lease's own requests). */
+  async writesSent(): Promise<number> {
+    const { values } = await this.apiRequests.get();
+    return values.filter((v) => !/^(get|list|watch|lease-)/.test(String(v.labels.verb))).reduce((n, v) => n + v.value, 0);
   }
 }

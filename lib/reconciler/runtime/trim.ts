@@ -86,8 +86,9 @@ export function trimMetadata<T extends KubernetesObject>(o: T): T {
  * What is read of an owned object's metadata: its name and namespace, what apply compares
  * (labels, annotations, ownerReferences: the owner's uid is the ownership rule), the
  * resourceVersion (the informer's), the generation (deploymentAvailable), a pending deletion,
- * and the managers (the platform's ownership rule). Not its uid or creationTimestamp: deletes
- * go by name, and nothing reports an owned object's age.
+ * and the managers (the platform's ownership rule). Its uid is added after the strings are
+ * shared (trimOwned: unique, sharing it saves nothing): every delete sends uid and
+ * resourceVersion as preconditions. Not its creationTimestamp: nothing reports an owned object's age.
  */
 const OWNED_METADATA = ['name', 'namespace', 'labels', 'annotations', 'ownerReferences', 'resourceVersion', 'generation', 'deletionTimestamp', 'managedFields'] as const;
 
@@ -150,9 +151,12 @@ export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T
   return (o) => {
     o.kind ??= kind;
     const t = trim(o);
+    const uid = t.metadata?.uid;
     if (t.metadata) t.metadata = keepMetadata(t.metadata);
     withoutServerDefaults(kind, t);
-    return internStrings(t);
+    internStrings(t);
+    if (uid && t.metadata) t.metadata.uid = uid;
+    return t;
   };
 }
 

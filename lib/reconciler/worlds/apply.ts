@@ -22,9 +22,9 @@
 import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION } from '../../api/schema.js';
-import { APPLIED_HASH } from '../../render/labels.js';
+import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, APPLIED_HASH, LABEL_ORPHANED, LABEL_WORLD } from '../../render/labels.js';
 import type { Informer } from '../runtime/informer.js';
-import { errorMessage, statusCode, type Kube } from '../runtime/kube.js';
+import { FIELD_MANAGER, errorMessage, statusCode, type Kube } from '../runtime/kube.js';
 
 
 /** The kinds the reconciler writes, with where their informers list them. */
@@ -204,6 +204,24 @@ export interface SyncResult {
   drift: Drift[];
   /** Some objects still belong to a previous world of this name: try again shortly. */
   waiting: boolean;
+  /** Claims the plan no longer has, kept by their retention policy and labelled orphaned (names). */
+  orphaned: string[];
+  /** With SyncOptions.skipDeletions: what would have been deleted (objectKey), left in place. */
+  skipped?: string[];
+}
+
+export interface SyncOptions {
+  /** Why nothing may be deleted this pass (the plan is incomplete: invalid definitions); apply still runs. */
+  skipDeletions?: string;
+}
+
+/**
+ * Stale claims are deleted only when their own retention policy says so (the annotation the
+ * renderer puts on them): without it, or with Retain, the data stays.
+ */
+export function splitRetained(stale: readonly KubernetesObject[]): { retained: KubernetesObject[]; deletable: KubernetesObject[] } {
+  const retained = stale.filter((o) => o.kind === 'PersistentVolumeClaim' && o.metadata?.annotations?.[ANNOTATION_WHEN_MODULE_REMOVED] !== 'Delete');
+  return { retained, deletable: stale.filter((o) => !retained.includes(o)) };
 }
 
 /** The API server's Status body of a failed request, parsed. */
@@ -241,6 +259,12 @@ function driftField(e: unknown, live: KubernetesObject | undefined, want: Kubern
   return firstDifference(live, content)?.split(':')[0]?.replace(/^\./, '') ?? '(unknown)';
 }
 
+/** Created with POST (an Update by the reconciler's manager) and never applied since. */
+export function createdNotApplied(live: KubernetesObject): boolean {
+  const ours = (live.metadata?.managedFields ?? []).filter((f) => f.manager === FIELD_MANAGER);
+  return ours.some((f) => f.operation === 'Update') && !ours.some((f) => f.operation === 'Apply');
+}
+
 /** Repairs by apply in a row that left the object drifted before it is reported instead. */
 const MAX_REPAIRS = 2;
 
@@ -274,7 +298,7 @@ export class Applier {
    * bindings, route tables and claims they mount), then the deletions. One object failing
    * does not stop the others; the error of the first failed object is thrown at the end.
    */
-  async sync(desired: readonly KubernetesObject[], namespace: string, owner: Owner): Promise<SyncResult> {
+  async sync(desired: readonly KubernetesObject[], namespace: string, owner: Owner, opts: SyncOptions = {}): Promise<SyncResult> {
     const objects = desired.map(withHash).sort((a, b) => (ORDER.get(a.kind ?? '') ?? 99) - (ORDER.get(b.kind ?? '') ?? 99));
     const lives = await inParallel(objects, APPLY_PARALLELISM, (o) => this.existing(o));
     const ownership = lives.map((l) => (l ? owner.classify(l) : 'ours'));
@@ -296,24 +320,79 @@ export class Applier {
       }
     };
     const workload = (o: KubernetesObject) => (ORDER.get(o.kind ?? '') ?? 99) >= WORKLOADS_FROM;
-    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o))));
-    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o))));
+    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
+    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
 
+    for (const e of await this.unorphan(mine.map((o) => live.get(o)))) errors.push(e);
     const stale = this.stale(new Set(objects.map(objectKey)), namespace, owner);
-    let deleted = 0;
-    for (const r of await inParallel(stale, APPLY_PARALLELISM, async (o) => {
+    const { retained, deletable } = splitRetained(stale);
+    // Held back (the plan may be incomplete): nothing deleted, and no claim newly called orphaned.
+    const hold = opts.skipDeletions !== undefined;
+    const cleanup = hold ? { deleted: 0, errors: [] } : await this.deleteAll(deletable);
+    errors.push(...cleanup.errors);
+    if (!hold) errors.push(...(await this.orphan(retained)));
+    if (errors.length > 0) throw errors[0];
+    const orphaned = hold ? retained.filter((o) => o.metadata?.labels?.[LABEL_ORPHANED] === 'true') : retained;
+    return {
+      applied,
+      deleted: cleanup.deleted,
+      written,
+      drift,
+      waiting: ownership.includes('previous'),
+      orphaned: orphaned.map((o) => o.metadata?.name ?? '').sort(),
+      ...(hold && stale.length > 0 ? { skipped: stale.map(objectKey).sort() } : {}),
+    };
+  }
+
+  /** Deletes each object (uid and resourceVersion preconditions: kube.delete). */
+  private async deleteAll(objects: readonly KubernetesObject[]): Promise<{ deleted: number; errors: unknown[] }> {
+    const out = { deleted: 0, errors: [] as unknown[] };
+    await inParallel(objects, APPLY_PARALLELISM, async (o) => {
       try {
         await this.kube.delete(o);
-        return { wrote: true };
+        out.deleted++;
       } catch (error) {
-        return { wrote: false, error };
+        out.errors.push(error);
       }
-    })) {
-      if (r.error !== undefined) errors.push(r.error);
-      else deleted++;
-    }
+    });
+    return out;
+  }
+
+  /**
+   * The claims a deleted world kept (whenWorldDeleted: Retain: no owner reference, so the
+   * garbage collector leaves them), labelled orphaned, unless a world of that name is back.
+   */
+  async orphanWorldClaims(namespace: string, world: string): Promise<void> {
+    const claims = (this.caches.get('PersistentVolumeClaim')?.list(namespace) ?? []).filter(
+      (o) => o.metadata?.labels?.[LABEL_WORLD] === world && o.metadata.annotations?.[ANNOTATION_WHEN_WORLD_DELETED] === 'Retain' && !o.metadata.ownerReferences?.length,
+    );
+    const errors = await this.orphan(claims.map((o) => ({ ...o, kind: 'PersistentVolumeClaim', apiVersion: 'v1' })));
     if (errors.length > 0) throw errors[0];
-    return { applied, deleted, written, drift, waiting: ownership.includes('previous') };
+  }
+
+  /** Labels each retained claim orphaned (once; only that version of it: resourceVersion). */
+  private async orphan(claims: readonly KubernetesObject[]): Promise<unknown[]> {
+    const todo = claims.filter((o) => o.metadata?.labels?.[LABEL_ORPHANED] !== 'true');
+    return this.labelAll(todo, 'true');
+  }
+
+  /** A claim planned again (its module is back): no longer orphaned. */
+  private async unorphan(lives: readonly (KubernetesObject | undefined)[]): Promise<unknown[]> {
+    const todo = lives.filter((o): o is KubernetesObject => o?.kind === 'PersistentVolumeClaim' && o.metadata?.labels?.[LABEL_ORPHANED] !== undefined);
+    return this.labelAll(todo, null);
+  }
+
+  private async labelAll(objects: readonly KubernetesObject[], value: string | null): Promise<unknown[]> {
+    const errors: unknown[] = [];
+    await inParallel(objects, APPLY_PARALLELISM, async (o) => {
+      try {
+        const { name, namespace, resourceVersion } = o.metadata ?? {};
+        await this.kube.mergePatch({ apiVersion: o.apiVersion ?? 'v1', kind: o.kind ?? '', metadata: { name, namespace, resourceVersion, labels: { [LABEL_ORPHANED]: value } } } as KubernetesObject);
+      } catch (e) {
+        errors.push(e);
+      }
+    });
+    return errors;
   }
 
   /**
@@ -342,12 +421,14 @@ export class Applier {
    * (422) re-creates a stateless object whose immutable field changed; drift of anything
    * else is reported, never repaired by deleting it.
    */
-  private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined): Promise<Outcome> {
+  private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined, owner: Owner): Promise<Outcome> {
     const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
     if (upToDate(live, o)) {
       this.repairs.delete(key);
       return { wrote: false };
     }
+    if (!live) return this.createOne(o, owner);
+    if (createdNotApplied(live)) await this.kube.adoptAsApplied(o);
     const { apiVersion: _v, kind: _k, ...content } = o;
     if (process.env.ANVIL_DEBUG_APPLY) {
       process.stderr.write(`apply ${objectKey(o)}: ${live ? (firstDifference(live, content) ?? 'hash annotation differs') : 'new'}\n`);
@@ -366,7 +447,7 @@ export class Applier {
       switch (repairAction(o.kind ?? '', drifted, e)) {
         case 'recreate':
           try {
-            return { wrote: true, live: withKind(await this.recreate(o), o) };
+            return { wrote: true, live: withKind(await this.recreate(o, live), o) };
           } catch (e2) {
             return { wrote: false, error: e2 };
           }
@@ -378,8 +459,25 @@ export class Applier {
     }
   }
 
-  private async recreate(o: KubernetesObject): Promise<KubernetesObject> {
-    await this.kube.delete(o);
+  /**
+   * An object read as absent (not in the cache, GET 404) is created with POST, which fails
+   * (409) when someone created it in between: server-side apply with force would have taken
+   * their object over. The create records the reconciler's manager as an Update; the first
+   * later apply turns it into an Apply first (createdNotApplied), so fields dropped from the
+   * plan are removed as with any apply.
+   */
+  private async createOne(o: KubernetesObject, owner: Owner): Promise<Outcome> {
+    try {
+      return { wrote: true, live: withKind(await this.kube.create(o), o) };
+    } catch (e) {
+      if (statusCode(e) === 409) return { wrote: false, error: new ConflictError([objectKey(o)], owner.describe) };
+      return { wrote: false, error: e };
+    }
+  }
+
+  /** Deletes exactly the version that was read (`live`: uid and resourceVersion), then applies. */
+  private async recreate(o: KubernetesObject, live: KubernetesObject | undefined): Promise<KubernetesObject> {
+    if (live) await this.kube.delete({ ...live, kind: o.kind, apiVersion: o.apiVersion });
     return this.kube.apply(o);
   }
 }

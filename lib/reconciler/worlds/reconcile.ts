@@ -9,7 +9,7 @@ import type { WorldInstance, WorldPhase } from '../../api/schema.js';
 import { objectRef, validateObject } from '../../api/validate.js';
 import { formatDiagnostic, hasErrors } from '../../diagnostics/diagnostics.js';
 import { resolveWorld, type WorldPlan } from '../../resolve/resolve.js';
-import { ANNOTATION_REVISION, LABEL_STATIC, LABEL_WORLD } from '../../render/labels.js';
+import { ANNOTATION_REVISION, ANNOTATION_WHEN_WORLD_DELETED, LABEL_STATIC, LABEL_WORLD, LABEL_WORLDS_NAMESPACE, MANAGED_BY, USES_PREFIX } from '../../render/labels.js';
 import type { RenderSettings } from '../../render/settings.js';
 import { renderWorld } from '../../render/world.js';
 import { withExternal, worldEndpoints, type LiveService } from '../../render/endpoints.js';
@@ -37,6 +37,8 @@ export interface ReconcileContext {
   /** The owned Services: the exposed ones say what the cluster assigned (withExternal). */
   services: Informer<KubernetesObject>;
   definitions: DefinitionsCache;
+  /** The namespaces (labels only): is a world's namespace labelled for worlds? Unchecked without. */
+  namespaces?: Informer<KubernetesObject>;
   applier: Applier;
   events: EventRecorder;
   revisions: Revisions;
@@ -135,8 +137,9 @@ export async function recordEvent(world: WorldInstance, ctx: ReconcileContext, f
 export async function reconcileWorld(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
   const [namespace, name] = key.split('/') as [string, string];
   const cached = ctx.worlds.get(name, namespace);
-  // Gone: what it owned carries its ownerReference, and the garbage collector removes it.
-  if (!cached) return {};
+  // Gone: what it owned carries its ownerReference, and the garbage collector removes it;
+  // the claims it keeps (whenWorldDeleted: Retain) carry none: they are labelled orphaned.
+  if (!cached) return ctx.applier.orphanWorldClaims(namespace, name).then(() => ({}));
   const world = copyOf<WorldInstance>(cached, 'WorldInstance');
   const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
   const none: WorkloadState = { managedBy: isStatic ? 'synth' : 'reconciler', bindings: 0, modules: 0, existing: 0, readyModules: 0, notReady: [] };
@@ -213,7 +216,8 @@ async function reportStatic(world: WorldInstance, p: PlannedWorld, endpoints: En
 
 /** A world the reconciler renders: record its revision, apply its objects, report. */
 async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, endpoints: Endpoint[], ctx: ReconcileContext): Promise<ReconcileResult> {
-  const { rev, res, revStatus } = p;
+  const { rev, res } = p;
+  let { revStatus } = p;
   if (rev.record && rev.entry) await recordRevision(world, rev.entry.name, ctx.kube);
   const uid = world.metadata.uid;
   if (!uid) throw new Error(`world ${key} has no uid`);
@@ -222,6 +226,12 @@ async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, en
   let result: SyncResult;
   try {
     objects = renderWorld(p.plan, ctx.settings, { uid }, p.renderOpts) as KubernetesObject[];
+    const unlabelled = namespaceProblem(world, objects, ctx);
+    if (unlabelled) {
+      // Nothing applied (what runs stays as it is): its pods could not reach the providers.
+      await reportFailure(world, res, { ...workloadState(objects, ctx, 'reconciler'), endpoints }, ctx, { reason: 'NamespaceNotForWorlds', message: unlabelled }, revStatus);
+      return {};
+    }
     result = await ctx.applier.sync(objects, world.metadata.namespace ?? 'default', worldOwner(world, uid));
   } catch (e) {
     // Every failure shows on the world: Ready=False (Failed for a conflict) and a Warning
@@ -230,7 +240,8 @@ async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, en
     await reportFailure(world, res, { ...workloadState(objects, ctx, 'reconciler'), endpoints }, ctx, failure, revStatus);
     throw e;
   }
-  const { applied, deleted, written, drift } = result;
+  const { applied, deleted, written, drift, orphaned } = result;
+  if (orphaned.length > 0) revStatus = { ...revStatus, orphanedClaims: orphaned };
   if (applied + deleted > 0) {
     ctx.metrics.deployment.observe((performance.now() - t1) / 1000);
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
@@ -241,6 +252,23 @@ async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, en
     await reportFailure(world, res, state, ctx, { reason: 'Drift', message }, revStatus);
   } else await writeStatus(world, res, state, ctx, undefined, revStatus);
   return result.waiting ? { requeueAfter: 2000 } : {};
+}
+
+/**
+ * A world whose pods use a global provider needs a namespace labelled anvil.dev/worlds=true:
+ * the providers' policies admit only those namespaces. Else why, for its status and an Event.
+ */
+export function namespaceProblem(world: WorldInstance, objects: readonly KubernetesObject[], ctx: Pick<ReconcileContext, 'namespaces'>): string | undefined {
+  const namespace = world.metadata.namespace ?? 'default';
+  const ns = ctx.namespaces?.get(namespace);
+  if (!ctx.namespaces || !ns || ns.metadata?.labels?.[LABEL_WORLDS_NAMESPACE] === 'true') return undefined;
+  const uses = new Set<string>();
+  for (const o of objects) {
+    const labels = (o as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template?.metadata?.labels ?? {};
+    for (const k of Object.keys(labels)) if (k.startsWith(USES_PREFIX)) uses.add(k.slice(USES_PREFIX.length));
+  }
+  if (uses.size === 0) return undefined;
+  return `namespace ${namespace} is not labelled ${LABEL_WORLDS_NAMESPACE}=true, so the global providers it uses (${[...uses].sort().join(', ')}) would not admit its pods; label it: kubectl label namespace ${namespace} ${LABEL_WORLDS_NAMESPACE}=true`;
 }
 
 /**
@@ -256,10 +284,27 @@ export function worldOwner(world: WorldInstance, uid: string): Owner {
     classify: (o) => {
       const refs = (o.metadata?.ownerReferences ?? []).filter((r) => r.kind === 'WorldInstance');
       if (refs.some((r) => r.uid === uid)) return 'ours';
+      if (retainedClaimOf(o, world.metadata.name, refs.length)) return 'ours';
       const previous = refs.length > 0 && refs.every((r) => r.name === world.metadata.name && r.uid !== uid);
       return previous && o.metadata?.labels?.[LABEL_WORLD] === world.metadata.name ? 'previous' : 'foreign';
     },
   };
+}
+
+/**
+ * A claim kept when its world is deleted (storage.retention.whenWorldDeleted: Retain) has no
+ * owner reference: it is this world's when it is Anvil's, of this world's name, and says so
+ * (the policy annotation). A new world of the same name adopts it: that is what Retain is for.
+ */
+function retainedClaimOf(o: KubernetesObject, world: string, worldRefs: number): boolean {
+  const m = o.metadata;
+  return (
+    o.kind === 'PersistentVolumeClaim' &&
+    worldRefs === 0 &&
+    m?.labels?.[MANAGED_BY] === 'anvil' &&
+    m.labels[LABEL_WORLD] === world &&
+    m.annotations?.[ANNOTATION_WHEN_WORLD_DELETED] === 'Retain'
+  );
 }
 
 async function reportFailure(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure: Failure, extra: Partial<WorldInstanceStatus> = {}): Promise<void> {

@@ -42,7 +42,7 @@ export interface WorkloadState {
  * a write, or a request failed), `Drift` (an edit that may not be repaired).
  */
 export interface Failure {
-  reason: 'Conflict' | 'ReconcileFailed' | 'Drift';
+  reason: 'Conflict' | 'ReconcileFailed' | 'Drift' | 'NamespaceNotForWorlds';
   message: string;
 }
 

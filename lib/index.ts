@@ -23,3 +23,7 @@ export {
   type ClaimedWorld,
   type PoolChoice,
 } from './client/claims.js';
+
+// Many clusters: one dist/<cluster>/ per cluster, and the GitOps objects that ship them.
+export type { ClusterProps } from './resolve/clusters.js';
+export type { ArgoCDProps, FluxProps, GitOpsProps } from './render/gitops.js';

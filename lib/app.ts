@@ -20,6 +20,7 @@ import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
 import { gitopsFiles, type GitOpsProps } from './render/gitops.js';
+import { GrafanaDashboards } from './render/dashboard.js';
 import { nameCollisions, type NamedObject } from './names/collisions.js';
 import { tupleName } from './names/names.js';
 import { checkClusterProps, checkGitOps, placeInClusters, placeKey, type ClusterProps, type Placeable } from './resolve/clusters.js';
@@ -44,6 +45,10 @@ export interface AnvilAppProps {
    * per cluster, from `<path>/<cluster>`) and one Flux Kustomization per cluster.
    */
   gitops?: GitOpsProps;
+  monitoring?: {
+    /** A ConfigMap with Anvil's Grafana dashboard (dashboards/anvil.json), labelled `grafana_dashboard: "1"` for Grafana's sidecar. */
+    grafanaDashboards?: boolean;
+  };
 }
 
 const DEFINITION_KINDS = ['ModuleManifest', 'GameDefinition', 'WorldInstance'];
@@ -172,6 +177,7 @@ export class AnvilApp extends App {
         image: this.props.reconcilerImage ?? DEFAULT_RECONCILER_IMAGE,
       });
     }
+    if (this.props.monitoring?.grafanaDashboards) new GrafanaDashboards(chart('monitoring'), 'grafana', { namespace: PLATFORM_NAMESPACE });
     new GlobalServices(chart('global-services'), 'global', {
       synth: true,
       plan: resolved.global,

@@ -81,6 +81,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
 
   const caches = makeCaches(kc, kube, queue, log);
   const { worlds, games, modules, pools } = caches;
+  metrics.countWorlds(() => worlds.list().map((w) => (w as { status?: { phase?: string } }).status?.phase));
   let elector: LeaderElector | undefined;
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
   const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, fence.signal, opts, log);

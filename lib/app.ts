@@ -165,7 +165,10 @@ export class AnvilApp extends App {
     const worlds = resolved.worlds.filter((w) => has(worldKey(w)));
     const pools = input.pools.filter((p) => has(placeKey({ kind: 'WorldPool', namespace: p.metadata.namespace ?? 'default', name: p.metadata.name })));
     const poolNamespaces = pools.map((p) => p.metadata.namespace ?? 'default');
-    const namespaces = [PLATFORM_NAMESPACE, ...worlds.map((w) => w.world.metadata.namespace ?? 'default'), ...poolNamespaces];
+    const worldNamespaces = input.catalog.worlds
+      .filter((w) => has(placeKey({ kind: 'WorldInstance', namespace: w.metadata.namespace ?? 'default', name: w.metadata.name })))
+      .map((w) => w.metadata.namespace ?? 'default');
+    const namespaces = [PLATFORM_NAMESPACE, ...worldNamespaces, ...poolNamespaces];
     new Namespaces(namespacesChart, 'namespaces', namespaces, PLATFORM_NAMESPACE);
     // Where matchmakers claim worlds: a Role to bind their ServiceAccounts to.
     new MatchmakerRoles(namespacesChart, 'matchmaker', poolNamespaces);

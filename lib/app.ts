@@ -6,11 +6,12 @@
 import { cpSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { ApiObject, App, Chart, Names, Yaml, YamlOutputType } from 'cdk8s';
+import { Construct } from 'constructs';
 import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from './diagnostics/diagnostics.js';
 import { buildCatalog, type Catalog, type Sourced } from './resolve/catalog.js';
 import { revisionName, snapshotGame } from './resolve/revision.js';
 import { ANNOTATION_REVISION } from './render/labels.js';
-import { PLATFORM_NAMESPACE, resolveAll } from './resolve/resolve.js';
+import { PLATFORM_NAMESPACE, resolveAll, type WorldPlan } from './resolve/resolve.js';
 import { GlobalServices, globalInstances } from './render/global.js';
 import { CustomResourceDefinitions, MatchmakerRoles, Namespaces, Reconciler } from './render/platform.js';
 import { checkPools } from './resolve/pools.js';
@@ -19,6 +20,8 @@ import { API_VERSION, type WorldInstance } from './api/schema.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from './render/settings.js';
 import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
+import { gitopsFiles, type GitOpsProps } from './render/gitops.js';
+import { GrafanaDashboards } from './render/dashboard.js';
 import { nameCollisions, type NamedObject } from './names/collisions.js';
 import { tupleName } from './names/names.js';
 import { ModuleRoles } from './render/identity.js';
@@ -28,6 +31,8 @@ import { objectRef } from './api/validate.js';
 import type { RegionPlacement } from './render/settings.js';
 import { callerLocation, propsPath, unknownProps } from './diagnostics/authoring.js';
 import { propKeys, type Authored } from './definitions.js';
+import { checkClusterProps, checkGitOps, placeInClusters, placeKey, type ClusterProps, type Placeable } from './resolve/clusters.js';
+import type { WorldPool } from './api/schema.js';
 
 export interface AnvilAppProps {
   /** Where dist goes. Default: `dist` (the cdk8s CLI's CDK8S_OUTDIR is honoured too). */
@@ -43,12 +48,27 @@ export interface AnvilAppProps {
    * in one of them. Dynamic worlds get the same (the reconciler reads synth's settings).
    */
   regions?: Record<string, RegionPlacement>;
-  /** `podMonitors: true`: a PodMonitor (monitoring.coreos.com/v1) per module with `metrics`; needs the Prometheus Operator's CRDs. */
-  monitoring?: { podMonitors?: boolean };
+  /**
+   * Synthesize one folder per cluster, `dist/<cluster>/`, each holding what that cluster
+   * runs: the same CRDs, modules, games and reconciler everywhere, and only the worlds, pools
+   * and regional services of the regions it serves. Left out: one dist/ for one cluster.
+   */
+  clusters?: Record<string, ClusterProps>;
+  /**
+   * With `clusters`: also write `dist/gitops/`, an Argo CD ApplicationSet (one Application
+   * per cluster, from `<path>/<cluster>`) and one Flux Kustomization per cluster.
+   */
+  gitops?: GitOpsProps;
+  monitoring?: {
+    /** `true`: a PodMonitor (monitoring.coreos.com/v1) per module with `metrics`; needs the Prometheus Operator's CRDs. */
+    podMonitors?: boolean;
+    /** A ConfigMap with Anvil's Grafana dashboard (dashboards/anvil.json), labelled `grafana_dashboard: "1"` for Grafana's sidecar. */
+    grafanaDashboards?: boolean;
+  };
 }
 
 const DEFINITION_KINDS = ['ModuleManifest', 'GameDefinition', 'WorldInstance'];
-const APP_PROPS = propKeys<AnvilAppProps>()('outdir', 'settings', 'reconcilerImage', 'onDiagnostic', 'regions', 'monitoring');
+const APP_PROPS = propKeys<AnvilAppProps>()('outdir', 'settings', 'reconcilerImage', 'onDiagnostic', 'regions', 'monitoring', 'clusters', 'gitops');
 
 const isAuthored = (c: object): c is ApiObject & Authored => 'anvilSource' in c && 'propsProblems' in c;
 
@@ -66,6 +86,10 @@ export class AnvilApp extends App {
   private readonly propsProblems: Diagnostic[];
   /** After render: the chart of each static world, by `namespace/name`. */
   readonly worldCharts = new Map<string, Chart>();
+  /** After render, with `clusters`: the construct holding each cluster's own charts. */
+  readonly clusterScopes = new Map<string, Construct>();
+  /** After render, with `clusters`: `kind/namespace/name` of each world and pool → its clusters. */
+  private placement = new Map<string, string[]>();
 
   constructor(props: AnvilAppProps = {}) {
     const target = resolvePath(props.outdir ?? 'dist');
@@ -81,7 +105,8 @@ export class AnvilApp extends App {
       ...DEFAULT_SETTINGS,
       ...props.settings,
       ...(props.regions ? { regions: props.regions } : {}),
-      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
+      // What the reconciler renders too (the dashboard is synth's alone).
+      ...(props.monitoring?.podMonitors !== undefined ? { monitoring: { podMonitors: props.monitoring.podMonitors } } : {}),
     };
     // Reported at synth with every other problem (TypeScript does not see main.ts under tsx).
     const source = `AnvilApp (${callerLocation() ?? 'main'})`;
@@ -139,6 +164,30 @@ export class AnvilApp extends App {
   render(onDiagnostic?: (d: Diagnostic) => void): void {
     if (this.rendered) return;
     const report = onDiagnostic ?? this.props.onDiagnostic ?? ((d: Diagnostic) => process.stderr.write(`${formatDiagnostic(d)}\n`));
+    const input = this.checkInput();
+    input.diagnostics.forEach(report);
+    this.placement = input.clustersOf;
+    const clusters = this.props.clusters;
+    if (!clusters) {
+      this.renderCluster(this, this.namespacesChart, input, () => true);
+    } else {
+      for (const name of Object.keys(clusters)) {
+        const scope = new Construct(this, `cluster-${name}`);
+        this.clusterScopes.set(name, scope);
+        const inCluster = (key: string): boolean => input.clustersOf.get(key)?.includes(name) ?? false;
+        this.renderCluster(scope, new Chart(scope, 'namespaces'), input, inCluster);
+      }
+    }
+    this.recordRevisions(input.catalog);
+    const collisions = clusters
+      ? [...this.clusterScopes.values()].flatMap((scope) => nameCollisions(renderedObjects([this.charts, scope])))
+      : nameCollisions(renderedObjects([this]));
+    if (collisions.length > 0) throw new AnvilInputError(collisions);
+    this.rendered = true;
+  }
+
+  /** Every problem of the input at once (definitions, pools, clusters); throws when one is an error. */
+  private checkInput(): CheckedInput {
     const { catalog, diagnostics: catalogProblems } = buildCatalog(this.definitionObjects());
     const resolved = resolveAll(catalog);
     const { pools, sourced, diagnostics: poolProblems } = checkPools(this.poolObjects(), catalog);
@@ -146,6 +195,9 @@ export class AnvilApp extends App {
     const regions = this.settings.regions;
     const design = checkDesign({ catalog, global: resolved.global, worlds: resolved.worlds, pools: sourced, regionsDeclared: regions !== undefined });
     const { problems: propsProblems, toProps } = this.authoring();
+    const clusters = this.props.clusters;
+    const clusterProblems = [...(clusters ? checkClusterProps(clusters) : []), ...(this.props.gitops ? checkGitOps(this.props.gitops, clusters !== undefined) : [])];
+    const placement = clusters && clusterProblems.length === 0 ? placeInClusters(clusters, placeables(this)) : undefined;
     const diagnostics = groupByCause(
       [
         ...propsProblems,
@@ -155,56 +207,58 @@ export class AnvilApp extends App {
         ...design,
         ...checkRegions([...catalog.worlds, ...pools], regions, sourceOf),
         ...moduleWarnings(catalog.modules.values(), sourceOf),
+        ...clusterProblems,
+        ...(placement?.diagnostics ?? []),
       ].map(toProps),
     );
     if (hasErrors(diagnostics)) throw new AnvilInputError(diagnostics);
-    diagnostics.forEach(report);
+    return { catalog, resolved, pools, diagnostics, clustersOf: placement?.clustersOf ?? new Map() };
+  }
 
-    const settings = this.settings;
+  /**
+   * What one cluster runs, as charts under `scope` (the app itself, or a cluster's folder):
+   * the worlds and pools `has` accepts (by `kind/namespace/name`) and what they need.
+   */
+  private renderCluster(scope: Construct, namespacesChart: Chart, input: CheckedInput, has: (key: string) => boolean): void {
+    const { resolved } = input;
+    const worldKey = (w: WorldPlan): string => placeKey({ kind: 'WorldInstance', namespace: w.world.metadata.namespace ?? 'default', name: w.world.metadata.name });
+    const worlds = resolved.worlds.filter((w) => has(worldKey(w)));
+    const pools = input.pools.filter((p) => has(placeKey({ kind: 'WorldPool', namespace: p.metadata.namespace ?? 'default', name: p.metadata.name })));
     const poolNamespaces = pools.map((p) => p.metadata.namespace ?? 'default');
-    const namespaces = [PLATFORM_NAMESPACE, ...catalog.worlds.map((w) => w.metadata.namespace ?? 'default'), ...poolNamespaces];
-    new Namespaces(this.namespacesChart, 'namespaces', namespaces, PLATFORM_NAMESPACE);
+    const worldNamespaces = input.catalog.worlds
+      .filter((w) => has(placeKey({ kind: 'WorldInstance', namespace: w.metadata.namespace ?? 'default', name: w.metadata.name })))
+      .map((w) => w.metadata.namespace ?? 'default');
+    const namespaces = [PLATFORM_NAMESPACE, ...worldNamespaces, ...poolNamespaces];
+    new Namespaces(namespacesChart, 'namespaces', namespaces, PLATFORM_NAMESPACE);
     // Where matchmakers claim worlds: a Role to bind their ServiceAccounts to.
-    new MatchmakerRoles(this.namespacesChart, 'matchmaker', poolNamespaces);
+    new MatchmakerRoles(namespacesChart, 'matchmaker', poolNamespaces);
 
     // The roles modules' ServiceAccounts are bound to: written here only, bound by name.
-    const moduleRoles = new ModuleRoles(this.namespacesChart, 'module-roles', [...catalog.modules.values()]).names;
+    const moduleRoles = new ModuleRoles(namespacesChart, 'module-roles', [...input.catalog.modules.values()]).names;
 
-    const chart = (id: string): Chart => new Chart(this, id);
+    const chart = (id: string): Chart => new Chart(scope, id);
     if (this.props.reconcilerImage !== false) {
       new Reconciler(chart('reconciler'), 'reconciler', {
         namespace: PLATFORM_NAMESPACE,
         image: this.props.reconcilerImage ?? DEFAULT_RECONCILER_IMAGE,
-        settings,
+        settings: this.settings,
         moduleRoles,
       });
     }
+    if (this.props.monitoring?.grafanaDashboards) new GrafanaDashboards(chart('monitoring'), 'grafana', { namespace: PLATFORM_NAMESPACE });
     new GlobalServices(chart('global-services'), 'global', {
       synth: true,
       plan: resolved.global,
-      instances: globalInstances(resolved.global, resolved.worlds),
-      settings,
+      instances: globalInstances(resolved.global, worlds),
+      settings: this.settings,
     });
-    for (const plan of resolved.worlds) {
+    for (const plan of worlds) {
       const ns = plan.world.metadata.namespace ?? 'default';
-      const worldChart = chart(this.worldChartId(ns, plan.world.metadata.name));
+      const worldChart = chart(worldChartId(scope, ns, plan.world.metadata.name));
       const progressDeadlineSeconds = plan.game?.spec.rollout?.progressDeadlineSeconds;
-      new WorldResources(worldChart, 'world', { plan, settings, ...(progressDeadlineSeconds ? { progressDeadlineSeconds } : {}) });
+      new WorldResources(worldChart, 'world', { plan, settings: this.settings, ...(progressDeadlineSeconds ? { progressDeadlineSeconds } : {}) });
       this.worldCharts.set(`${ns}/${plan.world.metadata.name}`, worldChart);
     }
-    this.recordRevisions(catalog);
-    const collisions = nameCollisions(renderedObjects(this));
-    if (collisions.length > 0) throw new AnvilInputError(collisions);
-    this.rendered = true;
-  }
-
-  /**
-   * `world-<namespace>-<name>`, which also names the world's file in dist/; when that is
-   * taken (namespace `a-b` + world `c` and namespace `a` + world `b-c`), with a hash of both.
-   */
-  private worldChartId(namespace: string, name: string): string {
-    const plain = `world-${namespace}-${name}`;
-    return this.node.tryFindChild(plain) ? `world-${tupleName('world-chart', [namespace, name])}` : plain;
   }
 
   /**
@@ -231,6 +285,33 @@ export class AnvilApp extends App {
     }
   }
 
+  /** What App.synth writes for ordered charts (`0000-crds.k8s.yaml`, …), without its dependency graph (see `charts`). */
+  private writeCharts(dir: string, files: readonly ChartFile[]): void {
+    mkdirSync(dir, { recursive: true });
+    files.forEach((f, i) => Yaml.save(join(dir, `${String(i).padStart(4, '0')}-${f.name}${this.outputFileExtension}`), f.objects));
+  }
+
+  /**
+   * One cluster's files, in the order of a single dist/: the CRDs, its namespaces, the
+   * definitions (every module and game; its own worlds and pools), then its own charts.
+   */
+  private clusterFiles(cluster: string, scope: Construct): ChartFile[] {
+    const own = scope.node.children.filter((c): c is Chart => Chart.isChart(c));
+    const [namespaces, ...rest] = own;
+    const mine = (o: unknown): boolean => {
+      const { kind, metadata } = o as { kind: string; metadata: { name: string; namespace?: string } };
+      if (kind !== 'WorldInstance' && kind !== 'WorldPool') return true;
+      return (this.placement.get(placeKey({ kind, namespace: metadata.namespace ?? 'default', name: metadata.name })) ?? []).includes(cluster);
+    };
+    const crds = this.charts.find((c) => c.node.id === 'crds')!;
+    return [
+      { name: 'crds', objects: chartObjects(crds) },
+      { name: 'namespaces', objects: chartObjects(namespaces!) },
+      { name: 'definitions', objects: chartObjects(this.definitions).filter(mine) },
+      ...rest.map((c) => ({ name: c.node.id, objects: chartObjects(c) })),
+    ];
+  }
+
   override synth(): void {
     this.render();
     rmSync(this.outdir, { recursive: true, force: true });
@@ -239,9 +320,12 @@ export class AnvilApp extends App {
       // dependency graph (see `charts`).
       mkdirSync(this.outdir, { recursive: true });
       validateConstructs(this);
-      this.charts.forEach((c, i) => {
-        Yaml.save(join(this.outdir, `${String(i).padStart(4, '0')}-${Names.toDnsLabel(c)}${this.outputFileExtension}`), chartObjects(c));
-      });
+      if (this.clusterScopes.size === 0) this.writeCharts(this.outdir, this.charts.map((c) => ({ name: Names.toDnsLabel(c), objects: chartObjects(c) })));
+      for (const [name, scope] of this.clusterScopes) this.writeCharts(join(this.outdir, name), this.clusterFiles(name, scope));
+      if (this.props.clusters && this.props.gitops) {
+        mkdirSync(join(this.outdir, 'gitops'));
+        for (const f of gitopsFiles(this.props.clusters, this.props.gitops)) Yaml.save(join(this.outdir, 'gitops', f.name), f.objects);
+      }
       mkdirSync(dirname(this.target), { recursive: true });
       publishDirectory(this.outdir, this.target);
     } finally {
@@ -251,10 +335,44 @@ export class AnvilApp extends App {
   }
 }
 
-/** Every object the app renders, with the chart it is in, for the name collision check. */
-function renderedObjects(app: App): NamedObject[] {
-  return app.node
-    .findAll()
+/**
+ * `world-<namespace>-<name>`, which also names the world's file in dist/; when that is
+ * taken (namespace `a-b` + world `c` and namespace `a` + world `b-c`), with a hash of both.
+ */
+function worldChartId(scope: Construct, namespace: string, name: string): string {
+  const plain = `world-${namespace}-${name}`;
+  return scope.node.tryFindChild(plain) ? `world-${tupleName('world-chart', [namespace, name])}` : plain;
+}
+
+/** A file of dist/: `<index>-<name>.k8s.yaml` and the objects in it. */
+interface ChartFile {
+  name: string;
+  objects: unknown[];
+}
+
+interface CheckedInput {
+  catalog: Catalog;
+  resolved: ReturnType<typeof resolveAll>;
+  pools: WorldPool[];
+  diagnostics: Diagnostic[];
+  /** With clusters: `kind/namespace/name` of each world and pool → its clusters. */
+  clustersOf: Map<string, string[]>;
+}
+
+/** The app's worlds and pools, for placing them in clusters. */
+function placeables(app: AnvilApp): Placeable[] {
+  return [...app.definitionObjects(), ...app.poolObjects()].flatMap(({ object, source }) => {
+    const o = object as { kind?: string; metadata?: { name?: string; namespace?: string }; spec?: { region?: string } };
+    if (o.kind !== 'WorldInstance' && o.kind !== 'WorldPool') return [];
+    return [{ source, kind: o.kind, namespace: o.metadata?.namespace ?? 'default', name: o.metadata?.name ?? '', region: o.spec?.region ?? 'default' }];
+  });
+}
+
+/** Every object under the given scopes, with the chart it is in, for the name collision check. */
+function renderedObjects(scopes: readonly (Construct | readonly Construct[])[]): NamedObject[] {
+  return scopes
+    .flat()
+    .flatMap((s) => s.node.findAll())
     .filter(ApiObject.isApiObject)
     .map((o) => ({
       kind: `${o.apiVersion.split('/').length > 1 ? `${o.apiVersion.split('/')[0]}/` : ''}${o.kind}`,

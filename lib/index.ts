@@ -25,3 +25,19 @@ export {
   type ClaimedWorld,
   type PoolChoice,
 } from './client/claims.js';
+
+// Many clusters: one dist/<cluster>/ per cluster, and the GitOps objects that ship them.
+export type { ClusterProps } from './resolve/clusters.js';
+export type { ArgoCDProps, FluxProps, GitOpsProps } from './render/gitops.js';
+export {
+  claimAcrossClusters,
+  releaseClusterWorld,
+  parseClusterSet,
+  attemptOrder,
+  abandonedCleanups,
+  ClusterSetMetrics,
+  type ClusterSet,
+  type ClusterTarget,
+  type ClusterClaimOptions,
+  type ClusterClaimedWorld,
+} from './client/clusterSet.js';

@@ -23,7 +23,7 @@ export interface GameSynthResult {
   worlds: Record<string, KubeObject[]>;
   /** The global modules (cluster and region scope) in anvil-system, shared by worlds. */
   global: KubeObject[];
-  /** What the platform needs: CRDs, namespaces and the reconciler. */
+  /** What the platform needs: CRDs, namespaces and the reconciler (and the Grafana dashboard, with monitoring.grafanaDashboards). */
   platform: KubeObject[];
   /** The ModuleManifests, GameDefinitions and WorldInstances (and other objects put beside them). */
   definitions: KubeObject[];
@@ -52,7 +52,7 @@ function synthApp(app: AnvilApp): GameSynthResult {
     ok: errors.length === 0,
     worlds: Object.fromEntries([...app.worldCharts].map(([key, chart]) => [key, objectsOf(chart)])),
     global: objectsOf(byId('global-services')),
-    platform: [...objectsOf(byId('crds')), ...objectsOf(byId('namespaces')), ...objectsOf(byId('reconciler'))],
+    platform: [...objectsOf(byId('crds')), ...objectsOf(byId('namespaces')), ...objectsOf(byId('reconciler')), ...objectsOf(byId('monitoring'))],
     definitions: objectsOf(app.definitions),
     diagnostics,
     errors,

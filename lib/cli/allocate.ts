@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { ClaimedWorld } from '../client/claims.js';
-import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
+import { EXIT_INPUT_ERROR, type CliContext, type RegisterCommand } from './context.js';
 
 /** Label keys: an optional DNS-subdomain prefix and a name; values: a name or empty. */
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -56,7 +56,12 @@ export function formatClaimed(w: ClaimedWorld): string {
 }
 
 interface AllocateFlags {
-  pool: string;
+  pool?: string;
+  clusters?: string;
+  game?: string;
+  region?: string;
+  matchLabel: string[];
+  clusterTimeout?: number;
   namespace: string;
   label: string[];
   annotation: string[];
@@ -69,7 +74,12 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
   program
     .command('allocate')
     .description('claim a ready world from a WorldPool: create a WorldClaim, wait until it is bound, print the world, its endpoints and the latency')
-    .requiredOption('--pool <name>', 'the WorldPool to claim from')
+    .option('--pool <name>', 'the WorldPool to claim from (one cluster)')
+    .option('--clusters <file>', 'claim across a cluster set (clusters.yaml: priority, weight, regions, per-cluster deadline) instead of one cluster; needs --game')
+    .option('--game <name>', 'with --clusters: any pool of this game')
+    .option('--region <name>', 'with --clusters: a pool of this region, on the clusters serving it')
+    .option('--match-label <key=value>', "with --clusters: the pool's worldLabels must carry it (repeatable)", collect, [])
+    .option('--cluster-timeout <seconds>', "with --clusters: how long one cluster may take before the next is tried (default: the set's perClusterTimeoutSeconds, or 5)", Number)
     .requiredOption('-n, --namespace <ns>', 'namespace of the pool (the claim is created there)')
     .option('--label <key=value>', 'label stamped on the bound world, e.g. match-id=42 (repeatable)', collect, [])
     .option('--annotation <key=value>', 'annotation stamped on the bound world (repeatable)', collect, [])
@@ -80,17 +90,22 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
     .action(async (flags: AllocateFlags) => {
       const labels = parsePairs('--label', flags.label, { labelValues: true });
       const annotations = parsePairs('--annotation', flags.annotation, { labelValues: false });
-      const problems = [...labels.problems, ...annotations.problems];
+      const matchLabels = parsePairs('--match-label', flags.matchLabel, { labelValues: true });
+      const problems = [...labels.problems, ...annotations.problems, ...matchLabels.problems, ...targetProblems(flags)];
       if (problems.length) {
         for (const p of problems) ctx.err(`error: allocate: ${p}\n`);
         ctx.exitCode = EXIT_INPUT_ERROR;
+        return;
+      }
+      if (flags.clusters) {
+        await allocateAcross(flags, { labels: labels.map, annotations: annotations.map, matchLabels: matchLabels.map }, ctx);
         return;
       }
       // Loaded here: client-node is slow to load, and the other commands do without it.
       const { ClaimError, claimWorld } = await import('../client/claims.js');
       try {
         const w = await claimWorld({
-          pool: flags.pool,
+          pool: flags.pool!,
           namespace: flags.namespace,
           labels: labels.map,
           annotations: annotations.map,
@@ -110,3 +125,41 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
       }
     });
 };
+
+/** Which target: exactly one of --pool (one cluster) or --clusters with --game. */
+function targetProblems(flags: AllocateFlags): string[] {
+  if (!flags.pool && !flags.clusters) return ["required option '--pool <name>' not specified (or --clusters FILE with --game NAME)"];
+  if (flags.pool && flags.clusters) return ['--pool and --clusters: give one (a cluster set claims by --game, --region and --match-label)'];
+  const out: string[] = [];
+  if (flags.clusters && !flags.game) out.push('--clusters needs --game NAME (the game whose pools to claim from)');
+  if (!flags.clusters) for (const f of ['game', 'region', 'clusterTimeout'] as const) if (flags[f] !== undefined) out.push(`--${f === 'clusterTimeout' ? 'cluster-timeout' : f} is for --clusters`);
+  if (flags.clusterTimeout !== undefined && !(flags.clusterTimeout > 0 && flags.clusterTimeout <= 3600)) out.push('--cluster-timeout must be a number of seconds above 0, at most 3600');
+  return out;
+}
+
+/** `--clusters`: claimAcrossClusters, printing the world and the cluster that bound it. */
+async function allocateAcross(flags: AllocateFlags, maps: { labels: Record<string, string>; annotations: Record<string, string>; matchLabels: Record<string, string> }, ctx: CliContext): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const { ClaimError } = await import('../client/claims.js');
+  const { abandonedCleanups, claimAcrossClusters, parseClusterSet } = await import('../client/clusterSet.js');
+  try {
+    const clusterSet = parseClusterSet(readFileSync(flags.clusters!, 'utf8'), flags.clusters);
+    const w = await claimAcrossClusters({
+      clusterSet,
+      namespace: flags.namespace,
+      selector: { game: flags.game!, ...(flags.region ? { region: flags.region } : {}), ...(Object.keys(maps.matchLabels).length ? { labels: maps.matchLabels } : {}) },
+      labels: maps.labels,
+      annotations: maps.annotations,
+      timeoutSeconds: flags.timeout,
+      ...(flags.clusterTimeout ? { perClusterTimeoutSeconds: flags.clusterTimeout } : {}),
+    });
+    ctx.out(flags.output === 'json' ? `${JSON.stringify({ ...w, latencyMs: Math.round(w.latencyMs * 10) / 10 }, null, 2)}\n` : `cluster ${w.cluster}: ${formatClaimed(w)}`);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    ctx.err(`error: allocate: ${message}\n`);
+    if (flags.output === 'json') ctx.out(`${JSON.stringify({ error: { reason: e instanceof ClaimError ? e.reason : 'Error', message, namespace: flags.namespace } }, null, 2)}\n`);
+    ctx.exitCode = EXIT_INPUT_ERROR;
+  }
+  // A claim given up on a slow cluster is deleted there before the command ends.
+  await abandonedCleanups();
+}

@@ -84,6 +84,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
 
   const caches = makeCaches(kc, kube, queue, log, opts.settings?.monitoring?.podMonitors === true);
   const { worlds, games, modules, pools } = caches;
+  metrics.countWorlds(() => worlds.list().map((w) => (w as { status?: { phase?: string } }).status?.phase));
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
   const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, { signal: fence.signal, deadline: writeDeadline }, opts, log);
   caches.router.attach({ worlds, games, pools, poolCtl, claimCtl });

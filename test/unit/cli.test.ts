@@ -516,3 +516,27 @@ describe('anvil load-test: --claims usage errors', () => {
     expect(t.stderr).toBe("error: load-test: --timeout: a claim's timeoutSeconds is at most 3600\n");
   });
 });
+
+describe('anvil allocate --clusters', () => {
+  test('one of --pool or --clusters, and --clusters needs --game: all problems at once, before any cluster is contacted', () => {
+    const r = anvil('allocate', '-n', 'games', '--game', 'arena');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("required option '--pool <name>' not specified (or --clusters FILE with --game NAME)");
+    const r2 = anvil('allocate', '-n', 'games', '--pool', 'p', '--clusters', `${FIXTURES}/clusters-unreachable.yaml`, '--label', 'bad key=1');
+    expect(r2.stderr.trim().split('\n')).toEqual([expect.stringContaining('--label "bad key=1"'), expect.stringContaining('--pool and --clusters: give one')]);
+    const r3 = anvil('allocate', '-n', 'games', '--clusters', `${FIXTURES}/clusters-unreachable.yaml`);
+    expect(r3.stderr).toContain('--clusters needs --game NAME');
+  });
+
+  test('every cluster unreachable: tried in priority order, exit 1 with each attempt (-o json: the reason on stdout)', () => {
+    const r = anvil('allocate', '-n', 'games', '--clusters', `${FIXTURES}/clusters-unreachable.yaml`, '--game', 'arena', '-o', 'json');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('no cluster bound the claim (eu-1: Unreachable, ap-1: Unreachable)');
+    expect(JSON.parse(r.stdout)).toEqual({ error: { reason: 'Unreachable', message: expect.stringContaining('eu-1: Unreachable'), namespace: 'games' } });
+  });
+
+  test('a region served by one cluster of the set: only that one is tried', () => {
+    const r = anvil('allocate', '-n', 'games', '--clusters', `${FIXTURES}/clusters-unreachable.yaml`, '--game', 'arena', '--region', 'ap-south');
+    expect(r.stderr).toContain('(ap-1: Unreachable)');
+  });
+});

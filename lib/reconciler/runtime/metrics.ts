@@ -4,6 +4,7 @@
  * `anvil_runtimeorchestrator_…`) and issue 4.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { WORLD_PHASES } from '../../api/schema.js';
 
 export class ReconcilerMetrics {
   readonly registry = new Registry();
@@ -85,6 +86,25 @@ export class ReconcilerMetrics {
     registers: [this.registry],
   });
 
+  /** Read at scrape time from the world cache (see countWorlds): no bookkeeping on every event. */
+  private worldPhases?: () => Iterable<string | undefined>;
+  readonly worlds = (() => {
+    const metrics = this;
+    return new Gauge({
+      name: 'anvil_worlds',
+      help: 'WorldInstances by status.phase (Unknown: no phase yet), counted in the reconciler\'s cache when scraped',
+      labelNames: ['phase'],
+      registers: [this.registry],
+      collect() {
+        if (!metrics.worldPhases) return;
+        const counts = new Map<string, number>(WORLD_PHASES.map((p) => [p, 0]));
+        for (const p of metrics.worldPhases()) counts.set(p ?? 'Unknown', (counts.get(p ?? 'Unknown') ?? 0) + 1);
+        this.reset();
+        for (const [phase, n] of counts) this.set({ phase }, n);
+      },
+    });
+  })();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -93,5 +113,10 @@ export class ReconcilerMetrics {
   async writesSent(): Promise<number> {
     const { values } = await this.apiRequests.get();
     return values.filter((v) => !/^(get|list|watch|lease-)/.test(String(v.labels.verb))).reduce((n, v) => n + v.value, 0);
+  }
+
+  /** Where `anvil_worlds` counts from: the phases of the worlds in the cache. */
+  countWorlds(phases: () => Iterable<string | undefined>): void {
+    this.worldPhases = phases;
   }
 }

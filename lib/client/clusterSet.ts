@@ -191,11 +191,15 @@ export async function claimAcrossClusters(opts: ClusterClaimOptions): Promise<Cl
   for (const cluster of order) {
     const leftMs = totalMs - (performance.now() - start);
     if (leftMs <= 0) break;
+    // Cut short by the claim's own timeout: when this attempt times out, so has the claim (a
+    // timer may fire a little before the clock says the time is up: decide by which limit applied).
+    const cappedByTotal = leftMs < perClusterMs;
     const r = await attemptOne(cluster, Math.min(perClusterMs, leftMs), opts);
     opts.metrics?.claims.inc({ cluster: cluster.name, outcome: 'world' in r ? 'Bound' : r.outcome });
     if ('world' in r) return { ...r.world, cluster: cluster.name, attempts: [...attempts, { cluster: cluster.name, outcome: 'Bound' }] };
     attempts.push({ cluster: cluster.name, outcome: r.outcome });
     last = r;
+    if (cappedByTotal && r.outcome === 'Timeout') break;
     if (!FAILOVER_REASONS.includes(r.outcome)) throw new ClaimError(r.outcome, `cluster ${cluster.name}: ${r.message}`);
     opts.metrics?.failovers.inc({ cluster: cluster.name, reason: r.outcome });
   }

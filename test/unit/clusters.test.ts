@@ -50,7 +50,7 @@ describe('the example games on two clusters', () => {
   test('each cluster runs the worlds and pools of its regions only', () => {
     const eu = objectsIn(join(outdir, 'eu-1'));
     const ap = objectsIn(join(outdir, 'ap-1'));
-    expect(names(eu, 'WorldInstance')).toEqual(['battle-royale/br-eu-1', 'command-path/cp-eu-1', 'roguelike/crypt-1']);
+    expect(names(eu, 'WorldInstance')).toEqual(['battle-royale/br-eu-1', 'command-path/cp-eu-1', 'roguelike/crypt-1', 'roguelike/lobby']);
     expect(names(ap, 'WorldInstance')).toEqual(['battle-royale/br-ap-1', 'command-path/cp-us-1']);
     expect(names(eu, 'WorldPool')).toEqual(['command-path/cp-eu', 'roguelike/crypt']);
     expect(names(ap, 'WorldPool')).toEqual([]);
@@ -62,6 +62,7 @@ describe('the example games on two clusters', () => {
       '0005-world-battle-royale-br-eu-1.k8s.yaml',
       '0006-world-command-path-cp-eu-1.k8s.yaml',
       '0007-world-roguelike-crypt-1.k8s.yaml',
+      '0008-world-roguelike-lobby.k8s.yaml',
     ]);
     // namespaces: the platform's and those of its own worlds and pools
     expect(names(eu, 'Namespace')).not.toContain('/command-path-nope');
@@ -126,8 +127,9 @@ describe('bad cluster input', () => {
     const e = synthError(app);
     const errors = e.diagnostics.filter((d) => d.severity === 'error');
     expect(errors).toEqual([
-      expect.objectContaining({ reason: 'RegionNotServed', field: 'spec.region', source: expect.stringContaining('WorldInstance/w-typo') }),
-      expect.objectContaining({ reason: 'RegionNotServed', field: 'spec.region', source: expect.stringContaining('WorldPool/games/p-mars') }),
+      // The props path and the line that made the construct (issue 18).
+      expect.objectContaining({ reason: 'RegionNotServed', field: 'region', source: expect.stringContaining('WorldInstance/games/w-typo (test/unit/clusters.test.ts:') }),
+      expect.objectContaining({ reason: 'RegionNotServed', field: 'region', source: expect.stringContaining('WorldPool/games/p-mars (test/unit/clusters.test.ts:') }),
     ]);
     expect(errors[0]!.message).toContain('did you mean eu-west?');
     expect(errors[1]!.message).toContain('region mars is served by no cluster');

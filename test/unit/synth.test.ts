@@ -57,14 +57,14 @@ describe('the real app', () => {
     expect(differences(fresh, synthGames(join(scratch, 'again')))).toEqual([]);
   });
 
-  test('files are ordered so that one `kubectl apply -f dist/` works: CRDs first, then namespaces (and the matchmaker Roles in them)', () => {
+  test('files are ordered so that one `kubectl apply -f dist/` works: CRDs first, then namespaces (and the matchmaker Roles in them, and the module ClusterRoles worlds bind)', () => {
     const files = [...fresh.keys()];
     expect(files[0]).toBe('0000-crds.k8s.yaml');
     expect(files[1]).toBe('0001-namespaces.k8s.yaml');
     const kindsIn = (f: string): string[] => parseAllDocuments(fresh.get(f)!.toString()).map((d) => (d.toJS() as { kind: string }).kind);
     expect(new Set(kindsIn(files[0]!))).toEqual(new Set(['CustomResourceDefinition']));
     const second = kindsIn(files[1]!);
-    expect(new Set(second)).toEqual(new Set(['Namespace', 'Role']));
+    expect(new Set(second)).toEqual(new Set(['Namespace', 'Role', 'ClusterRole']));
     // Every Namespace before the first Role that lives in it.
     expect(second.lastIndexOf('Namespace')).toBeLessThan(second.indexOf('Role'));
     for (const f of files.slice(1)) expect(kindsIn(f)).not.toContain('CustomResourceDefinition');

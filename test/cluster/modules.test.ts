@@ -174,6 +174,16 @@ describe('the kart-racing design', () => {
     expect(await node(us.spec.nodeName, 'us')).toBe(true);
   });
 
+  test('a dynamic world in an undeclared region is refused by the reconciler as synth refuses it, and runs nothing', async () => {
+    await kubectlOk(['apply', '-f', '-'], { input: `${worldYaml('race-typo', ns, `${p}-race`)}  region: ue\n` });
+    const status = await eventually('race-typo Failed', async () => {
+      const w = await getJson(['worldinstances', 'race-typo', '-n', ns]);
+      return w?.status?.phase === 'Failed' ? w.status : undefined;
+    });
+    expect(JSON.stringify(status.conditions)).toContain('region ue is not declared in AnvilApp({regions}) (did you mean eu?)');
+    expect(await kubectlOk(['get', 'deployments', '-n', ns, '-l', 'anvil.dev/world=race-typo', '-o', 'name'])).toBe('');
+  });
+
   test("the engine's pod: the Secret through valueFrom and as a file, HTTP probes, its identity and security context", async () => {
     const pod = await podOf('race-eu', `${p}-engine`);
     const c = pod.spec.containers[0];

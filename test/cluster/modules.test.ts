@@ -175,12 +175,12 @@ describe('the kart-racing design', () => {
   });
 
   test('a dynamic world in an undeclared region is refused by the reconciler as synth refuses it, and runs nothing', async () => {
-    await kubectlOk(['apply', '-f', '-'], { input: `${worldYaml('race-typo', ns, `${p}-race`)}  region: ue\n` });
+    await kubectlOk(['apply', '-f', '-'], { input: `${worldYaml('race-typo', ns, `${p}-race`)}  region: euu\n` });
     const status = await eventually('race-typo Failed', async () => {
       const w = await getJson(['worldinstances', 'race-typo', '-n', ns]);
       return w?.status?.phase === 'Failed' ? w.status : undefined;
     });
-    expect(JSON.stringify(status.conditions)).toContain('region ue is not declared in AnvilApp({regions}) (did you mean eu?)');
+    expect(JSON.stringify(status.conditions)).toContain('region euu is not declared in AnvilApp({regions}) (did you mean eu?)');
     expect(await kubectlOk(['get', 'deployments', '-n', ns, '-l', 'anvil.dev/world=race-typo', '-o', 'name'])).toBe('');
   });
 

@@ -22,6 +22,7 @@ import { DEFAULT_SETTINGS, type RenderSettings } from '../../lib/render/settings
 import { renderWorld } from '../../lib/render/world.js';
 import { mergePodTemplate } from '../../lib/render/podTemplate.js';
 import { resolveAll } from '../../lib/resolve/resolve.js';
+import { checkRegions } from '../../lib/resolve/regions.js';
 import { OWNED_KINDS, STATELESS_KINDS } from '../../lib/reconciler/worlds/apply.js';
 import { catalogOf, game, mod, provides, req, world } from './fixtures.js';
 
@@ -491,6 +492,16 @@ describe('regions place pods', () => {
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+
+  test('the same check the reconciler runs on a dynamic world: undeclared, or no region at all, with did-you-mean', () => {
+    const w = (region?: string) => world('w', 'g', region ? { region } : {}) as never;
+    expect(checkRegions([w('eu-west')], regions)).toEqual([]);
+    expect(checkRegions([w('ue-west')], undefined)).toEqual([]);
+    expect(checkRegions([w('ue-west'), w()], regions).map((d) => `${d.source} ${d.field}: ${d.message}`)).toEqual([
+      'WorldInstance/games/w spec.region: region ue-west is not declared in AnvilApp({regions}) (did you mean eu-west?); declared: eu-west, us-east',
+      'WorldInstance/games/w spec.region: has no region (so: default), which is not declared in AnvilApp({regions}); declared: eu-west, us-east',
+    ]);
   });
 
   test("synth hands its settings (regions, monitoring) to the reconciler, which renders dynamic worlds with them", () => {

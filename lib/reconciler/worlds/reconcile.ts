@@ -7,6 +7,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { WorldInstance, WorldPhase } from '../../api/schema.js';
 import { objectRef, validateObject } from '../../api/validate.js';
+import { checkRegions } from '../../resolve/regions.js';
 import { formatDiagnostic, hasErrors } from '../../diagnostics/diagnostics.js';
 import { resolveWorld, type WorldPlan } from '../../resolve/resolve.js';
 import { ANNOTATION_REVISION, ANNOTATION_WHEN_WORLD_DELETED, LABEL_STATIC, LABEL_WORLD, LABEL_WORLDS_NAMESPACE, MANAGED_BY, USES_PREFIX } from '../../render/labels.js';
@@ -144,7 +145,8 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
   const none: WorkloadState = { managedBy: isStatic ? 'synth' : 'reconciler', bindings: 0, modules: 0, existing: 0, readyModules: 0, notReady: [] };
 
-  const problems = validateObject(world, objectRef(world));
+  // A world in a region synth did not declare would run on any node: refused, as synth refuses it.
+  const problems = [...validateObject(world, objectRef(world)), ...checkRegions([world], ctx.settings.regions)];
   if (hasErrors(problems)) {
     await writeStatus(world, { ok: false, reason: 'Invalid', message: problems.map(formatDiagnostic).join('; ') }, none, ctx);
     return {};

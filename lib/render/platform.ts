@@ -290,7 +290,7 @@ function reconcilerBoundary(scope: Construct, meta: Meta, namespace: string): vo
     metadata: meta(name, false),
     spec: {
       failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: [{ apiGroups: ['*'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['*', '*/*'], scope: 'Namespaced' }] },
+      matchConstraints: { resourceRules: [{ apiGroups: ['*'], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['*/*'], scope: 'Namespaced' }] },
       matchConditions: [{ name: 'is-the-reconciler', expression: `request.userInfo.username == 'system:serviceaccount:${namespace}:${RECONCILER_NAME}'` }],
       validations: [
         {

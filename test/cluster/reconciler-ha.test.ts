@@ -150,9 +150,10 @@ spec:
   buffer: {ready: 2}
 `,
   });
-  const a = await start('ha-frozen');
+  // Frequent resyncs: quiet() below waits for a full pass that writes nothing.
+  const a = await start('ha-frozen', ['--resync-seconds', '4']);
   await eventually('ha-frozen leads', async () => ((await lease())?.spec?.holderIdentity === 'ha-frozen' ? true : undefined));
-  const b = await start('ha-standby');
+  const b = await start('ha-standby', ['--resync-seconds', '4']);
   await kubectlOk(['wait', '--for=jsonpath={.status.ready}=2', '--timeout=240s', '-n', NS, 'worldpool/frozen'], { timeoutMs: 270_000 });
   // Nothing left to do: what it has sent so far is all it may ever send.
   const before = writesSent(await quiet(a));

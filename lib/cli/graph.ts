@@ -148,11 +148,10 @@ export const registerGraph: RegisterCommand = (program: Command, ctx) => {
     .addHelpText('after', EXIT_CODES_HELP)
     .action((opts: InputOptions) => {
       const plans = loadPlans(opts);
-      if (report(ctx, plans.diagnostics)) {
-        ctx.exitCode = EXIT_INPUT_ERROR;
-        return;
-      }
-      if (isEmptyInput(plans)) return;
-      ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world.length === 0 }));
+      const failed = report(ctx, plans.diagnostics);
+      // The graph is drawn even when the input has errors (an unresolved requirement is a
+      // crossed edge): that is when it helps most. The exit code still says it failed.
+      if (!isEmptyInput(plans)) ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world.length === 0 }));
+      if (failed) ctx.exitCode = EXIT_INPUT_ERROR;
     });
 };

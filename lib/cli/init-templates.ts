@@ -81,6 +81,10 @@ export const GITIGNORE = `node_modules/
 .cdk8s-out/
 `;
 
+/** main.ts, with the reconciler image when \`anvil init --image\` gave one. */
+export const mainTs = (image?: string): string =>
+  MAIN_TS.replace('const app = new AnvilApp();', image ? `const app = new AnvilApp({ reconcilerImage: ${JSON.stringify(image)} });` : 'const app = new AnvilApp();');
+
 export const MAIN_TS = `/**
  * The cdk8s app: every game of this repository, synthesized into dist/ (\`npm run synth\`).
  * A failed synth lists every problem and leaves the previous dist/ as it was.

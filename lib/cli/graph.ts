@@ -145,7 +145,7 @@ function worldGraph(
 export const registerGraph: RegisterCommand = (program: Command, ctx) => {
   addInputOptions(program.command('graph'))
     .description('print a Mermaid flowchart of the modules and bindings: the platform and every world, or only --world and the platform modules it uses')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', `${EXIT_CODES_HELP}\nanvil graph is the exception: it draws what resolves even when there are errors (an\nunresolved requirement is a crossed edge), and still exits 1.`)
     .action((opts: InputOptions) => {
       const plans = loadPlans(opts);
       const failed = report(ctx, plans.diagnostics);

@@ -1,5 +1,5 @@
 /**
- * The Anvil app: every game in games/, synthesized into dist/ (`cdk8s synth` or `npm run synth`).
+ * The Anvil app: every game in games/, synthesized into dist/ (`npm run synth`, or `cdk8s synth`).
  *
  * A failed synth prints Anvil's message only — every problem of the input, or one line for an
  * unexpected error (ANVIL_DEBUG=1 adds its stack) — and leaves dist/ as it was.
@@ -17,6 +17,8 @@ const failedExitCode = process.env.ANVIL_CDK8S_APP === '1' ? 0 : 1;
 
 try {
   buildApp().synth();
+  // The cdk8s CLI would list its scratch copy (.cdk8s-out/); the output is dist/.
+  if (failedExitCode === 1) process.stdout.write('dist/ written\n');
 } catch (e) {
   if (e instanceof AnvilInputError) {
     process.stderr.write(`${e.message}\ndist/ was left as it was.\n`);

@@ -6,7 +6,7 @@
  *
  *   const out = Testing.synthGame((scope) => { myGame(scope); });
  *   expect(out.errors).toEqual([]);
- *   expect(Testing.find(out.worlds['arena/eu-1'], 'Deployment', 'eu-1-gateway')).toBeDefined();
+ *   expect(Testing.find(out.worlds['arena/eu-1'], 'Deployment', { module: 'gateway' })).toBeDefined();
  */
 import type { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
@@ -60,6 +60,12 @@ function synthApp(app: AnvilApp): GameSynthResult {
   };
 }
 
+/** Whether `o` carries the labels of this module (and world): `anvil.dev/module`, `anvil.dev/world`. */
+const belongsTo = (o: KubeObject, by: { module: string; world?: string }): boolean => {
+  const labels = (o.metadata.labels ?? {}) as Record<string, string>;
+  return labels['anvil.dev/module'] === by.module && (by.world === undefined || labels['anvil.dev/world'] === by.world);
+};
+
 export const Testing = {
   /**
    * Defines a game with `define` (given the scope to put Module, Game and World in, and the
@@ -74,9 +80,14 @@ export const Testing = {
   /** The same for an AnvilApp you built yourself (before its synth). */
   synthApp,
 
-  /** The object of `kind` named `name` among `objects`, if any. */
-  find(objects: readonly KubeObject[], kind: string, name: string): KubeObject | undefined {
-    return objects.find((o) => o.kind === kind && o.metadata.name === name);
+  /**
+   * The object of `kind` among `objects`, if any: by its name, or by the module (and world)
+   * it belongs to — workload names end in a hash (`duel-eu-1-physics-engine-1a2b3c4d`), so
+   * `{ module: 'physics-engine' }` is the way to find a module's Deployment or Service.
+   */
+  find(objects: readonly KubeObject[], kind: string, by: string | { module: string; world?: string }): KubeObject | undefined {
+    if (typeof by === 'string') return objects.find((o) => o.kind === kind && o.metadata.name === by);
+    return objects.find((o) => o.kind === kind && belongsTo(o, by));
   },
 
   /** Every object of `kind`. */

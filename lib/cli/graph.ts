@@ -145,14 +145,13 @@ function worldGraph(
 export const registerGraph: RegisterCommand = (program: Command, ctx) => {
   addInputOptions(program.command('graph'))
     .description('print a Mermaid flowchart of the modules and bindings: the platform and every world, or only --world and the platform modules it uses')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', `${EXIT_CODES_HELP}\nanvil graph is the exception: it draws what resolves even when there are errors (an\nunresolved requirement is a crossed edge), and still exits 1.`)
     .action((opts: InputOptions) => {
       const plans = loadPlans(opts);
-      if (report(ctx, plans.diagnostics)) {
-        ctx.exitCode = EXIT_INPUT_ERROR;
-        return;
-      }
-      if (isEmptyInput(plans)) return;
-      ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world.length === 0 }));
+      const failed = report(ctx, plans.diagnostics);
+      // The graph is drawn even when the input has errors (an unresolved requirement is a
+      // crossed edge): that is when it helps most. The exit code still says it failed.
+      if (!isEmptyInput(plans)) ctx.out(mermaidGraph(plans.global, plans.worlds, { wholePlatform: opts.world.length === 0 }));
+      if (failed) ctx.exitCode = EXIT_INPUT_ERROR;
     });
 };

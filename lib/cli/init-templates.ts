@@ -24,7 +24,9 @@ export function packageJson(opts: InitOptions, anvil: PackageJson): string {
       private: true,
       type: 'module',
       scripts: {
-        synth: 'cdk8s synth --no-check-upgrade',
+        // main.ts itself, not `cdk8s synth`: that CLI prints a stack trace of its own when an
+        // app fails and lists its scratch folder (.cdk8s-out/) as the output; dist/ is written by main.ts.
+        synth: 'tsx main.ts',
         typecheck: 'tsc --noEmit',
         test: 'node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js',
         validate: 'anvil validate -f dist/',
@@ -38,9 +40,10 @@ export function packageJson(opts: InitOptions, anvil: PackageJson): string {
 }
 
 export const CDK8S_YAML = `language: typescript
-# main.ts writes dist/ itself, all at once and only when synth succeeds; the cdk8s CLI empties
-# its own output folder first, so it gets a copy.
-app: npx tsx main.ts
+# npm run synth runs main.ts directly. For \`cdk8s synth\`: main.ts writes dist/ itself, all at
+# once and only when synth succeeds; the cdk8s CLI empties its own output folder first, so it
+# gets a copy. ANVIL_CDK8S_APP tells main.ts that the CLI runs it (see main.ts).
+app: ANVIL_CDK8S_APP=1 npx tsx main.ts
 output: .cdk8s-out
 `;
 
@@ -78,6 +81,10 @@ export const GITIGNORE = `node_modules/
 .cdk8s-out/
 `;
 
+/** main.ts, with the reconciler image when \`anvil init --image\` gave one. */
+export const mainTs = (image?: string): string =>
+  MAIN_TS.replace('const app = new AnvilApp();', image ? `const app = new AnvilApp({ reconcilerImage: ${JSON.stringify(image)} });` : 'const app = new AnvilApp();');
+
 export const MAIN_TS = `/**
  * The cdk8s app: every game of this repository, synthesized into dist/ (\`npm run synth\`).
  * A failed synth lists every problem and leaves the previous dist/ as it was.
@@ -88,12 +95,17 @@ import { arena } from './games/arena.js';
 const app = new AnvilApp();
 arena(app.definitions);
 
+// Under \`cdk8s synth\` (cdk8s.yaml sets ANVIL_CDK8S_APP) a failure exits 0 here: that CLI
+// prints a stack trace whenever its app exits non-zero, and fails the command by itself when
+// the app wrote nothing.
+const failedExitCode = process.env.ANVIL_CDK8S_APP === '1' ? 0 : 1;
 try {
   app.synth();
+  process.stdout.write('dist/ written\\n');
 } catch (e) {
-  if (!(e instanceof AnvilInputError)) throw e;
-  process.stderr.write(\`\${e.message}\\ndist/ was left as it was.\\n\`);
-  process.exit(1);
+  const message = e instanceof AnvilInputError ? e.message : \`error: synth failed unexpectedly: \${e instanceof Error ? e.message : String(e)}\`;
+  process.stderr.write(\`\${message}\\ndist/ was left as it was.\\n\`);
+  process.exit(failedExitCode);
 }
 `;
 

@@ -10,7 +10,7 @@ import { EXIT_INPUT_ERROR, type RegisterCommand } from './context.js';
 import * as t from './init-templates.js';
 
 /** The project's files, by path relative to its folder. */
-export function projectFiles(opts: t.InitOptions): Record<string, string> {
+export function projectFiles(opts: t.InitOptions & { image?: string }): Record<string, string> {
   const anvil = anvilPackage();
   return {
     'package.json': t.packageJson(opts, anvil),
@@ -19,7 +19,7 @@ export function projectFiles(opts: t.InitOptions): Record<string, string> {
     'jest.config.js': t.JEST_CONFIG,
     '.gitignore': t.GITIGNORE,
     'README.md': t.README_MD(opts.name),
-    'main.ts': t.MAIN_TS,
+    'main.ts': t.mainTs(opts.image),
     'games/arena.ts': t.GAME_TS,
     'test/arena.test.ts': t.TEST_TS,
   };
@@ -34,9 +34,10 @@ export const registerInit: RegisterCommand = (program: Command, ctx) => {
     .argument('[dir]', 'the project folder (created if missing)', '.')
     .description('create a cdk8s project that depends on Anvil: an example game, main.ts, a Jest test; then npm install && npm run synth && npm test')
     .option('--anvil <spec>', 'how package.json depends on Anvil (a version range, a tarball or a folder)', `^${anvilPackage().version}`)
-    .action((dir: string, opts: { anvil: string }) => {
+    .option('--image <ref>', "the reconciler's image in dist/ (built from Anvil's Dockerfile; default: the image of this Anvil release)")
+    .action((dir: string, opts: { anvil: string; image?: string }) => {
       const root = resolve(dir);
-      const files = projectFiles({ name: packageName(root), anvilSpec: opts.anvil });
+      const files = projectFiles({ name: packageName(root), anvilSpec: opts.anvil, ...(opts.image ? { image: opts.image } : {}) });
       const existing = Object.keys(files).filter((f) => existsSync(join(root, f)));
       if (existing.length > 0) {
         ctx.err(`error: ${root}: would overwrite ${existing.join(', ')}; run anvil init in an empty folder\n`);

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { error, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from '../diagnostics/diagnostics.js';
-import { loadDefinitions } from './load.js';
+import { atLine, loadDefinitions, type LoadResult } from './load.js';
 import { buildCatalog, type Catalog } from '../resolve/catalog.js';
 import { resolveAll, type GlobalPlan, type WorldPlan } from '../resolve/resolve.js';
 import { checkDesign } from '../resolve/design.js';
@@ -56,7 +56,13 @@ function selectWorld(catalog: Catalog, wanted: string): { world?: WorldInstance;
  * the shared platform are reported either way; other worlds' problems only without `-w`.
  */
 export function loadPlans(opts: InputOptions): Plans {
+  const plans = plansOf(opts);
+  return { ...plans, diagnostics: plans.diagnostics.map((d) => atLine(d, plans.lines)) };
+}
+
+function plansOf(opts: InputOptions): Plans & { lines: LoadResult['lines'] } {
   const loaded = loadDefinitions(opts.filename);
+  const lines = loaded.lines;
   const { catalog, diagnostics: catalogProblems } = buildCatalog(loaded.objects);
   const resolved = resolveAll(catalog);
   const diagnostics = [...loaded.diagnostics, ...catalogProblems];
@@ -64,7 +70,7 @@ export function loadPlans(opts: InputOptions): Plans {
   const pools = checkPools(loaded.objects.filter((o) => (o.object as { kind?: unknown } | null)?.kind === 'WorldPool'), catalog);
   if (opts.world.length === 0) {
     const design = checkDesign({ catalog, global: resolved.global, worlds: resolved.worlds, pools: pools.sourced });
-    return { catalog, global: resolved.global, worlds: resolved.worlds, diagnostics: [...diagnostics, ...resolved.diagnostics, ...pools.diagnostics, ...design] };
+    return { catalog, global: resolved.global, worlds: resolved.worlds, diagnostics: [...diagnostics, ...resolved.diagnostics, ...pools.diagnostics, ...design], lines };
   }
   const selected = new Set<WorldInstance>();
   for (const wanted of opts.world) {
@@ -75,7 +81,7 @@ export function loadPlans(opts: InputOptions): Plans {
   const worlds = resolved.worlds.filter((p) => selected.has(p.world));
   diagnostics.push(...resolved.global.diagnostics, ...worlds.flatMap((p) => p.diagnostics), ...resolved.collisions);
   diagnostics.push(...checkDesign({ catalog, global: resolved.global, worlds, pools: [] }));
-  return { catalog, global: resolved.global, worlds, diagnostics };
+  return { catalog, global: resolved.global, worlds, diagnostics, lines };
 }
 
 /** True when the input held no Anvil object (the loader has warned): nothing to print. */
@@ -89,7 +95,7 @@ export function report(io: CliIo, diagnostics: readonly Diagnostic[]): boolean {
 
 export const EXIT_CODES_HELP = `
 Problems are written to stderr, one per line, as "error: SOURCE FIELD: MESSAGE" or
-"warning: …", where SOURCE is FILE#DOCUMENT (1-based). All problems are reported together.
+"warning: …", where SOURCE is FILE:LINE (the line of the field the problem is about). All problems are reported together.
 When there is any error, nothing is written to stdout, so a pipe never gets a partial result.
 
 Exit codes: 0 success (warnings allowed), 1 errors in the input or bad usage, 2 internal error.`;

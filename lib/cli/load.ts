@@ -14,6 +14,25 @@ import type { Sourced } from '../resolve/catalog.js';
 export interface LoadResult {
   objects: Sourced[];
   diagnostics: Diagnostic[];
+  /**
+   * The line of a field of a document, by the document's source (`file#2`): where a message
+   * about that field points (`file:14`). Absent for sources that are not a YAML document.
+   */
+  lines?: Map<string, (field?: string) => number>;
+}
+
+/** `spec.requires[0].scope` -> ['spec', 'requires', 0, 'scope'] */
+const fieldPath = (field: string): (string | number)[] =>
+  field.split(/\.|\[(\d+)\]/).filter((p) => p !== undefined && p !== '').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+
+/** The 1-based line where the deepest existing node on `path` starts in `doc`. */
+function lineOf(doc: Document.Parsed, lineCounter: LineCounter, path: (string | number)[]): number {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    if (range) return lineCounter.linePos(range[0]).line;
+  }
+  return 1;
 }
 
 const INPUT_FILE = /\.(ya?ml|json)$/i;
@@ -127,12 +146,19 @@ export function parseDefinitions(text: string, file: string): LoadResult {
     out.diagnostics.push(error(file, undefined, `has ${docs.length} YAML documents; at most ${INPUT_LIMITS.maxDocuments} are allowed per file`, 'InputTooLarge'));
     return out;
   }
+  out.lines = new Map();
   docs.forEach((doc, i) => {
     const source = `${file}#${i + 1}`;
+    out.lines!.set(source, (field) => lineOf(doc, lineCounter, field ? fieldPath(field) : []));
+    // The items of a v1 List: `file#1 items[3]`.
+    const items = doc.get('items', true);
+    if (items && typeof items === 'object' && 'items' in items && Array.isArray(items.items)) {
+      items.items.forEach((_, j) => out.lines!.set(`${source} items[${j}]`, (field) => lineOf(doc, lineCounter, ['items', j, ...(field ? fieldPath(field) : [])])));
+    }
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const { line, col } = lineCounter.linePos(e.pos[0]);
-        out.diagnostics.push(error(source, undefined, `YAML syntax error at line ${line}, column ${col}: ${e.message}`, 'YAMLSyntax'));
+        out.diagnostics.push(error(`${file}:${line}`, undefined, `YAML syntax error at column ${col}: ${e.message}`, 'YAMLSyntax'));
       }
       return;
     }
@@ -169,6 +195,7 @@ export function loadDefinitions(paths: readonly string[]): LoadResult {
       const one = parseDefinitions(text, file);
       out.objects.push(...one.objects);
       out.diagnostics.push(...one.diagnostics);
+      for (const [k, v] of one.lines ?? []) (out.lines ??= new Map()).set(k, v);
     }
   }
   if (out.objects.length === 0 && !out.diagnostics.some((d) => d.severity === 'error')) {
@@ -182,4 +209,19 @@ function describeFsError(e: unknown): string {
   if (code === 'ENOENT') return 'no such file or folder';
   if (code === 'EACCES') return 'permission denied';
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * A diagnostic about a YAML document names the file and line of the field it is about
+ * (`games/a.yaml:14`) rather than the document's number; so do sources quoted in its
+ * message ("already defined in games/a.yaml:3").
+ */
+export function atLine(d: Diagnostic, lines: ReadonlyMap<string, (field?: string) => number> | undefined): Diagnostic {
+  if (!lines) return d;
+  const line = lines.get(d.source);
+  const message = d.message.replace(/(\S+#\d+(?: items\[\d+\])?)/g, (s) => {
+    const at = lines.get(s);
+    return at ? `${s.replace(/#\d+.*$/, '')}:${at()}` : s;
+  });
+  return { ...d, ...(line ? { source: `${d.source.replace(/#\d+.*$/, '')}:${line(d.field)}` } : {}), message };
 }

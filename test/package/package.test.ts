@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,5 +127,54 @@ test('from an empty folder to a synthesized, tested game, with Anvil from its np
   // 5. the installed CLI agrees with synth.
   const validated = await ok('npx anvil validate', 'npx', ['--no-install', 'anvil', 'validate', '-f', 'dist/'], project);
   expect(validated.stdout).toMatch(/^valid: 2 module\(s\), 1 game\(s\), 1 world\(s\)/);
-  expect(existsSync(join(project, '.cdk8s-out'))).toBe(true);
+  // npm run synth runs main.ts: no scratch copy of the cdk8s CLI, only dist/.
+  expect(existsSync(join(project, '.cdk8s-out'))).toBe(false);
+});
+
+/** A main.ts with one mistake (issue 18's trial): `edits` replace parts of a small valid app. */
+function mistakeMain(edits: Partial<Record<'app' | 'gw' | 'rules' | 'world' | 'extra', string>>): string {
+  return `import { AnvilApp, AnvilInputError, Game, Module, World, WorldPool } from '@anvil-dev/anvil';
+const app = new AnvilApp(${edits.app ?? '{}'});
+const s = app.definitions;
+const gw = new Module(s, 'gw', { version: '1.0.0', image: 'x/gw:1', ports: [{ name: 'ws', port: 7000, protocol: 'TCP', expose: { type: 'NodePort' } }], requires: [{ capabilityId: 'rules', versionConstraint: '^1.0.0', scope: 'world' }]${edits.gw ?? ''} });
+const rules = new Module(s, 'rules', { version: '1.0.0', image: 'x/rules:1', ports: [{ name: 'grpc', port: 50051, protocol: 'TCP' }], provides: [{ capabilityId: 'rules', version: '1.0.0' }]${edits.rules ?? ''} });
+const game = new Game(s, 'arena', { modules: [gw, rules] });
+new World(s, 'a1', { game, namespace: 'arena'${edits.world ?? ''} });
+${edits.extra ?? ''}
+void WorldPool;
+try {
+  app.synth();
+} catch (e) {
+  if (!(e instanceof AnvilInputError)) throw e;
+  process.stderr.write(\`\${e.message}\\n\`);
+  process.exit(1);
+}
+`;
+}
+
+// Ten mistakes of the trial: each one is exit 1 with Anvil's message, and no stack trace.
+const MISTAKES: [string, Parameters<typeof mistakeMain>[0], string][] = [
+  ['a nodePort asked for by two worlds', { gw: ", ports: [{ name: 'ws', port: 7000, expose: { type: 'NodePort', nodePort: 30080 } }]", extra: "new World(s, 'a2', { game, namespace: 'arena' });" }, 'nodePort 30080 is asked for by'],
+  ['storage shared by 2 replicas', { rules: ", replicas: 2, storage: { size: '1Gi', mountPath: '/data' }" }, 'share one storage claim, which is ReadWriteOnce'],
+  ['a dependency cycle', { gw: ", provides: [{ capabilityId: 'lobby', version: '1.0.0' }]", rules: ", requires: [{ capabilityId: 'lobby', versionConstraint: '^1.0.0', scope: 'world' }]" }, 'dependency cycle gw → rules → gw'],
+  ['a World prop typo', { world: ", regoin: 'eu-west'" }, 'regoin: unknown prop (did you mean region?)'],
+  ['a WorldPool prop typo', { extra: "new WorldPool(s, 'p', { game, namespace: 'arena', bufer: 3 });" }, 'bufer: unknown prop (did you mean buffer?)'],
+  ['a Module field typo', { rules: ', replica: 2' }, 'replica: unknown field (did you mean replicas?)'],
+  ['a storage size that is no quantity', { rules: ", storage: { size: '1gb', mountPath: '/data' }" }, 'must be a quantity such as 512Mi or 2Gi'],
+  ['an AnvilApp prop typo', { app: "{ reconcilerImag: 'x' }" }, 'reconcilerImag: unknown prop (did you mean reconcilerImage?)'],
+  ['a world of an unknown game', { extra: "new World(s, 'b1', { game: 'arean', namespace: 'arena' });" }, 'game arean is not defined'],
+  ['a pool buffer as a percentage', { extra: "new WorldPool(s, 'p', { game, namespace: 'arena', buffer: '10%' });" }, '"10%" is not a count'],
+];
+
+test.each(MISTAKES)('a mistake, %s: npm run synth exits 1 with Anvil\'s message and no stack trace', async (_name, edits, words) => {
+  const mainTs = readFileSync(join(project, 'main.ts'), 'utf8');
+  try {
+    writeFileSync(join(project, 'main.ts'), mistakeMain(edits));
+    const r = await run('npm run synth', 'npm', ['run', 'synth', '--silent'], project);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(words);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+  } finally {
+    writeFileSync(join(project, 'main.ts'), mainTs);
+  }
 });

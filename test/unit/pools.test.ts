@@ -229,6 +229,8 @@ describe('planClaims', () => {
     const orphan = world('w1', { claimUid: 'c-gone', claimName: 'gone' });
     const owned = world('w2', { claimUid: 'c-new', claimName: 'new', ownedByClaim: true });
     expect(planClaims([], [orphan, owned], [P], T0).actions).toEqual([{ type: 'repair', claimUid: 'c-gone', claimName: 'gone', worlds: [orphan] }]);
+    // Without the claim's name there is nothing to read: nothing is removed on the cache's word.
+    expect(planClaims([], [world('w3', { claimUid: 'c-anon' })], [P], T0).actions).toEqual([]);
   });
 
   test('worlds with a write in flight (or of unknown outcome) are neither repaired nor bound', () => {

@@ -242,8 +242,8 @@ export class ClaimController {
   }
 
   /** A half-done binding, finished or undone from the claim as the server has it (never from the cache). */
-  private async repair(namespace: string, claimUid: string, claimName: string | undefined, worlds: WorldView[], at: string): Promise<void> {
-    const read = claimName ? await this.o.kube.read<Obj>(API_VERSION, 'WorldClaim', claimName, namespace) : undefined;
+  private async repair(namespace: string, claimUid: string, claimName: string, worlds: WorldView[], at: string): Promise<void> {
+    const read = await this.o.kube.read<Obj>(API_VERSION, 'WorldClaim', claimName, namespace);
     const fresh = read ? { ...claimView(read), ...(read.metadata?.deletionTimestamp ? { deleting: true } : {}) } : undefined;
     for (const step of settleRepair(claimUid, fresh, worlds)) {
       if (!this.o.canWrite()) return;

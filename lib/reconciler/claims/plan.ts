@@ -66,7 +66,7 @@ export interface PoolInfo {
 
 export type ClaimAction =
   | { type: 'bind'; claim: ClaimView; world: WorldView; pool: string }
-  | { type: 'repair'; claimUid: string; claimName?: string; worlds: WorldView[] }
+  | { type: 'repair'; claimUid: string; claimName: string; worlds: WorldView[] }
   | { type: 'lost'; claim: ClaimView; world: string }
   | { type: 'wait'; claim: ClaimView; pools: string[]; message: string }
   | { type: 'fail'; claim: ClaimView; reason: 'PoolExhausted' | 'PoolNotFound'; message: string };
@@ -124,7 +124,8 @@ function repairs(claims: readonly ClaimView[], worlds: readonly WorldView[]): { 
     if (claim ? consistent(claim, ws) : ws.some((w) => w.ownedByClaim)) continue;
     const sorted = [...ws].sort((a, b) => a.name.localeCompare(b.name));
     const claimName = claim?.name ?? sorted.find((w) => w.claimName)?.claimName;
-    actions.push({ type: 'repair', claimUid: uid, ...(claimName ? { claimName } : {}), worlds: sorted });
+    if (!claimName) continue; // no claim to read: nothing is removed on the cache's word
+    actions.push({ type: 'repair', claimUid: uid, claimName, worlds: sorted });
     handled.add(uid);
   }
   return { actions, handled };

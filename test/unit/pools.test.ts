@@ -225,6 +225,22 @@ describe('planClaims', () => {
     expect(settleRepair('c-s', { ...stale, deleting: true }, repairOf('c-s').worlds)).toEqual([]);
   });
 
+  test('property: whatever the cache showed, a repair never releases the world the claim (read from the server) names, and completes at most one', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat(20), { minLength: 1, maxLength: 6 }), fc.option(fc.nat(20), { nil: undefined }), fc.constantFrom('Pending', 'Bound', 'Failed'), (ids, named, phase) => {
+        const ws = ids.map((i) => world(`w${i}`, { claimUid: 'c-a' }));
+        const fresh = claim('a', 1, { status: { phase: phase as 'Pending', ...(named !== undefined && phase === 'Bound' ? { worldRef: { name: `w${named}` } } : {}) } });
+        const steps = settleRepair('c-a', fresh, ws);
+        const released = steps.filter((x) => x.type === 'release').map((x) => x.world.name);
+        if (phase === 'Bound' && named !== undefined) expect(released).not.toContain(`w${named}`);
+        expect(steps.filter((x) => x.type === 'complete').length).toBeLessThanOrEqual(1);
+        // Every stamped world is kept (named or completed) or released, never both.
+        const kept = steps.filter((x) => x.type === 'complete').map((x) => x.world.name);
+        for (const k of kept) expect(released).not.toContain(k);
+      }),
+    );
+  });
+
   test('finding 4: a world stamped for a claim the cache does not show is repaired only once its claim no longer owns it (orphaned)', () => {
     const orphan = world('w1', { claimUid: 'c-gone', claimName: 'gone' });
     const owned = world('w2', { claimUid: 'c-new', claimName: 'new', ownedByClaim: true });

@@ -174,7 +174,7 @@ describe('the claim controller with stale caches', () => {
     api.objects.delete('WorldInstance/w9');
     await pass();
     const st = api.get('WorldClaim', 'a')!.status;
-    expect(st.phase).toBe('Failed');
+    expect(st).toMatchObject({ phase: 'Failed', worldRef: { name: 'w9' }, endpoints: [] });
     expect(st.conditions).toEqual([expect.objectContaining({ type: 'Bound', status: 'False', reason: 'WorldLost', message: 'world w9 no longer exists' })]);
     expect(api.events).toEqual([expect.objectContaining({ reason: 'WorldLost', type: 'Warning', involvedObject: expect.objectContaining({ kind: 'WorldClaim', name: 'a' }) })]);
   });

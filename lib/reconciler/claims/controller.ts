@@ -260,7 +260,8 @@ export class ClaimController {
     const w = await this.o.kube.read<KubernetesObject>(API_VERSION, 'WorldInstance', world, namespace);
     if (w && !w.metadata?.deletionTimestamp && w.metadata?.annotations?.[ANNOTATION_CLAIM_UID] === claim.uid) return;
     const message = `world ${world} ${w?.metadata?.deletionTimestamp ? 'is being deleted' : 'no longer exists'}`;
-    await this.writeStatus(namespace, claim, failedStatus(claim, 'WorldLost', message, at));
+    // worldRef keeps naming the world it lost; its endpoints lead nowhere now.
+    await this.writeStatus(namespace, claim, { ...failedStatus(claim, 'WorldLost', message, at), worldRef: { name: world }, endpoints: [] });
     this.o.log(`claim ${namespace}/${claim.name}: Failed (WorldLost): ${message}`);
     await this.event(namespace, claim, 'WorldLost', message, 'Warning');
   }

@@ -68,6 +68,7 @@ interface AllocateFlags {
   timeout: number;
   output: 'text' | 'json';
   kubeconfig?: string;
+  requestId?: string;
 }
 
 export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
@@ -85,6 +86,7 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
     .option('--annotation <key=value>', 'annotation stamped on the bound world (repeatable)', collect, [])
     .option('--timeout <seconds>', 'how long the claim may wait for a ready world (the claim\'s spec.timeoutSeconds)', seconds, 30)
     .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)')
+    .option('--request-id <id>', 'names the claim: run again with the same id (after a lost reply, say), it gets the same claim and world (default: a new id)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nThe world is yours until the claim is deleted (kubectl delete worldclaim NAME -n NS), which deletes the world too.\nExit codes: 0 bound, 1 not bound (the reason is printed: PoolExhausted, PoolNotFound, Timeout, …) or bad usage, 2 internal error.\n')
     .action(async (flags: AllocateFlags) => {
@@ -111,6 +113,7 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
           annotations: annotations.map,
           timeoutSeconds: flags.timeout,
           ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+          ...(flags.requestId ? { requestId: flags.requestId } : {}),
         });
         ctx.out(flags.output === 'json' ? `${JSON.stringify({ ...w, latencyMs: Math.round(w.latencyMs * 10) / 10 }, null, 2)}\n` : formatClaimed(w));
       } catch (e) {

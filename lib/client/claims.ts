@@ -10,11 +10,17 @@
  * failed claim is deleted, so a late binding cannot leave a world nobody uses. Releasing a
  * world is deleting its claim (`releaseWorld`): the world goes with it and the pool refills.
  *
+ * A claim is named from a request id (given, or a random one per call), so a create whose
+ * reply was lost is found again by a retry rather than leaked, and a call retried with the
+ * same `requestId` gets the same claim, and so the same world. Calls share one keep-alive
+ * connection pool per kubeconfig.
+ *
  * API calls, and so the RBAC a matchmaker needs (the `anvil-matchmaker` Role in dist):
  * create the claim; watch it (by `metadata.name` field selector, which RBAC authorizes as
  * a watch of that one object: no list); get it only to resume after the watch broke; delete
  * it on failure or release.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from '../api/schema.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
@@ -29,7 +35,7 @@ export type { Endpoint };
 export interface ClaimObject {
   apiVersion?: string;
   kind?: string;
-  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string; labels?: Record<string, string> };
+  metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; creationTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: Record<string, unknown>;
   status?: WorldClaimStatus;
 }
@@ -50,6 +56,11 @@ export type ClaimWorldOptions = PoolChoice & {
   timeoutSeconds?: number;
   /** Extra time to wait for the reconciler's verdict after the timeout (default 10 s). */
   graceSeconds?: number;
+  /**
+   * Names the claim (default: a random id per call): a call retried with the same id (after a
+   * lost reply, a crash of the caller) gets the same claim, and so the same world.
+   */
+  requestId?: string;
   signal?: AbortSignal;
 };
 
@@ -81,13 +92,26 @@ export class ClaimError extends Error {
 
 export const DEFAULT_CLAIM_TIMEOUT_SECONDS = 30;
 
-/** The WorldClaim a claimWorld call creates (a generated name). */
-export function claimBody(opts: ClaimWorldOptions): ClaimObject {
-  const prefix = `${(opts.pool ?? opts.selector?.game ?? 'claim').slice(0, 50).replace(/-+$/, '')}-`;
+/** The annotation a claim created by claimWorld carries: the request id its name is made from. */
+export const ANNOTATION_REQUEST_ID = 'anvil.dev/request-id';
+
+/** A claim's name from its request id: the pool (or game) and a hash of the id; a DNS label. */
+export function claimName(opts: PoolChoice, requestId: string): string {
+  const prefix = (opts.pool ?? opts.selector?.game ?? 'claim').slice(0, 50).replace(/-+$/, '');
+  return `${prefix}-${createHash('sha256').update(requestId).digest('hex').slice(0, 12)}`;
+}
+
+/** The WorldClaim a claimWorld call creates, named from its request id. */
+export function claimBody(opts: ClaimWorldOptions & { requestId: string }): ClaimObject {
   return {
     apiVersion: API_VERSION,
     kind: 'WorldClaim',
-    metadata: { generateName: prefix, namespace: opts.namespace, ...(opts.claimLabels ? { labels: opts.claimLabels } : {}) } as ClaimObject['metadata'],
+    metadata: {
+      name: claimName(opts, opts.requestId),
+      namespace: opts.namespace,
+      annotations: { [ANNOTATION_REQUEST_ID]: opts.requestId },
+      ...(opts.claimLabels ? { labels: opts.claimLabels } : {}),
+    },
     spec: {
       ...(opts.pool !== undefined
         ? { poolRef: { name: opts.pool } }
@@ -112,18 +136,29 @@ export function claimOutcome(claim: ClaimObject): ClaimOutcome {
   return { state: 'Pending' };
 }
 
+/** One keep-alive connection pool per kubeconfig, shared by every call (a new TLS handshake per claim is not free). */
+const clients = new WeakMap<KubeConfig, CustomObjectsApi>();
+const configs = new Map<string, KubeConfig>();
+
+function sharedConfig(from?: KubeConfig | string): KubeConfig {
+  if (from instanceof KubeConfig) return from;
+  const key = from ?? '';
+  if (!configs.has(key)) configs.set(key, kubeConfigOf(from));
+  return configs.get(key)!;
+}
+
+function sharedClient(kc: KubeConfig): CustomObjectsApi {
+  if (!clients.has(kc)) clients.set(kc, keepAliveClient(kc, CustomObjectsApi, 16));
+  return clients.get(kc)!;
+}
+
 /** Creates a WorldClaim and waits until it is Bound; throws ClaimError otherwise (see the file's comment). */
 export async function claimWorld(opts: ClaimWorldOptions): Promise<ClaimedWorld> {
   if ((opts.pool === undefined) === (opts.selector === undefined)) throw new TypeError('claimWorld: give exactly one of pool or selector');
-  const kc = kubeConfigOf(opts.kubeconfig);
-  const api = keepAliveClient(kc, CustomObjectsApi, 4);
+  const kc = sharedConfig(opts.kubeconfig);
+  const api = sharedClient(kc);
   const t0 = performance.now();
-  let created: ClaimObject;
-  try {
-    created = (await api.createNamespacedCustomObject({ ...claimsApi, namespace: opts.namespace, body: claimBody(opts) })) as ClaimObject;
-  } catch (e) {
-    throw new ClaimError('CreateFailed', `creating a WorldClaim in ${opts.namespace}: ${apiErrorText(e)}`, undefined, opts.namespace);
-  }
+  const created = await createOrFind(api, { ...opts, requestId: opts.requestId ?? randomUUID() });
   const name = created.metadata!.name!;
   const waitMs = ((opts.timeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS) + (opts.graceSeconds ?? 10)) * 1000;
   const outcome = await waitForVerdict(kc, api, opts.namespace, created, waitMs, opts.signal);
@@ -134,9 +169,41 @@ export async function claimWorld(opts: ClaimWorldOptions): Promise<ClaimedWorld>
   throw new ClaimError(outcome.reason, `WorldClaim ${opts.namespace}/${name}: ${outcome.message}`, name, opts.namespace);
 }
 
+const CREATE_ATTEMPTS = 4;
+
+/**
+ * Creates the claim of this request id, or finds it: when the name exists already (a retry,
+ * or a create whose reply was lost and that is sent again), the existing claim is this
+ * request's if it carries the same request id. A create that got no answer is retried.
+ */
+async function createOrFind(api: CustomObjectsApi, opts: ClaimWorldOptions & { requestId: string }): Promise<ClaimObject> {
+  const body = claimBody(opts);
+  const name = body.metadata!.name!;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await api.createNamespacedCustomObject({ ...claimsApi, namespace: opts.namespace, body })) as ClaimObject;
+    } catch (e) {
+      const code = statusOf(e);
+      if (code === 409) return findOwn(api, opts.namespace, name, opts.requestId);
+      if (code !== undefined || attempt >= CREATE_ATTEMPTS) throw new ClaimError('CreateFailed', `creating WorldClaim ${opts.namespace}/${name}: ${apiErrorText(e)}`, name, opts.namespace);
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+    }
+  }
+}
+
+async function findOwn(api: CustomObjectsApi, namespace: string, name: string, requestId: string): Promise<ClaimObject> {
+  const found = (await api.getNamespacedCustomObject({ ...claimsApi, namespace, name }).catch((e: unknown) => {
+    throw new ClaimError('CreateFailed', `WorldClaim ${namespace}/${name} exists but cannot be read: ${apiErrorText(e)}`, name, namespace);
+  })) as ClaimObject;
+  if (found.metadata?.annotations?.[ANNOTATION_REQUEST_ID] !== requestId) {
+    throw new ClaimError('CreateFailed', `WorldClaim ${namespace}/${name} exists for another request (annotation ${ANNOTATION_REQUEST_ID}); use another request id`, name, namespace);
+  }
+  return found;
+}
+
 /** Deletes a claim: its world (and everything the world owns) goes with it, and the pool refills. */
 export async function releaseWorld(opts: { kubeconfig?: KubeConfig | string; namespace: string; claim: string }): Promise<void> {
-  const api = keepAliveClient(kubeConfigOf(opts.kubeconfig), CustomObjectsApi, 1);
+  const api = sharedClient(sharedConfig(opts.kubeconfig));
   try {
     await api.deleteNamespacedCustomObject({ ...claimsApi, namespace: opts.namespace, name: opts.claim });
   } catch (e) {

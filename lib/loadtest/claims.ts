@@ -136,9 +136,8 @@ function trackers(kube: Kube, opts: ClaimLoadTestOptions, runId: string, claims:
 async function createClaims(api: CustomObjectsApi, opts: ClaimLoadTestOptions, runId: string, names: string[], claims: Map<string, ClaimState>, progress: () => void): Promise<void> {
   await forEachBounded(names.length, opts.concurrency, async (i) => {
     const name = names[i]!;
-    const body = claimBody({ pool: opts.pool, namespace: opts.namespace, timeoutSeconds: opts.timeoutSeconds, claimLabels: { [LABEL_LOAD_TEST]: runId, [MANAGED_BY]: 'anvil-load-test' } });
-    body.metadata = { ...body.metadata, name };
-    delete (body.metadata as { generateName?: string }).generateName;
+    const body = claimBody({ pool: opts.pool, namespace: opts.namespace, timeoutSeconds: opts.timeoutSeconds, requestId: name, claimLabels: { [LABEL_LOAD_TEST]: runId, [MANAGED_BY]: 'anvil-load-test' } });
+    body.metadata = { ...body.metadata, name }; // the run's own names
     const state = claims.get(name) ?? {};
     claims.set(name, state);
     state.createStart = performance.now();

@@ -87,11 +87,14 @@ export const RECONCILER_PORT = 8080;
  * where the OwnerReferencesPermissionEnforcement admission plugin is on; create, get and
  * patch on Events (a repeated failure counts up one Event); for rollouts (issue 10) get on
  * worlds (a revision annotation retried after a conflict), patch on the game's status, and
- * patch on deployments (already owned) for the static worlds' rollout gate, spec.paused.
+ * patch on deployments (already owned) for the static worlds' rollout gate, spec.paused;
+ * get on worldclaims: a repair reads the claim from the server, never from the cache alone.
  */
 const OWNED = ['list', 'watch', 'get', 'create', 'patch', 'delete'];
 export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [GROUP], resources: ['gamedefinitions', 'modulemanifests', 'worldpools', 'worldclaims'], verbs: ['list', 'watch'] },
+  // A claim read from the server before a half-done binding is repaired (the cache may be stale).
+  { apiGroups: [GROUP], resources: ['worldclaims'], verbs: ['get'] },
   // Pool worlds: created by the pool controller, bound (patch) by the claim controller, spares
   // removed; revision annotations set by rollouts (get: read again after a conflict).
   { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['list', 'watch', 'get', 'create', 'patch', 'delete'] },

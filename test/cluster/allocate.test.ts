@@ -4,7 +4,7 @@
 // PoolExhausted; a missing pool with PoolNotFound; and the anvil-matchmaker Role of dist is
 // enough for a ServiceAccount to allocate, and allows nothing else. No timing is asserted.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
+import { ClaimError, claimName, claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { kubectl, kubectlOk, kubeconfigPath } from './kubectl.js';
 import { killAnvilProcesses, liveAnvilProcesses, runAnvil } from './anvilProcess.js';
 import { applyGames, createPool, distMatchmakerRole, waitPoolReady } from './poolHarness.js';
@@ -94,6 +94,25 @@ describe('claimWorld() for matchmakers', () => {
     await releaseWorld({ kubeconfig: kubeconfigPath(), namespace: ns, claim: got.claim });
     // The garbage collector takes the world with its claim.
     await eventually(`world ${got.world} to be deleted with its claim`, async () => (await getJson(['worldinstance', got.world, '-n', ns])) === undefined, 120_000);
+  });
+
+  test('a request id names the claim: calls with the same id (at once, and retried later) get the same claim and world; a name another request holds is refused', async () => {
+    await waitPoolReady(ns, 'warm', 2);
+    const requestId = `match-${suffix}`;
+    const call = () => claimWorld({ kubeconfig: kubeconfigPath(), namespace: ns, pool: 'warm', requestId, timeoutSeconds: 30 });
+    const [a, b] = await Promise.all([call(), call()]);
+    const c = await call();
+    expect(a.claim).toBe(claimName({ pool: 'warm' }, requestId));
+    expect([b.claim, c.claim]).toEqual([a.claim, a.claim]);
+    expect([b.world, c.world]).toEqual([a.world, a.world]);
+    expect((await listJson('worldinstances', ns, `anvil.dev/claim=${a.claim}`)).map((w) => w.metadata.name)).toEqual([a.world]);
+    await releaseWorld({ kubeconfig: kubeconfigPath(), namespace: ns, claim: a.claim });
+
+    const taken = claimName({ pool: 'empty' }, `taken-${suffix}`);
+    await kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', metadata: { name: taken, namespace: ns }, spec: { poolRef: { name: 'empty' }, timeoutSeconds: 2 } }) });
+    const e = await claimWorld({ kubeconfig: kubeconfigPath(), namespace: ns, pool: 'empty', requestId: `taken-${suffix}`, timeoutSeconds: 2 }).catch((x: unknown) => x);
+    expect(e).toMatchObject({ reason: 'CreateFailed', claim: taken });
+    expect((e as Error).message).toContain('exists for another request');
   });
 
   test('a selector no pool matches: ClaimError PoolNotFound, and the claim is deleted', async () => {

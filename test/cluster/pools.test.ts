@@ -258,6 +258,59 @@ describe('with one reconciler', () => {
     expect(new Set((await listJson('worldinstances', ns)).map((w) => w.metadata.name))).toEqual(new Set(claimed.keys()));
   });
 
+  test('issue 20, finding 3: a Bound claim whose world is deleted goes Failed (WorldLost) with a Warning Event', async () => {
+    const ns = await newNamespace('pl-lost');
+    await kubectlOk(['apply', '-f', '-'], { input: poolYaml('lost', ns, { buffer: { ready: 1 } }) });
+    await poolReady('lost', ns, 1);
+    await kubectlOk(['apply', '-f', '-'], { input: claimYaml('doomed', ns, { poolRef: { name: 'lost' } }) });
+    const c = (await allBound(ns, ['doomed']))[0];
+    const worldName = c.status.worldRef.name;
+    await kubectlOk(['delete', 'worldinstance', worldName, '-n', ns, '--wait=false']);
+    const failed = await eventually('doomed Failed', async () => ((await claim('doomed', ns))?.status?.phase === 'Failed' ? claim('doomed', ns) : undefined));
+    expect(failed.status.conditions).toEqual([expect.objectContaining({ type: 'Bound', status: 'False', reason: 'WorldLost' })]);
+    expect(failed.status.conditions[0].message).toContain(worldName);
+    expect(failed.status).toMatchObject({ worldRef: { name: worldName }, endpoints: [] });
+    await eventually('a WorldLost Warning Event', async () =>
+      (await listJson('events', ns)).some((e) => e.involvedObject.kind === 'WorldClaim' && e.involvedObject.name === 'doomed' && e.reason === 'WorldLost' && e.type === 'Warning') ? true : undefined,
+    );
+  });
+
+  test('issue 20, finding 4: a claim deleted with --cascade=orphan releases its world; the pool no longer counts it claimed', async () => {
+    const ns = await newNamespace('pl-orphan');
+    await kubectlOk(['apply', '-f', '-'], { input: poolYaml('orph', ns, { buffer: { ready: 1 } }) });
+    await poolReady('orph', ns, 1);
+    await kubectlOk(['apply', '-f', '-'], { input: claimYaml('left', ns, { poolRef: { name: 'orph' } }) });
+    const worldName = (await allBound(ns, ['left']))[0].status.worldRef.name;
+    await kubectlOk(['delete', 'worldclaim', 'left', '-n', ns, '--cascade=orphan']);
+    await eventually(`world ${worldName} released`, async () => ((await getJson(['worldinstances', worldName, '-n', ns])) === undefined ? true : undefined));
+    await eventually('pool at 1 ready, 0 claimed', async () => {
+      const p = await pool('orph', ns);
+      return p?.status?.ready === 1 && p.status.claimed === 0 && p.status.total === 1 ? true : undefined;
+    });
+  });
+
+  test('issue 20, finding 5: scale to 0 while 50 claims bind: no claimed world removed, none bound twice', async () => {
+    const ns = await newNamespace('pl-race');
+    await kubectlOk(['apply', '-f', '-'], { input: poolYaml('race', ns, { buffer: { ready: 50 }, maxWorlds: 60 }) });
+    await poolReady('race', ns, 50, 280_000);
+    const names = Array.from({ length: 50 }, (_, i) => `race-${String(i).padStart(2, '0')}`);
+    // The scale-down and the claims at once: the pool removes spare worlds while the claims take them.
+    await Promise.all([createClaimsConcurrently(ns, names, { poolRef: { name: 'race' }, timeoutSeconds: 240 }), kubectlOk(['scale', 'worldpool', 'race', '-n', ns, '--replicas=0'])]);
+    // A claim whose world were removed would go Failed (WorldLost): every one stays Bound.
+    const claims = await allBound(ns, names, 280_000);
+    await expectExactlyOnce(ns);
+    const worlds = new Map((await listJson('worldinstances', ns)).map((w) => [w.metadata.name, w]));
+    for (const c of claims) expect(worlds.get(c.status.worldRef.name)?.metadata.deletionTimestamp).toBeUndefined();
+    await eventually('only the 50 claimed worlds left', async () => {
+      const p = await pool('race', ns);
+      return p?.status?.ready === 0 && p.status.claimed === 50 && p.status.total === 50 ? true : undefined;
+    }, 180_000);
+    expect((await listJson('worldclaims', ns)).every((c) => c.status?.phase === 'Bound')).toBe(true);
+    await kubectlOk(['delete', 'worldpool', 'race', '-n', ns]);
+    await kubectlOk(['delete', 'worldclaims', '--all', '-n', ns, '--wait=false']);
+    await eventually('the 50 worlds deleted', async () => ((await listJson('worldinstances', ns)).length === 0 ? true : undefined), 180_000);
+  }, 900_000);
+
   test('a pool whose game does not exist says so (condition and Event), creates nothing, and fills once the game appears', async () => {
     const ns = await newNamespace('pl-nogame');
     const game = `${P}-late-${id}`;

@@ -11,26 +11,34 @@ import { BindingLedger, readyUnclaimed } from '../../lib/loadtest/bindings.js';
 import { histogramFigures, parseMetrics } from '../../lib/loadtest/metrics.js';
 
 describe('claimBody', () => {
-  test('a pool claim: poolRef, timeout, world labels and annotations; a generated name; valid against the CRD schema', () => {
-    const body = claimBody({ pool: 'crypt', namespace: 'roguelike', labels: { 'match-id': '42' }, annotations: { note: 'x y' }, timeoutSeconds: 5 });
+  test('a pool claim: poolRef, timeout, world labels and annotations; named from its request id (annotated with it); valid against the CRD schema', () => {
+    const body = claimBody({ pool: 'crypt', namespace: 'roguelike', labels: { 'match-id': '42' }, annotations: { note: 'x y' }, timeoutSeconds: 5, requestId: 'req-1' });
     expect(body).toEqual({
       apiVersion: 'anvil.dev/v1alpha1',
       kind: 'WorldClaim',
-      metadata: { generateName: 'crypt-', namespace: 'roguelike' },
+      metadata: { name: expect.stringMatching(/^crypt-[0-9a-f]{12}$/), namespace: 'roguelike', annotations: { 'anvil.dev/request-id': 'req-1' } },
       spec: { poolRef: { name: 'crypt' }, timeoutSeconds: 5, worldLabels: { 'match-id': '42' }, worldAnnotations: { note: 'x y' } },
     });
-    expect(validateObject({ ...body, metadata: { name: 'crypt-abcde' } }, 'claim')).toEqual([]);
+    expect(validateObject(body, 'claim')).toEqual([]);
+  });
+
+  test('the same request id names the same claim (a retry finds it); another id another claim', () => {
+    const name = (requestId: string) => claimBody({ pool: 'crypt', namespace: 'rl', requestId }).metadata!.name;
+    expect(name('a')).toBe(name('a'));
+    expect(name('a')).not.toBe(name('b'));
   });
 
   test('a selector claim: gameRef, region and matchLabels; the default timeout; nothing empty', () => {
-    const body = claimBody({ selector: { game: 'roguelike', region: 'eu-west', matchLabels: { mode: 'ranked' } }, namespace: 'rl', labels: {} });
+    const body = claimBody({ selector: { game: 'roguelike', region: 'eu-west', matchLabels: { mode: 'ranked' } }, namespace: 'rl', labels: {}, requestId: 'r' });
     expect(body.spec).toEqual({ selector: { gameRef: { name: 'roguelike' }, region: 'eu-west', matchLabels: { mode: 'ranked' } }, timeoutSeconds: 30 });
-    expect(validateObject({ ...body, metadata: { name: 'x' } }, 'claim')).toEqual([]);
+    expect(body.metadata!.name).toMatch(/^roguelike-/);
+    expect(validateObject(body, 'claim')).toEqual([]);
   });
 
-  test('the generated name prefix stays short enough for a DNS label', () => {
-    const body = claimBody({ pool: 'p'.repeat(63), namespace: 'rl' });
-    expect((body.metadata as { generateName: string }).generateName.length + 5).toBeLessThanOrEqual(63);
+  test('the name stays a DNS label for the longest pool name', () => {
+    const body = claimBody({ pool: 'p'.repeat(63), namespace: 'rl', requestId: 'r' });
+    expect(body.metadata!.name!.length).toBeLessThanOrEqual(63);
+    expect(body.metadata!.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
   });
 });
 

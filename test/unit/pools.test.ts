@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { workloadName } from '../../lib/render/topology.js';
 import type { WorldPool } from '../../lib/api/schema.js';
-import { candidatePools, movedByRollout, planClaims, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claims/plan.js';
+import { candidatePools, movedByRollout, planClaims, settleRepair, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claims/plan.js';
 import { WriteOverlay } from '../../lib/reconciler/runtime/overlay.js';
 import { planPool, poolWorldObject, type PoolWorld } from '../../lib/reconciler/pools/plan.js';
 import { templateHash } from '../../lib/reconciler/shared/poolTemplate.js';
@@ -179,7 +179,12 @@ describe('planClaims', () => {
   test('settled claims are left alone', () => {
     const bound = claim('a', 1, { status: { phase: 'Bound', worldRef: { name: 'w9' } } });
     const failed = claim('b', 1, { status: { phase: 'Failed' } });
-    expect(planClaims([bound, failed], [world('w1')], [P], T0).actions).toEqual([]);
+    expect(planClaims([bound, failed], [world('w1'), world('w9', { claimUid: 'c-a', ownedByClaim: true })], [P], T0).actions).toEqual([]);
+  });
+
+  test('a Bound claim whose world the cache no longer shows is checked for a lost world (issue 20, finding 3)', () => {
+    const bound = claim('a', 1, { status: { phase: 'Bound', worldRef: { name: 'w9' } } });
+    expect(planClaims([bound], [world('w1')], [P], T0).actions).toEqual([{ type: 'lost', claim: bound, world: 'w9' }]);
   });
 
   test('a selector matches pools by game, region and labels', () => {
@@ -191,21 +196,62 @@ describe('planClaims', () => {
     expect(sel({ gameRef: { name: 'h' } })).toEqual([]);
   });
 
-  test('a world stamped for a waiting claim completes that binding (after a crash between the two writes)', () => {
-    const plan = planClaims([claim('a', 1), claim('b', 2)], [world('w1', { claimUid: 'c-a' }), world('w2')], [P], T0);
+  test('a world stamped for a waiting claim is repaired (after a crash between the two writes), never taken by another claim', () => {
+    const plan = planClaims([claim('a', 1), claim('b', 2)], [world('w1', { claimUid: 'c-a', claimName: 'a', ownedByClaim: true }), world('w2')], [P], T0);
     expect(plan.actions).toEqual([
-      expect.objectContaining({ type: 'complete', claim: expect.objectContaining({ name: 'a' }), world: expect.objectContaining({ name: 'w1' }) }),
+      expect.objectContaining({ type: 'repair', claimUid: 'c-a', claimName: 'a', worlds: [expect.objectContaining({ name: 'w1' })] }),
       expect.objectContaining({ type: 'bind', claim: expect.objectContaining({ name: 'b' }), world: expect.objectContaining({ name: 'w2' }) }),
     ]);
   });
 
-  test('a world stamped for a claim that holds another world, or has failed, is released; two stamped for one waiting claim: one completes', () => {
+  test('finding 1: a repair never releases a world from the cache alone; it is one action per claim, settled from the claim read from the server', () => {
     const a = claim('a', 1, { status: { phase: 'Bound', worldRef: { name: 'w1' } } });
     const f = claim('f', 1, { status: { phase: 'Failed' } });
     const b = claim('b', 1);
-    const plan = planClaims([a, f, b], [world('w1', { claimUid: 'c-a' }), world('w2', { claimUid: 'c-a' }), world('w3', { claimUid: 'c-f' }), world('w4', { claimUid: 'c-b' }), world('w5', { claimUid: 'c-b' })], [P], T0);
-    const summary = plan.actions.map((x) => `${x.type}:${'claim' in x ? x.claim.name : ''}:${x.type !== 'wait' && x.type !== 'fail' ? x.world.name : ''}`);
-    expect(summary.sort()).toEqual(['complete:b:w4', 'release::w2', 'release::w3', 'release::w5']);
+    const stale = claim('s', 1); // the cache says waiting; the server says Bound to w7
+    const ws = [world('w1', { claimUid: 'c-a' }), world('w2', { claimUid: 'c-a' }), world('w3', { claimUid: 'c-f' }), world('w4', { claimUid: 'c-b' }), world('w5', { claimUid: 'c-b' }), world('w6', { claimUid: 'c-s' }), world('w7', { claimUid: 'c-s' })];
+    const plan = planClaims([a, f, b, stale], ws, [P], T0);
+    expect(plan.actions.map((x) => x.type)).toEqual(['repair', 'repair', 'repair', 'repair']);
+    const repairOf = (uid: string) => plan.actions.find((x) => x.type === 'repair' && x.claimUid === uid) as Extract<(typeof plan.actions)[number], { type: 'repair' }>;
+    const steps = (fresh: ClaimView | undefined, uid: string) => settleRepair(uid, fresh, repairOf(uid).worlds).map((x) => `${x.type}:${x.type === 'complete' ? x.claim.name : ''}:${x.world.name}`);
+    expect(steps(a, 'c-a')).toEqual(['release::w2']);
+    expect(steps(f, 'c-f')).toEqual(['release::w3']);
+    expect(steps(b, 'c-b')).toEqual(['release::w5', 'complete:b:w4']);
+    // The cache would keep w6 (the first by name) and remove w7, the world the claim is really bound to.
+    expect(steps({ ...stale, status: { phase: 'Bound', worldRef: { name: 'w7' } } }, 'c-s')).toEqual(['release::w6']);
+    // Gone, or another claim of the same name: all its worlds go; a claim being deleted: the garbage collector's.
+    expect(steps(undefined, 'c-s')).toEqual(['release::w6', 'release::w7']);
+    expect(steps({ ...stale, uid: 'other' }, 'c-s')).toEqual(['release::w6', 'release::w7']);
+    expect(settleRepair('c-s', { ...stale, deleting: true }, repairOf('c-s').worlds)).toEqual([]);
+  });
+
+  test('property: whatever the cache showed, a repair never releases the world the claim (read from the server) names, and completes at most one', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.nat(20), { minLength: 1, maxLength: 6 }), fc.option(fc.nat(20), { nil: undefined }), fc.constantFrom('Pending', 'Bound', 'Failed'), (ids, named, phase) => {
+        const ws = ids.map((i) => world(`w${i}`, { claimUid: 'c-a' }));
+        const fresh = claim('a', 1, { status: { phase: phase as 'Pending', ...(named !== undefined && phase === 'Bound' ? { worldRef: { name: `w${named}` } } : {}) } });
+        const steps = settleRepair('c-a', fresh, ws);
+        const released = steps.filter((x) => x.type === 'release').map((x) => x.world.name);
+        if (phase === 'Bound' && named !== undefined) expect(released).not.toContain(`w${named}`);
+        expect(steps.filter((x) => x.type === 'complete').length).toBeLessThanOrEqual(1);
+        // Every stamped world is kept (named or completed) or released, never both.
+        const kept = steps.filter((x) => x.type === 'complete').map((x) => x.world.name);
+        for (const k of kept) expect(released).not.toContain(k);
+      }),
+    );
+  });
+
+  test('finding 4: a world stamped for a claim the cache does not show is repaired only once its claim no longer owns it (orphaned)', () => {
+    const orphan = world('w1', { claimUid: 'c-gone', claimName: 'gone' });
+    const owned = world('w2', { claimUid: 'c-new', claimName: 'new', ownedByClaim: true });
+    expect(planClaims([], [orphan, owned], [P], T0).actions).toEqual([{ type: 'repair', claimUid: 'c-gone', claimName: 'gone', worlds: [orphan] }]);
+    // Without the claim's name there is nothing to read: nothing is removed on the cache's word.
+    expect(planClaims([], [world('w3', { claimUid: 'c-anon' })], [P], T0).actions).toEqual([]);
+  });
+
+  test('worlds with a write in flight (or of unknown outcome) are neither repaired nor bound', () => {
+    const plan = planClaims([claim('a', 1)], [world('w1', { claimUid: 'c-x', busy: true }), world('w2', { busy: true })], [P], T0);
+    expect(plan.actions.map((x) => x.type)).toEqual(['wait']);
   });
 
   test('property: one pass never gives a world to two claims nor a claim two worlds, and binds in FIFO order', () => {
@@ -218,9 +264,8 @@ describe('planClaims', () => {
         const cs = claims.map((c) => claim(`c${c.id}`, c.t));
         const ws = worlds.map((w) => world(`w${w.id}`, { ready: w.ready, ...(w.stampedFor !== undefined ? { claimUid: `c-c${w.stampedFor}` } : {}) }));
         const plan = planClaims(cs, ws, [P], T0);
-        const taken = plan.actions.filter((a) => a.type === 'bind' || a.type === 'complete');
-        const worldsTaken = taken.map((a) => (a.type === 'bind' || a.type === 'complete' ? a.world.name : ''));
-        const claimsServed = taken.map((a) => (a.type === 'bind' || a.type === 'complete' ? a.claim.name : ''));
+        const worldsTaken = plan.actions.flatMap((a) => (a.type === 'bind' ? [a.world.name] : a.type === 'repair' ? a.worlds.map((w) => w.name) : []));
+        const claimsServed = plan.actions.flatMap((a) => (a.type === 'bind' ? [a.claim.uid] : a.type === 'repair' ? [a.claimUid] : []));
         expect(new Set(worldsTaken).size).toBe(worldsTaken.length);
         expect(new Set(claimsServed).size).toBe(claimsServed.length);
         for (const a of plan.actions) if (a.type === 'bind') expect(a.world.claimUid).toBeUndefined();

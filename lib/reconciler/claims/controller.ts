@@ -20,6 +20,7 @@ import {
   boundStatus,
   failedStatus,
   planClaims,
+  settleRepair,
   waitingStatus,
   type ClaimAction,
   type ClaimView,
@@ -149,6 +150,8 @@ export class ClaimController {
     const pool = w.metadata?.labels?.[LABEL_POOL];
     const owner = ownerOf(w, 'WorldPool');
     const claimUid = w.metadata?.annotations?.[ANNOTATION_CLAIM_UID] ?? this.reserved.get(w.metadata?.uid ?? '');
+    const claimName = w.metadata?.labels?.[LABEL_CLAIM];
+    const claimOwner = ownerOf(w, 'WorldClaim');
     const running = w.status?.phase === 'Running' && (w.status?.observedGeneration ?? 0) >= (w.metadata?.generation ?? 0);
     return {
       name: w.metadata?.name ?? '',
@@ -158,6 +161,9 @@ export class ClaimController {
       ...(pool ? { pool } : {}),
       ...(owner ? { poolUid: owner.uid } : {}),
       ...(claimUid ? { claimUid } : {}),
+      ...(claimName ? { claimName } : {}),
+      ...(claimOwner && claimOwner.uid === claimUid ? { ownedByClaim: true } : {}),
+      ...(this.reserved.has(w.metadata?.uid ?? '') ? { busy: true } : {}),
       ready: running && !!pool && w.metadata?.annotations?.[ANNOTATION_POOL_TEMPLATE] === hashes.get(pool),
       ...(w.metadata?.annotations?.[ANNOTATION_REVISION] ? { revision: w.metadata.annotations[ANNOTATION_REVISION] } : {}),
       ...(w.status?.revision ? { renderedRevision: w.status.revision } : {}),
@@ -169,16 +175,18 @@ export class ClaimController {
   private async start(namespace: string, a: ClaimAction): Promise<void> {
     if (a.type === 'wait' && alreadyWaiting(a.claim, a.message)) return;
     while (this.tasks.size >= this.maxInFlight) await Promise.race(this.tasks);
-    const claimUid = a.type === 'release' ? undefined : a.claim.uid;
-    if (claimUid) this.busyClaims.add(claimUid);
-    // A world being bound or removed is nobody's to take meanwhile.
-    const worldUid = a.type === 'bind' || a.type === 'release' ? a.world.uid : undefined;
-    if (a.type === 'bind') this.reserved.set(a.world.uid, a.claim.uid);
-    if (a.type === 'release') this.reserved.set(a.world.uid, a.world.claimUid ?? '');
+    const claimUid = a.type === 'repair' ? a.claimUid : a.claim.uid;
+    this.busyClaims.add(claimUid);
+    // A world being bound or repaired is nobody's to take meanwhile.
+    const worlds = a.type === 'bind' ? [a.world] : a.type === 'repair' ? a.worlds : [];
+    for (const w of worlds) this.reserved.set(w.uid, claimUid);
     const task = this.execute(namespace, a)
-      .catch((e: unknown) => {
-        // Lost a race (409), the object is gone (404), or the connection broke with the outcome
-        // unknown (no status): plan again at once, from what the cluster shows; else back off.
+      .catch(async (e: unknown) => {
+        // The connection broke with the outcome unknown (no status): the world keeps its
+        // reservation until a read shows whether the write happened.
+        if (a.type === 'bind' && statusCode(e) === undefined) await this.resolveUnknown(namespace, a.world);
+        // Lost a race (409), the object is gone (404), or the outcome is known now: plan again
+        // at once, from what the cluster shows; else back off.
         if (isConflict(e) || isNotFound(e) || statusCode(e) === undefined) this.enqueue(namespace);
         else {
           this.o.log(`claims in ${namespace}: ${a.type} failed: ${errorMessage(e)}`);
@@ -186,11 +194,30 @@ export class ClaimController {
         }
       })
       .finally(() => {
-        if (claimUid) this.busyClaims.delete(claimUid);
-        if (worldUid) this.reserved.delete(worldUid);
+        this.busyClaims.delete(claimUid);
+        for (const w of worlds) this.reserved.delete(w.uid);
         this.tasks.delete(task);
       });
     this.tasks.add(task);
+  }
+
+  /**
+   * After a world write with an unknown outcome: reads the world (retrying until the read
+   * answers or this replica stops leading) and records what it shows, so the next pass
+   * plans from the truth rather than from a cache that may not show the write yet: a world
+   * stamped for the claim is completed (a repair), never replaced by a second one.
+   */
+  private async resolveUnknown(namespace: string, world: WorldView): Promise<void> {
+    for (let delay = 50; this.o.canWrite(); delay = Math.min(delay * 2, 2000)) {
+      try {
+        const fresh = await this.o.kube.read<KubernetesObject>(API_VERSION, 'WorldInstance', world.name, namespace);
+        if (fresh && fresh.metadata?.uid === world.uid) this.worldWrites.record(world.uid, world.resourceVersion, fresh);
+        return;
+      } catch (e) {
+        this.o.log(`claims in ${namespace}: reading world ${world.name} after a write of unknown outcome: ${errorMessage(e)}`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private async execute(namespace: string, a: ClaimAction): Promise<void> {
@@ -201,11 +228,10 @@ export class ClaimController {
         await this.stampWorld(namespace, a.claim, a.world);
         if (!this.o.canWrite()) return; // the next leader completes it from the cluster
         return this.bound(namespace, a.claim, a.world, a.pool, at);
-      case 'complete':
-        return this.bound(namespace, a.claim, a.world, a.world.pool, at);
-      case 'release':
-        this.o.log(`claims in ${namespace}: removing world ${a.world.name}, stamped for a claim that does not hold it (${a.why})`);
-        return this.o.kube.deleteExactly(worldRef(namespace, a.world));
+      case 'repair':
+        return this.repair(namespace, a.claimUid, a.claimName, a.worlds, at);
+      case 'lost':
+        return this.lost(namespace, a.claim, a.world, at);
       case 'wait':
         return this.writeStatus(namespace, a.claim, waitingStatus(a.claim, a.message, at));
       case 'fail':
@@ -213,6 +239,31 @@ export class ClaimController {
         this.o.log(`claim ${namespace}/${a.claim.name}: Failed (${a.reason}): ${a.message}`);
         return this.event(namespace, a.claim, a.reason, a.message, 'Warning');
     }
+  }
+
+  /** A half-done binding, finished or undone from the claim as the server has it (never from the cache). */
+  private async repair(namespace: string, claimUid: string, claimName: string, worlds: WorldView[], at: string): Promise<void> {
+    const read = await this.o.kube.read<Obj>(API_VERSION, 'WorldClaim', claimName, namespace);
+    const fresh = read ? { ...claimView(read), ...(read.metadata?.deletionTimestamp ? { deleting: true } : {}) } : undefined;
+    for (const step of settleRepair(claimUid, fresh, worlds)) {
+      if (!this.o.canWrite()) return;
+      if (step.type === 'complete') await this.bound(namespace, step.claim, step.world, step.world.pool, at);
+      else {
+        this.o.log(`claims in ${namespace}: removing world ${step.world.name}, stamped for a claim that does not hold it (${step.why})`);
+        await this.o.kube.deleteExactly(worldRef(namespace, step.world));
+      }
+    }
+  }
+
+  /** A Bound claim whose world the cache no longer shows: Failed (WorldLost) once a read confirms the world is gone. */
+  private async lost(namespace: string, claim: ClaimView, world: string, at: string): Promise<void> {
+    const w = await this.o.kube.read<KubernetesObject>(API_VERSION, 'WorldInstance', world, namespace);
+    if (w && !w.metadata?.deletionTimestamp && w.metadata?.annotations?.[ANNOTATION_CLAIM_UID] === claim.uid) return;
+    const message = `world ${world} ${w?.metadata?.deletionTimestamp ? 'is being deleted' : 'no longer exists'}`;
+    // worldRef keeps naming the world it lost; its endpoints lead nowhere now.
+    await this.writeStatus(namespace, claim, { ...failedStatus(claim, 'WorldLost', message, at), worldRef: { name: world }, endpoints: [] });
+    this.o.log(`claim ${namespace}/${claim.name}: Failed (WorldLost): ${message}`);
+    await this.event(namespace, claim, 'WorldLost', message, 'Warning');
   }
 
   /** The world's write: conditional on its resourceVersion; moves its controller owner to the claim. */

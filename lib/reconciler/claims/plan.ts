@@ -10,7 +10,12 @@
  * The claim's status is the truth. A crash or a lost race between the two writes leaves a
  * world stamped for a claim that does not name it; the next pass finds it in the cluster:
  * if that claim still waits, the binding is completed with that world; if the claim names
- * another world or has failed, the stamped world belongs to nobody and is removed.
+ * another world, has failed or is gone (deleted with `--cascade=orphan`, which leaves the
+ * world without its owner), the stamped world belongs to nobody and is removed. The cache
+ * may be stale, so a repair never acts on it: it reads the claim from the server first
+ * (`settleRepair`), so the world a claim is really bound to is never removed.
+ * A Bound claim whose world is gone goes Failed (WorldLost) once a read of the world
+ * confirms it.
  */
 import type { ClaimPhase, Condition, Endpoint, WorldClaimSpec, WorldClaimStatus } from '../../api/schema.js';
 
@@ -35,6 +40,12 @@ export interface WorldView {
   poolUid?: string;
   /** `anvil.dev/claim-uid` annotation: the claim it is bound (or being bound) to. */
   claimUid?: string;
+  /** `anvil.dev/claim` label: that claim's name. */
+  claimName?: string;
+  /** Its controller owner is the claim of `claimUid` (a claim deleted with `--cascade=orphan` leaves it without). */
+  ownedByClaim?: boolean;
+  /** A write of this process on it is in flight (or its outcome is not known yet): not planned meanwhile. */
+  busy?: boolean;
   /** Running, made from its pool's current spec, not being deleted. */
   ready: boolean;
   /** The revision it is assigned (`anvil.dev/revision`) and the one its status says it runs (issue 10). */
@@ -55,10 +66,13 @@ export interface PoolInfo {
 
 export type ClaimAction =
   | { type: 'bind'; claim: ClaimView; world: WorldView; pool: string }
-  | { type: 'complete'; claim: ClaimView; world: WorldView }
-  | { type: 'release'; world: WorldView; why: string }
+  | { type: 'repair'; claimUid: string; claimName: string; worlds: WorldView[] }
+  | { type: 'lost'; claim: ClaimView; world: string }
   | { type: 'wait'; claim: ClaimView; pools: string[]; message: string }
   | { type: 'fail'; claim: ClaimView; reason: 'PoolExhausted' | 'PoolNotFound'; message: string };
+
+/** What a repair does once the claim is read from the server. */
+export type RepairStep = { type: 'complete'; claim: ClaimView; world: WorldView } | { type: 'release'; world: WorldView; why: string };
 
 export interface ClaimPlan {
   actions: ClaimAction[];
@@ -88,33 +102,61 @@ export function candidatePools(claim: ClaimView, pools: readonly PoolInfo[]): Po
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** A claim holds exactly the world it names (or, waiting, none): nothing to repair. */
+const consistent = (claim: ClaimView, ws: readonly WorldView[]): boolean =>
+  claim.status?.phase === 'Bound' && ws.length === 1 && ws[0]!.name === claim.status.worldRef?.name;
+
 /**
- * Finishes or undoes half-done bindings (worlds stamped for a claim): returns the actions
- * and the claims that are taken care of by them.
+ * Half-done bindings (worlds stamped for a claim that does not name them, or for a claim the
+ * cache does not show and that no longer owns them): one repair per claim, decided only once
+ * the claim is read from the server (`settleRepair`). A world with a write in flight is
+ * left alone; so is one still owned by a claim the cache does not show (a claim just
+ * created, or deleted: the garbage collector removes the worlds of a deleted owner).
  */
 function repairs(claims: readonly ClaimView[], worlds: readonly WorldView[]): { actions: ClaimAction[]; handled: Set<string> } {
   const byUid = new Map(claims.map((c) => [c.uid, c]));
   const stamped = new Map<string, WorldView[]>();
-  for (const w of worlds) if (w.claimUid) stamped.set(w.claimUid, [...(stamped.get(w.claimUid) ?? []), w]);
+  for (const w of worlds) if (w.claimUid && !w.busy) stamped.set(w.claimUid, [...(stamped.get(w.claimUid) ?? []), w]);
   const actions: ClaimAction[] = [];
   const handled = new Set<string>();
   for (const [uid, ws] of stamped) {
     const claim = byUid.get(uid);
-    // Not (yet) in the cache, or deleted: the garbage collector removes a world whose owner is gone.
-    if (!claim) continue;
+    if (claim ? consistent(claim, ws) : ws.some((w) => w.ownedByClaim)) continue;
     const sorted = [...ws].sort((a, b) => a.name.localeCompare(b.name));
-    const keep = claim.status?.phase === 'Failed' ? undefined : claim.status?.worldRef?.name ?? sorted[0]!.name;
-    for (const w of sorted) {
-      if (w.name === keep) continue;
-      const why = keep ? `claim ${claim.name} is bound to ${keep}` : `claim ${claim.name} has failed`;
-      actions.push({ type: 'release', world: w, why });
-    }
-    if (!isSettled(claim) && keep) {
-      actions.push({ type: 'complete', claim, world: sorted.find((w) => w.name === keep)! });
-      handled.add(uid);
-    }
+    const claimName = claim?.name ?? sorted.find((w) => w.claimName)?.claimName;
+    if (!claimName) continue; // no claim to read: nothing is removed on the cache's word
+    actions.push({ type: 'repair', claimUid: uid, claimName, worlds: sorted });
+    handled.add(uid);
   }
   return { actions, handled };
+}
+
+/**
+ * A repair's steps from the claim as the server has it (`fresh`: undefined when it is gone):
+ * the world the claim names is kept; a waiting claim is completed with the first stamped
+ * world; every other stamped world, and all of them when the claim failed or is gone (or is
+ * another claim of the same name), is released.
+ */
+export function settleRepair(claimUid: string, fresh: (ClaimView & { deleting?: boolean }) | undefined, worlds: readonly WorldView[]): RepairStep[] {
+  if (fresh?.uid === claimUid && fresh.deleting) return []; // the garbage collector takes its worlds
+  const sorted = [...worlds].sort((a, b) => a.name.localeCompare(b.name));
+  if (!fresh || fresh.uid !== claimUid) return sorted.map((world) => ({ type: 'release', world, why: `its claim (uid ${claimUid}) no longer exists` }));
+  const failed = fresh.status?.phase === 'Failed';
+  const keep = failed ? undefined : fresh.status?.worldRef?.name ?? sorted[0]?.name;
+  const steps: RepairStep[] = sorted
+    .filter((w) => w.name !== keep)
+    .map((world) => ({ type: 'release', world, why: keep ? `claim ${fresh.name} is bound to ${keep}` : `claim ${fresh.name} has failed` }));
+  const kept = sorted.find((w) => w.name === keep);
+  if (kept && !isSettled(fresh)) steps.push({ type: 'complete', claim: fresh, world: kept });
+  return steps;
+}
+
+/** Bound claims whose world the cache no longer shows: to be confirmed by a read, then Failed (WorldLost). */
+function lostWorlds(claims: readonly ClaimView[], worlds: readonly WorldView[], handled: ReadonlySet<string>): ClaimAction[] {
+  const names = new Set(worlds.map((w) => w.name));
+  return claims
+    .filter((c) => c.status?.phase === 'Bound' && c.status.worldRef && !handled.has(c.uid) && !names.has(c.status.worldRef.name))
+    .map((claim) => ({ type: 'lost', claim, world: claim.status!.worldRef!.name }));
 }
 
 /**
@@ -138,6 +180,7 @@ const currentFirst = (pool: PoolInfo) => (a: WorldView, b: WorldView) => {
 /** What to do in one namespace. `now`: epoch ms. */
 export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldView[], pools: readonly PoolInfo[], now: number, namespace = ''): ClaimPlan {
   const { actions, handled } = repairs(claims, worlds);
+  actions.push(...lostWorlds(claims, worlds, handled));
   const pending = new Map<string, number>();
   let nextDeadline: number | undefined;
 
@@ -145,7 +188,7 @@ export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldV
   const poolByName = new Map(pools.map((p) => [p.name, p]));
   for (const w of [...worlds].sort(fifo)) {
     const p = w.pool ? poolByName.get(w.pool) : undefined;
-    if (!p || w.claimUid || !w.ready || w.poolUid !== p.uid || movedByRollout(w, namespace, p.rollout)) continue;
+    if (!p || w.claimUid || w.busy || !w.ready || w.poolUid !== p.uid || movedByRollout(w, namespace, p.rollout)) continue;
     available.set(p.name, [...(available.get(p.name) ?? []), w]);
   }
   for (const [name, ws] of available) ws.sort(currentFirst(poolByName.get(name)!)); // stable: fifo within each

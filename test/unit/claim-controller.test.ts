@@ -1,0 +1,191 @@
+// The claim controller against an in-memory API server (optimistic concurrency, merge
+// patches, preconditioned deletes) whose caches the test holds back: what it does when the
+// caches are stale or a write's outcome is unknown (issue 20, findings 1-4).
+import { describe, expect, test } from '@jest/globals';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ClaimController } from '../../lib/reconciler/claims/controller.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
+import type { Kube } from '../../lib/reconciler/runtime/kube.js';
+import type { Informer } from '../../lib/reconciler/runtime/informer.js';
+import { templateHash } from '../../lib/reconciler/shared/poolTemplate.js';
+import type { WorldPool } from '../../lib/api/schema.js';
+
+type Obj = { apiVersion?: string; kind?: string; metadata: Record<string, any>; spec?: any; status?: any };
+const NS = 'ns';
+const clone = <T>(o: T): T => structuredClone(o);
+const apiError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { code });
+
+/** Just enough of an API server: resourceVersion preconditions, JSON merge patches, deletes with preconditions. */
+class FakeApi {
+  readonly objects = new Map<string, Obj>();
+  readonly events: Obj[] = [];
+  private rv = 100;
+  /** Applies the next write it matches, then fails it as a reset connection would (no status). */
+  resetAfter?: (patch: Obj) => boolean;
+
+  put(o: Obj): Obj {
+    const stored = clone({ ...o, metadata: { ...o.metadata, namespace: NS, resourceVersion: String(++this.rv) } });
+    this.objects.set(`${o.kind}/${o.metadata.name}`, stored);
+    return clone(stored);
+  }
+  get(kind: string, name: string): Obj | undefined {
+    const o = this.objects.get(`${kind}/${name}`);
+    return o && clone(o);
+  }
+
+  readonly kube = {
+    read: async (_v: string, kind: string, name: string) => this.get(kind, name),
+    create: async (o: Obj) => {
+      this.events.push(clone(o));
+      return o;
+    },
+    deleteExactly: async (o: Obj) => {
+      const cur = this.objects.get(`${o.kind}/${o.metadata.name}`);
+      if (!cur) return;
+      if (cur.metadata.uid !== o.metadata.uid || cur.metadata.resourceVersion !== o.metadata.resourceVersion) throw apiError(409);
+      this.objects.delete(`${o.kind}/${o.metadata.name}`);
+    },
+    mergePatch: async (patch: Obj, sub?: string) => {
+      const cur = this.objects.get(`${patch.kind}/${patch.metadata.name}`);
+      if (!cur) throw apiError(404);
+      if (patch.metadata.resourceVersion && patch.metadata.resourceVersion !== cur.metadata.resourceVersion) throw apiError(409);
+      const { resourceVersion: _rv, ...meta } = patch.metadata;
+      const next: Obj = sub === 'status' ? { ...cur, status: { ...cur.status, ...patch.status } } : { ...cur, metadata: { ...cur.metadata, ...meta, labels: { ...cur.metadata.labels, ...meta.labels }, annotations: { ...cur.metadata.annotations, ...meta.annotations } } };
+      const written = this.put(next);
+      if (this.resetAfter?.(patch)) {
+        this.resetAfter = undefined;
+        throw new Error('socket hang up');
+      }
+      return written;
+    },
+  };
+}
+
+/** A cache the test fills: a snapshot of the server, taken when the test says. */
+class FakeCache {
+  items: Obj[] = [];
+  list = () => this.items;
+  get = (name: string) => this.items.find((o) => o.metadata.name === name);
+}
+
+const pool: WorldPool = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', metadata: { name: 'p', namespace: NS, uid: 'pool-uid' }, spec: { gameRef: { name: 'g' }, buffer: { ready: 2 } } };
+
+const worldObj = (name: string, claim?: { name: string; uid: string; owned?: boolean }): Obj => ({
+  apiVersion: 'anvil.dev/v1alpha1',
+  kind: 'WorldInstance',
+  metadata: {
+    name,
+    uid: `uid-${name}`,
+    generation: 1,
+    creationTimestamp: `2026-01-01T00:00:0${name.length % 10}Z`,
+    labels: { 'anvil.dev/pool': 'p', ...(claim ? { 'anvil.dev/claim': claim.name } : {}) },
+    annotations: { 'anvil.dev/pool-template': templateHash(pool), ...(claim ? { 'anvil.dev/claim-uid': claim.uid } : {}) },
+    // Stamped: owned by its claim (the garbage collector drops that owner when the claim is deleted with --cascade=orphan).
+    ownerReferences: !claim ? [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', name: 'p', uid: 'pool-uid', controller: true }] : claim.owned === false ? [] : [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', name: claim.name, uid: claim.uid, controller: true }],
+  },
+  spec: { gameRef: { name: 'g' } },
+  status: { phase: 'Running', observedGeneration: 1, endpoints: [] },
+});
+
+const claimObj = (name: string, status?: Record<string, unknown>): Obj => ({
+  apiVersion: 'anvil.dev/v1alpha1',
+  kind: 'WorldClaim',
+  metadata: { name, uid: `uid-${name}`, generation: 1, creationTimestamp: '2026-01-01T00:00:01Z' },
+  spec: { poolRef: { name: 'p' }, timeoutSeconds: 600 },
+  ...(status ? { status } : {}),
+});
+
+function setup() {
+  const api = new FakeApi();
+  const caches = { worlds: new FakeCache(), claims: new FakeCache(), pools: new FakeCache() };
+  const log: string[] = [];
+  const ctl = new ClaimController({
+    kube: api.kube as unknown as Kube,
+    worlds: caches.worlds as unknown as Informer<KubernetesObject>,
+    claims: caches.claims as unknown as Informer<KubernetesObject>,
+    pools: caches.pools as unknown as Informer<KubernetesObject>,
+    metrics: new ReconcilerMetrics(),
+    log: (m) => log.push(m),
+    canWrite: () => true,
+    onPending: () => undefined,
+  });
+  /** The caches catch up with the server (all of them, or only the kinds given). */
+  const sync = (...kinds: string[]) => {
+    const of = (kind: string) => [...api.objects.values()].filter((o) => o.kind === kind).map(clone);
+    if (!kinds.length || kinds.includes('WorldInstance')) caches.worlds.items = of('WorldInstance');
+    if (!kinds.length || kinds.includes('WorldClaim')) caches.claims.items = of('WorldClaim');
+    caches.pools.items = [clone(pool) as Obj];
+  };
+  const pass = async () => {
+    await ctl.pass(NS);
+    await ctl.drain();
+  };
+  const stampedFor = (claim: string) => [...api.objects.values()].filter((o) => o.kind === 'WorldInstance' && o.metadata.annotations?.['anvil.dev/claim-uid'] === `uid-${claim}`).map((o) => o.metadata.name).sort();
+  return { api, caches, ctl, sync, pass, stampedFor, log };
+}
+
+describe('the claim controller with stale caches', () => {
+  test('finding 1: a repair reads the claim from the server: the world it is really bound to stays, the stray one goes', async () => {
+    const { api, sync, pass } = setup();
+    const s = { name: 's', uid: 'uid-s' };
+    api.put(worldObj('w6', s));
+    api.put(worldObj('w7', s));
+    api.put(claimObj('s'));
+    sync(); // the cache: s waiting, w6 and w7 both stamped for it
+    api.put({ ...api.get('WorldClaim', 's')!, status: { phase: 'Bound', worldRef: { name: 'w7' } } }); // the server: Bound to w7
+    await pass();
+    expect(api.get('WorldInstance', 'w7')).toBeDefined();
+    expect(api.get('WorldInstance', 'w6')).toBeUndefined();
+    expect(api.get('WorldClaim', 's')!.status.worldRef).toEqual({ name: 'w7' });
+  });
+
+  test('finding 2: a world write whose outcome is unknown keeps the world reserved until a read shows it happened: the claim never gets a second world', async () => {
+    const { api, caches, sync, pass, stampedFor } = setup();
+    for (const w of ['wa', 'wb', 'wc']) api.put(worldObj(w));
+    api.put(claimObj('c1'));
+    sync();
+    // c1's stamp of wa is applied, but the connection resets before the answer.
+    api.resetAfter = (p) => p.kind === 'WorldInstance' && p.metadata.name === 'wa';
+    await pass();
+    expect(stampedFor('c1')).toEqual(['wa']);
+    // A claim ahead of c1 arrives (same second, earlier name); the world cache still shows wa unstamped.
+    api.put(claimObj('c0'));
+    caches.claims.items = [...caches.claims.items, clone(api.get('WorldClaim', 'c0')!)];
+    await pass();
+    await pass();
+    expect(stampedFor('c1')).toEqual(['wa']);
+    expect(api.get('WorldClaim', 'c1')!.status).toMatchObject({ phase: 'Bound', worldRef: { name: 'wa' } });
+    sync();
+    await pass();
+    expect(api.get('WorldClaim', 'c0')!.status).toMatchObject({ phase: 'Bound' });
+    expect(api.get('WorldClaim', 'c0')!.status.worldRef.name).not.toBe('wa');
+    expect(stampedFor('c0')).toEqual([api.get('WorldClaim', 'c0')!.status.worldRef.name]);
+  });
+
+  test('finding 3: a Bound claim whose world is gone goes Failed (WorldLost) with a Warning Event; not while a read still shows the world', async () => {
+    const { api, caches, sync, pass } = setup();
+    const a = { name: 'a', uid: 'uid-a' };
+    api.put(worldObj('w9', a));
+    api.put(claimObj('a', { phase: 'Bound', worldRef: { name: 'w9' } }));
+    sync();
+    caches.worlds.items = []; // the cache lags: the world is still there
+    await pass();
+    expect(api.get('WorldClaim', 'a')!.status.phase).toBe('Bound');
+    api.objects.delete('WorldInstance/w9');
+    await pass();
+    const st = api.get('WorldClaim', 'a')!.status;
+    expect(st).toMatchObject({ phase: 'Failed', worldRef: { name: 'w9' }, endpoints: [] });
+    expect(st.conditions).toEqual([expect.objectContaining({ type: 'Bound', status: 'False', reason: 'WorldLost', message: 'world w9 no longer exists' })]);
+    expect(api.events).toEqual([expect.objectContaining({ reason: 'WorldLost', type: 'Warning', involvedObject: expect.objectContaining({ kind: 'WorldClaim', name: 'a' }) })]);
+  });
+
+  test('finding 4: the world of a claim deleted with --cascade=orphan is released; one still owned by a claim the cache does not show yet is not', async () => {
+    const { api, sync, pass } = setup();
+    api.put(worldObj('w1', { name: 'gone', uid: 'uid-gone', owned: false }));
+    api.put(worldObj('w2', { name: 'new', uid: 'uid-new' }));
+    sync();
+    await pass();
+    expect(api.get('WorldInstance', 'w1')).toBeUndefined();
+    expect(api.get('WorldInstance', 'w2')).toBeDefined();
+  });
+});

@@ -175,7 +175,14 @@ npm install
 npm run synth      # writes dist/ (commit it)
 npm test           # Jest, with Anvil's Testing helper
 npx anvil validate -f dist/
-kubectl apply -f dist/0000-crds.k8s.yaml && kubectl wait --for condition=established crd -l app.kubernetes.io/part-of=anvil && kubectl apply -f dist/
+\`\`\`
+
+Then, with \`kubectl\` pointed at your cluster (the CRDs first, so the rest applies in one pass):
+
+\`\`\`bash
+kubectl apply -f dist/0000-crds.k8s.yaml
+kubectl wait --for condition=established --timeout=60s crd -l app.kubernetes.io/part-of=anvil
+kubectl apply -f dist/
 \`\`\`
 
 Games live in \`games/\`; \`main.ts\` adds each to the app.

@@ -176,16 +176,24 @@ test('the README anvil init writes runs as written; its kubectl block is the one
   expect(`${r.stdout}${r.stderr}`).toMatch(/^valid: 2 module\(s\), 1 game\(s\), 1 world\(s\)/m);
 });
 
-test("the README's ts blocks type-check against the installed package's declarations", async () => {
+test("the README's ts blocks type-check against the installed package's declarations, and its Jest examples pass", async () => {
   // Beside the project's own files, with its tsconfig: @anvil-dev/anvil is node_modules' copy.
   const dir = join(project, 'readme-doctest');
-  for (const [path, text] of Object.entries(tsBlockFiles(README))) {
+  const files = tsBlockFiles(README);
+  for (const [path, text] of Object.entries(files)) {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     writeFileSync(join(dir, path), text);
   }
   writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify({ extends: '../tsconfig.json', include: ['**/*.ts'] })}\n`);
   try {
     await ok('tsc (README ts blocks)', 'npx', ['--no-install', 'tsc', '-p', 'readme-doctest'], project);
+    // The blocks that are Jest tests (Testing a game) run, with the project's Jest config; the
+    // others are programs that need a cluster (claims) or write dist/ (main.ts).
+    const jestBlocks = Object.keys(files).filter((f) => f.startsWith('test/') && /^test\(/m.test(files[f]!));
+    expect(jestBlocks.length).toBeGreaterThanOrEqual(1);
+    const jestArgs = ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', 'node_modules/jest/bin/jest.js', '--rootDir', dir, '--runTestsByPath', ...jestBlocks.map((f) => join(dir, f))];
+    const tested = await ok('jest (README test blocks)', 'node', jestArgs, project);
+    expect(`${tested.stdout}${tested.stderr}`).toMatch(new RegExp(`Test Suites:\\s+${jestBlocks.length} passed`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

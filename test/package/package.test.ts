@@ -1,7 +1,7 @@
 /**
  * Anvil as a package (issues 11 and 18), the way a new author meets it: the README's
  * ```bash blocks run as written, in a copy of this checkout next to an empty folder —
- * `npm ci && npm pack`, `anvil init ../my-game` from the tarball, `npm install`, synth, the
+ * `npm ci && npm run pack`, `anvil init ../my-game` from the tarball, `npm install`, synth, the
  * project's tests, `anvil validate` — then the project's own README, the README's ts blocks
  * type-checked against the installed declarations (which carry the schema descriptions as
  * TSDoc), and ten mistakes of issue 18's trial. Real npm, real tarball, real cdk8s, real Jest.
@@ -142,8 +142,15 @@ test("the README's bash blocks run as written: from an Anvil checkout to a synth
   expect(packed.filter((f) => /^(test|dist|bench|scripts)\/|^build\/(games|main)|\.map$/.test(f))).toEqual([]);
 
   // The project got the tarball's Anvil, synthesized on the first try, and its tests passed.
-  const installed = JSON.parse(readFileSync(join(project, 'node_modules/@anvil-dev/anvil/package.json'), 'utf8')) as { version: string };
+  const installed = JSON.parse(readFileSync(join(project, 'node_modules/@anvil-dev/anvil/package.json'), 'utf8')) as Record<string, unknown>;
   expect(installed.version).toBe(VERSION);
+  // npm run pack packs a copy cleaned by clean-publish: no scripts (the checkout's prepare) and
+  // no devDependencies, so installing it runs and lists no install script.
+  expect(installed).not.toHaveProperty('scripts');
+  expect(installed).not.toHaveProperty('devDependencies');
+  // (npm's install-scripts lines for other packages, such as esbuild, are not Anvil's to fix.)
+  expect(all.split('\n').filter((l) => /install-scripts/.test(l) && l.includes('@anvil-dev/anvil'))).toEqual([]);
+  expect(existsSync(join(checkout, '.pack'))).toBe(false);
   expect(all).toMatch(/Tests:\s+3 passed, 3 total/);
   expect(all).toMatch(/^valid: 2 module\(s\), 1 game\(s\), 1 world\(s\)/m);
   const files = readdirSync(join(project, 'dist')).sort();

@@ -72,19 +72,22 @@ type ModuleRef = Module | string;
 const moduleName = (m: ModuleRef): string => (typeof m === 'string' ? m : m.moduleName);
 
 export interface BookletProps {
+  /** Booklet name */
   name: string;
+  /** The modules to colocate (Module constructs or module names), each a module of this game. */
   modules: ModuleRef[];
+  /** Where the booklet modules are colocated: `SameNode` or `SameZone`. */
   strategy: BookletStrategy;
 }
 
 const BOOKLET_PROPS = propKeys<BookletProps>()('name', 'modules', 'strategy');
 
 export interface GameProps {
-  /** The modules of the game (Module constructs or module names). */
+  /** The modules every world of the game runs (Module constructs or module names). */
   modules: ModuleRef[];
   /** Groups of modules to colocate (same node or same zone). */
   booklets?: BookletProps[];
-  /** How a new revision reaches its worlds, static ones included (README: Rollouts). */
+  /** How a new revision reaches the worlds of the game, static ones included (README: Rollouts). */
   rollout?: GameRollout;
 }
 const GAME_PROPS = propKeys<GameProps>()('modules', 'booklets', 'rollout');
@@ -117,7 +120,7 @@ export interface WorldProps {
   game: Game | string;
   /** Default: `default`. Synth creates the namespace with the restricted Pod Security Standard. */
   namespace?: string;
-  /** Where the world runs; region-scoped modules get one instance per region. Default: `default`. */
+  /** Where the world runs; region-scoped modules run once per region. Default: `default`. */
   region?: string;
   /** Instances of the game's world-shard modules (1-64). Default: 1. */
   shards?: number;
@@ -155,14 +158,14 @@ export interface WorldPoolProps {
   /** Shards of each world (1-64). Default: 1. */
   shards?: number;
   /**
-   * Unclaimed Running worlds the reconciler keeps ready (spec.buffer.ready). Default 1. A
+   * Unclaimed Running worlds to keep (spec.buffer.ready). Default 1. A
    * count, not a percentage: a pool's size follows its claims, so a share of it would move
    * with every claim (README: Warm pools and claims).
    */
   buffer?: number;
-  /** Never fewer worlds in all (default 0). */
+  /** Never fewer worlds in all. Default 0. */
   minWorlds?: number;
-  /** Never more worlds in all, claimed ones included (default 100). */
+  /** Never more worlds in all (claimed included). Default 100. */
   maxWorlds?: number;
   /** Labels stamped on every world of the pool (claims can select on them). */
   worldLabels?: Record<string, string>;

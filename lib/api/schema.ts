@@ -2,11 +2,12 @@
  * The anvil.dev/v1alpha1 API: one source of truth.
  *
  * Each schema below is at once the OpenAPI v3 schema written into the CRD (dist/), the
- * TypeScript type the library works with (`Static<typeof …>`), and the JSON schema the CLI
+ * TypeScript type the library works with (generated into types.ts with the descriptions as
+ * TSDoc, equal to `Static<typeof …>`), and the JSON schema the CLI
  * and the reconciler validate input with (ajv) before resolving it. Keep them structural
  * (every node typed, no anyOf/const/patternProperties) so the API server accepts them.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 
 export const GROUP = 'anvil.dev';
 export const VERSION = 'v1alpha1';
@@ -109,19 +110,19 @@ const annotationMap = (description: string) =>
 
 export const PortSchema = Type.Object({
   name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 15, description: 'IANA_SVC_NAME' }),
-  port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, description: 'The port the container listens on, and its Service port' }),
   protocol: Type.Optional(stringEnum(PROTOCOLS, { default: 'TCP' })),
   // Issue 11: players outside the cluster reach this port through a Service of this type.
   expose: Type.Optional(
     Type.Object({
       type: stringEnum(EXPOSE_TYPES, { description: 'LoadBalancer (the cloud gives an address) or NodePort (every node, a port in 30000-32767)' }),
       nodePort: Type.Optional(Type.Integer({ minimum: 30000, maximum: 32767, description: 'Only for NodePort; default: the cluster picks one' })),
-    }),
+    }, { description: 'Players outside the cluster reach this port through a Service of this type' }),
   ),
 });
 
 export const ProvidedCapabilitySchema = Type.Object({
-  capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63 }),
+  capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63, description: 'What the module provides, e.g. physics (dots allowed: physics.engine)' }),
   version: Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'SemVer of the capability contract' }),
   actions: Type.Optional(
     Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_.-]*$', maxLength: 63 }), {
@@ -134,11 +135,13 @@ export const ProvidedCapabilitySchema = Type.Object({
 
 export const RequirementSchema = Type.Object(
   {
-    capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63 }),
+    capabilityId: Type.String({ pattern: CAPABILITY_ID_PATTERN, maxLength: 63, description: 'The capability the module needs, e.g. physics' }),
     versionConstraint: Type.String({ minLength: 1, maxLength: 256, description: 'A SemVer range (npm semver rules)' }),
     scope: stringEnum(SCOPES, { description: 'Only providers of exactly this scope can satisfy it' }),
-    multiplicity: Type.Optional(stringEnum(MULTIPLICITIES, { default: '1' })),
-    dependencyMode: Type.Optional(stringEnum(DEPENDENCY_MODES, { default: 'required' })),
+    multiplicity: Type.Optional(stringEnum(MULTIPLICITIES, { default: '1', description: "'1': the highest matching version; 'many': every matching provider" })),
+    dependencyMode: Type.Optional(
+      stringEnum(DEPENDENCY_MODES, { default: 'required', description: 'required: unresolved is an error and the pods wait for it; optional: unresolved is a warning' }),
+    ),
   },
   {
     'x-kubernetes-validations': [
@@ -289,10 +292,13 @@ const moduleRuntimeFields = {
     ),
   ),
   metrics: Type.Optional(
-    Type.Object({
-      port: portRef('A TCP port of the module, by name or number'),
-      path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024, default: '/metrics' })),
-    }),
+    Type.Object(
+      {
+        port: portRef('A TCP port of the module, by name or number'),
+        path: Type.Optional(Type.String({ pattern: '^/', maxLength: 1024, default: '/metrics' })),
+      },
+      { description: 'Where Prometheus scrapes the module (a PodMonitor with monitoring.podMonitors)' },
+    ),
   ),
   podTemplate: Type.Optional(
     opaqueObject('A core/v1 PodTemplateSpec fragment merged onto what Anvil renders (containers and volumes by name); Anvil\'s security fields and labels win'),
@@ -302,16 +308,19 @@ const moduleRuntimeFields = {
 export const ModuleManifestSpecSchema = Type.Object(
   {
     version: Type.String({ pattern: SEMVER_PATTERN, maxLength: 128, description: 'SemVer of the module' }),
-    scope: Type.Optional(stringEnum(SCOPES, { default: 'world' })),
-    image: Type.String({ minLength: 1, maxLength: 512 }),
+    scope: Type.Optional(
+      stringEnum(SCOPES, { default: 'world', description: 'How many instances run: one per cluster, region, world, world shard, or per world serving its sessions' }),
+    ),
+    image: Type.String({ minLength: 1, maxLength: 512, description: 'The container image' }),
     ports: Type.Optional(
-      Type.Array(PortSchema, { maxItems: 16, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+      Type.Array(PortSchema, { maxItems: 16, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'], description: 'Ports of the module; with ports it gets a ClusterIP Service' }),
     ),
     provides: Type.Optional(
       Type.Array(ProvidedCapabilitySchema, {
         maxItems: 64,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['capabilityId'],
+        description: 'Capabilities the module provides to the modules that require them',
       }),
     ),
     requires: Type.Optional(
@@ -319,20 +328,25 @@ export const ModuleManifestSpecSchema = Type.Object(
         maxItems: 64,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['capabilityId'],
+        description: 'Capabilities the module needs; each becomes an ANVIL_DEP_<CAPABILITY> variable with the host:port of its provider',
       }),
     ),
-    replicas: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 1 })),
+    replicas: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000, default: 1, description: 'Pods per instance' })),
     resources: Type.Optional(
-      Type.Object({
-        requests: Type.Optional(quantityMap('e.g. cpu: 100m, memory: 128Mi')),
-        limits: Type.Optional(quantityMap('e.g. memory: 256Mi')),
-      }),
+      Type.Object(
+        {
+          requests: Type.Optional(quantityMap('e.g. cpu: 100m, memory: 128Mi')),
+          limits: Type.Optional(quantityMap('e.g. memory: 256Mi')),
+        },
+        { description: 'The container\'s resources; default: requests cpu 100m, memory 128Mi, limit memory 256Mi' },
+      ),
     ),
     env: Type.Optional(
       Type.Array(EnvVarSchema, {
         maxItems: 128,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
+        description: 'Environment variables besides the ANVIL_* ones Anvil sets',
       }),
     ),
     scheduling: Type.Optional(
@@ -341,13 +355,13 @@ export const ModuleManifestSpecSchema = Type.Object(
         nodeSelector: Type.Optional(stringMap('Node labels the pods must match')),
         affinity: Type.Optional(opaqueObject('A core/v1 Affinity, passed through to the pods')),
         tolerations: Type.Optional(Type.Array(opaqueObject('A core/v1 Toleration'), { maxItems: 32 })),
-      }),
+      }, { description: 'Where the pods run, passed through to them' }),
     ),
     storage: Type.Optional(
       Type.Object({
         size: Type.String({ pattern: QUANTITY_PATTERN, description: 'The claim\'s size, a quantity such as 512Mi or 2Gi' }),
-        mountPath: Type.String({ pattern: '^/', maxLength: 1024 }),
-        storageClassName: Type.Optional(Type.String({ maxLength: 253 })),
+        mountPath: Type.String({ pattern: '^/', maxLength: 1024, description: 'Where the claim is mounted in the container' }),
+        storageClassName: Type.Optional(Type.String({ maxLength: 253, description: "The claim's StorageClass; default: the cluster's default class" })),
         accessMode: Type.Optional(
           stringEnum(STORAGE_ACCESS_MODES, {
             description: 'ReadWriteOnce (default): one node mounts the claim, so replicas must be 1; ReadWriteMany: every replica mounts it (the storage class must support it)',
@@ -364,7 +378,7 @@ export const ModuleManifestSpecSchema = Type.Object(
             ),
           }),
         ),
-      }),
+      }, { description: 'A PersistentVolumeClaim per world, mounted into the module (the Deployment uses the Recreate strategy)' }),
     ),
     routesActions: Type.Optional(
       Type.Boolean({ default: false, description: 'This module is a gateway: it gets the world action route table' }),
@@ -428,6 +442,7 @@ export const GameDefinitionSpecSchema = Type.Object(
       maxItems: 256,
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
+      description: 'The modules every world of the game runs',
     }),
     booklets: Type.Optional(
       Type.Array(
@@ -437,10 +452,10 @@ export const GameDefinitionSpecSchema = Type.Object(
           modules: Type.Array(dnsLabel('A module of this game'), { minItems: 1, maxItems: 32, 'x-kubernetes-list-type': 'set' }),
           strategy: stringEnum(BOOKLET_STRATEGIES, { description: 'Where the booklet modules are colocated' }),
         }),
-        { maxItems: 32, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] },
+        { maxItems: 32, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'], description: 'Groups of modules to colocate (same node or same zone)' },
       ),
     ),
-    rollout: Type.Optional(GameRolloutSchema),
+    rollout: Type.Optional(Type.Object(GameRolloutSchema.properties, { description: 'How a new revision reaches the worlds of the game, static ones included' })),
   },
   {
     'x-kubernetes-validations': [
@@ -459,9 +474,11 @@ export const GameDefinitionSpecSchema = Type.Object(
 // ---- WorldInstance -------------------------------------------------------------------
 
 export const WorldInstanceSpecSchema = Type.Object({
-  gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }),
-  region: Type.Optional(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40, default: 'default' })),
-  shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
+  gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }, { description: 'The game this world runs' }),
+  region: Type.Optional(
+    Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40, default: 'default', description: 'Where the world runs; region-scoped modules run once per region' }),
+  ),
+  shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1, description: "Instances of the game's world-shard modules" })),
 });
 
 export const ConditionSchema = Type.Object({
@@ -544,14 +561,14 @@ export const WorldInstanceStatusSchema = Type.Object({
 
 export const WorldPoolSpecSchema = Type.Object(
   {
-    gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }),
-    region: Type.Optional(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40, default: 'default' })),
-    shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1 })),
+    gameRef: Type.Object({ name: dnsLabel('A GameDefinition name') }, { description: "The game of the pool's worlds" }),
+    region: Type.Optional(Type.String({ pattern: DNS_LABEL_PATTERN, maxLength: 40, default: 'default', description: 'The region of every world of the pool' })),
+    shards: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'Shards of each world' })),
     worldLabels: Type.Optional(labelMap('Labels stamped on every world of the pool')),
     buffer: Type.Optional(
       Type.Object(
         { ready: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 1, description: 'Unclaimed Running worlds to keep' })) },
-        { default: {} },
+        { default: {}, description: 'kubectl scale worldpool sets buffer.ready' },
       ),
     ),
     minWorlds: Type.Optional(Type.Integer({ minimum: 0, maximum: 10000, default: 0, description: 'Never fewer worlds in all' })),
@@ -688,30 +705,61 @@ export const GameDefinitionStatusSchema = Type.Object({
 
 // ---- the object types ----------------------------------------------------------------
 
-export type Port = Static<typeof PortSchema>;
-export type ProvidedCapability = Static<typeof ProvidedCapabilitySchema>;
-export type Requirement = Static<typeof RequirementSchema>;
-export type ModuleManifestSpec = Static<typeof ModuleManifestSpecSchema>;
-export type EnvVar = Static<typeof EnvVarSchema>;
-export type Volume = Static<typeof VolumeSchema>;
-export type Probe = Static<typeof ProbeSchema>;
-export type EgressRule = Static<typeof EgressRuleSchema>;
-export type PolicyRule = Static<typeof PolicyRuleSchema>;
-export type GameDefinitionSpec = Static<typeof GameDefinitionSpecSchema>;
+// Generated from the schemas above by scripts/gen-types.ts (`npm run gen:types`), each
+// property with its schema description as TSDoc: TypeBox's Static<typeof …> types carry no
+// comments, so an editor would show none. test/unit/schemaTypes.test.ts holds each one equal
+// to its Static<typeof …Schema> and the file current.
+import type {
+  Port,
+  ProvidedCapability,
+  Requirement,
+  ModuleManifestSpec,
+  EnvVar,
+  Volume,
+  Probe,
+  EgressRule,
+  PolicyRule,
+  GameDefinitionSpec,
+  WorldInstanceSpec,
+  WorldInstanceStatus,
+  Condition,
+  CapabilityBindingSpec,
+  Endpoint,
+  WorldPoolSpec,
+  WorldPoolStatus,
+  WorldClaimSpec,
+  WorldClaimStatus,
+  GameRollout,
+  PoolRollout,
+  RolloutStatus,
+  GameDefinitionStatus
+} from './types.js';
+export type {
+  Port,
+  ProvidedCapability,
+  Requirement,
+  ModuleManifestSpec,
+  EnvVar,
+  Volume,
+  Probe,
+  EgressRule,
+  PolicyRule,
+  GameDefinitionSpec,
+  WorldInstanceSpec,
+  WorldInstanceStatus,
+  Condition,
+  CapabilityBindingSpec,
+  Endpoint,
+  WorldPoolSpec,
+  WorldPoolStatus,
+  WorldClaimSpec,
+  WorldClaimStatus,
+  GameRollout,
+  PoolRollout,
+  RolloutStatus,
+  GameDefinitionStatus
+};
 export type Booklet = NonNullable<GameDefinitionSpec['booklets']>[number];
-export type WorldInstanceSpec = Static<typeof WorldInstanceSpecSchema>;
-export type WorldInstanceStatus = Static<typeof WorldInstanceStatusSchema>;
-export type Condition = Static<typeof ConditionSchema>;
-export type CapabilityBindingSpec = Static<typeof CapabilityBindingSpecSchema>;
-export type Endpoint = Static<typeof EndpointSchema>;
-export type WorldPoolSpec = Static<typeof WorldPoolSpecSchema>;
-export type WorldPoolStatus = Static<typeof WorldPoolStatusSchema>;
-export type WorldClaimSpec = Static<typeof WorldClaimSpecSchema>;
-export type WorldClaimStatus = Static<typeof WorldClaimStatusSchema>;
-export type GameRollout = Static<typeof GameRolloutSchema>;
-export type PoolRollout = Static<typeof PoolRolloutSchema>;
-export type RolloutStatus = Static<typeof RolloutStatusSchema>;
-export type GameDefinitionStatus = Static<typeof GameDefinitionStatusSchema>;
 
 export interface ObjectMeta {
   name: string;

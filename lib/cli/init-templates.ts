@@ -12,9 +12,24 @@ export interface InitOptions {
   anvilSpec: string;
 }
 
-/** Versions of the tools Anvil itself is built and tested with, so they are known to work. */
-const pick = (anvil: PackageJson, names: string[]): Record<string, string> =>
-  Object.fromEntries(names.map((n) => [n, anvil.devDependencies[n] ?? anvil.dependencies[n]!]));
+/**
+ * The tools a new project is built and tested with, at the versions Anvil itself is built and
+ * tested with, so they are known to work: Anvil's devDependencies (test/unit/cli.test.ts holds
+ * them equal). Written out because the package's package.json has none: `npm run pack` (and so
+ * the release) removes them with clean-publish.
+ */
+export const PROJECT_DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
+  '@types/jest': '^30.0.0',
+  '@types/node': '^20.19.43',
+  'cdk8s-cli': '^2.207.60',
+  jest: '^30.5.2',
+  'ts-jest': '29.4',
+  tsx: '^4.23.15',
+  typescript: '5.9',
+};
+
+/** The versions of Anvil's own dependencies, so the project uses the ones Anvil is tested with. */
+const pick = (anvil: PackageJson, names: string[]): Record<string, string> => Object.fromEntries(names.map((n) => [n, anvil.dependencies[n]!]));
 
 export function packageJson(opts: InitOptions, anvil: PackageJson): string {
   return `${JSON.stringify(
@@ -32,7 +47,7 @@ export function packageJson(opts: InitOptions, anvil: PackageJson): string {
         validate: 'anvil validate -f dist/',
       },
       dependencies: { [PACKAGE_NAME]: opts.anvilSpec, ...pick(anvil, ['cdk8s', 'constructs']) },
-      devDependencies: pick(anvil, ['@types/jest', '@types/node', 'cdk8s-cli', 'jest', 'ts-jest', 'tsx', 'typescript']),
+      devDependencies: { ...PROJECT_DEV_DEPENDENCIES },
     },
     null,
     2,
@@ -175,7 +190,14 @@ npm install
 npm run synth      # writes dist/ (commit it)
 npm test           # Jest, with Anvil's Testing helper
 npx anvil validate -f dist/
-kubectl apply -f dist/0000-crds.k8s.yaml && kubectl wait --for condition=established crd -l app.kubernetes.io/part-of=anvil && kubectl apply -f dist/
+\`\`\`
+
+Then, with \`kubectl\` pointed at your cluster (the CRDs first, so the rest applies in one pass):
+
+\`\`\`bash
+kubectl apply -f dist/0000-crds.k8s.yaml
+kubectl wait --for condition=established --timeout=60s crd -l app.kubernetes.io/part-of=anvil
+kubectl apply -f dist/
 \`\`\`
 
 Games live in \`games/\`; \`main.ts\` adds each to the app.

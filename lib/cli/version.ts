@@ -13,7 +13,6 @@ export interface PackageJson {
   name: string;
   version: string;
   dependencies: Record<string, string>;
-  devDependencies: Record<string, string>;
 }
 
 let cached: PackageJson | undefined;

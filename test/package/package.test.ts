@@ -1,21 +1,27 @@
 /**
- * Anvil as a package (issue 11): `npm pack` Anvil, start a game project the way an author
- * does — `anvil init` from the packed CLI — install it (the tarball, and everything else from
- * the registry, preferring the local npm cache), then synthesize, type-check, test and
- * validate it. Real npm, real tarball, real cdk8s CLI, real Jest in the new project.
+ * Anvil as a package (issues 11 and 18), the way a new author meets it: the README's
+ * ```bash blocks run as written, in a copy of this checkout next to an empty folder —
+ * `npm ci && npm run pack`, `anvil init ../my-game` from the tarball, `npm install`, synth, the
+ * project's tests, `anvil validate` — then the project's own README, the README's ts blocks
+ * type-checked against the installed declarations (which carry the schema descriptions as
+ * TSDoc), and ten mistakes of issue 18's trial. Real npm, real tarball, real cdk8s, real Jest.
  *
- * Slow (a fresh install): its own Jest project, with generous per-step timeouts. Every step
- * runs in its own process group, killed when the step times out or the test ends.
+ * npm resolves from the local cache first (`prefer-offline`, set in the environment like an
+ * .npmrc would): what the checkout's own `npm ci` fetched is all the blocks need. Slow (two
+ * installs): its own Jest project, with generous per-step timeouts. Every step runs in its own
+ * process group, killed when the step times out or the test ends.
  */
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { KINDS } from '../../lib/api/schema.js';
 import { workloadName } from '../../lib/render/topology.js';
+import { fencedBlocks, skipReason, tsBlockFiles, type Block } from '../doctest.js';
+import { undocumentedProperties } from '../tsdoc.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const STEP_TIMEOUT_MS = 8 * 60_000;
@@ -31,8 +37,18 @@ interface Step {
 const running = new Set<ChildProcess>();
 const timings: string[] = [];
 
-/** The environment without the outer `npm test`'s npm_* settings, which would leak into the project's npm. */
-const cleanEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+/**
+ * The environment of every step: without the outer `npm test`'s npm_* settings (they would
+ * leak into the project's npm), and with npm preferring its local cache and quiet about audit,
+ * funding and updates.
+ */
+const cleanEnv = (): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))),
+  npm_config_prefer_offline: 'true',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+});
 
 /** Runs a command in its own process group; the whole group is killed on timeout. */
 function run(label: string, command: string, args: string[], cwd: string): Promise<Step> {
@@ -74,19 +90,31 @@ async function ok(label: string, command: string, args: string[], cwd: string): 
   return r;
 }
 
+/** A ```bash block, as a user pastes it: bash stops at the first failing command. */
+const runBlock = (file: string, b: Block, cwd: string): Promise<Step> => ok(`${file}:${b.line} (bash)`, 'bash', ['-euo', 'pipefail', '-c', b.code], cwd);
+
+/** This checkout as a user's clone has it: the files git tracks or would (no node_modules, no build/). */
+function copyCheckout(to: string): void {
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT }).toString().split('\0').filter(Boolean);
+  for (const f of files) {
+    if (!existsSync(join(ROOT, f))) continue; // deleted in the work tree
+    mkdirSync(dirname(join(to, f)), { recursive: true });
+    copyFileSync(join(ROOT, f), join(to, f));
+  }
+}
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
 let work: string;
-let tarball: string;
+let checkout: string;
 let project: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'anvil-package-'));
-  // `npm pack` runs `prepare` (the build) and writes the tarball npm would publish.
-  const packed = await ok('npm pack', 'npm', ['pack', '--pack-destination', work, '--json'], ROOT);
-  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
-  tarball = join(work, info!.filename);
-  expect(info!.files.map((f) => f.path)).toEqual(expect.arrayContaining(['bin/anvil.js', 'build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/testing.d.ts', 'package.json']));
-  expect(info!.files.filter((f) => /^(test|dist|bench)\/|\.map$/.test(f.path))).toEqual([]);
-  project = join(work, 'my-game');
+  checkout = join(work, 'anvil');
+  project = join(work, 'my-game'); // where the README's `anvil init ../my-game` puts it
+  copyCheckout(checkout);
 });
 
 afterAll(() => {
@@ -95,18 +123,36 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-test('from an empty folder to a synthesized, tested game, with Anvil from its npm tarball', async () => {
-  // 1. anvil init, with the CLI from the tarball (what `npx @anvil-dev/anvil init` runs).
-  const init = await ok('npx anvil init', 'npx', ['--yes', '--prefer-offline', '--package', tarball, '--', 'anvil', 'init', 'my-game', '--anvil', `file:${tarball}`], work);
-  expect(init.stdout).toContain('npm install && npm run synth && npm test');
+test("the README's bash blocks run as written: from an Anvil checkout to a synthesized, tested game", async () => {
+  const blocks = fencedBlocks(README).filter((b) => b.lang === 'bash');
+  const runs = blocks.filter((b) => skipReason(b) === undefined);
+  // test/unit/readme.test.ts checks that each skipped block says why and names real tests.
+  expect(runs.length).toBeGreaterThanOrEqual(2);
+  const output: string[] = [];
+  for (const b of runs) {
+    const r = await runBlock('README.md', b, checkout);
+    output.push(`${r.stdout}${r.stderr}`);
+  }
+  const all = output.join('\n');
 
-  // 2. install: the tarball, and the rest from the registry through the local cache.
-  await ok('npm install', 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], project);
-  const installed = JSON.parse(readFileSync(join(project, 'node_modules/@anvil-dev/anvil/package.json'), 'utf8')) as { version: string };
-  expect(installed.version).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  // The tarball: the library only.
+  const tarball = join(checkout, `anvil-dev-anvil-${VERSION}.tgz`);
+  const packed = execFileSync('tar', ['tzf', tarball]).toString().split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+  expect(packed).toEqual(expect.arrayContaining(['bin/anvil.js', 'build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/api/types.d.ts', 'build/lib/testing.d.ts', 'package.json']));
+  expect(packed.filter((f) => /^(test|dist|bench|scripts)\/|^build\/(games|main)|\.map$/.test(f))).toEqual([]);
 
-  // 3. synth: dist/ with the CRDs, the platform and the example world, on the first try.
-  await ok('npm run synth', 'npm', ['run', 'synth'], project);
+  // The project got the tarball's Anvil, synthesized on the first try, and its tests passed.
+  const installed = JSON.parse(readFileSync(join(project, 'node_modules/@anvil-dev/anvil/package.json'), 'utf8')) as Record<string, unknown>;
+  expect(installed.version).toBe(VERSION);
+  // npm run pack packs a copy cleaned by clean-publish: no scripts (the checkout's prepare) and
+  // no devDependencies, so installing it runs and lists no install script.
+  expect(installed).not.toHaveProperty('scripts');
+  expect(installed).not.toHaveProperty('devDependencies');
+  // (npm's install-scripts lines for other packages, such as esbuild, are not Anvil's to fix.)
+  expect(all.split('\n').filter((l) => /install-scripts/.test(l) && l.includes('@anvil-dev/anvil'))).toEqual([]);
+  expect(existsSync(join(checkout, '.pack'))).toBe(false);
+  expect(all).toMatch(/Tests:\s+3 passed, 3 total/);
+  expect(all).toMatch(/^valid: 2 module\(s\), 1 game\(s\), 1 world\(s\)/m);
   const files = readdirSync(join(project, 'dist')).sort();
   expect(files[0]).toBe('0000-crds.k8s.yaml');
   const objects = files.flatMap((f) => parseAllDocuments(readFileSync(join(project, 'dist', f), 'utf8')).map((d) => d.toJS() as Record<string, any>));
@@ -118,17 +164,50 @@ test('from an empty folder to a synthesized, tested game, with Anvil from its np
   expect(objects.find((o) => o.kind === 'Service' && o.metadata.name === `${wl('arena-gateway')}-lb`)?.spec.type).toBe('LoadBalancer');
   const bindings = objects.filter((o) => o.kind === 'CapabilityBinding' && o.metadata.namespace === 'arena');
   expect(bindings.map((b) => `${b.spec.consumer.name} -${b.spec.capabilityId}-> ${b.spec.provider.module}`)).toEqual(expect.arrayContaining(['arena-gateway -arena-rules-> arena-rules']));
-
-  // 4. the project type-checks against Anvil's declarations, and its Jest test passes.
-  await ok('npm run typecheck', 'npm', ['run', 'typecheck'], project);
-  const tested = await ok('npm test', 'npm', ['test'], project);
-  expect(`${tested.stdout}${tested.stderr}`).toMatch(/Tests:\s+3 passed, 3 total/);
-
-  // 5. the installed CLI agrees with synth.
-  const validated = await ok('npx anvil validate', 'npx', ['--no-install', 'anvil', 'validate', '-f', 'dist/'], project);
-  expect(validated.stdout).toMatch(/^valid: 2 module\(s\), 1 game\(s\), 1 world\(s\)/);
   // npm run synth runs main.ts: no scratch copy of the cdk8s CLI, only dist/.
   expect(existsSync(join(project, '.cdk8s-out'))).toBe(false);
+
+  // The project type-checks against the installed declarations.
+  await ok('npm run typecheck', 'npm', ['run', 'typecheck'], project);
+});
+
+test('the README anvil init writes runs as written; its kubectl block is the one test/cluster/dist.test.ts runs', async () => {
+  const blocks = fencedBlocks(readFileSync(join(project, 'README.md'), 'utf8')).filter((b) => b.lang === 'bash');
+  const kubectl = blocks.filter((b) => /^kubectl /m.test(b.code));
+  // The apply sequence needs a cluster: it is word for word the README's "### Apply" block.
+  const apply = fencedBlocks(README).find((b) => b.lang === 'bash' && b.code.startsWith('kubectl apply -f dist/0000-crds.k8s.yaml'));
+  expect(kubectl.map((b) => b.code)).toEqual([apply?.code]);
+  const runs = blocks.filter((b) => !kubectl.includes(b));
+  expect(runs).toHaveLength(1);
+  const r = await runBlock('my-game/README.md', runs[0]!, project);
+  expect(`${r.stdout}${r.stderr}`).toMatch(/^valid: 2 module\(s\), 1 game\(s\), 1 world\(s\)/m);
+});
+
+test("the README's ts blocks type-check against the installed package's declarations, and its Jest examples pass", async () => {
+  // Beside the project's own files, with its tsconfig: @anvil-dev/anvil is node_modules' copy.
+  const dir = join(project, 'readme-doctest');
+  const files = tsBlockFiles(README);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify({ extends: '../tsconfig.json', include: ['**/*.ts'] })}\n`);
+  try {
+    await ok('tsc (README ts blocks)', 'npx', ['--no-install', 'tsc', '-p', 'readme-doctest'], project);
+    // The blocks that are Jest tests (Testing a game) run, with the project's Jest config; the
+    // others are programs that need a cluster (claims) or write dist/ (main.ts).
+    const jestBlocks = Object.keys(files).filter((f) => f.startsWith('test/') && /^test\(/m.test(files[f]!));
+    expect(jestBlocks.length).toBeGreaterThanOrEqual(1);
+    const jestArgs = ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', 'node_modules/jest/bin/jest.js', '--rootDir', dir, '--runTestsByPath', ...jestBlocks.map((f) => join(dir, f))];
+    const tested = await ok('jest (README test blocks)', 'node', jestArgs, project);
+    expect(`${tested.stdout}${tested.stderr}`).toMatch(new RegExp(`Test Suites:\\s+${jestBlocks.length} passed`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the installed declarations carry the schema descriptions as TSDoc', () => {
+  expect(undocumentedProperties(join(project, 'node_modules/@anvil-dev/anvil/build/lib/index.d.ts'))).toEqual([]);
 });
 
 /** A main.ts with one mistake (issue 18's trial): `edits` replace parts of a small valid app. */

@@ -435,6 +435,12 @@ describe('the CLI for game authors (issue 11)', () => {
       const pkg = JSON.parse(readFileSync(join(dir, 'my-game', 'package.json'), 'utf8')) as Obj;
       expect(pkg.name).toBe('my-game');
       expect(pkg.dependencies['@anvil-dev/anvil']).toMatch(/^\^\d+\.\d+\.\d+/);
+      // The tools at the versions Anvil is built and tested with (its own package.json; the
+      // packed one has no devDependencies, so init-templates.ts writes them out).
+      const own = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Obj;
+      expect(pkg.devDependencies).toEqual(Object.fromEntries(Object.keys(pkg.devDependencies).map((n) => [n, own.devDependencies[n]])));
+      expect(Object.keys(pkg.devDependencies).sort()).toEqual(['@types/jest', '@types/node', 'cdk8s-cli', 'jest', 'ts-jest', 'tsx', 'typescript']);
+      expect(pkg.dependencies).toEqual({ '@anvil-dev/anvil': pkg.dependencies['@anvil-dev/anvil'], cdk8s: own.dependencies.cdk8s, constructs: own.dependencies.constructs });
       const again = anvil('init', join(dir, 'my-game'));
       expect(again.status).toBe(1);
       expect(again.stderr).toContain('would overwrite package.json');

@@ -1,11 +1,11 @@
 /**
- * The README doctest (issue 18): every fenced `ts` block of the README, and every TypeScript
- * file `anvil init` writes, type-checks against the package's public API
- * (`@anvil-dev/anvil` is mapped to lib/index.ts), so an example that drifts from the API
- * fails CI. A block whose first line is a path comment (`// games/duel.ts …`) is that file,
- * so blocks can import each other as the README says; the others are files of their own.
- * An HTML comment just before a block may say `<!-- doctest: declare … -->` (what the
- * example assumes, such as the matchmaker's own functions) or `<!-- doctest: skip why -->`.
+ * The README doctest (issue 18), the fast part: every fenced `ts` block of the README, and
+ * every TypeScript file `anvil init` writes, type-checks against the public API in lib/
+ * (`@anvil-dev/anvil` mapped to lib/index.ts), and every ```bash block is either run by the
+ * package test or marked `<!-- doctest: skip, because … -->` naming the test that runs it.
+ * The real check is test/package/package.test.ts: the bash blocks run from an Anvil checkout,
+ * and the ts blocks type-check against the installed tarball's declarations.
+ * How blocks are read and turned into files: test/doctest.ts.
  */
 import { afterAll, expect, jest, test } from '@jest/globals';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,34 +13,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { projectFiles } from '../../lib/cli/init.js';
+import { badSkipMarks, fencedBlocks, skipReason, tsBlockFiles } from '../doctest.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // Inside the repository, so that node_modules (constructs, @types/jest) resolve.
 const SCRATCH = join(ROOT, 'test', `.doctest-${process.pid}`);
 afterAll(() => rmSync(SCRATCH, { recursive: true, force: true }));
-
-interface Block {
-  lang: string;
-  code: string;
-  line: number;
-  directive?: string;
-}
-
-/** The fenced blocks of a Markdown text, each with the `<!-- doctest: … -->` just before it. */
-export function fencedBlocks(markdown: string): Block[] {
-  const blocks: Block[] = [];
-  const lines = markdown.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w+)\s*$/.exec(lines[i]!);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
-    const before = /^<!-- doctest: (.*) -->$/.exec(lines[start - 1] ?? '');
-    blocks.push({ lang: open[1]!, code: body.join('\n'), line: start + 1, ...(before ? { directive: before[1]! } : {}) });
-  }
-  return blocks;
-}
 
 /** Type-checks `files` (path -> text) with `@anvil-dev/anvil` as lib/index.ts; the diagnostics as text. */
 function typeCheck(dir: string, files: Record<string, string>): string[] {
@@ -70,18 +48,16 @@ function typeCheck(dir: string, files: Record<string, string>): string[] {
 jest.setTimeout(120_000);
 
 test('every ts block of the README type-checks against the package', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const files: Record<string, string> = {};
-  const blocks = fencedBlocks(readme).filter((b) => b.lang === 'ts' && !b.directive?.startsWith('skip'));
-  expect(blocks.length).toBeGreaterThan(3);
-  for (const b of blocks) {
-    // `// games/duel.ts in your repository` names the file; otherwise a file of its own.
-    const named = /^\/\/ ((?:games\/|test\/)?[\w.-]+\.ts)\b/.exec(b.code)?.[1];
-    const path = named ?? `test/readme-line-${b.line}.test.ts`;
-    const declare = b.directive?.startsWith('declare ') ? `${b.directive.slice('declare '.length)}\n` : '';
-    files[path] = `${declare}${b.code}\n${/^(import|export) /m.test(b.code) ? '' : 'export {};\n'}`;
-  }
+  const files = tsBlockFiles(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+  expect(Object.keys(files).length).toBeGreaterThan(3);
   expect(typeCheck(join(SCRATCH, 'readme'), files)).toEqual([]);
+});
+
+test('every bash block of the README runs in the package test, or its skip mark says why and names real tests', () => {
+  const blocks = fencedBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8')).filter((b) => b.lang === 'bash');
+  expect(badSkipMarks(blocks, ROOT)).toEqual([]);
+  // The walk from an empty folder is one of the blocks that run.
+  expect(blocks.filter((b) => skipReason(b) === undefined).map((b) => b.code)).toEqual(expect.arrayContaining([expect.stringContaining('anvil init ../my-game')]));
 });
 
 test('the TypeScript files anvil init writes type-check against the package', () => {
@@ -91,9 +67,14 @@ test('the TypeScript files anvil init writes type-check against the package', ()
   expect(typeCheck(join(SCRATCH, 'init'), files)).toEqual([]);
 });
 
-test('fencedBlocks reads each block with its directive', () => {
-  expect(fencedBlocks('a\n<!-- doctest: skip needs a cluster -->\n```bash\nkubectl get worlds\n```\n```ts\nconst x = 1;\n```\n')).toEqual([
-    { lang: 'bash', code: 'kubectl get worlds', line: 3, directive: 'skip needs a cluster' },
+test('fencedBlocks reads each block with its directive; a skip mark must say why', () => {
+  const blocks = fencedBlocks('a\n<!-- doctest: skip, needs a cluster -->\n```bash\nkubectl get worlds\n```\n```ts\nconst x = 1;\n```\n<!-- doctest: skip, because test/cluster/nope.test.ts runs it -->\n```bash\nx\n```\n');
+  expect(blocks.slice(0, 2)).toEqual([
+    { lang: 'bash', code: 'kubectl get worlds', line: 3, directive: 'skip, needs a cluster' },
     { lang: 'ts', code: 'const x = 1;', line: 6 },
+  ]);
+  expect(badSkipMarks(blocks, ROOT)).toEqual([
+    'README.md:3: a skip mark says why: <!-- doctest: skip, because … -->',
+    'README.md:10: test/cluster/nope.test.ts does not exist',
   ]);
 });

@@ -19,6 +19,7 @@ import { Ajv } from 'ajv';
 import { Counter, Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { ClaimError, claimWorld, releaseWorld, type ClaimedWorld } from './claims.js';
+import { ALLOCATION_FAILOVER_REASONS } from './allocationErrors.js';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -147,8 +148,8 @@ export interface ClusterClaimOptions {
   onCleanup?: (cluster: string, result: 'released' | 'none' | 'lost') => void;
 }
 
-/** Why a cluster is passed over for the next. */
-export const FAILOVER_REASONS = ['PoolExhausted', 'PoolNotFound', 'Unreachable', 'Timeout', 'CreateFailed'];
+/** Why a cluster is passed over for the next (with the allocation endpoint's own: allocationErrors.ts). */
+export const FAILOVER_REASONS = ['PoolExhausted', 'PoolNotFound', 'Unreachable', 'Timeout', 'CreateFailed', ...ALLOCATION_FAILOVER_REASONS];
 
 /** The KubeConfig of a cluster of the set: its file (or the default one) at its context. */
 export function kubeConfigFor(cluster: ClusterTarget): KubeConfig {

@@ -70,6 +70,11 @@ export interface ControlPlane {
    * and waits for /readyz. For failover tests (absent when external).
    */
   apiServer?: { kill(): Promise<void>; start(): Promise<void> };
+  /**
+   * Stops the controller manager, scheduler and kwok (withNodes): from then on a Deployment
+   * gets no pods, so worlds stay Provisioning — for counting worlds without their pods.
+   */
+  stopWorkloads?: () => Promise<void>;
 }
 
 const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -608,6 +613,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       logs,
       stop,
       apiServer,
+      stopWorkloads: async () => {
+        for (const p of procs.filter((x) => ['kwok', 'kube-scheduler', 'kube-controller-manager'].includes(x.name))) await stopProc(p);
+      },
     };
   } catch (err) {
     // Keep the folder (logs) on failure; stop every process.

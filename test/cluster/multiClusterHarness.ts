@@ -2,39 +2,13 @@
 // synthesized into dist/eu-1 and dist/ap-1, and per cluster a control plane of its own (kwok
 // nodes), its dist applied with the real kubectl, and a reconciler as its own process.
 import * as path from 'node:path';
-import { AnvilApp } from '../../lib/app.js';
-import { Game, Module, WorldPool } from '../../lib/definitions.js';
 import type { ClusterTarget } from '../../lib/client/clusterSet.js';
 import { startControlPlane, type ControlPlane } from './controlPlane.js';
 import { kubectlOk } from './kubectl.js';
 import { startReconciler, type ReconcilerProcess } from './reconcilerHarness.js';
+import type { ClusterName } from './multiClusterApp.js';
 
-export const GAME = 'duel';
-export const NAMESPACE = 'duel';
-export const CLUSTERS = { 'eu-1': { region: 'eu-west' }, 'ap-1': { region: 'ap-south' } } as const;
-export type ClusterName = keyof typeof CLUSTERS;
-
-/**
- * A one-module game and a pool per cluster: `duel-eu` in eu-west (eu-1), `duel-ap` in
- * ap-south (ap-1), both in namespace duel, so a claim by game finds each cluster's own pool.
- * Each pool is full at `size` worlds, all kept ready: its `size + 1`-th claim is exhausted.
- */
-export function synthTwoClusters(outdir: string, sizes: Record<ClusterName, number>): void {
-  const app = new AnvilApp({
-    outdir,
-    clusters: { 'eu-1': { regions: [CLUSTERS['eu-1'].region] }, 'ap-1': { regions: [CLUSTERS['ap-1'].region] } },
-    onDiagnostic: () => {},
-  });
-  const server = new Module(app.definitions, 'duel-server', {
-    version: '1.0.0',
-    image: 'example.invalid/duel-server:1.0.0',
-    ports: [{ name: 'game', port: 7777, protocol: 'TCP' }],
-  });
-  const game = new Game(app.definitions, GAME, { modules: [server] });
-  new WorldPool(app.definitions, 'duel-eu', { game, namespace: NAMESPACE, region: CLUSTERS['eu-1'].region, buffer: sizes['eu-1'], maxWorlds: sizes['eu-1'] });
-  new WorldPool(app.definitions, 'duel-ap', { game, namespace: NAMESPACE, region: CLUSTERS['ap-1'].region, buffer: sizes['ap-1'], maxWorlds: sizes['ap-1'] });
-  app.synth();
-}
+export { CLUSTERS, GAME, NAMESPACE, synthTwoClusters, type ClusterName } from './multiClusterApp.js';
 
 export interface RunningCluster {
   name: ClusterName;

@@ -156,10 +156,10 @@ describe('two clusters, two control planes, a reconciler each', () => {
     restarting = true;
     await eu.cp.apiServer!.start();
     await abandonedCleanups();
-    expect(cleanupsSeen.slice(before)).toEqual([
-      { cluster: 'eu-1', result: 'released', afterRestart: true },
-      { cluster: 'eu-1', result: 'released', afterRestart: true },
-    ]);
+    // The 2 that waited (and any create eu-1 may have taken before it died): all deleted now.
+    const after_ = cleanupsSeen.slice(before);
+    expect(after_.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(after_.map((c) => JSON.stringify(c)))).toEqual(new Set([JSON.stringify({ cluster: 'eu-1', result: 'released', afterRestart: true })]));
     restarting = false;
     await eventually('eu-1 to hold only its 3 bound claims', async () => (await list(eu, 'worldclaims')).length === 3);
     await expectBoundOnce(got);

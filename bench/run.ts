@@ -11,6 +11,8 @@
  *   npm run bench -- --only rollout                      # a rollout across 100 Running worlds, 20 claimed (bench/rollout.ts)
  *   npm run bench -- --only claims                       # warm pool claims (bench/claims.ts): --claims 100 --claim-concurrency 50 --pool-buffer 100
  *
+ *   npm run bench -- --only multicluster                 # two clusters beside one (bench/multicluster.ts): --multicluster-claims 40 --multicluster-worlds 2600
+ *
  *   npm run bench -- --regenerate                        # no run: rewrite the outputs from results.json
  *
  * Options: --only CASES (comma-separated names of CASES below), --runs N (resolver/synth),
@@ -34,6 +36,7 @@ import { latencyChart } from './chart.js';
 import { machineNow, measured, runClusterCase, runMemoryCase, type ClusterOptions, type ClusterRun, type Machine, type MemoryRun } from './cluster.js';
 import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchResult } from './claims.js';
 import { updateReadme } from './readme.js';
+import { multiclusterMarkdown, runMulticlusterBench, type MulticlusterResult } from './multicluster.js';
 import { rolloutCase } from './rollout.js';
 import { clusterSection, costSection, machineLine, memorySection, n, targetsSection } from './report.js';
 
@@ -210,8 +213,21 @@ const claimsCase: BenchCase<ClaimsBenchResult> = {
   markdown: (r) => claimsMarkdown(r),
 };
 
+/** Two clusters beside one: cluster-set overhead, failover, worlds per cluster (bench/multicluster.ts). */
+const multiclusterCase: BenchCase<MulticlusterResult> = {
+  name: 'multicluster',
+  run: () =>
+    runMulticlusterBench({
+      claims: Number(flag('multicluster-claims') ?? 40),
+      worldsPerCluster: Number(flag('multicluster-worlds') ?? 2600),
+      perClusterTimeoutSeconds: 5,
+      log,
+    }),
+  markdown: (r) => multiclusterMarkdown(r),
+};
+
 /** Every case, in RESULTS.md order. */
-const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, claimsCase, rolloutCase as BenchCase<any>];
+const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, claimsCase, rolloutCase as BenchCase<any>, multiclusterCase];
 
 const failed = (r: unknown): r is { error: string } => !!r && typeof r === 'object' && 'error' in r;
 const okMemory = (r: unknown): MemoryRun | undefined => (r && !failed(r) ? (r as MemoryRun) : undefined);

@@ -3,8 +3,8 @@
  * world and the global services, and only then renders and writes dist/ — all problems
  * reported together, and nothing written when there is one.
  */
-import { cpSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { ApiObject, App, Chart, Names, Yaml, YamlOutputType } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AnvilInputError, formatDiagnostic, groupByCause, hasErrors, type Diagnostic } from './diagnostics/diagnostics.js';
@@ -22,6 +22,7 @@ import { WorldResources } from './render/world.js';
 import { publishDirectory } from './publish.js';
 import { gitopsFiles, type GitOpsProps } from './render/gitops.js';
 import { GrafanaDashboards } from './render/dashboard.js';
+import { checkHelmProps, helmChartFiles, type HelmProps } from './render/helm.js';
 import { nameCollisions, type NamedObject } from './names/collisions.js';
 import { tupleName } from './names/names.js';
 import { ModuleRoles } from './render/identity.js';
@@ -59,6 +60,12 @@ export interface AnvilAppProps {
    * per cluster, from `<path>/<cluster>`) and one Flux Kustomization per cluster.
    */
   gitops?: GitOpsProps;
+  /**
+   * Also write each synthesized folder as a Helm chart (`npm run synth -- --format helm
+   * --chart-version X`): `dist-helm/` (Chart.yaml, templates/, crds/) for one cluster, or
+   * `dist-helm/<cluster>/` per cluster; `helm template` of it renders dist's objects.
+   */
+  helm?: HelmProps;
   monitoring?: {
     /** `true`: a PodMonitor (monitoring.coreos.com/v1) per module with `metrics`; needs the Prometheus Operator's CRDs. */
     podMonitors?: boolean;
@@ -68,7 +75,7 @@ export interface AnvilAppProps {
 }
 
 const DEFINITION_KINDS = ['ModuleManifest', 'GameDefinition', 'WorldInstance'];
-const APP_PROPS = propKeys<AnvilAppProps>()('outdir', 'settings', 'reconcilerImage', 'onDiagnostic', 'regions', 'monitoring', 'clusters', 'gitops');
+const APP_PROPS = propKeys<AnvilAppProps>()('outdir', 'settings', 'reconcilerImage', 'onDiagnostic', 'regions', 'monitoring', 'clusters', 'gitops', 'helm');
 
 const isAuthored = (c: object): c is ApiObject & Authored => 'anvilSource' in c && 'propsProblems' in c;
 
@@ -196,7 +203,11 @@ export class AnvilApp extends App {
     const design = checkDesign({ catalog, global: resolved.global, worlds: resolved.worlds, pools: sourced, regionsDeclared: regions !== undefined });
     const { problems: propsProblems, toProps } = this.authoring();
     const clusters = this.props.clusters;
-    const clusterProblems = [...(clusters ? checkClusterProps(clusters) : []), ...(this.props.gitops ? checkGitOps(this.props.gitops, clusters !== undefined) : [])];
+    const clusterProblems = [
+      ...(clusters ? checkClusterProps(clusters) : []),
+      ...(this.props.gitops ? checkGitOps(this.props.gitops, clusters !== undefined) : []),
+      ...(this.props.helm ? checkHelmProps(this.props.helm, 'AnvilApp') : []),
+    ];
     const placement = clusters && clusterProblems.length === 0 ? placeInClusters(clusters, placeables(this)) : undefined;
     const diagnostics = groupByCause(
       [
@@ -327,11 +338,38 @@ export class AnvilApp extends App {
         for (const f of gitopsFiles(this.props.clusters, this.props.gitops)) Yaml.save(join(this.outdir, 'gitops', f.name), f.objects);
       }
       mkdirSync(dirname(this.target), { recursive: true });
+      if (this.props.helm) this.writeHelm(this.props.helm);
       publishDirectory(this.outdir, this.target);
     } finally {
       rmSync(this.outdir, { recursive: true, force: true });
     }
     if (this.extraOutdir) cpSync(this.target, this.extraOutdir, { recursive: true });
+  }
+
+  /**
+   * The Helm charts of the folders just written to staging (so a chart is dist's text, byte
+   * for byte), published beside dist/: one chart, or one per cluster named `anvil-<cluster>`.
+   */
+  private writeHelm(helm: HelmProps): void {
+    const target = resolvePath(helm.outdir ?? `${this.target}-helm`);
+    const staging = `${target}.staging-${process.pid}`;
+    const base = basename(this.target); // not the full path: the same chart wherever it is synthesized
+    const charts = this.clusterScopes.size === 0 ? [{ dir: '', chart: 'anvil', from: base }] : [...this.clusterScopes.keys()].map((c) => ({ dir: c, chart: `anvil-${c}`, from: `${base}/${c}` }));
+    rmSync(staging, { recursive: true, force: true });
+    try {
+      for (const { dir, chart, from } of charts) {
+        const src = join(this.outdir, dir);
+        const files = readdirSync(src, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => ({ name: e.name, text: readFileSync(join(src, e.name), 'utf8') }));
+        for (const f of helmChartFiles(files.sort((a, b) => (a.name < b.name ? -1 : 1)), chart, helm, from)) {
+          mkdirSync(dirname(join(staging, dir, f.name)), { recursive: true });
+          writeFileSync(join(staging, dir, f.name), f.text);
+        }
+      }
+      mkdirSync(dirname(target), { recursive: true });
+      publishDirectory(staging, target);
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
   }
 }
 

@@ -29,6 +29,8 @@ export {
 // Many clusters: one dist/<cluster>/ per cluster, and the GitOps objects that ship them.
 export type { ClusterProps } from './resolve/clusters.js';
 export type { ArgoCDProps, FluxProps, GitOpsProps } from './render/gitops.js';
+export type { HelmProps } from './render/helm.js';
+export { allocationError, allocationReason } from './client/allocationErrors.js';
 export {
   claimAcrossClusters,
   releaseClusterWorld,

@@ -19,6 +19,7 @@ import { Ajv } from 'ajv';
 import { Counter, Registry } from 'prom-client';
 import { parse } from 'yaml';
 import { ClaimError, claimWorld, releaseWorld, type ClaimedWorld } from './claims.js';
+import { ALLOCATION_FAILOVER_REASONS } from './allocationErrors.js';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 
@@ -147,15 +148,26 @@ export interface ClusterClaimOptions {
   onCleanup?: (cluster: string, result: 'released' | 'none' | 'lost') => void;
 }
 
-/** Why a cluster is passed over for the next. */
-export const FAILOVER_REASONS = ['PoolExhausted', 'PoolNotFound', 'Unreachable', 'Timeout', 'CreateFailed'];
+/** Why a cluster is passed over for the next (with the allocation endpoint's own: allocationErrors.ts). */
+export const FAILOVER_REASONS = ['PoolExhausted', 'PoolNotFound', 'Unreachable', 'Timeout', 'CreateFailed', ...ALLOCATION_FAILOVER_REASONS];
 
-/** The KubeConfig of a cluster of the set: its file (or the default one) at its context. */
+const kubeConfigs = new Map<string, KubeConfig>();
+
+/**
+ * The KubeConfig of a cluster of the set: its file (or the default one) at its context. One
+ * per file and context for the process: claims.ts keeps a keep-alive connection pool per
+ * KubeConfig, so a new one per claim would pay a TLS handshake on every claim.
+ */
 export function kubeConfigFor(cluster: ClusterTarget): KubeConfig {
-  const kc = new KubeConfig();
-  if (cluster.kubeconfig) kc.loadFromFile(cluster.kubeconfig);
-  else kc.loadFromDefault();
-  if (cluster.context) kc.setCurrentContext(cluster.context);
+  const key = `${cluster.kubeconfig ?? ''}\0${cluster.context ?? ''}`;
+  let kc = kubeConfigs.get(key);
+  if (!kc) {
+    kc = new KubeConfig();
+    if (cluster.kubeconfig) kc.loadFromFile(cluster.kubeconfig);
+    else kc.loadFromDefault();
+    if (cluster.context) kc.setCurrentContext(cluster.context);
+    kubeConfigs.set(key, kc);
+  }
   return kc;
 }
 

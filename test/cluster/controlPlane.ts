@@ -64,6 +64,17 @@ export interface ControlPlane {
   logs: Record<string, string>;
   /** Kill every started process (process group) and remove the temp folder. */
   stop(): Promise<void>;
+  /**
+   * The API server alone (etcd, its data and the other components stay): `kill()` SIGKILLs it
+   * and waits until it is gone; `start()` starts it again on the same port, certs and etcd,
+   * and waits for /readyz. For failover tests (absent when external).
+   */
+  apiServer?: { kill(): Promise<void>; start(): Promise<void> };
+  /**
+   * Stops the controller manager, scheduler and kwok (withNodes): from then on a Deployment
+   * gets no pods, so worlds stay Provisioning — for counting worlds without their pods.
+   */
+  stopWorkloads?: () => Promise<void>;
 }
 
 const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
@@ -479,7 +490,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
     // kube-apiserver
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = start('kube-apiserver', [
+    const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       `--secure-port=${apiPort}`,
       '--bind-address=127.0.0.1',
@@ -497,8 +508,20 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--profiling=false',
       // Without a controller manager nobody creates the "default" ServiceAccounts.
       ...(withNodes ? [] : ['--disable-admission-plugins=ServiceAccount']),
-    ]);
+    ];
+    let apiserver = start('kube-apiserver', apiserverArgs);
     await waitFor(apiserver, 'ready (/readyz)', timeoutMs, async () => (await get(`${server}/readyz`, tlsAdmin))?.status === 200);
+    const apiServer = {
+      kill: async () => {
+        killGroup(apiserver, 'SIGKILL');
+        await apiserver.exited;
+      },
+      start: async () => {
+        if (apiserver.exitInfo === undefined) throw new Error('control plane: kube-apiserver is still running');
+        apiserver = start('kube-apiserver', apiserverArgs); // appends to the same log
+        await waitFor(apiserver, 'ready (/readyz) after a restart', timeoutMs, async () => (await get(`${server}/readyz`, tlsAdmin))?.status === 200);
+      },
+    };
 
     const kubeconfig = f('kubeconfig');
     await writeKubeconfig(kubeconfig, server, dir, 'admin');
@@ -589,6 +612,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       certs: { ca: f('ca.crt'), adminCert: f('admin.crt'), adminKey: f('admin.key') },
       logs,
       stop,
+      apiServer,
+      stopWorkloads: async () => {
+        for (const p of procs.filter((x) => ['kwok', 'kube-scheduler', 'kube-controller-manager'].includes(x.name))) await stopProc(p);
+      },
     };
   } catch (err) {
     // Keep the folder (logs) on failure; stop every process.

@@ -249,7 +249,8 @@ function makePoolsAndClaims(
   log: (msg: string) => void,
 ) {
   const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
-  const claimKube = new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 });
+  // A socket per commit in its slot and one per follow-up (claim status, then Event) out of it.
+  const claimKube = new Kube(kc, metrics, { maxSockets: 2 * claimWritesInFlight + 8 });
   claimKube.fence(fence.signal, fence.deadline); // a lost lease stops the claim path's writes at once too
   const { worlds, pools, claims, games, definitions } = caches;
   const claimCtl: ClaimController = new ClaimController({

@@ -189,3 +189,44 @@ describe('the claim controller with stale caches', () => {
     expect(api.get('WorldInstance', 'w2')).toBeDefined();
   });
 });
+
+describe('the allocator (issue 20: a claim is handled when it arrives)', () => {
+  test('a new claim is bound on its add event, with no pass: one world write, then its status; a stale pass binds it no second time', async () => {
+    const { api, caches, ctl, sync, stampedFor } = setup();
+    api.put(worldObj('w1'));
+    api.put(worldObj('w2'));
+    sync();
+    for (const w of caches.worlds.items) ctl.onWorld(w as KubernetesObject, 'add');
+    const claim = api.put(claimObj('a'));
+    sync('WorldClaim');
+    const writes: string[] = [];
+    const patch = api.kube.mergePatch;
+    api.kube.mergePatch = async (p: Obj, sub?: string) => {
+      writes.push(`${p.kind}${sub ? `/${sub}` : ''}`);
+      return patch(p, sub);
+    };
+    ctl.onClaim('add', claim as KubernetesObject);
+    await ctl.pass(NS); // planned from caches that show neither the stamp nor the status yet
+    await ctl.drain();
+    expect(stampedFor('a')).toHaveLength(1);
+    expect(api.get('WorldClaim', 'a')!.status.phase).toBe('Bound');
+    expect(writes).toEqual(['WorldInstance', 'WorldClaim/status']);
+  });
+
+  test('two claims arriving together get two worlds; a third waits for the pass', async () => {
+    const { api, caches, ctl, sync, stampedFor } = setup();
+    api.put(worldObj('w1'));
+    api.put(worldObj('w2'));
+    sync();
+    for (const w of caches.worlds.items) ctl.onWorld(w as KubernetesObject, 'add');
+    const claims = ['a', 'b', 'c'].map((n) => api.put(claimObj(n)));
+    for (const c of claims) ctl.onClaim('add', c as KubernetesObject);
+    await ctl.drain();
+    const [a, b, c] = [stampedFor('a'), stampedFor('b'), stampedFor('c')];
+    expect(a).toHaveLength(1);
+    expect(b).toHaveLength(1);
+    expect(a[0]).not.toBe(b[0]);
+    expect(c).toHaveLength(0);
+    expect(ctl.queue.depth).toBe(1); // the namespace pass makes c wait
+  });
+});

@@ -159,6 +159,17 @@ export class ClaimController {
     return this.worldWrites.view(w) as T;
   }
 
+  /** What this process has just written to a world, seen by its passes until the cache catches up. */
+  recordWorld(uid: string, resourceVersion: string, written: KubernetesObject): void {
+    this.worldWrites.record(uid, resourceVersion, written);
+  }
+
+  /** A world's current view (the cache, or what this process just wrote), with the pools' template hashes. */
+  currentWorld(namespace: string, name: string): KubernetesObject | undefined {
+    const raw = this.o.worlds.get(name, namespace);
+    return raw && this.worldWrites.view(raw);
+  }
+
   /** A world taken by a binding (or an endpoint allocation) in flight, not yet written. */
   isReserved(worldUid: string): boolean {
     return this.allocator.holderOf(worldUid) !== undefined;

@@ -1,0 +1,123 @@
+/**
+ * One watch on a namespace's WorldClaims shared by every claimWorld() call of the process
+ * (issue 20): a matchmaker making 45 claims a second holds one watch, not 45. The watch is
+ * opened at the first waiter, from the resourceVersion its create returned, and closed when
+ * the last waiter is done. Each event goes to the waiter of that claim name (others' claims
+ * are ignored). A waiter whose claim was created before the watch (re)opened is read once,
+ * so no verdict between its create and the watch is missed; a watch the server ends
+ * (timeout, 410 Gone) is reopened and every waiter read once.
+ *
+ * RBAC: `watch` on worldclaims of the namespace (the anvil-matchmaker Role has it), `get`.
+ */
+import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { GROUP, VERSION } from '../api/schema.js';
+
+export interface WatchedClaim {
+  metadata?: { name?: string; resourceVersion?: string };
+}
+
+type Listener = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'GONE', obj?: WatchedClaim) => void;
+
+const PLURAL = 'worldclaims';
+
+/**
+ * True when resourceVersion `a` is known to be at or after `b`. resourceVersions are opaque
+ * to clients; kube-apiserver's are etcd revisions (integers), and anything else compares as
+ * unknown, which costs one GET, never a missed verdict.
+ */
+const after = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && /^\d+$/.test(a) && /^\d+$/.test(b) && BigInt(a) >= BigInt(b);
+
+export class NamespaceClaimWatch {
+  private readonly waiters = new Map<string, Listener>();
+  private controller?: AbortController;
+  private opening?: Promise<void>;
+  private resourceVersion?: string;
+  /** The resourceVersion the watch began from. */
+  private startedAt?: string;
+  private generation = 0;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly api: CustomObjectsApi,
+    private readonly namespace: string,
+  ) {}
+
+  /** Follows claim `name` (created at `createdRv`) until the returned stop function is called. */
+  follow(name: string, createdRv: string | undefined, listener: Listener): () => void {
+    this.waiters.set(name, listener);
+    if (!this.controller && !this.opening) {
+      this.resourceVersion = createdRv;
+      this.startedAt = createdRv;
+      this.opening = this.open().finally(() => (this.opening = undefined));
+    } else if (!after(createdRv, this.startedAt)) {
+      // Created before the watch's start (or not comparable): its verdict may precede the watch.
+      void (this.opening ?? Promise.resolve()).then(() => this.read(name));
+    }
+    return () => {
+      if (this.waiters.get(name) === listener) this.waiters.delete(name);
+      if (this.waiters.size === 0) this.close();
+    };
+  }
+
+  private close(): void {
+    this.generation++;
+    this.controller?.abort();
+    this.controller = undefined;
+  }
+
+  private async open(): Promise<void> {
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.namespace}/${PLURAL}`;
+    const generation = ++this.generation;
+    for (let attempt = 0; this.waiters.size > 0 && generation === this.generation; attempt++) {
+      try {
+        this.controller = await new Watch(this.kc).watch(
+          path,
+          { ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}), allowWatchBookmarks: true },
+          (type, obj: WatchedClaim) => this.onEvent(type, obj),
+          () => {
+            if (generation !== this.generation || this.waiters.size === 0) return;
+            this.controller = undefined;
+            this.opening = this.open().finally(() => (this.opening = undefined));
+          },
+        );
+        if (generation !== this.generation) this.controller.abort();
+        this.startedAt = this.resourceVersion;
+        // Claims created before this watch began may have moved meanwhile: read each once.
+        for (const name of this.waiters.keys()) void this.read(name);
+        return;
+      } catch {
+        this.resourceVersion = undefined;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private onEvent(type: string, obj: WatchedClaim): void {
+    if (obj?.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
+    if (type === 'ERROR') this.resourceVersion = undefined; // e.g. 410 Gone: reopen from now, and read every waiter
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
+    const l = this.waiters.get(obj?.metadata?.name ?? '');
+    l?.(type, obj);
+  }
+
+  /** One GET of a followed claim: its state now, or GONE. */
+  private async read(name: string): Promise<void> {
+    const l = this.waiters.get(name);
+    if (!l) return;
+    try {
+      l('MODIFIED', (await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: this.namespace, name })) as WatchedClaim);
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) l('GONE');
+    }
+  }
+}
+
+const watches = new WeakMap<KubeConfig, Map<string, NamespaceClaimWatch>>();
+
+/** The process's one watch on `namespace`'s claims for this kubeconfig. */
+export function claimWatch(kc: KubeConfig, api: CustomObjectsApi, namespace: string): NamespaceClaimWatch {
+  if (!watches.has(kc)) watches.set(kc, new Map());
+  const m = watches.get(kc)!;
+  if (!m.has(namespace)) m.set(namespace, new NamespaceClaimWatch(kc, api, namespace));
+  return m.get(namespace)!;
+}

@@ -26,8 +26,10 @@ interface Review extends KubernetesObject {
 }
 
 export class Authorizer {
+  /** Answers, and reviews in flight (a burst of requests with one token waits for one review). */
   private readonly tokens = new Map<string, { caller?: Caller; error?: string; until: number }>();
   private readonly access = new Map<string, { allowed: boolean; reason?: string; until: number }>();
+  private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly kube: Kube,
@@ -51,6 +53,10 @@ export class Authorizer {
     const key = createHash('sha256').update(token).digest('hex');
     const hit = this.tokens.get(key);
     if (hit && hit.until > this.now()) return hit;
+    return this.once(`t:${key}`, () => this.tokenReview(key, token));
+  }
+
+  private async tokenReview(key: string, token: string): Promise<{ caller?: Caller; error?: string }> {
     const r = await this.kube.review<Review>({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', metadata: {}, spec: { token } } as KubernetesObject);
     const entry = { ...(r.status?.authenticated && r.status.user ? { caller: r.status.user } : {}), ...(r.status?.error ? { error: r.status.error } : {}), until: this.now() + TTL_MS };
     this.remember(this.tokens, key, entry);
@@ -61,6 +67,10 @@ export class Authorizer {
     const key = JSON.stringify([c.username, c.uid, c.groups, verb, resource, namespace, group]);
     const hit = this.access.get(key);
     if (hit && hit.until > this.now()) return hit;
+    return this.once(`a:${key}`, () => this.accessReview(key, c, verb, resource, namespace, group));
+  }
+
+  private async accessReview(key: string, c: Caller, verb: string, resource: string, namespace: string, group: string): Promise<{ allowed: boolean; reason?: string }> {
     const spec = {
       user: c.username,
       ...(c.uid ? { uid: c.uid } : {}),
@@ -72,6 +82,15 @@ export class Authorizer {
     const entry = { allowed: r.status?.allowed === true, ...(r.status?.reason ? { reason: r.status.reason } : {}), until: this.now() + TTL_MS };
     this.remember(this.access, key, entry);
     return entry;
+  }
+
+  /** One review per key at a time: callers arriving meanwhile share its answer. */
+  private once<T>(key: string, review: () => Promise<T>): Promise<T> {
+    const running = this.pending.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    const p = review().finally(() => this.pending.delete(key));
+    this.pending.set(key, p);
+    return p;
   }
 
   /** Bounded: expired entries go when the map grows. */

@@ -144,4 +144,19 @@ describe('the allocator (issue 20: a claim is handled when it arrives)', () => {
     expect(c).toHaveLength(0);
     expect(ctl.queue.depth).toBe(1); // the namespace pass makes c wait
   });
+
+  test('a claim already stamped on a world (a crash before its status) gets no second world on its add event: the pass completes it', async () => {
+    const { api, caches, ctl, sync, pass, stampedFor } = setup();
+    api.put(worldObj('w1', { name: 'h', uid: 'uid-h' }));
+    api.put(worldObj('w2'));
+    const claim = api.put(claimObj('h'));
+    sync();
+    for (const w of caches.worlds.items) ctl.onWorld(w as KubernetesObject, 'add');
+    ctl.onClaim('add', claim as KubernetesObject);
+    await ctl.drain();
+    expect(stampedFor('h')).toEqual(['w1']);
+    await pass();
+    expect(stampedFor('h')).toEqual(['w1']);
+    expect(api.get('WorldClaim', 'h')!.status).toMatchObject({ phase: 'Bound', worldRef: { name: 'w1' } });
+  });
 });

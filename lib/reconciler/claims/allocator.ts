@@ -23,13 +23,16 @@ export class Allocator {
   /** `namespace/requestId` -> world name. */
   private readonly byRequest = new Map<string, string>();
   private readonly requestOf = new Map<string, string>();
+  /** world name key -> the claim uid it is stamped for; claim uid -> how many worlds. */
+  private readonly claimOf = new Map<string, string>();
+  private readonly stampedFor = new Map<string, number>();
 
   /**
    * What an informer event shows of a world: `pool` when it may be a spare of that pool (a
    * pool world, not claimed, not allocated, not being deleted), undefined otherwise;
    * `requestId` its allocation stamp.
    */
-  observe(namespace: string, world: string, pool: string | undefined, requestId?: string): void {
+  observe(namespace: string, world: string, pool: string | undefined, requestId?: string, claimUid?: string): void {
     const wk = key(namespace, world);
     const queue = pool ? key(namespace, pool) : undefined;
     const was = this.queueOf.get(wk);
@@ -49,11 +52,30 @@ export class Allocator {
         this.requestOf.set(wk, requestId);
       } else this.requestOf.delete(wk);
     }
+    const oldClaim = this.claimOf.get(wk);
+    if (oldClaim !== claimUid) {
+      if (oldClaim) this.count(oldClaim, -1);
+      if (claimUid) {
+        this.claimOf.set(wk, claimUid);
+        this.count(claimUid, 1);
+      } else this.claimOf.delete(wk);
+    }
+  }
+
+  private count(claimUid: string, by: number): void {
+    const n = (this.stampedFor.get(claimUid) ?? 0) + by;
+    if (n > 0) this.stampedFor.set(claimUid, n);
+    else this.stampedFor.delete(claimUid);
+  }
+
+  /** A world is stamped for this claim already (a half-done binding: the namespace pass repairs it, nothing else binds it). */
+  hasWorld(claimUid: string): boolean {
+    return this.stampedFor.has(claimUid);
   }
 
   /** The world is gone. */
   forget(namespace: string, world: string): void {
-    this.observe(namespace, world, undefined, undefined);
+    this.observe(namespace, world, undefined, undefined, undefined);
   }
 
   /** The world an endpoint request id was given, as the informers show it. */

@@ -110,7 +110,8 @@ export class ClaimController {
     const name = w.metadata?.name ?? '';
     const m = w.metadata;
     const candidate = event !== 'delete' && !m?.deletionTimestamp && !m?.annotations?.[ANNOTATION_CLAIM_UID] && !m?.annotations?.[ANNOTATION_ALLOCATION];
-    this.allocator.observe(ns, name, candidate ? m?.labels?.[LABEL_POOL] : undefined, event === 'delete' ? undefined : m?.annotations?.[ANNOTATION_ALLOCATION]);
+    const live = event !== 'delete';
+    this.allocator.observe(ns, name, candidate ? m?.labels?.[LABEL_POOL] : undefined, live ? m?.annotations?.[ANNOTATION_ALLOCATION] : undefined, live ? m?.annotations?.[ANNOTATION_CLAIM_UID] : undefined);
     // A stamped world gone before its claim said Bound: the claim may be bound again.
     if (event === 'delete' && m?.annotations?.[ANNOTATION_CLAIM_UID]) this.stamped.delete(m.annotations[ANNOTATION_CLAIM_UID]);
     if (m?.labels?.[LABEL_POOL] || m?.annotations?.[ANNOTATION_CLAIM_UID]) this.enqueue(ns);
@@ -147,7 +148,7 @@ export class ClaimController {
     if (!this.o.canWrite() || raw.metadata?.deletionTimestamp) return false;
     const namespace = raw.metadata?.namespace ?? 'default';
     const claim = claimView(this.claimWrites.view(raw) as Obj);
-    if (isSettled(claim) || this.busyClaims.has(claim.uid) || this.stamped.has(claim.uid)) return false;
+    if (isSettled(claim) || this.busyClaims.has(claim.uid) || this.stamped.has(claim.uid) || this.allocator.hasWorld(claim.uid)) return false;
     const got = this.takeWorld(namespace, candidatePools(claim, this.poolInfos(namespace)), claim.uid);
     if (!got) return false;
     void this.start(namespace, { type: 'bind', claim, world: got.world, pool: got.pool });

@@ -119,6 +119,8 @@ export class Allocations {
       try {
         const written = await this.commit(namespace, req, got.world, commitBy);
         if (written === 'timeout') return { ok: false, status: 504, reason: 'Timeout', message: `the API server did not confirm the commit of world ${got.world.name} in time: retry with the same requestId` };
+        // Indexed now, not at the informer's event: a retry right after the reply finds it.
+        this.o.claims.allocator.observe(namespace, got.world.name, undefined, req.requestId);
         this.o.observe((performance.now() - t0) / 1000);
         void this.o.claims.followUp(() => this.event(namespace, written, `allocated to request ${req.requestId} of ${who}`));
         return { ok: true, reply: this.reply(namespace, req, written) };

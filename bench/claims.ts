@@ -274,7 +274,12 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
       for (const path of ['floor', 'endpoint', 'worldclaim'] as Path[]) {
         opts.log(`claims: ${path}, ${pattern}, ${n}`);
         const r = await measurePath(path, pattern, n, ctx);
-        if (path !== 'floor') r.refillSeconds = await waitPool(cp, opts.buffer);
+        if (path !== 'floor') {
+          // Given back (as a matchmaker would after its matches), so the cluster does not grow with every pattern.
+          await kubectl(cp, ['delete', 'worldclaims', '--all', '-n', NAMESPACE, '--wait=false']);
+          await kubectl(cp, ['delete', 'worldinstances', '-l', 'anvil.dev/claim', '-n', NAMESPACE, '--wait=false']);
+          r.refillSeconds = await waitPool(cp, opts.buffer);
+        }
         opts.log(`claims:   ${r.ok}/${r.requests} ok, p50 ${fmtMs(r.latency?.p50)} ms, p99 ${fmtMs(r.latency?.p99)} ms, ${r.perSecond}/s, double ${r.doubleBindings}, refill ${r.refillSeconds ?? '-'} s`);
         runs.push(r);
       }

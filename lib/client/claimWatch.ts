@@ -19,6 +19,8 @@ export interface WatchedClaim {
 type Listener = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'GONE', obj?: WatchedClaim) => void;
 
 const PLURAL = 'worldclaims';
+/** How long a watch with no waiter stays open. */
+const IDLE_MS = 30_000;
 
 /**
  * True when resourceVersion `a` is known to be at or after `b`. resourceVersions are opaque
@@ -35,6 +37,7 @@ export class NamespaceClaimWatch {
   /** The resourceVersion the watch began from. */
   private startedAt?: string;
   private generation = 0;
+  private idle?: NodeJS.Timeout;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -45,24 +48,35 @@ export class NamespaceClaimWatch {
   /** Follows claim `name` (created at `createdRv`) until the returned stop function is called. */
   follow(name: string, createdRv: string | undefined, listener: Listener): () => void {
     this.waiters.set(name, listener);
+    clearTimeout(this.idle);
     if (!this.controller && !this.opening) {
       this.resourceVersion = createdRv;
       this.startedAt = createdRv;
-      this.opening = this.open().finally(() => (this.opening = undefined));
+      this.reopen();
     } else if (!after(createdRv, this.startedAt)) {
       // Created before the watch's start (or not comparable): its verdict may precede the watch.
       void (this.opening ?? Promise.resolve()).then(() => this.read(name));
     }
     return () => {
       if (this.waiters.get(name) === listener) this.waiters.delete(name);
-      if (this.waiters.size === 0) this.close();
+      // Kept open a while when idle: claims one after another share it too.
+      if (this.waiters.size === 0) this.idle = setTimeout(() => this.close(), IDLE_MS).unref();
     };
   }
 
+  private reopen(): void {
+    const p: Promise<void> = this.open().finally(() => {
+      if (this.opening === p) this.opening = undefined;
+    });
+    this.opening = p;
+  }
+
   private close(): void {
+    if (this.waiters.size > 0) return;
     this.generation++;
     this.controller?.abort();
     this.controller = undefined;
+    this.opening = undefined;
   }
 
   private async open(): Promise<void> {
@@ -75,9 +89,9 @@ export class NamespaceClaimWatch {
           { ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}), allowWatchBookmarks: true },
           (type, obj: WatchedClaim) => this.onEvent(type, obj),
           () => {
-            if (generation !== this.generation || this.waiters.size === 0) return;
+            if (generation !== this.generation) return;
             this.controller = undefined;
-            this.opening = this.open().finally(() => (this.opening = undefined));
+            if (this.waiters.size > 0) this.reopen();
           },
         );
         if (generation !== this.generation) this.controller.abort();

@@ -18,7 +18,7 @@ import { ANNOTATION_ALLOCATION, LABEL_CLAIM } from '../../render/labels.js';
 import { candidatePools, type ClaimView } from './plan.js';
 import type { ClaimController } from './controller.js';
 import { objectEvent } from '../runtime/events.js';
-import { errorMessage, isConflict, statusCode, type Kube } from '../runtime/kube.js';
+import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../runtime/kube.js';
 
 export interface AllocationRequest {
   requestId: string;
@@ -125,8 +125,8 @@ export class Allocations {
         void this.o.claims.followUp(() => this.event(namespace, written, `allocated to request ${req.requestId} of ${who}`));
         return { ok: true, reply: this.reply(namespace, req, written) };
       } catch (e) {
-        // Lost the world to another writer (409): another one. Anything else is the caller's to retry.
-        if (!isConflict(e) || attempt >= COMMIT_ATTEMPTS) throw e;
+        // Lost the world to another writer (409), or it is gone (404, a scale-down): another one. Anything else is the caller's to retry.
+        if (!(isConflict(e) || isNotFound(e)) || attempt >= COMMIT_ATTEMPTS) throw e;
       } finally {
         this.o.claims.allocator.release(got.world.uid, holder);
       }

@@ -115,7 +115,7 @@ describe('the allocation endpoint, one reconciler', () => {
   }, TIMEOUT);
 
   test('the same request id twice: the same world; released by its id, the world goes', async () => {
-    await waitPoolReady(ns, 'warm', 50, 480);
+    await waitPoolReady(ns, 'warm', 50, 480); // 150 maxWorlds - 100 claimed
     const a = await claimWorld({ kubeconfig: matchmaker, namespace: ns, pool: 'warm', allocationURL: allocationUrl(rec), ca, requestId: `twice-${suffix}` });
     const b = await claimWorld({ kubeconfig: matchmaker, namespace: ns, pool: 'warm', allocationURL: allocationUrl(rec), ca, requestId: `twice-${suffix}` });
     expect(b.world).toBe(a.world);
@@ -134,6 +134,7 @@ describe('the allocation endpoint, two leader-elected replicas', () => {
     const leader = await start(`alloc-ep-a-${suffix}`, true);
     await eventually('the first replica leads', async () => ((await getJson(['lease', 'anvil-reconciler', '-n', 'anvil-system']))?.spec?.holderIdentity === leader.identity ? true : undefined));
     const standby = await start(`alloc-ep-b-${suffix}`, true);
+    await kubectlOk(['patch', 'worldpool', 'warm', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { buffer: { ready: BURST } } })]);
     await waitPoolReady(ns, 'warm', BURST, 480);
     const ids = Array.from({ length: BURST }, (_, i) => `failover-${suffix}-${i}`);
     const post = (p: ReconcilerProcess, requestId: string): Promise<EndpointResult> =>

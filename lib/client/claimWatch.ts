@@ -30,7 +30,8 @@ const IDLE_MS = 30_000;
 const after = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && /^\d+$/.test(a) && /^\d+$/.test(b) && BigInt(a) >= BigInt(b);
 
 export class NamespaceClaimWatch {
-  private readonly waiters = new Map<string, Listener>();
+  /** Claim name -> its waiters (calls retried with one request id at once follow one claim). */
+  private readonly waiters = new Map<string, Set<Listener>>();
   private controller?: AbortController;
   private opening?: Promise<void>;
   private resourceVersion?: string;
@@ -47,7 +48,8 @@ export class NamespaceClaimWatch {
 
   /** Follows claim `name` (created at `createdRv`) until the returned stop function is called. */
   follow(name: string, createdRv: string | undefined, listener: Listener): () => void {
-    this.waiters.set(name, listener);
+    if (!this.waiters.has(name)) this.waiters.set(name, new Set());
+    this.waiters.get(name)!.add(listener);
     clearTimeout(this.idle);
     if (!this.controller && !this.opening) {
       this.resourceVersion = createdRv;
@@ -58,7 +60,9 @@ export class NamespaceClaimWatch {
       void (this.opening ?? Promise.resolve()).then(() => this.read(name));
     }
     return () => {
-      if (this.waiters.get(name) === listener) this.waiters.delete(name);
+      const set = this.waiters.get(name);
+      set?.delete(listener);
+      if (set?.size === 0) this.waiters.delete(name);
       // Kept open a while when idle: claims one after another share it too.
       if (this.waiters.size === 0) this.idle = setTimeout(() => this.close(), IDLE_MS).unref();
     };
@@ -110,18 +114,19 @@ export class NamespaceClaimWatch {
     if (obj?.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
     if (type === 'ERROR') this.resourceVersion = undefined; // e.g. 410 Gone: reopen from now, and read every waiter
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
-    const l = this.waiters.get(obj?.metadata?.name ?? '');
-    l?.(type, obj);
+    for (const l of [...(this.waiters.get(obj?.metadata?.name ?? '') ?? [])]) l(type, obj);
   }
 
   /** One GET of a followed claim: its state now, or GONE. */
   private async read(name: string): Promise<void> {
-    const l = this.waiters.get(name);
-    if (!l) return;
+    if (!this.waiters.has(name)) return;
+    const tell = (type: 'MODIFIED' | 'GONE', obj?: WatchedClaim) => {
+      for (const l of [...(this.waiters.get(name) ?? [])]) l(type, obj);
+    };
     try {
-      l('MODIFIED', (await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: this.namespace, name })) as WatchedClaim);
+      tell('MODIFIED', (await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: this.namespace, name })) as WatchedClaim);
     } catch (e) {
-      if ((e as { code?: number }).code === 404) l('GONE');
+      if ((e as { code?: number }).code === 404) tell('GONE');
     }
   }
 }

@@ -9,7 +9,7 @@
  *   npm run bench -- --only cluster --worlds 1000 --cpu-prof
  *   npm run bench -- --only memory --memory-worlds 5000
  *   npm run bench -- --only rollout                      # a rollout across 100 Running worlds, 20 claimed (bench/rollout.ts)
- *   npm run bench -- --only claims                       # warm pool claims (bench/claims.ts): --claims 100 --claim-concurrency 50 --pool-buffer 100
+ *   npm run bench -- --only claims                       # issue 20 (bench/claims.ts): endpoint and WorldClaim vs raw PATCH; --sequential 50 --claims 100 --claim-concurrency 50 --poisson-rate 45 --poisson-seconds 60 --pool-buffer 150
  *
  *   npm run bench -- --only multicluster                 # two clusters beside one (bench/multicluster.ts): --multicluster-claims 40 --multicluster-worlds 2600
  *
@@ -202,9 +202,12 @@ const claimsCase: BenchCase<ClaimsBenchResult> = {
   name: 'claims',
   run: () =>
     runClaimsBench({
-      claims: Number(flag('claims') ?? 100),
+      sequential: Number(flag('sequential') ?? 50),
+      burst: Number(flag('claims') ?? 100),
       concurrency: Number(flag('claim-concurrency') ?? 50),
-      buffer: Number(flag('pool-buffer') ?? 100),
+      poissonRate: Number(flag('poisson-rate') ?? 45),
+      poissonSeconds: Number(flag('poisson-seconds') ?? 60),
+      buffer: Number(flag('pool-buffer') ?? 150),
       game: flag('game') ?? 'roguelike',
       reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
       logDir: mkdtempSync(join(tmpdir(), 'anvil-bench-claims-')),

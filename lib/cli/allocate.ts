@@ -69,6 +69,8 @@ interface AllocateFlags {
   output: 'text' | 'json';
   kubeconfig?: string;
   requestId?: string;
+  allocationUrl?: string;
+  ca?: string;
 }
 
 export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
@@ -87,6 +89,8 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
     .option('--timeout <seconds>', 'how long the claim may wait for a ready world (the claim\'s spec.timeoutSeconds)', seconds, 30)
     .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)')
     .option('--request-id <id>', 'names the claim: run again with the same id (after a lost reply, say), it gets the same claim and world (default: a new id)')
+    .option('--allocation-url <url>', "the reconciler's allocation endpoint (e.g. https://anvil-allocator.anvil-system:8443): the world in one round trip, with the kubeconfig user's token; the WorldClaim resource when it cannot be reached")
+    .option('--ca <file>', "with --allocation-url: the CA (PEM) of the endpoint's certificate (e.g. from the anvil-allocator-tls Secret's ca.crt)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nThe world is yours until the claim is deleted (kubectl delete worldclaim NAME -n NS), which deletes the world too.\nExit codes: 0 bound, 1 not bound (the reason is printed: PoolExhausted, PoolNotFound, Timeout, …) or bad usage, 2 internal error.\n')
     .action(async (flags: AllocateFlags) => {
@@ -114,6 +118,8 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
           timeoutSeconds: flags.timeout,
           ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
           ...(flags.requestId ? { requestId: flags.requestId } : {}),
+          ...(flags.allocationUrl ? { allocationURL: flags.allocationUrl } : {}),
+          ...(flags.ca ? { ca: (await import('node:fs')).readFileSync(flags.ca) } : {}),
         });
         ctx.out(flags.output === 'json' ? `${JSON.stringify({ ...w, latencyMs: Math.round(w.latencyMs * 10) / 10 }, null, 2)}\n` : formatClaimed(w));
       } catch (e) {
@@ -136,6 +142,8 @@ function targetProblems(flags: AllocateFlags): string[] {
   const out: string[] = [];
   if (flags.clusters && !flags.game) out.push('--clusters needs --game NAME (the game whose pools to claim from)');
   if (!flags.clusters) for (const f of ['game', 'region', 'clusterTimeout'] as const) if (flags[f] !== undefined) out.push(`--${f === 'clusterTimeout' ? 'cluster-timeout' : f} is for --clusters`);
+  if (flags.allocationUrl && (flags.label.length || flags.annotation.length)) out.push('--allocation-url: the endpoint stamps no --label or --annotation (leave out --allocation-url to stamp them through a WorldClaim)');
+  if (flags.ca && !flags.allocationUrl) out.push('--ca is for --allocation-url');
   if (flags.clusterTimeout !== undefined && !(flags.clusterTimeout > 0 && flags.clusterTimeout <= 3600)) out.push('--cluster-timeout must be a number of seconds above 0, at most 3600');
   return out;
 }
@@ -166,3 +174,47 @@ async function allocateAcross(flags: AllocateFlags, maps: { labels: Record<strin
   // A claim given up on a slow cluster is deleted there before the command ends.
   await abandonedCleanups();
 }
+
+interface ReleaseFlags {
+  namespace: string;
+  claim?: string;
+  requestId?: string;
+  allocationUrl?: string;
+  ca?: string;
+  kubeconfig?: string;
+}
+
+/** `anvil release`: gives a world back (its WorldClaim deleted, or its endpoint allocation released by request id). */
+export const registerRelease: RegisterCommand = (program: Command, ctx) => {
+  program
+    .command('release')
+    .description('give a claimed world back: delete its WorldClaim (--claim), or release an allocation of the endpoint (--request-id with --allocation-url); the world is deleted and its pool refills')
+    .requiredOption('-n, --namespace <ns>', 'namespace of the world')
+    .option('--claim <name>', 'the WorldClaim to delete')
+    .option('--request-id <id>', 'with --allocation-url: the request id the world was allocated for')
+    .option('--allocation-url <url>', "the reconciler's allocation endpoint")
+    .option('--ca <file>', "the CA (PEM) of the endpoint's certificate")
+    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)')
+    .action(async (flags: ReleaseFlags) => {
+      const byClaim = flags.claim !== undefined;
+      const byRequest = flags.requestId !== undefined && flags.allocationUrl !== undefined;
+      if (byClaim === byRequest) {
+        ctx.err('error: release: give --claim NAME, or --request-id ID with --allocation-url URL\n');
+        ctx.exitCode = EXIT_INPUT_ERROR;
+        return;
+      }
+      const { releaseWorld } = await import('../client/claims.js');
+      const kubeconfig = flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {};
+      try {
+        if (byClaim) await releaseWorld({ ...kubeconfig, namespace: flags.namespace, claim: flags.claim! });
+        else {
+          const ca = flags.ca ? { ca: (await import('node:fs')).readFileSync(flags.ca) } : {};
+          await releaseWorld({ ...kubeconfig, ...ca, namespace: flags.namespace, allocationURL: flags.allocationUrl!, requestId: flags.requestId! });
+        }
+        ctx.out(`released ${byClaim ? `claim ${flags.claim}` : `allocation ${flags.requestId}`} in ${flags.namespace}\n`);
+      } catch (e) {
+        ctx.err(`error: release: ${e instanceof Error ? e.message : String(e)}\n`);
+        ctx.exitCode = EXIT_INPUT_ERROR;
+      }
+    });
+};

@@ -3,7 +3,7 @@
  * here with one line. `run()` is the whole CLI as a function, for bin/anvil.js and in-process use.
  */
 import { Command, CommanderError } from 'commander';
-import { registerAllocate } from './allocate.js';
+import { registerAllocate, registerRelease } from './allocate.js';
 import { EXIT_INTERNAL, type CliContext, type CliIo, type RegisterCommand } from './context.js';
 import { registerGraph } from './graph.js';
 import { registerLoadTest } from './load-test.js';
@@ -15,7 +15,7 @@ import { registerDiff } from './diff.js';
 import { registerRollout } from './rollout.js';
 import { anvilPackage } from './version.js';
 
-const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerAllocate, registerLoadTest, registerReconcile, registerRollout];
+const COMMANDS: readonly RegisterCommand[] = [registerInit, registerValidate, registerResolve, registerGraph, registerDiff, registerAllocate, registerRelease, registerLoadTest, registerReconcile, registerRollout];
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('anvil')

@@ -5,9 +5,9 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { hostname } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { RenderSettings } from '../render/settings.js';
-import { RECONCILER_PORT } from '../render/platform.js';
+import { ALLOCATION_PORT, RECONCILER_PORT } from '../render/platform.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import { DEFAULT_CONCURRENCY, runReconciler } from '../reconciler/main.js';
 import { EXIT_INTERNAL, type RegisterCommand } from './context.js';
@@ -18,6 +18,17 @@ const wholeNumber = (min: number) => (v: string): number => {
   return n;
 };
 
+/** The endpoint's certificate and key, when both are given and present (a Secret mounted as optional may be absent). */
+function allocationTls(f: ReconcileFlags, err: (s: string) => void): { port: number; cert: Buffer; key: Buffer; cluster?: string } | undefined {
+  if (!f.allocationTlsCert && !f.allocationTlsKey) return undefined;
+  if (!f.allocationTlsCert || !f.allocationTlsKey) throw new Error('give both --allocation-tls-cert and --allocation-tls-key (or neither: the allocation endpoint is off)');
+  if (!existsSync(f.allocationTlsCert) || !existsSync(f.allocationTlsKey)) {
+    err(`anvil reconcile: allocation endpoint off: ${f.allocationTlsCert} or ${f.allocationTlsKey} does not exist (create the Secret anvil-allocator-tls in the reconciler's namespace, e.g. with cert-manager; see README "The allocation endpoint")\n`);
+    return undefined;
+  }
+  return { port: f.allocationPort, cert: readFileSync(f.allocationTlsCert), key: readFileSync(f.allocationTlsKey), ...(f.clusterName ? { cluster: f.clusterName } : {}) };
+}
+
 interface ReconcileFlags {
   kubeconfig?: string;
   leaderElect: boolean;
@@ -27,6 +38,10 @@ interface ReconcileFlags {
   concurrency: number;
   resyncSeconds: number;
   settings?: string;
+  allocationPort: number;
+  allocationTlsCert?: string;
+  allocationTlsKey?: string;
+  clusterName?: string;
 }
 
 export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
@@ -41,9 +56,14 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
     .option('--concurrency <n>', 'worlds reconciled at once', wholeNumber(1), DEFAULT_CONCURRENCY)
     .option('--resync-seconds <s>', 'reconcile every world again (from the caches) this often', wholeNumber(1), 300)
     .option('--settings <file>', "synth's render settings (JSON: regions, monitoring, …), as dist's anvil-reconciler-settings ConfigMap holds them")
+    .option('--allocation-port <port>', 'port of the HTTPS allocation endpoint (0: any free port)', wholeNumber(0), ALLOCATION_PORT)
+    .option('--allocation-tls-cert <file>', 'certificate (PEM) of the allocation endpoint; with --allocation-tls-key. Without both (or when the files are absent: the Secret is optional), the endpoint is off')
+    .option('--allocation-tls-key <file>', 'private key (PEM) of the allocation endpoint')
+    .option('--cluster-name <name>', "this cluster's name in the allocation endpoint's replies (multi-cluster matchmakers)")
     .action(async (flags: ReconcileFlags) => {
       let running;
       try {
+        const allocation = allocationTls(flags, ctx.err);
         running = await runReconciler({
           ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
           leaderElect: flags.leaderElect,
@@ -52,6 +72,7 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
           port: flags.port,
           concurrency: flags.concurrency,
           resyncSeconds: flags.resyncSeconds,
+          ...(allocation ? { allocation } : {}),
           ...(flags.settings ? { settings: JSON.parse(readFileSync(flags.settings, 'utf8')) as Partial<RenderSettings> } : {}),
           log: (msg) => ctx.err(`${new Date().toISOString()} ${msg}\n`),
         });

@@ -20,10 +20,13 @@
  * a watch of that one object: no list); get it only to resume after the watch broke; delete
  * it on failure or release.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
+import { randomUUID } from 'node:crypto';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from '../api/schema.js';
+import { claimName } from '../api/claimName.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
+import { claimWatch } from './claimWatch.js';
+import { bearerOf, callEndpoint, retryable, type AllocationBody } from './allocation.js';
 import { errorText as apiErrorText, statusOf } from './kube.js';
 
 export const CLAIM_PLURAL = 'worldclaims';
@@ -62,10 +65,23 @@ export type ClaimWorldOptions = PoolChoice & {
    */
   requestId?: string;
   signal?: AbortSignal;
+  /**
+   * The allocation endpoint (`https://anvil-allocator.anvil-system:8443`, say): the world in
+   * one round trip, authenticated with the kubeconfig user's token. Falls back to the
+   * WorldClaim resource only when the endpoint cannot be reached at all (nothing was sent);
+   * its 4xx answers are final. The endpoint's contract has no labels or annotations.
+   */
+  allocationURL?: string;
+  /** The CA (PEM) the endpoint's certificate is checked against (default: the system's). */
+  ca?: string | Buffer;
 };
 
 export interface ClaimedWorld {
   claim: string;
+  /** Set when the world came from the allocation endpoint (the request id it is released by). */
+  requestId?: string;
+  /** The endpoint's cluster name, when it gives one. */
+  cluster?: string;
   namespace: string;
   world: string;
   endpoints: Endpoint[];
@@ -95,11 +111,7 @@ export const DEFAULT_CLAIM_TIMEOUT_SECONDS = 30;
 /** The annotation a claim created by claimWorld carries: the request id its name is made from. */
 export const ANNOTATION_REQUEST_ID = 'anvil.dev/request-id';
 
-/** A claim's name from its request id: the pool (or game) and a hash of the id; a DNS label. */
-export function claimName(opts: PoolChoice, requestId: string): string {
-  const prefix = (opts.pool ?? opts.selector?.game ?? 'claim').slice(0, 50).replace(/-+$/, '');
-  return `${prefix}-${createHash('sha256').update(requestId).digest('hex').slice(0, 12)}`;
-}
+export { claimName };
 
 /** The WorldClaim a claimWorld call creates, named from its request id. */
 export function claimBody(opts: ClaimWorldOptions & { requestId: string }): ClaimObject {
@@ -158,7 +170,12 @@ export async function claimWorld(opts: ClaimWorldOptions): Promise<ClaimedWorld>
   const kc = sharedConfig(opts.kubeconfig);
   const api = sharedClient(kc);
   const t0 = performance.now();
-  const created = await createOrFind(api, { ...opts, requestId: opts.requestId ?? randomUUID() });
+  const requestId = opts.requestId ?? randomUUID();
+  if (opts.allocationURL) {
+    const got = await viaEndpoint(kc, { ...opts, allocationURL: opts.allocationURL }, requestId, t0);
+    if (got) return got;
+  }
+  const created = await createOrFind(api, { ...opts, requestId });
   const name = created.metadata!.name!;
   const waitMs = ((opts.timeoutSeconds ?? DEFAULT_CLAIM_TIMEOUT_SECONDS) + (opts.graceSeconds ?? 10)) * 1000;
   const outcome = await waitForVerdict(kc, api, opts.namespace, created, waitMs, opts.signal);
@@ -167,6 +184,37 @@ export async function claimWorld(opts: ClaimWorldOptions): Promise<ClaimedWorld>
   }
   if (outcome.reason !== 'Deleted') await releaseWorld({ kubeconfig: kc, namespace: opts.namespace, claim: name }).catch(() => undefined);
   throw new ClaimError(outcome.reason, `WorldClaim ${opts.namespace}/${name}: ${outcome.message}`, name, opts.namespace);
+}
+
+/**
+ * The endpoint's answer as a ClaimedWorld; a ClaimError for a 4xx (final); the same request
+ * id again after a 5xx or a broken connection (the endpoint gives the same world if one was
+ * committed) until the deadline; undefined when it cannot be reached and nothing was ever
+ * sent (the WorldClaim resource is safe to use then).
+ */
+async function viaEndpoint(kc: KubeConfig, opts: ClaimWorldOptions & { allocationURL: string }, requestId: string, t0: number): Promise<ClaimedWorld | undefined> {
+  if (Object.keys(opts.labels ?? {}).length || Object.keys(opts.annotations ?? {}).length) throw new TypeError('claimWorld: labels and annotations are not part of the allocation endpoint; leave out allocationURL to stamp them through a WorldClaim');
+  const authorization = await bearerOf(kc);
+  const timeoutSeconds = opts.timeoutSeconds ?? 0;
+  const body: AllocationBody = { requestId, ...(opts.pool !== undefined ? { pool: opts.pool } : { selector: opts.selector }), ...(timeoutSeconds ? { timeoutSeconds } : {}) };
+  const deadline = t0 + (timeoutSeconds + (opts.graceSeconds ?? 10)) * 1000;
+  const path = `v1alpha1/namespaces/${encodeURIComponent(opts.namespace)}/allocations`;
+  let sent = false;
+  for (let attempt = 0; ; attempt++) {
+    const left = deadline - performance.now();
+    const r = await callEndpoint({ url: opts.allocationURL, ...(opts.ca ? { ca: opts.ca } : {}), method: 'POST', path, ...(authorization ? { authorization } : {}), body, timeoutMs: Math.max(1000, left), ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (r.kind === 'reply') {
+      const w = r.reply;
+      return { claim: w.claim, namespace: w.namespace, world: w.world, endpoints: w.endpoints, latencyMs: performance.now() - t0, requestId, ...(w.cluster ? { cluster: w.cluster } : {}) };
+    }
+    if (r.kind === 'unreachable' && !sent) return undefined;
+    if (r.kind === 'error' && !retryable(r)) throw new ClaimError(r.reason, `allocation ${requestId} in ${opts.namespace} (${opts.allocationURL}): ${r.message}`, undefined, opts.namespace);
+    // 503 NotLeader committed nothing; anything else may have.
+    if (!(r.kind === 'error' && r.status === 503)) sent = true;
+    if (opts.signal?.aborted) throw new ClaimError('Aborted', 'the caller gave up', undefined, opts.namespace);
+    if (performance.now() >= deadline) throw new ClaimError('Timeout', `allocation ${requestId} in ${opts.namespace}: ${r.message}; retry with the same requestId`, undefined, opts.namespace);
+    await new Promise((res) => setTimeout(res, Math.min(1000, 50 * 2 ** attempt)));
+  }
 }
 
 const CREATE_ATTEMPTS = 4;
@@ -201,8 +249,14 @@ async function findOwn(api: CustomObjectsApi, namespace: string, name: string, r
   return found;
 }
 
-/** Deletes a claim: its world (and everything the world owns) goes with it, and the pool refills. */
-export async function releaseWorld(opts: { kubeconfig?: KubeConfig | string; namespace: string; claim: string }): Promise<void> {
+/**
+ * Deletes a claim: its world (and everything the world owns) goes with it, and the pool
+ * refills. A world from the allocation endpoint is released through it, by its request id.
+ */
+export async function releaseWorld(
+  opts: { kubeconfig?: KubeConfig | string; namespace: string } & ({ claim: string; allocationURL?: undefined } | { allocationURL: string; ca?: string | Buffer; requestId: string; claim?: undefined }),
+): Promise<void> {
+  if (opts.allocationURL !== undefined) return releaseAllocation(opts);
   const api = sharedClient(sharedConfig(opts.kubeconfig));
   try {
     await api.deleteNamespacedCustomObject({ ...claimsApi, namespace: opts.namespace, name: opts.claim });
@@ -214,24 +268,20 @@ export async function releaseWorld(opts: { kubeconfig?: KubeConfig | string; nam
 type Verdict = Exclude<ClaimOutcome, { state: 'Pending' }>;
 
 /**
- * Watches one claim until it is Bound or Failed, it is deleted, the deadline passes or the
- * signal aborts. A watch the server ends (timeout, restart, 410 Gone) is resumed from a
- * fresh GET of the claim.
+ * Follows one claim on the namespace's shared watch (claimWatch.ts) until it is Bound or
+ * Failed, it is deleted, the deadline passes or the signal aborts.
  */
 function waitForVerdict(kc: KubeConfig, api: CustomObjectsApi, namespace: string, created: ClaimObject, waitMs: number, signal?: AbortSignal): Promise<Verdict> {
   const name = created.metadata!.name!;
-  const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${CLAIM_PLURAL}`;
-  const watch = new Watch(kc);
   return new Promise<Verdict>((resolve) => {
     let settled = false;
-    let controller: AbortController | undefined;
-    let resourceVersion = created.metadata?.resourceVersion;
+    let stop = () => undefined as void;
     const finish = (v: Verdict) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      controller?.abort();
+      stop();
       resolve(v);
     };
     const timer = setTimeout(() => finish({ state: 'Failed', reason: 'Timeout', message: `no verdict within ${Math.round(waitMs / 1000)} s` }), waitMs);
@@ -239,32 +289,26 @@ function waitForVerdict(kc: KubeConfig, api: CustomObjectsApi, namespace: string
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort);
     const observe = (obj: ClaimObject) => {
-      if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
       const o = claimOutcome(obj);
       if (o.state !== 'Pending') finish(o);
     };
-    const open = async (): Promise<void> => {
-      if (settled) return;
-      controller = await watch.watch(path, { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true }, (type, obj: ClaimObject) => {
-        if (type === 'DELETED') finish({ state: 'Failed', reason: 'Deleted', message: 'the claim was deleted before it was bound' });
-        else if (type === 'ADDED' || type === 'MODIFIED') observe(obj);
-        else if (type === 'BOOKMARK' && obj?.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
-        else if (type === 'ERROR') resourceVersion = undefined; // e.g. 410 Gone: resume from a fresh GET
-      }, () => void resume());
-      if (settled) controller.abort();
-    };
-    const resume = async (): Promise<void> => {
-      for (let attempt = 0; !settled; attempt++) {
-        try {
-          observe((await api.getNamespacedCustomObject({ ...claimsApi, namespace, name })) as ClaimObject);
-          return await open();
-        } catch (e) {
-          if (statusOf(e) === 404) return finish({ state: 'Failed', reason: 'Deleted', message: 'the claim was deleted before it was bound' });
-          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-        }
-      }
-    };
     observe(created);
-    void open().catch(() => resume());
+    if (settled) return;
+    stop = claimWatch(kc, api, namespace).follow(name, created.metadata?.resourceVersion, (type, obj) => {
+      if (type === 'DELETED' || type === 'GONE') finish({ state: 'Failed', reason: 'Deleted', message: 'the claim was deleted before it was bound' });
+      else if (obj) observe(obj as ClaimObject);
+    });
   });
+}
+
+/** DELETE on the endpoint; an id with no world (404) is released already. A standby (503) is asked again. */
+async function releaseAllocation(opts: { kubeconfig?: KubeConfig | string; namespace: string; allocationURL: string; ca?: string | Buffer; requestId: string }): Promise<void> {
+  const authorization = await bearerOf(sharedConfig(opts.kubeconfig));
+  const path = `v1alpha1/namespaces/${encodeURIComponent(opts.namespace)}/allocations/${encodeURIComponent(opts.requestId)}`;
+  for (let attempt = 0; ; attempt++) {
+    const r = await callEndpoint({ url: opts.allocationURL, ...(opts.ca ? { ca: opts.ca } : {}), method: 'DELETE', path, ...(authorization ? { authorization } : {}), timeoutMs: 10_000 });
+    if (r.kind === 'reply' || (r.kind === 'error' && r.status === 404)) return;
+    if ((r.kind === 'error' && !retryable(r)) || attempt >= 5) throw new Error(`releasing allocation ${opts.requestId} in ${opts.namespace} (${opts.allocationURL}): ${r.kind === 'error' ? `${r.reason}: ` : ''}${r.message}`);
+    await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));
+  }
 }

@@ -23,6 +23,9 @@ import { startServer } from './runtime/server.js';
 import { trimOwned } from './runtime/trim.js';
 import { ownerUids } from './runtime/cacheIndex.js';
 import { ClaimController } from './claims/controller.js';
+import { Allocations } from './claims/allocations.js';
+import { startAllocationServer } from './claims/endpoint.js';
+import { Authorizer } from './runtime/auth.js';
 import { CREATE_BATCH, PoolController } from './pools/controller.js';
 import type { WorldPool } from '../api/schema.js';
 import { REVISIONS_PATH, Revisions } from './shared/revisions.js';
@@ -42,6 +45,11 @@ export interface ReconcilerOptions {
   /** Workers planning claims (one namespace each at a time) and claim writes in flight at once. */
   claimWorkers?: number;
   claimWritesInFlight?: number;
+  /**
+   * The allocation endpoint (issue 20): HTTPS on its own port, with the given certificate
+   * and key (PEM); off when not given. `cluster`: the name its replies carry.
+   */
+  allocation?: { port: number; cert: string | Buffer; key: string | Buffer; cluster?: string };
   log?: (msg: string) => void;
 }
 
@@ -56,6 +64,8 @@ export interface RunningReconciler {
    */
   resyncNow(): Promise<void>;
   port: number;
+  /** The allocation endpoint's port, when it is served. */
+  allocationPort?: number;
 }
 
 /** Worlds reconciled at once (the queue never hands one world to two workers). */
@@ -86,7 +96,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const { worlds, games, modules, pools } = caches;
   metrics.countWorlds(() => worlds.list().map((w) => (w as { status?: { phase?: string } }).status?.phase));
   const canWrite = () => !opts.leaderElect || elector?.isLeader === true;
-  const { claimCtl, poolCtl } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, { signal: fence.signal, deadline: writeDeadline }, opts, log);
+  const { claimCtl, poolCtl, claimKube } = makePoolsAndClaims(kc, kube, metrics, caches, canWrite, { signal: fence.signal, deadline: writeDeadline }, opts, log);
   caches.router.attach({ worlds, games, pools, poolCtl, claimCtl });
 
   const { ctx, rolloutCtx } = contexts(kube, metrics, caches, opts, log);
@@ -98,6 +108,9 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   log(`reconciler ${identity}: serving /healthz /readyz /metrics on :${port}`);
   await Promise.all(caches.all.map((i) => i.start()));
   ready = true;
+  // Served once the caches are synced (a retried request id is found in them); a standby answers NotLeader.
+  const allocationServer = opts.allocation ? await serveAllocations(opts.allocation, claimCtl, claimKube, metrics, canWrite, log) : undefined;
+  const allocationPort = allocationServer ? (allocationServer.address() as { port: number }).port : undefined;
   log(`reconciler ${identity}: caches synced (${worlds.list().length} worlds, ${games.list().length} games, ${modules.list().length} modules)`);
 
   // ---- workers and resyncs, once this replica leads ----------------------------------------
@@ -122,6 +135,10 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     metrics.isLeader.set(0);
     await Promise.all(caches.all.map((i) => i.stop()));
     await new Promise<void>((r) => server.close(() => r()));
+    if (allocationServer) {
+      allocationServer.closeIdleConnections();
+      await new Promise<void>((r) => allocationServer.close(() => r()));
+    }
     const fenced = (await metrics.writesFenced.get()).values[0]?.value ?? 0;
     log(`reconciler ${identity}: stopped; writes sent: ${await metrics.writesSent()}, refused by the fence: ${fenced}`);
     resolveDone();
@@ -141,7 +158,15 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   } else {
     startWorkers();
   }
-  return { done, shutdown, port, resyncNow: () => resyncs.relistAndResync(log) };
+  return { done, shutdown, port, ...(allocationPort !== undefined ? { allocationPort } : {}), resyncNow: () => resyncs.relistAndResync(log) };
+}
+
+/** The allocation endpoint: TokenReview/SubjectAccessReview through the claim path's connections, allocations through its allocator. */
+async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
+  const allocations = new Allocations({ claims, kube, canWrite, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
+  const server = await startAllocationServer({ port: a.port, cert: a.cert, key: a.key, allocations, auth: new Authorizer(kube), log });
+  log(`reconciler: serving the allocation endpoint (HTTPS) on :${(server.address() as { port: number }).port}`);
+  return server;
 }
 
 type Caches = ReturnType<typeof makeCaches>;
@@ -249,7 +274,8 @@ function makePoolsAndClaims(
   log: (msg: string) => void,
 ) {
   const claimWritesInFlight = opts.claimWritesInFlight ?? 64;
-  const claimKube = new Kube(kc, metrics, { maxSockets: claimWritesInFlight + 8 });
+  // A socket per commit in its slot and one per follow-up (claim status, then Event) out of it.
+  const claimKube = new Kube(kc, metrics, { maxSockets: 2 * claimWritesInFlight + 8 });
   claimKube.fence(fence.signal, fence.deadline); // a lost lease stops the claim path's writes at once too
   const { worlds, pools, claims, games, definitions } = caches;
   const claimCtl: ClaimController = new ClaimController({
@@ -276,7 +302,7 @@ function makePoolsAndClaims(
     isReserved: (uid) => claimCtl.isReserved(uid),
     claimsIdle: () => claimCtl.idle,
   });
-  return { claimCtl, poolCtl };
+  return { claimCtl, poolCtl, claimKube };
 }
 
 /** One key's pass: the platform, a game's rollout or a world; failures retried with backoff. */

@@ -102,7 +102,7 @@ export class EventRouter {
     else this.lastSeen.delete(key);
     const pool = w.metadata?.labels?.[LABEL_POOL];
     if (pool) this.r.poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
-    this.r.claimCtl.onWorld(w);
+    this.r.claimCtl.onWorld(w, e);
     const game = gameOf(w);
     if (game) this.enqueue(rolloutKey(game)); // its rollout waits on it
     const placement = e === 'delete' ? undefined : `${game}/${(w as WorldInstance).spec?.region ?? 'default'}`;

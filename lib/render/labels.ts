@@ -17,6 +17,8 @@ export const LABEL_POOL = 'anvil.dev/pool';
 export const LABEL_CLAIM = 'anvil.dev/claim';
 /** On a world bound to a WorldClaim: the claim's uid, so a recreated claim of the same name is not confused with it. */
 export const ANNOTATION_CLAIM_UID = 'anvil.dev/claim-uid';
+/** On a world allocated through the allocation endpoint (issue 20): the request id it was given for (its durable record; no WorldClaim). */
+export const ANNOTATION_ALLOCATION = 'anvil.dev/allocation';
 /**
  * On a world: the ControllerRevision (in anvil-system) it is rendered from. Written when the
  * world is first reconciled and when a rollout reaches it; synth writes it on static worlds,

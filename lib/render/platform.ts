@@ -76,6 +76,12 @@ export interface ReconcilerProps {
 
 export const RECONCILER_NAME = 'anvil-reconciler';
 export const RECONCILER_PORT = 8080;
+/** The allocation endpoint (issue 20): HTTPS, behind the Service `anvil-allocator`. */
+export const ALLOCATION_PORT = 8443;
+export const ALLOCATOR_SERVICE = 'anvil-allocator';
+/** The Secret (type kubernetes.io/tls) the endpoint's certificate comes from; optional: without it the endpoint is off. */
+export const ALLOCATOR_TLS_SECRET = 'anvil-allocator-tls';
+export const ALLOCATOR_TLS_DIR = '/etc/anvil/allocator-tls';
 
 /**
  * Exactly the verbs the reconciler uses (lib/reconciler): list+watch for its informers;
@@ -111,6 +117,9 @@ export const RECONCILER_RULES: k8s.PolicyRule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'get', 'patch'] },
   // Whether a world's namespace is labelled for worlds (global providers admit only those).
   { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+  // The allocation endpoint (issue 20): who the caller is, and whether they may create (or delete) worldclaims.
+  { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
 /**
@@ -215,9 +224,24 @@ function reconcilerDeployment(scope: Construct, meta: Meta, props: ReconcilerPro
             {
               name: 'reconciler',
               image: props.image,
-              args: ['reconcile', '--leader-elect', `--lease-namespace=${namespace}`, `--port=${RECONCILER_PORT}`, ...(props.settings ? [`--settings=${SETTINGS_DIR}/${SETTINGS_FILE}`] : [])],
-              ...(props.settings ? { volumeMounts: [{ name: 'settings', mountPath: SETTINGS_DIR, readOnly: true }] } : {}),
-              ports: [{ name: 'http', containerPort: RECONCILER_PORT, protocol: 'TCP' }],
+              args: [
+                'reconcile',
+                '--leader-elect',
+                `--lease-namespace=${namespace}`,
+                `--port=${RECONCILER_PORT}`,
+                `--allocation-port=${ALLOCATION_PORT}`,
+                `--allocation-tls-cert=${ALLOCATOR_TLS_DIR}/tls.crt`,
+                `--allocation-tls-key=${ALLOCATOR_TLS_DIR}/tls.key`,
+                ...(props.settings ? [`--settings=${SETTINGS_DIR}/${SETTINGS_FILE}`] : []),
+              ],
+              volumeMounts: [
+                ...(props.settings ? [{ name: 'settings', mountPath: SETTINGS_DIR, readOnly: true }] : []),
+                { name: 'allocator-tls', mountPath: ALLOCATOR_TLS_DIR, readOnly: true },
+              ],
+              ports: [
+                { name: 'http', containerPort: RECONCILER_PORT, protocol: 'TCP' },
+                { name: 'allocation', containerPort: ALLOCATION_PORT, protocol: 'TCP' },
+              ],
               env: [
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -238,18 +262,27 @@ function reconcilerDeployment(scope: Construct, meta: Meta, props: ReconcilerPro
               },
             },
           ],
-          ...(props.settings ? { volumes: [{ name: 'settings', configMap: { name: `${RECONCILER_NAME}-settings` } }] } : {}),
+          volumes: [
+            ...(props.settings ? [{ name: 'settings', configMap: { name: `${RECONCILER_NAME}-settings` } }] : []),
+            // Optional: without the Secret (a user's, or cert-manager's) the endpoint is off and the reconciler runs.
+            { name: 'allocator-tls', secret: { secretName: ALLOCATOR_TLS_SECRET, optional: true } },
+          ],
         },
       },
     },
   });
 }
 
-/** Its metrics Service, disruption budget and network policy. */
+/** Its metrics and allocator Services, disruption budget and network policy. */
 function reconcilerServices(scope: Construct, meta: Meta, selector: Record<string, string>): void {
   new k8s.KubeService(scope, 'metrics', {
     metadata: meta(`${RECONCILER_NAME}-metrics`),
     spec: { selector, ports: [{ name: 'http', port: RECONCILER_PORT, targetPort: k8s.IntOrString.fromString('http') }] },
+  });
+  // The allocation endpoint: only the leader allocates (a standby answers 503 NotLeader, and clients retry).
+  new k8s.KubeService(scope, 'allocator', {
+    metadata: meta(ALLOCATOR_SERVICE),
+    spec: { selector, ports: [{ name: 'allocation', port: ALLOCATION_PORT, targetPort: k8s.IntOrString.fromString('allocation') }] },
   });
   new k8s.KubePodDisruptionBudget(scope, 'pdb', {
     metadata: meta(RECONCILER_NAME),
@@ -265,7 +298,7 @@ function reconcilerServices(scope: Construct, meta: Meta, selector: Record<strin
     spec: {
       podSelector: { matchLabels: selector },
       policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ ports: [tcp(RECONCILER_PORT)] }],
+      ingress: [{ ports: [tcp(RECONCILER_PORT), tcp(ALLOCATION_PORT)] }],
       egress: [
         { ports: [tcp(443), tcp(6443)] },
         { ports: [{ port: k8s.IntOrString.fromNumber(53), protocol: 'UDP' }, tcp(53)] },

@@ -385,7 +385,7 @@ current-context: anvil
   await fsp.writeFile(file, yaml, { mode: 0o600 });
 }
 
-function nodeManifest(i: number): string {
+export function nodeManifest(i: number): string {
   const name = `kwok-node-${i}`;
   const zone = `zone-${String.fromCharCode(97 + (i % 3))}`;
   return `apiVersion: v1

@@ -7,93 +7,8 @@ import { ClaimController } from '../../lib/reconciler/claims/controller.js';
 import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import type { Kube } from '../../lib/reconciler/runtime/kube.js';
 import type { Informer } from '../../lib/reconciler/runtime/informer.js';
-import { templateHash } from '../../lib/reconciler/shared/poolTemplate.js';
-import type { WorldPool } from '../../lib/api/schema.js';
 
-type Obj = { apiVersion?: string; kind?: string; metadata: Record<string, any>; spec?: any; status?: any };
-const NS = 'ns';
-const clone = <T>(o: T): T => structuredClone(o);
-const apiError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { code });
-
-/** Just enough of an API server: resourceVersion preconditions, JSON merge patches, deletes with preconditions. */
-class FakeApi {
-  readonly objects = new Map<string, Obj>();
-  readonly events: Obj[] = [];
-  private rv = 100;
-  /** Applies the next write it matches, then fails it as a reset connection would (no status). */
-  resetAfter?: (patch: Obj) => boolean;
-
-  put(o: Obj): Obj {
-    const stored = clone({ ...o, metadata: { ...o.metadata, namespace: NS, resourceVersion: String(++this.rv) } });
-    this.objects.set(`${o.kind}/${o.metadata.name}`, stored);
-    return clone(stored);
-  }
-  get(kind: string, name: string): Obj | undefined {
-    const o = this.objects.get(`${kind}/${name}`);
-    return o && clone(o);
-  }
-
-  readonly kube = {
-    read: async (_v: string, kind: string, name: string) => this.get(kind, name),
-    create: async (o: Obj) => {
-      this.events.push(clone(o));
-      return o;
-    },
-    deleteExactly: async (o: Obj) => {
-      const cur = this.objects.get(`${o.kind}/${o.metadata.name}`);
-      if (!cur) return;
-      if (cur.metadata.uid !== o.metadata.uid || cur.metadata.resourceVersion !== o.metadata.resourceVersion) throw apiError(409);
-      this.objects.delete(`${o.kind}/${o.metadata.name}`);
-    },
-    mergePatch: async (patch: Obj, sub?: string) => {
-      const cur = this.objects.get(`${patch.kind}/${patch.metadata.name}`);
-      if (!cur) throw apiError(404);
-      if (patch.metadata.resourceVersion && patch.metadata.resourceVersion !== cur.metadata.resourceVersion) throw apiError(409);
-      const { resourceVersion: _rv, ...meta } = patch.metadata;
-      const next: Obj = sub === 'status' ? { ...cur, status: { ...cur.status, ...patch.status } } : { ...cur, metadata: { ...cur.metadata, ...meta, labels: { ...cur.metadata.labels, ...meta.labels }, annotations: { ...cur.metadata.annotations, ...meta.annotations } } };
-      const written = this.put(next);
-      if (this.resetAfter?.(patch)) {
-        this.resetAfter = undefined;
-        throw new Error('socket hang up');
-      }
-      return written;
-    },
-  };
-}
-
-/** A cache the test fills: a snapshot of the server, taken when the test says. */
-class FakeCache {
-  items: Obj[] = [];
-  list = () => this.items;
-  get = (name: string) => this.items.find((o) => o.metadata.name === name);
-}
-
-const pool: WorldPool = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', metadata: { name: 'p', namespace: NS, uid: 'pool-uid' }, spec: { gameRef: { name: 'g' }, buffer: { ready: 2 } } };
-
-const worldObj = (name: string, claim?: { name: string; uid: string; owned?: boolean }): Obj => ({
-  apiVersion: 'anvil.dev/v1alpha1',
-  kind: 'WorldInstance',
-  metadata: {
-    name,
-    uid: `uid-${name}`,
-    generation: 1,
-    creationTimestamp: `2026-01-01T00:00:0${name.length % 10}Z`,
-    labels: { 'anvil.dev/pool': 'p', ...(claim ? { 'anvil.dev/claim': claim.name } : {}) },
-    annotations: { 'anvil.dev/pool-template': templateHash(pool), ...(claim ? { 'anvil.dev/claim-uid': claim.uid } : {}) },
-    // Stamped: owned by its claim (the garbage collector drops that owner when the claim is deleted with --cascade=orphan).
-    ownerReferences: !claim ? [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', name: 'p', uid: 'pool-uid', controller: true }] : claim.owned === false ? [] : [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', name: claim.name, uid: claim.uid, controller: true }],
-  },
-  spec: { gameRef: { name: 'g' } },
-  status: { phase: 'Running', observedGeneration: 1, endpoints: [] },
-});
-
-const claimObj = (name: string, status?: Record<string, unknown>): Obj => ({
-  apiVersion: 'anvil.dev/v1alpha1',
-  kind: 'WorldClaim',
-  metadata: { name, uid: `uid-${name}`, generation: 1, creationTimestamp: '2026-01-01T00:00:01Z' },
-  spec: { poolRef: { name: 'p' }, timeoutSeconds: 600 },
-  ...(status ? { status } : {}),
-});
+import { FakeApi, FakeCache, NS, claimObj, clone, pool, worldObj, type Obj } from './claimFakes.js';
 
 function setup() {
   const api = new FakeApi();
@@ -187,5 +102,61 @@ describe('the claim controller with stale caches', () => {
     await pass();
     expect(api.get('WorldInstance', 'w1')).toBeUndefined();
     expect(api.get('WorldInstance', 'w2')).toBeDefined();
+  });
+});
+
+describe('the allocator (issue 20: a claim is handled when it arrives)', () => {
+  test('a new claim is bound on its add event, with no pass: one world write, then its status; a stale pass binds it no second time', async () => {
+    const { api, caches, ctl, sync, stampedFor } = setup();
+    api.put(worldObj('w1'));
+    api.put(worldObj('w2'));
+    sync();
+    for (const w of caches.worlds.items) ctl.onWorld(w as KubernetesObject, 'add');
+    const claim = api.put(claimObj('a'));
+    sync('WorldClaim');
+    const writes: string[] = [];
+    const patch = api.kube.mergePatch;
+    api.kube.mergePatch = async (p: Obj, sub?: string) => {
+      writes.push(`${p.kind}${sub ? `/${sub}` : ''}`);
+      return patch(p, sub);
+    };
+    ctl.onClaim('add', claim as KubernetesObject);
+    await ctl.pass(NS); // planned from caches that show neither the stamp nor the status yet
+    await ctl.drain();
+    expect(stampedFor('a')).toHaveLength(1);
+    expect(api.get('WorldClaim', 'a')!.status.phase).toBe('Bound');
+    expect(writes).toEqual(['WorldInstance', 'WorldClaim/status']);
+  });
+
+  test('two claims arriving together get two worlds; a third waits for the pass', async () => {
+    const { api, caches, ctl, sync, stampedFor } = setup();
+    api.put(worldObj('w1'));
+    api.put(worldObj('w2'));
+    sync();
+    for (const w of caches.worlds.items) ctl.onWorld(w as KubernetesObject, 'add');
+    const claims = ['a', 'b', 'c'].map((n) => api.put(claimObj(n)));
+    for (const c of claims) ctl.onClaim('add', c as KubernetesObject);
+    await ctl.drain();
+    const [a, b, c] = [stampedFor('a'), stampedFor('b'), stampedFor('c')];
+    expect(a).toHaveLength(1);
+    expect(b).toHaveLength(1);
+    expect(a[0]).not.toBe(b[0]);
+    expect(c).toHaveLength(0);
+    expect(ctl.queue.depth).toBe(1); // the namespace pass makes c wait
+  });
+
+  test('a claim already stamped on a world (a crash before its status) gets no second world on its add event: the pass completes it', async () => {
+    const { api, caches, ctl, sync, pass, stampedFor } = setup();
+    api.put(worldObj('w1', { name: 'h', uid: 'uid-h' }));
+    api.put(worldObj('w2'));
+    const claim = api.put(claimObj('h'));
+    sync();
+    for (const w of caches.worlds.items) ctl.onWorld(w as KubernetesObject, 'add');
+    ctl.onClaim('add', claim as KubernetesObject);
+    await ctl.drain();
+    expect(stampedFor('h')).toEqual(['w1']);
+    await pass();
+    expect(stampedFor('h')).toEqual(['w1']);
+    expect(api.get('WorldClaim', 'h')!.status).toMatchObject({ phase: 'Bound', worldRef: { name: 'w1' } });
   });
 });

@@ -598,15 +598,29 @@ describe('availability and least privilege (issue 8, item 5)', () => {
     expect(RECONCILER_RULES.find((r) => r.resources?.includes('poddisruptionbudgets'))?.verbs).toEqual(expect.arrayContaining(['create', 'patch', 'delete']));
   });
 
-  test("the reconciler's pod has a NetworkPolicy: egress to the API server and DNS only, ingress to its metrics port only", () => {
+  test("the reconciler's pod has a NetworkPolicy: egress to the API server and DNS only, ingress to its metrics and allocation ports only", () => {
     const rc = reconcilerChart();
     const policy = one(rc, 'NetworkPolicy', 'anvil-reconciler');
     expect(policy.spec.podSelector).toEqual(one(rc, 'Deployment', 'anvil-reconciler').spec.selector);
     expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
-    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: 'TCP' }] }]);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: 'TCP' }, { port: 8443, protocol: 'TCP' }] }]);
     expect(policy.spec.egress).toEqual([
       { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }] },
       { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+    ]);
+  });
+
+  test('the allocation endpoint (issue 20): the anvil-allocator Service on 8443, the TLS Secret optional, RBAC to review tokens and access and nothing more', () => {
+    const rc = reconcilerChart();
+    const svc = one(rc, 'Service', 'anvil-allocator');
+    expect(svc.spec.ports).toEqual([{ name: 'allocation', port: 8443, targetPort: 'allocation' }]);
+    const pod = one(rc, 'Deployment', 'anvil-reconciler').spec.template.spec;
+    expect(pod.volumes).toContainEqual({ name: 'allocator-tls', secret: { secretName: 'anvil-allocator-tls', optional: true } });
+    expect(pod.containers[0].args).toEqual(expect.arrayContaining(['--allocation-port=8443', '--allocation-tls-cert=/etc/anvil/allocator-tls/tls.crt', '--allocation-tls-key=/etc/anvil/allocator-tls/tls.key']));
+    const rules = one(rc, 'ClusterRole', 'anvil-reconciler').rules;
+    expect(rules.filter((r: any) => r.apiGroups.some((g: string) => g.startsWith('authentication') || g.startsWith('authorization')))).toEqual([
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
     ]);
   });
 

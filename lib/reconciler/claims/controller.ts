@@ -14,10 +14,16 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type GameDefinition, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../../api/schema.js';
-import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL } from '../../render/labels.js';
+import { ANNOTATION_ALLOCATION, ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL } from '../../render/labels.js';
+import { Allocator } from './allocator.js';
 import {
   alreadyWaiting,
   boundStatus,
+  candidatePools,
+  currentFirst,
+  fifo,
+  isSettled,
+  isSpare,
   failedStatus,
   planClaims,
   settleRepair,
@@ -61,9 +67,14 @@ export class ClaimController {
   readonly queue = new WorkQueue({ baseDelayMs: 50, maxDelayMs: 10_000 });
   private readonly worldWrites = new WriteOverlay();
   private readonly claimWrites = new WriteOverlay();
-  /** Claims with a write in flight (uid), and the worlds taken by in-flight bindings (uid -> claim uid). */
+  /** Claims with a write in flight (uid); the worlds taken by in-flight bindings are the allocator's reservations. */
   private readonly busyClaims = new Set<string>();
-  private readonly reserved = new Map<string, string>();
+  /** Per pool, the spare candidates the informers show, and the reservations (allocator.ts). */
+  readonly allocator = new Allocator();
+  /** Claims this process has stamped a world for (until the claim is deleted): never bound again from a stale plan. */
+  private readonly stamped = new Set<string>();
+  /** The writes that follow a commit (claim status, Event): off the commit's slot, awaited by drain(). */
+  private readonly followUps = new Set<Promise<void>>();
   /** When this process first saw each claim (creationTimestamp has only seconds). */
   private readonly firstSeen = new Map<string, number>();
   private readonly tasks = new Set<Promise<void>>();
@@ -77,15 +88,71 @@ export class ClaimController {
     this.queue.add(namespace);
   }
 
+  /**
+   * A claim's event. A new claim is handled at once (the hot path: the allocator hands it a
+   * spare world and its one commit write starts); a claim that gets no world that way waits
+   * for the namespace pass, which makes it wait, fails it at its deadline or repairs it.
+   */
   onClaim(event: 'add' | 'update' | 'delete', c: KubernetesObject): void {
     const uid = c.metadata?.uid ?? '';
     if (event === 'add' && !this.firstSeen.has(uid)) this.firstSeen.set(uid, Date.now());
-    if (event === 'delete') this.firstSeen.delete(uid);
+    if (event === 'delete') {
+      this.firstSeen.delete(uid);
+      this.stamped.delete(uid);
+    }
+    if (event === 'add' && this.allocateNow(c as Obj)) return;
     this.enqueue(c.metadata?.namespace ?? 'default');
   }
 
-  onWorld(w: KubernetesObject): void {
-    if (w.metadata?.labels?.[LABEL_POOL] || w.metadata?.annotations?.[ANNOTATION_CLAIM_UID]) this.enqueue(w.metadata?.namespace ?? 'default');
+  /** A world's event: the allocator's candidates and request ids follow it; claims waiting may now get it. */
+  onWorld(w: KubernetesObject, event: 'add' | 'update' | 'delete' = 'update'): void {
+    const ns = w.metadata?.namespace ?? 'default';
+    const name = w.metadata?.name ?? '';
+    const m = w.metadata;
+    const candidate = event !== 'delete' && !m?.deletionTimestamp && !m?.annotations?.[ANNOTATION_CLAIM_UID] && !m?.annotations?.[ANNOTATION_ALLOCATION];
+    const live = event !== 'delete';
+    this.allocator.observe(ns, name, candidate ? m?.labels?.[LABEL_POOL] : undefined, live ? m?.annotations?.[ANNOTATION_ALLOCATION] : undefined, live ? m?.annotations?.[ANNOTATION_CLAIM_UID] : undefined);
+    // A stamped world gone before its claim said Bound: the claim may be bound again.
+    if (event === 'delete' && m?.annotations?.[ANNOTATION_CLAIM_UID]) this.stamped.delete(m.annotations[ANNOTATION_CLAIM_UID]);
+    if (m?.labels?.[LABEL_POOL] || m?.annotations?.[ANNOTATION_CLAIM_UID]) this.enqueue(ns);
+  }
+
+  /** The pools of a namespace as the planner sees them. */
+  poolInfos(namespace: string): PoolInfo[] {
+    const rollout = (game: string) => (this.o.games?.get(game) as GameDefinition | undefined)?.status?.rollout;
+    return this.o.pools
+      .list(namespace)
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .map((p) => poolInfo(p as WorldPool, rollout));
+  }
+
+  /**
+   * Takes a spare world for `holder` from the first of `pools` that has one, from the
+   * allocator's candidates checked against the cache with the planner's rule; reserved
+   * until `allocator.release`.
+   */
+  takeWorld(namespace: string, pools: readonly PoolInfo[], holder: string): { world: WorldView; pool: string } | undefined {
+    const byName = new Map(pools.map((p) => [p.name, p]));
+    const hashes = new Map<string, string>();
+    for (const p of pools) hashes.set(p.name, templateHash(this.o.pools.get(p.name, namespace) as WorldPool));
+    const view = (name: string) => {
+      const raw = this.o.worlds.get(name, namespace);
+      return raw && !raw.metadata?.deletionTimestamp ? this.worldView(this.worldWrites.view(raw) as Obj, hashes) : undefined;
+    };
+    const better = (pool: string) => (a: WorldView, b: WorldView) => currentFirst(byName.get(pool)!)(a, b) || fifo(a, b);
+    return this.allocator.take(namespace, pools.map((p) => p.name), holder, view, (w, pool) => isSpare(w, byName.get(pool)!, namespace), better);
+  }
+
+  /** The hot path for a new claim: true when its binding has started. */
+  private allocateNow(raw: Obj): boolean {
+    if (!this.o.canWrite() || raw.metadata?.deletionTimestamp) return false;
+    const namespace = raw.metadata?.namespace ?? 'default';
+    const claim = claimView(this.claimWrites.view(raw) as Obj);
+    if (isSettled(claim) || this.busyClaims.has(claim.uid) || this.stamped.has(claim.uid) || this.allocator.hasWorld(claim.uid)) return false;
+    const got = this.takeWorld(namespace, candidatePools(claim, this.poolInfos(namespace)), claim.uid);
+    if (!got) return false;
+    void this.start(namespace, { type: 'bind', claim, world: got.world, pool: got.pool });
+    return true;
   }
 
   /** A world as this process knows it: the cache, or what it has just written. */
@@ -93,14 +160,50 @@ export class ClaimController {
     return this.worldWrites.view(w) as T;
   }
 
-  /** A world taken by a binding in flight, not yet written. */
+  /** What this process has just written to a world, seen by its passes until the cache catches up. */
+  recordWorld(uid: string, resourceVersion: string, written: KubernetesObject): void {
+    this.worldWrites.record(uid, resourceVersion, written);
+  }
+
+  /** A world's current view (the cache, or what this process just wrote), with the pools' template hashes. */
+  currentWorld(namespace: string, name: string): KubernetesObject | undefined {
+    const raw = this.o.worlds.get(name, namespace);
+    return raw && this.worldWrites.view(raw);
+  }
+
+  /** A world taken by a binding (or an endpoint allocation) in flight, not yet written. */
   isReserved(worldUid: string): boolean {
-    return this.reserved.has(worldUid);
+    return this.allocator.holderOf(worldUid) !== undefined;
   }
 
   /** No claim is waiting to be planned and no claim write is in flight: refills may go. */
   get idle(): boolean {
     return this.queue.depth === 0 && this.tasks.size === 0;
+  }
+
+  /** Waits for a free write slot of the claim path (the endpoint's commits share them). */
+  async slot(): Promise<void> {
+    while (this.tasks.size >= this.maxInFlight) await Promise.race(this.tasks);
+  }
+
+  /** Runs one write of the claim path in a slot. */
+  async inSlot<T>(write: () => Promise<T>): Promise<T> {
+    await this.slot();
+    const p = write();
+    const task = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tasks.add(task);
+    void task.finally(() => this.tasks.delete(task));
+    return p;
+  }
+
+  /** What a commit's caller no longer waits for (claim status, Event): tracked for drain(), in no slot. */
+  followUp(work: () => Promise<void>): Promise<void> {
+    const p = work().finally(() => this.followUps.delete(p));
+    this.followUps.add(p);
+    return p;
   }
 
   run(workers: number): Promise<void> {
@@ -118,6 +221,7 @@ export class ClaimController {
   /** Resolves when the writes in flight are done (for a graceful shutdown). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.tasks]);
+    await Promise.allSettled([...this.followUps]);
   }
 
   /** Plans one namespace from the caches and starts the writes. */
@@ -149,7 +253,7 @@ export class ClaimController {
   private worldView(w: Obj, hashes: ReadonlyMap<string, string>): WorldView {
     const pool = w.metadata?.labels?.[LABEL_POOL];
     const owner = ownerOf(w, 'WorldPool');
-    const claimUid = w.metadata?.annotations?.[ANNOTATION_CLAIM_UID] ?? this.reserved.get(w.metadata?.uid ?? '');
+    const claimUid = w.metadata?.annotations?.[ANNOTATION_CLAIM_UID] ?? this.allocator.holderOf(w.metadata?.uid ?? '');
     const claimName = w.metadata?.labels?.[LABEL_CLAIM];
     const claimOwner = ownerOf(w, 'WorldClaim');
     const running = w.status?.phase === 'Running' && (w.status?.observedGeneration ?? 0) >= (w.metadata?.generation ?? 0);
@@ -163,7 +267,7 @@ export class ClaimController {
       ...(claimUid ? { claimUid } : {}),
       ...(claimName ? { claimName } : {}),
       ...(claimOwner && claimOwner.uid === claimUid ? { ownedByClaim: true } : {}),
-      ...(this.reserved.has(w.metadata?.uid ?? '') ? { busy: true } : {}),
+      ...(this.isReserved(w.metadata?.uid ?? '') ? { busy: true } : {}),
       ready: running && !!pool && w.metadata?.annotations?.[ANNOTATION_POOL_TEMPLATE] === hashes.get(pool),
       ...(w.metadata?.annotations?.[ANNOTATION_REVISION] ? { revision: w.metadata.annotations[ANNOTATION_REVISION] } : {}),
       ...(w.status?.revision ? { renderedRevision: w.status.revision } : {}),
@@ -171,34 +275,54 @@ export class ClaimController {
     };
   }
 
-  /** Starts one action's writes as a task, waiting for a free slot first. */
+  /**
+   * Starts one action's writes as a task, waiting for a free slot first. The claim and its
+   * worlds are marked before the wait (the hot path and a pass planned earlier may reach the
+   * same claim or world meanwhile: the second one is dropped here, and the claim is planned
+   * again from what the cluster shows). A binding's slot is its one commit write, the
+   * world's; the claim's status and Event follow out of the slot (`followUp`).
+   */
   private async start(namespace: string, a: ClaimAction): Promise<void> {
     if (a.type === 'wait' && alreadyWaiting(a.claim, a.message)) return;
-    while (this.tasks.size >= this.maxInFlight) await Promise.race(this.tasks);
     const claimUid = a.type === 'repair' ? a.claimUid : a.claim.uid;
+    const worlds = a.type === 'bind' ? [a.world] : a.type === 'repair' ? a.worlds : [];
+    const taken = worlds.some((w) => ![undefined, claimUid].includes(this.allocator.holderOf(w.uid)));
+    if (this.busyClaims.has(claimUid) || taken || (a.type === 'bind' && this.stamped.has(claimUid))) {
+      if (a.type === 'bind') this.allocator.release(a.world.uid, claimUid);
+      return this.enqueue(namespace);
+    }
     this.busyClaims.add(claimUid);
     // A world being bound or repaired is nobody's to take meanwhile.
-    const worlds = a.type === 'bind' ? [a.world] : a.type === 'repair' ? a.worlds : [];
-    for (const w of worlds) this.reserved.set(w.uid, claimUid);
+    for (const w of worlds) this.allocator.reserve(w.uid, claimUid);
+    let keepBusy = false;
+    await this.slot();
     const task = this.execute(namespace, a)
+      .then((after) => {
+        if (!after) return;
+        keepBusy = true;
+        void this.followUp(after).catch((e: unknown) => this.failed(namespace, a, e)).finally(() => this.busyClaims.delete(claimUid));
+      })
       .catch(async (e: unknown) => {
         // The connection broke with the outcome unknown (no status): the world keeps its
         // reservation until a read shows whether the write happened.
         if (a.type === 'bind' && statusCode(e) === undefined) await this.resolveUnknown(namespace, a.world);
-        // Lost a race (409), the object is gone (404), or the outcome is known now: plan again
-        // at once, from what the cluster shows; else back off.
-        if (isConflict(e) || isNotFound(e) || statusCode(e) === undefined) this.enqueue(namespace);
-        else {
-          this.o.log(`claims in ${namespace}: ${a.type} failed: ${errorMessage(e)}`);
-          this.queue.addRateLimited(namespace);
-        }
+        this.failed(namespace, a, e);
       })
       .finally(() => {
-        this.busyClaims.delete(claimUid);
-        for (const w of worlds) this.reserved.delete(w.uid);
+        if (!keepBusy) this.busyClaims.delete(claimUid);
+        for (const w of worlds) this.allocator.release(w.uid, claimUid);
         this.tasks.delete(task);
       });
     this.tasks.add(task);
+  }
+
+  /** Lost a race (409), the object is gone (404), or the outcome is known now: plan again at once, from what the cluster shows; else back off. */
+  private failed(namespace: string, a: ClaimAction, e: unknown): void {
+    if (isConflict(e) || isNotFound(e) || statusCode(e) === undefined) this.enqueue(namespace);
+    else {
+      this.o.log(`claims in ${namespace}: ${a.type} failed: ${errorMessage(e)}`);
+      this.queue.addRateLimited(namespace);
+    }
   }
 
   /**
@@ -220,14 +344,16 @@ export class ClaimController {
     }
   }
 
-  private async execute(namespace: string, a: ClaimAction): Promise<void> {
+  /** An action's writes; for a binding, its commit, returning what follows it out of the slot. */
+  private async execute(namespace: string, a: ClaimAction): Promise<(() => Promise<void>) | void> {
     if (!this.o.canWrite()) return;
     const at = timestamp(new Date());
     switch (a.type) {
       case 'bind':
         await this.stampWorld(namespace, a.claim, a.world);
-        if (!this.o.canWrite()) return; // the next leader completes it from the cluster
-        return this.bound(namespace, a.claim, a.world, a.pool, at);
+        this.stamped.add(a.claim.uid);
+        // The next leader completes it from the cluster when this one no longer leads.
+        return () => (this.o.canWrite() ? this.bound(namespace, a.claim, a.world, a.pool, at) : Promise.resolve());
       case 'repair':
         return this.repair(namespace, a.claimUid, a.claimName, a.worlds, at);
       case 'lost':

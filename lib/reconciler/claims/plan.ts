@@ -84,7 +84,7 @@ export interface ClaimPlan {
 
 export const DEFAULT_CLAIM_TIMEOUT_SECONDS = 30;
 
-const fifo = (a: { creationTimestamp: string; name: string }, b: { creationTimestamp: string; name: string }) =>
+export const fifo = (a: { creationTimestamp: string; name: string }, b: { creationTimestamp: string; name: string }) =>
   a.creationTimestamp.localeCompare(b.creationTimestamp) || a.name.localeCompare(b.name);
 
 export const isSettled = (c: ClaimView): boolean => c.status?.phase === 'Failed' || (c.status?.phase === 'Bound' && !!c.status.worldRef);
@@ -171,8 +171,18 @@ export function movedByRollout(w: WorldView, namespace: string, rollout: PoolInf
   return !(w.ready && w.renderedRevision === target);
 }
 
+/**
+ * The one rule for a world that may be given to a claim (the namespace pass and the
+ * allocator's hot path both ask it): a spare of this very pool (not an earlier namesake's),
+ * unclaimed, with no write in flight, Running on the pool's current spec, and not moved by
+ * its game's rollout.
+ */
+export function isSpare(w: WorldView, pool: PoolInfo, namespace: string): boolean {
+  return w.pool === pool.name && !w.claimUid && !w.busy && w.ready && w.poolUid === pool.uid && !movedByRollout(w, namespace, pool.rollout);
+}
+
 /** Ready worlds on their game's target revision first (a new player gets the current version), then first come first served. */
-const currentFirst = (pool: PoolInfo) => (a: WorldView, b: WorldView) => {
+export const currentFirst = (pool: PoolInfo) => (a: WorldView, b: WorldView) => {
   const target = pool.rollout?.targetRevision;
   return target ? Number(b.revision === target) - Number(a.revision === target) : 0;
 };
@@ -188,7 +198,7 @@ export function planClaims(claims: readonly ClaimView[], worlds: readonly WorldV
   const poolByName = new Map(pools.map((p) => [p.name, p]));
   for (const w of [...worlds].sort(fifo)) {
     const p = w.pool ? poolByName.get(w.pool) : undefined;
-    if (!p || w.claimUid || w.busy || !w.ready || w.poolUid !== p.uid || movedByRollout(w, namespace, p.rollout)) continue;
+    if (!p || !isSpare(w, p, namespace)) continue;
     available.set(p.name, [...(available.get(p.name) ?? []), w]);
   }
   for (const [name, ws] of available) ws.sort(currentFirst(poolByName.get(name)!)); // stable: fifo within each

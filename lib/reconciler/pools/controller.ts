@@ -10,7 +10,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type WorldPool } from '../../api/schema.js';
-import { ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_POOL } from '../../render/labels.js';
+import { ANNOTATION_ALLOCATION, ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_POOL } from '../../render/labels.js';
 import type { DefinitionsCache } from '../shared/definitions.js';
 import { copyOf } from '../shared/definitions.js';
 import { objectEvent } from '../runtime/events.js';
@@ -126,7 +126,8 @@ export class PoolController {
       inCache.add(m.name!);
       created.delete(m.name!);
       if (m.deletionTimestamp || deleted.has(m.uid!)) continue;
-      const claimed = !!m.annotations?.[ANNOTATION_CLAIM_UID] || this.o.isReserved(m.uid!);
+      // Claimed: bound to a WorldClaim, allocated through the endpoint, or a commit in flight.
+      const claimed = !!m.annotations?.[ANNOTATION_CLAIM_UID] || !!m.annotations?.[ANNOTATION_ALLOCATION] || this.o.isReserved(m.uid!);
       // An unclaimed world is the pool's only if the pool (this one, not an earlier namesake) controls it.
       const owned = m.ownerReferences?.some((r) => r.controller && r.kind === 'WorldPool' && r.uid === uid);
       if (!claimed && !owned) continue;

@@ -285,6 +285,14 @@ export class Kube {
     await this.write('json-patch', () => this.objects.send(obj, 'patch', { contentType: PatchStrategy.JsonPatch, query: { fieldManager: FIELD_MANAGER }, body: ops }));
   }
 
+  /**
+   * A review (TokenReview, SubjectAccessReview): a create that stores nothing, so it is not
+   * fenced (a standby may authenticate a caller before answering NotLeader).
+   */
+  async review<T extends KubernetesObject>(obj: T): Promise<T> {
+    return this.track('create', () => this.objects.send(obj, 'create', { contentType: 'application/json', query: {} }));
+  }
+
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
     return this.write('create', () => this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } }));
   }

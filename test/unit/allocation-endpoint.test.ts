@@ -1,0 +1,156 @@
+// The allocation endpoint (issue 20) over real HTTPS (a certificate made by openssl for the
+// test), with claimWorld()/releaseWorld() as its client, in front of the claim controller and
+// an in-memory API server whose caches follow every write like an informer. Reviews
+// (TokenReview, SubjectAccessReview) are answered by the fake: token "alice" may create and
+// delete worldclaims, token "mallory" is authenticated but has no RBAC, anything else is
+// not a token. The real control plane's version of this is test/cluster/allocation-endpoint.test.ts.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Server } from 'node:https';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ClaimController } from '../../lib/reconciler/claims/controller.js';
+import { Allocations } from '../../lib/reconciler/claims/allocations.js';
+import { startAllocationServer } from '../../lib/reconciler/claims/endpoint.js';
+import { Authorizer } from '../../lib/reconciler/runtime/auth.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
+import type { Kube } from '../../lib/reconciler/runtime/kube.js';
+import type { Informer } from '../../lib/reconciler/runtime/informer.js';
+import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
+import { callEndpoint } from '../../lib/client/allocation.js';
+import { FakeApi, FakeCache, NS, clone, pool, worldObj, type Obj } from './claimFakes.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-alloc-'));
+execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', path.join(dir, 'tls.key'), '-out', path.join(dir, 'tls.crt')], { stdio: 'ignore' });
+const cert = fs.readFileSync(path.join(dir, 'tls.crt'));
+const key = fs.readFileSync(path.join(dir, 'tls.key'));
+
+const WORLDS = 110;
+let api: FakeApi;
+let server: Server;
+let url: string;
+let leader = true;
+const reviews = { token: 0, access: 0 };
+
+const kubeconfigFor = (token?: string) => {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+    users: [{ name: 'u', ...(token ? { token } : {}) }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  return kc;
+};
+
+beforeAll(async () => {
+  api = new FakeApi();
+  const worlds = new FakeCache();
+  const claims = new FakeCache();
+  const pools = new FakeCache();
+  pools.items = [clone(pool) as Obj];
+  const ctl = new ClaimController({
+    kube: api.kube as unknown as Kube,
+    worlds: worlds as unknown as Informer<KubernetesObject>,
+    claims: claims as unknown as Informer<KubernetesObject>,
+    pools: pools as unknown as Informer<KubernetesObject>,
+    metrics: new ReconcilerMetrics(),
+    log: () => undefined,
+    canWrite: () => leader,
+    onPending: () => undefined,
+  });
+  // The informer: every change reaches the cache and the controller.
+  api.onChange = (type, o) => {
+    if (o.kind !== 'WorldInstance') return;
+    worlds.items = worlds.items.filter((w) => w.metadata.name !== o.metadata.name);
+    if (type === 'update') worlds.items.push(o);
+    ctl.onWorld(o as KubernetesObject, type);
+  };
+  for (let i = 0; i < WORLDS; i++) api.put(worldObj(`w${String(i).padStart(3, '0')}`));
+  const fake = api.kube as unknown as Record<string, unknown>;
+  fake.review = async (o: Obj) => {
+    if (o.kind === 'TokenReview') {
+      reviews.token++;
+      const t = o.spec.token as string;
+      return { ...o, status: ['alice', 'mallory'].includes(t) ? { authenticated: true, user: { username: t, groups: ['system:authenticated'] } } : { authenticated: false, error: 'invalid bearer token' } };
+    }
+    reviews.access++;
+    return { ...o, status: { allowed: o.spec.user === 'alice' && ['create', 'delete'].includes(o.spec.resourceAttributes.verb) } };
+  };
+  const kube = api.kube as unknown as Kube;
+  const allocations = new Allocations({ claims: ctl, kube, canWrite: () => leader, log: () => undefined, observe: () => undefined, cluster: 'unit' });
+  server = await startAllocationServer({ port: 0, cert, key, allocations, auth: new Authorizer(kube), log: () => undefined });
+  url = `https://localhost:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const allocated = () => [...api.objects.values()].filter((o) => o.kind === 'WorldInstance' && o.metadata.annotations?.['anvil.dev/allocation']);
+
+describe('the allocation endpoint', () => {
+  test('100 concurrent allocations: 100 distinct worlds, each stamped with its request id, its pool no longer its owner; reviews cached', async () => {
+    const kc = kubeconfigFor('alice');
+    const got = await Promise.all(Array.from({ length: 100 }, (_, i) => claimWorld({ kubeconfig: kc, namespace: NS, pool: 'p', allocationURL: url, ca: cert, requestId: `burst-${i}` })));
+    expect(new Set(got.map((g) => g.world)).size).toBe(100);
+    expect(got[0]).toMatchObject({ namespace: NS, claim: expect.stringMatching(/^p-[0-9a-f]{12}$/), endpoints: [], requestId: 'burst-0', cluster: 'unit' });
+    for (const g of got) {
+      const w = api.get('WorldInstance', g.world)!;
+      expect(w.metadata.annotations['anvil.dev/allocation']).toBe(g.requestId);
+      expect(w.metadata.labels['anvil.dev/claim']).toBe(g.claim);
+      expect(w.metadata.ownerReferences).toEqual([]);
+    }
+    expect(reviews).toEqual({ token: 1, access: 1 });
+  });
+
+  test('a retried request id gets the same world, with no second write', async () => {
+    const kc = kubeconfigFor('alice');
+    const a = await claimWorld({ kubeconfig: kc, namespace: NS, pool: 'p', allocationURL: url, ca: cert, requestId: 'again' });
+    const before = allocated().length;
+    const b = await claimWorld({ kubeconfig: kc, namespace: NS, pool: 'p', allocationURL: url, ca: cert, requestId: 'again' });
+    expect(b.world).toBe(a.world);
+    expect(allocated()).toHaveLength(before);
+  });
+
+  test('no token: 401 Unauthenticated; a token without RBAC: 403 Forbidden; no world either way', async () => {
+    const before = allocated().length;
+    const none = claimWorld({ kubeconfig: kubeconfigFor(), namespace: NS, pool: 'p', allocationURL: url, ca: cert });
+    await expect(none).rejects.toThrow(ClaimError);
+    await expect(none).rejects.toMatchObject({ reason: 'Unauthenticated' });
+    await expect(claimWorld({ kubeconfig: kubeconfigFor('mallory'), namespace: NS, pool: 'p', allocationURL: url, ca: cert })).rejects.toMatchObject({ reason: 'Forbidden' });
+    expect(allocated()).toHaveLength(before);
+  });
+
+  test('a pool that does not exist: 404 PoolNotFound; an empty one: 429 PoolExhausted; a bad body: 400 Invalid', async () => {
+    const kc = kubeconfigFor('alice');
+    await expect(claimWorld({ kubeconfig: kc, namespace: NS, pool: 'nowhere', allocationURL: url, ca: cert })).rejects.toMatchObject({ reason: 'PoolNotFound' });
+    const left = WORLDS - allocated().length;
+    const rest = await Promise.all(Array.from({ length: left }, (_, i) => claimWorld({ kubeconfig: kc, namespace: NS, pool: 'p', allocationURL: url, ca: cert, requestId: `rest-${i}` })));
+    expect(rest).toHaveLength(left);
+    await expect(claimWorld({ kubeconfig: kc, namespace: NS, pool: 'p', allocationURL: url, ca: cert })).rejects.toMatchObject({ reason: 'PoolExhausted' });
+    const bad = await callEndpoint({ url, ca: cert, method: 'POST', path: `v1alpha1/namespaces/${NS}/allocations`, authorization: 'Bearer alice', body: { pool: 'p', selector: { game: 'g' } }, timeoutMs: 5000 });
+    expect(bad).toEqual({ kind: 'error', status: 400, reason: 'Invalid', message: 'requestId: a string of 1-253 letters, digits, "-", "_", "." or ":" is required; give exactly one of pool and selector' });
+  });
+
+  test('release by request id deletes the world; releasing it again is fine', async () => {
+    const kc = kubeconfigFor('alice');
+    const w = api.get('WorldInstance', allocated()[0]!.metadata.name)!;
+    const id = w.metadata.annotations['anvil.dev/allocation'] as string;
+    await releaseWorld({ kubeconfig: kc, namespace: NS, allocationURL: url, ca: cert, requestId: id });
+    expect(api.get('WorldInstance', w.metadata.name)).toBeUndefined();
+    await releaseWorld({ kubeconfig: kc, namespace: NS, allocationURL: url, ca: cert, requestId: id });
+  });
+
+  test('a standby answers 503 NotLeader, and the client asks again until the leader answers', async () => {
+    leader = false;
+    api.put(worldObj('late'));
+    setTimeout(() => (leader = true), 300);
+    const got = await claimWorld({ kubeconfig: kubeconfigFor('alice'), namespace: NS, pool: 'p', allocationURL: url, ca: cert, requestId: 'after-failover' });
+    expect(got.world).toBe('late');
+  });
+});

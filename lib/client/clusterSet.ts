@@ -13,12 +13,14 @@
  * claimed for nobody. Each cluster gets the claim with `timeoutSeconds` = its deadline, so its
  * reconciler also fails a claim nobody waits for any more.
  */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import { Counter, Registry } from 'prom-client';
 import { parse } from 'yaml';
-import { ClaimError, claimWorld, releaseWorld, type ClaimedWorld } from './claims.js';
+import { ClaimError, claimName, claimWorld, releaseWorld, type ClaimedWorld } from './claims.js';
 import { ALLOCATION_FAILOVER_REASONS } from './allocationErrors.js';
 
 const DNS_LABEL = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
@@ -28,7 +30,8 @@ export const ClusterTargetSchema = Type.Object(
     name: Type.String({ pattern: DNS_LABEL, maxLength: 63, description: 'The cluster (as in AnvilApp({clusters}))' }),
     context: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig context; default: the current one' })),
     kubeconfig: Type.Optional(Type.String({ minLength: 1, description: 'kubeconfig file; default: KUBECONFIG or ~/.kube/config' })),
-    allocationURL: Type.Optional(Type.String({ pattern: '^https?://', description: "The cluster's allocation endpoint, where one is served" })),
+    allocationURL: Type.Optional(Type.String({ pattern: '^https?://', description: "The cluster's allocation endpoint, where one is served: claims without labels or annotations go through it (one round trip), the others through the WorldClaim resource" })),
+    allocationCA: Type.Optional(Type.String({ minLength: 1, description: "PEM file of the CA the endpoint's certificate is checked against; default: the system's" })),
     regions: Type.Optional(Type.Array(Type.String({ pattern: DNS_LABEL }), { description: 'Regions it serves; a claim for another region skips it. Default: any' })),
     priority: Type.Optional(Type.Integer({ minimum: 0, default: 1, description: 'Lower first' })),
     weight: Type.Optional(Type.Integer({ minimum: 0, default: 100, description: 'Share among clusters of equal priority' })),
@@ -117,7 +120,13 @@ export interface ClusterClaimRequest {
   signal: AbortSignal;
 }
 export type ClusterClaimFn = (cluster: ClusterTarget, req: ClusterClaimRequest) => Promise<ClaimedWorld>;
-export type ClusterReleaseFn = (cluster: ClusterTarget, claim: { namespace: string; claim: string }) => Promise<void>;
+/**
+ * What to release: a WorldClaim by name, or an allocation endpoint's request id. A call to an
+ * endpoint that failed may have left either (claimWorld falls back to a WorldClaim named from
+ * the request id), so its cleanup releases both (`orClaim`).
+ */
+export type ClusterReleaseTarget = { namespace: string; claim: string; requestId?: string; orClaim?: boolean };
+export type ClusterReleaseFn = (cluster: ClusterTarget, claim: ClusterReleaseTarget) => Promise<void>;
 
 /** A world bound on one cluster of the set: release it there (releaseClusterWorld). */
 export interface ClusterClaimedWorld extends ClaimedWorld {
@@ -171,9 +180,38 @@ export function kubeConfigFor(cluster: ClusterTarget): KubeConfig {
   return kc;
 }
 
-const defaultClaim: ClusterClaimFn = (cluster, req) =>
-  claimWorld({ kubeconfig: kubeConfigFor(cluster), ...req, graceSeconds: 0, ...(req.labels ? { labels: req.labels } : {}) });
-const defaultRelease: ClusterReleaseFn = (cluster, claim) => releaseWorld({ kubeconfig: kubeConfigFor(cluster), ...claim });
+/** The endpoint's URL and CA for a claim that may use it: one with no labels or annotations (the endpoint's contract has none). */
+function endpointOf(cluster: ClusterTarget, req: ClusterClaimRequest): { allocationURL: string; ca?: Buffer } | undefined {
+  if (!cluster.allocationURL || Object.keys(req.labels ?? {}).length || Object.keys(req.annotations ?? {}).length) return undefined;
+  return { allocationURL: cluster.allocationURL, ...(cluster.allocationCA ? { ca: readFileSync(cluster.allocationCA) } : {}) };
+}
+
+/**
+ * One cluster's claim: through its allocation endpoint where it has one (claimWorld falls back
+ * to the WorldClaim resource when the endpoint cannot be reached), else the WorldClaim. The
+ * request id is chosen here so that a failed call still names what to clean up: the endpoint's
+ * allocation of that id and the WorldClaim named from it (either may exist after a timeout).
+ */
+const defaultClaim: ClusterClaimFn = async (cluster, req) => {
+  const endpoint = endpointOf(cluster, req);
+  const requestId = randomUUID();
+  const base = { kubeconfig: kubeConfigFor(cluster), ...req, requestId, graceSeconds: 0, ...(req.labels ? { labels: req.labels } : {}) };
+  try {
+    return await claimWorld({ ...base, ...(endpoint ?? {}) });
+  } catch (e) {
+    if (endpoint && e instanceof ClaimError && !e.claim) throw Object.assign(new ClaimError(e.reason, e.message, claimName({ selector: req.selector }, requestId), e.namespace ?? req.namespace), { requestId });
+    throw e;
+  }
+};
+
+const defaultRelease: ClusterReleaseFn = async (cluster, target) => {
+  if (cluster.allocationURL && target.requestId) {
+    const ca = cluster.allocationCA ? { ca: readFileSync(cluster.allocationCA) } : {};
+    await releaseWorld({ kubeconfig: kubeConfigFor(cluster), namespace: target.namespace, allocationURL: cluster.allocationURL, requestId: target.requestId, ...ca });
+    if (!target.orClaim) return;
+  }
+  await releaseWorld({ kubeconfig: kubeConfigFor(cluster), namespace: target.namespace, claim: target.claim });
+};
 
 /** The outcome name of a failed attempt: the claim's reason, or Unreachable for anything that is not a claim's verdict. */
 export const outcomeOf = (e: unknown): string => (e instanceof ClaimError ? e.reason : 'Unreachable');
@@ -255,15 +293,19 @@ function track(p: Promise<void>): void {
 /** Whatever an abandoned call ends with, its claim is deleted on that cluster (retried: the cluster may be down). */
 async function cleanUpAbandoned(cluster: ClusterTarget, call: Promise<ClaimedWorld>, opts: ClusterClaimOptions): Promise<void> {
   const target = await call.then(
-    (w) => ({ namespace: w.namespace, claim: w.claim }),
-    (e: unknown) => (e instanceof ClaimError && e.claim ? { namespace: e.namespace ?? opts.namespace, claim: e.claim } : undefined),
+    (w): ClusterReleaseTarget => ({ namespace: w.namespace, claim: w.claim, ...(w.requestId ? { requestId: w.requestId } : {}) }),
+    (e: unknown): ClusterReleaseTarget | undefined => {
+      if (!(e instanceof ClaimError && e.claim)) return undefined;
+      const { requestId, orClaim } = e as ClaimError & { requestId?: string; orClaim?: boolean };
+      return { namespace: e.namespace ?? opts.namespace, claim: e.claim, ...(requestId ? { requestId, orClaim } : {}) };
+    },
   );
   const result = target ? await releaseUntil(cluster, target, opts) : 'none';
   opts.metrics?.abandoned.inc({ cluster: cluster.name, result });
   opts.onCleanup?.(cluster.name, result);
 }
 
-async function releaseUntil(cluster: ClusterTarget, target: { namespace: string; claim: string }, opts: ClusterClaimOptions): Promise<'released' | 'lost'> {
+async function releaseUntil(cluster: ClusterTarget, target: ClusterReleaseTarget, opts: ClusterClaimOptions): Promise<'released' | 'lost'> {
   const release = opts.release ?? defaultRelease;
   const giveUpAt = performance.now() + (opts.cleanupTimeoutSeconds ?? 600) * 1000;
   for (let delayMs = 250; ; delayMs = Math.min(delayMs * 2, 15_000)) {
@@ -278,8 +320,8 @@ async function releaseUntil(cluster: ClusterTarget, target: { namespace: string;
 }
 
 /** Releases a world claimed across clusters: deletes its claim on the cluster that bound it. */
-export async function releaseClusterWorld(clusterSet: ClusterSet, claimed: { cluster: string; namespace: string; claim: string }, release: ClusterReleaseFn = defaultRelease): Promise<void> {
+export async function releaseClusterWorld(clusterSet: ClusterSet, claimed: { cluster: string; namespace: string; claim: string; requestId?: string }, release: ClusterReleaseFn = defaultRelease): Promise<void> {
   const cluster = clusterSet.clusters.find((c) => c.name === claimed.cluster);
   if (!cluster) throw new Error(`cluster ${claimed.cluster} is not in the cluster set (${clusterSet.clusters.map((c) => c.name).join(', ')})`);
-  await release(cluster, { namespace: claimed.namespace, claim: claimed.claim });
+  await release(cluster, { namespace: claimed.namespace, claim: claimed.claim, ...(claimed.requestId ? { requestId: claimed.requestId } : {}) });
 }

@@ -20,6 +20,7 @@ import type { Kube } from '../../lib/reconciler/runtime/kube.js';
 import type { Informer } from '../../lib/reconciler/runtime/informer.js';
 import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { callEndpoint } from '../../lib/client/allocation.js';
+import { claimAcrossClusters, releaseClusterWorld } from '../../lib/client/clusterSet.js';
 import { FakeApi, FakeCache, NS, clone, pool, worldObj, type Obj } from './claimFakes.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-alloc-'));
@@ -152,5 +153,17 @@ describe('the allocation endpoint', () => {
     setTimeout(() => (leader = true), 300);
     const got = await claimWorld({ kubeconfig: kubeconfigFor('alice'), namespace: NS, pool: 'p', allocationURL: url, ca: cert, requestId: 'after-failover' });
     expect(got.world).toBe('late');
+  });
+
+  test('a cluster set whose cluster has an allocationURL claims through its endpoint (CA from allocationCA) and releases there', async () => {
+    api.put(worldObj('for-the-set'));
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(kubeconfig, ['apiVersion: v1', 'kind: Config', 'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]', 'users: [{name: u, user: {token: alice}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n'));
+    const clusterSet = { clusters: [{ name: 'eu-1', kubeconfig, allocationURL: url, allocationCA: path.join(dir, 'tls.crt') }] };
+    const got = await claimAcrossClusters({ clusterSet, namespace: NS, selector: { game: 'g' } });
+    expect(got).toMatchObject({ world: 'for-the-set', cluster: 'eu-1', namespace: NS, requestId: expect.any(String), attempts: [{ cluster: 'eu-1', outcome: 'Bound' }] });
+    expect(api.get('WorldInstance', got.world)!.metadata.annotations['anvil.dev/allocation']).toBe(got.requestId);
+    await releaseClusterWorld(clusterSet, got);
+    expect(api.get('WorldInstance', got.world)).toBeUndefined();
   });
 });

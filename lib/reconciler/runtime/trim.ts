@@ -185,3 +185,33 @@ function trimStatus(kind: string): <T extends KubernetesObject>(o: T) => T {
   }
   return (o) => without(trimManagers(o), ['status']);
 }
+
+/**
+ * A compact record of an object known from a metadata-only informer (PartialObjectMetadata):
+ * its kind (the record's own is PartialObjectMetadata), name, namespace, uid and
+ * resourceVersion, its labels and owner references (what ownership rules read), Anvil's own
+ * annotations (its retention policy, the applied hash; never another tool's, such as
+ * kubectl's last-applied-configuration) and who manages it (`{manager, operation}`). Nothing
+ * else of the object is ever read from such a cache.
+ */
+export function trimToRecord(kind: string): <T extends KubernetesObject>(o: T) => T {
+  return <T extends KubernetesObject>(o: T): T => {
+    const m = o.metadata ?? {};
+    const anvil = Object.entries(m.annotations ?? {}).filter(([k]) => k.startsWith('anvil.dev/'));
+    const managers = trimManagers({ metadata: { managedFields: m.managedFields } } as KubernetesObject).metadata?.managedFields;
+    // Always in this order: every record has the same V8 shape.
+    const metadata: Record<string, unknown> = {
+      name: m.name,
+      namespace: m.namespace,
+      labels: m.labels,
+      annotations: anvil.length > 0 ? Object.fromEntries(anvil) : undefined,
+      ownerReferences: m.ownerReferences?.map(({ apiVersion, kind: k, name, uid }) => ({ apiVersion, kind: k, name, uid })),
+      managedFields: managers,
+      deletionTimestamp: m.deletionTimestamp,
+    };
+    const record = internStrings({ kind, metadata }) as { kind: string; metadata: Record<string, unknown> };
+    record.metadata.uid = m.uid;
+    record.metadata.resourceVersion = m.resourceVersion;
+    return record as unknown as T;
+  };
+}

@@ -1,0 +1,208 @@
+// Issue 19, lean: caches keep only what the reconciler reads, and a new object costs no GET.
+// A plain HTTP server on loopback plays the API server for the informers: client-node's
+// ListWatch and Watch, the Kube client and its list function are the real ones.
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { Informer, type InformerEvent } from '../../lib/reconciler/runtime/informer.js';
+import { Kube, METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT } from '../../lib/reconciler/runtime/kube.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
+import { trimToRecord } from '../../lib/reconciler/runtime/trim.js';
+import { ownerUids } from '../../lib/reconciler/runtime/cacheIndex.js';
+import { Applier, ConflictError, withHash } from '../../lib/reconciler/worlds/apply.js';
+import { worldOwner } from '../../lib/reconciler/worlds/reconcile.js';
+import type { WorldInstance } from '../../lib/api/schema.js';
+
+/** What the fake API server holds and what it was asked. */
+const state = {
+  objects: new Map<string, KubernetesObject>(),
+  requests: [] as { url: string; accept: string }[],
+  watches: [] as http.ServerResponse[],
+  rv: 100,
+};
+
+const cm = (name: string, rv: string, extra: Record<string, unknown> = {}): KubernetesObject =>
+  ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name,
+      namespace: 'n',
+      uid: `uid-${name}`,
+      resourceVersion: rv,
+      labels: { app: name },
+      annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"a":"long string"}', 'anvil.dev/applied-hash': 'h' },
+      managedFields: [{ manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:data': {} } }],
+      ownerReferences: [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', name: 'w', uid: 'uid-w' }],
+    },
+    data: { big: 'x'.repeat(1000) },
+  }) as KubernetesObject;
+
+/** The object as PartialObjectMetadata (what the API server sends for the metadata Accept headers). */
+const partial = (o: KubernetesObject) => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: o.metadata });
+
+let server: http.Server;
+let kc: KubeConfig;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    const accept = String(req.headers.accept ?? '');
+    state.requests.push({ url: req.url ?? '', accept });
+    const meta = accept.includes('as=PartialObjectMetadata');
+    if (req.url?.includes('watch=true')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+      state.watches.push(res);
+      return;
+    }
+    const items = [...state.objects.values()].map((o) => (meta ? partial(o) : o));
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ apiVersion: meta ? 'meta.k8s.io/v1' : 'v1', kind: meta ? 'PartialObjectMetadataList' : 'ConfigMapList', metadata: { resourceVersion: String(state.rv) }, items }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+beforeEach(() => {
+  state.objects.clear();
+  state.requests = [];
+  state.watches = [];
+});
+
+/** Waits for a condition (never for a time): polls until it holds. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 10));
+}
+
+function informer(more: { metadataOnly?: boolean; trim?: <T extends KubernetesObject>(o: T) => T } = {}) {
+  const events: [InformerEvent, string][] = [];
+  const kube = new Kube(kc, new ReconcilerMetrics(), { maxSockets: 4 });
+  const inf = new Informer<KubernetesObject>(kc, kube, { path: '/api/v1/configmaps', onEvent: (e, o) => events.push([e, o.metadata?.name ?? '']), log: () => {}, indexBy: ownerUids, ...more });
+  return { inf, events };
+}
+
+describe('a metadata-only informer', () => {
+  test('lists and watches PartialObjectMetadata (the Accept headers), and keeps compact records', async () => {
+    state.objects.set('a', cm('a', '1'));
+    const { inf } = informer({ metadataOnly: true, trim: trimToRecord('ConfigMap') });
+    await inf.start();
+    await until(() => state.watches.length === 1);
+    const list = state.requests.find((r) => !r.url.includes('watch=true'));
+    const watch = state.requests.find((r) => r.url.includes('watch=true'));
+    expect(list?.accept).toBe(METADATA_LIST_ACCEPT);
+    expect(watch?.accept).toBe(METADATA_WATCH_ACCEPT);
+
+    // The record: the object's kind, identity, labels, owners, Anvil's annotations and its managers; nothing else.
+    expect(inf.get('a', 'n')).toEqual({
+      kind: 'ConfigMap',
+      metadata: {
+        name: 'a',
+        namespace: 'n',
+        uid: 'uid-a',
+        resourceVersion: '1',
+        labels: { app: 'a' },
+        annotations: { 'anvil.dev/applied-hash': 'h' },
+        ownerReferences: [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', name: 'w', uid: 'uid-w' }],
+        managedFields: [{ manager: 'kubectl', operation: 'Update' }],
+        deletionTimestamp: undefined,
+      },
+    });
+
+    // A watch event arrives as PartialObjectMetadata too, and is cut down the same way.
+    state.watches[0]!.write(`${JSON.stringify({ type: 'ADDED', object: { ...partial(cm('b', '2')), metadata: { ...cm('b', '2').metadata, resourceVersion: '101' } } })}\n`);
+    await until(() => inf.get('b', 'n') !== undefined);
+    expect(inf.get('b', 'n')).toMatchObject({ kind: 'ConfigMap', metadata: { name: 'b', resourceVersion: '101', annotations: { 'anvil.dev/applied-hash': 'h' } } });
+    expect(Object.keys(inf.get('b', 'n')!)).toEqual(['kind', 'metadata']);
+    await inf.stop();
+  });
+});
+
+describe('a relist', () => {
+  test('swaps in a fresh cache that shares every unchanged object with the old one, and reports what is gone', async () => {
+    for (const o of [cm('same', '1'), cm('changed', '2'), cm('gone', '3')]) state.objects.set(o.metadata!.name!, o);
+    const { inf, events } = informer();
+    await inf.start();
+    const before = { same: inf.get('same', 'n'), changed: inf.get('changed', 'n') };
+    expect(before.same).toBeDefined();
+
+    state.objects.set('changed', cm('changed', '20'));
+    state.objects.delete('gone');
+    state.objects.set('new', cm('new', '4'));
+    await inf.relist();
+
+    // Not a copy: the very object the old cache held (no second copy while the relist runs).
+    expect(inf.get('same', 'n')).toBe(before.same);
+    expect(inf.get('changed', 'n')).not.toBe(before.changed);
+    expect(inf.get('changed', 'n')?.metadata?.resourceVersion).toBe('20');
+    expect(inf.get('gone', 'n')).toBeUndefined();
+    expect(inf.get('new', 'n')).toBeDefined();
+    expect(events).toContainEqual(['delete', 'gone']);
+    // The index was swapped with the cache.
+    expect(inf.byIndex('uid-w').map((o) => o.metadata?.name).sort()).toEqual(['changed', 'new', 'same']);
+    await inf.stop();
+  });
+});
+
+describe('Applier: no GET per new object', () => {
+  const world = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'n', uid: 'uid-w1' }, spec: { gameRef: { name: 'g' } } } as WorldInstance;
+  const owner = worldOwner(world, 'uid-w1');
+  const mine = (name: string) =>
+    ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'n', labels: { 'app.kubernetes.io/managed-by': 'anvil', 'anvil.dev/world': 'w1' }, ownerReferences: [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', name: 'w1', uid: 'uid-w1' }] }, data: { k: name } }) as KubernetesObject;
+  const emptyCache = { get: () => undefined, list: () => [], byIndex: () => [] };
+
+  function applierWith(foreignObjects: KubernetesObject[], create: (o: KubernetesObject) => Promise<KubernetesObject> = async (o) => ({ ...o, metadata: { ...o.metadata, uid: `uid-${o.metadata?.name}`, resourceVersion: '1' } })) {
+    const calls = { read: [] as string[], create: [] as string[], apply: [] as string[] };
+    const foreign = { get: (name: string, ns?: string) => foreignObjects.find((o) => o.metadata?.name === name && o.metadata?.namespace === ns), list: () => foreignObjects, byIndex: () => [] };
+    const kube = {
+      read: async (_v: string, _k: string, name: string) => {
+        calls.read.push(name);
+        return undefined;
+      },
+      create: async (o: KubernetesObject) => (calls.create.push(o.metadata?.name ?? ''), create(o)),
+      apply: async (o: KubernetesObject) => (calls.apply.push(o.metadata?.name ?? ''), o),
+      delete: async () => {},
+      mergePatch: async (o: KubernetesObject) => o,
+    };
+    const applier = new Applier(kube as never, new Map([['ConfigMap', emptyCache]]) as never, new Map([['ConfigMap', foreign]]) as never);
+    return { applier, calls, kube };
+  }
+
+  test('a foreign object (known from the metadata-only cache) is a conflict reported with no request at all', async () => {
+    const theirs = trimToRecord('ConfigMap')({ ...partial(cm('w1-routes', '5')), metadata: { name: 'w1-routes', namespace: 'n', uid: 'uid-theirs', resourceVersion: '5' } } as KubernetesObject);
+    const { applier, calls } = applierWith([theirs]);
+    await expect(applier.sync([mine('w1-routes'), mine('w1-other')], 'n', owner)).rejects.toThrow(ConflictError);
+    expect(calls).toEqual({ read: [], create: [], apply: [] });
+  });
+
+  test('new objects are created with POST and no GET; the next pass, before the cache shows them, sends nothing', async () => {
+    const { applier, calls } = applierWith([]);
+    const desired = [mine('w1-a'), mine('w1-b')];
+    await applier.sync(desired, 'n', owner);
+    expect(calls.read).toEqual([]);
+    expect(calls.create.sort()).toEqual(['w1-a', 'w1-b']);
+    await applier.sync(desired, 'n', owner);
+    expect(calls).toEqual({ read: [], create: ['w1-a', 'w1-b'], apply: [] });
+  });
+
+  test('POST answered 409: an object of ours created by an earlier pass is read and left alone when up to date; someone else\'s is a conflict', async () => {
+    const exists = Object.assign(new Error('AlreadyExists'), { code: 409 });
+    const ours = withHash(mine('w1-a'));
+    const { applier, calls, kube } = applierWith([], async () => {
+      throw exists;
+    });
+    kube.read = async (_v, _k, name) => (calls.read.push(name), { ...ours, metadata: { ...ours.metadata, uid: 'uid-a', resourceVersion: '3' } });
+    const r = await applier.sync([mine('w1-a')], 'n', owner);
+    expect(r.applied).toBe(0);
+    expect(calls).toEqual({ read: ['w1-a'], create: ['w1-a'], apply: [] });
+
+    kube.read = async (_v, _k, name) => (calls.read.push(name), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'n', uid: 'uid-x', resourceVersion: '9' } });
+    await expect(applier.sync([mine('w1-b')], 'n', owner)).rejects.toThrow(ConflictError);
+  });
+});

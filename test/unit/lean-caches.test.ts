@@ -22,7 +22,7 @@ const state = {
   rv: 100,
 };
 
-const cm = (name: string, rv: string, extra: Record<string, unknown> = {}): KubernetesObject =>
+const cm = (name: string, rv: string): KubernetesObject =>
   ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -161,7 +161,7 @@ describe('Applier: no GET per new object', () => {
     const calls = { read: [] as string[], create: [] as string[], apply: [] as string[] };
     const foreign = { get: (name: string, ns?: string) => foreignObjects.find((o) => o.metadata?.name === name && o.metadata?.namespace === ns), list: () => foreignObjects, byIndex: () => [] };
     const kube = {
-      read: async (_v: string, _k: string, name: string) => {
+      read: async (_v: string, _k: string, name: string): Promise<KubernetesObject | undefined> => {
         calls.read.push(name);
         return undefined;
       },

@@ -8,7 +8,7 @@ import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Informer, type InformerEvent } from '../../lib/reconciler/runtime/informer.js';
 import { Kube, METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT } from '../../lib/reconciler/runtime/kube.js';
 import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
-import { trimToRecord } from '../../lib/reconciler/runtime/trim.js';
+import { VerifiedContent, contentDigestOf, trimOwned, trimToRecord } from '../../lib/reconciler/runtime/trim.js';
 import { ownerUids } from '../../lib/reconciler/runtime/cacheIndex.js';
 import { Applier, ConflictError, withHash } from '../../lib/reconciler/worlds/apply.js';
 import { worldOwner } from '../../lib/reconciler/worlds/reconcile.js';
@@ -204,5 +204,69 @@ describe('Applier: no GET per new object', () => {
 
     kube.read = async (_v, _k, name) => (calls.read.push(name), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'n', uid: 'uid-x', resourceVersion: '9' } });
     await expect(applier.sync([mine('w1-b')], 'n', owner)).rejects.toThrow(ConflictError);
+  });
+});
+
+describe('compact records of owned objects', () => {
+  const world = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'n', uid: 'uid-w1' }, spec: { gameRef: { name: 'g' } } } as WorldInstance;
+  const owner = worldOwner(world, 'uid-w1');
+  const desired = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'w1-game', namespace: 'n', labels: { 'app.kubernetes.io/managed-by': 'anvil', 'anvil.dev/world': 'w1' }, ownerReferences: [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', name: 'w1', uid: 'uid-w1' }] },
+    spec: { replicas: 1, selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'img:1', env: [{ name: 'BIG', value: 'x'.repeat(500) }] }] } } },
+  } as KubernetesObject;
+  /** The object as the API server returns it: our content, its defaults, a status. */
+  const served = (rv: string, image = 'img:1') => {
+    const o = JSON.parse(JSON.stringify(withHash(desired))) as KubernetesObject & { spec: { template: { spec: { containers: Record<string, unknown>[]; dnsPolicy?: string } } }; status?: unknown };
+    o.metadata = { ...o.metadata, uid: 'uid-d', resourceVersion: rv, generation: 1, managedFields: [{ manager: 'anvil-reconciler', operation: 'Apply' }] };
+    o.spec.template.spec.containers[0]!.image = image;
+    o.spec.template.spec.containers[0]!.imagePullPolicy = 'IfNotPresent';
+    o.spec.template.spec.dnsPolicy = 'ClusterFirst';
+    o.status = { observedGeneration: 1, replicas: 1, availableReplicas: 1, updatedReplicas: 1, conditions: [{ type: 'Available' }] };
+    return o;
+  };
+
+  function setup(cached: () => KubernetesObject | undefined) {
+    const verified = new VerifiedContent();
+    const calls = { apply: 0 };
+    const kube = { apply: async () => (calls.apply++, served('2')), read: async () => undefined, create: async () => served('1'), delete: async () => {}, mergePatch: async (o: KubernetesObject) => o };
+    const cache = { get: () => cached(), list: () => [], byIndex: () => [] };
+    const applier = new Applier(kube as never, new Map([['Deployment', cache]]) as never, new Map(), verified);
+    return { verified, calls, applier };
+  }
+
+  test('an object the reconciler wrote is cached as a digest (what is read of it stays); an edit by someone else is cached whole and repaired', async () => {
+    let cached: KubernetesObject | undefined;
+    const { verified, calls, applier } = setup(() => cached);
+    const trim = trimOwned('Deployment', verified);
+    await applier.sync([desired], 'n', owner); // created: the answer is known good
+    expect(verified.get('uid-d')).toBeDefined();
+
+    // Its watch event (a status change later, same content): compact.
+    cached = trim(served('3'));
+    expect(cached).toMatchObject({ spec: { replicas: 1 }, status: { availableReplicas: 1 }, metadata: { name: 'w1-game', uid: 'uid-d' } });
+    expect((cached as { spec: Record<string, unknown> }).spec.template).toBeUndefined();
+    expect(contentDigestOf(cached)).toBe(verified.get('uid-d'));
+    // A pass over it writes nothing: the digest says the content is what the plan wants.
+    expect((await applier.sync([desired], 'n', owner)).applied).toBe(0);
+    expect(calls.apply).toBe(0);
+
+    // Someone changes the image: another digest, the object is cached whole, and apply repairs it.
+    cached = trim(served('4', 'img:evil'));
+    expect((cached as { spec: { template?: unknown } }).spec.template).toBeDefined();
+    expect((await applier.sync([desired], 'n', owner)).applied).toBe(1);
+    expect(calls.apply).toBe(1);
+  });
+
+  test('after a restart (nothing verified yet) a cached whole object found up to date is verified and compacted in place', async () => {
+    let cached: KubernetesObject | undefined;
+    const { verified, calls, applier } = setup(() => cached);
+    cached = trimOwned('Deployment', verified)(served('5'));
+    expect((cached as { spec: { template?: unknown } }).spec.template).toBeDefined();
+    expect((await applier.sync([desired], 'n', owner)).applied).toBe(0);
+    expect(calls.apply).toBe(0);
+    expect((cached as { spec: { template?: unknown; replicas?: number } }).spec).toEqual({ replicas: 1 });
+    expect(verified.get('uid-d')).toBe(contentDigestOf(cached));
   });
 });

@@ -32,6 +32,7 @@ import { API_VERSION } from '../../api/schema.js';
 import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, APPLIED_HASH, LABEL_ORPHANED, LABEL_WORLD } from '../../render/labels.js';
 import type { Informer } from '../runtime/informer.js';
 import { FIELD_MANAGER, errorMessage, statusCode, type Kube } from '../runtime/kube.js';
+import { cachedContentDigest, compact, contentDigestOf, type VerifiedContent } from '../runtime/trim.js';
 
 
 /** The kinds the reconciler writes, with where their informers list them. */
@@ -149,8 +150,12 @@ export function firstDifference(live: unknown, want: unknown, path = ''): string
   return `${path}: live ${JSON.stringify(live)?.slice(0, 200)} want ${JSON.stringify(want)?.slice(0, 200)}`;
 }
 
-/** Does the live object already hold what `desired` (with its hash annotation) says? */
-export function upToDate(live: KubernetesObject | undefined, desired: KubernetesObject): boolean {
+/**
+ * Does the live object already hold what `desired` (with its hash annotation) says?
+ * `contentKnownGood`: its content is known to be what the plan wants (VerifiedContent, a
+ * compacted cache entry): only its metadata is compared.
+ */
+export function upToDate(live: KubernetesObject | undefined, desired: KubernetesObject, contentKnownGood = false): boolean {
   if (!live || live.metadata?.deletionTimestamp) return false;
   const want = desired.metadata?.annotations?.[APPLIED_HASH];
   if (!want || live.metadata?.annotations?.[APPLIED_HASH] !== want) return false;
@@ -161,7 +166,7 @@ export function upToDate(live: KubernetesObject | undefined, desired: Kubernetes
     covers(live.metadata?.labels, metadata?.labels) &&
     covers(live.metadata?.annotations, metadata?.annotations) &&
     covers(live.metadata?.ownerReferences, metadata?.ownerReferences) &&
-    covers(live, fields)
+    (contentKnownGood || covers(live, fields))
   );
 }
 
@@ -286,11 +291,38 @@ export class Applier {
    * `foreign`: by kind, metadata-only caches of the objects of that kind not labelled
    * managed-by=anvil. For a kind without one, an object in no cache is read (GET) first.
    */
+  /**
+   * `verified`: the content digests the owned caches compact objects by (runtime/trim.ts):
+   * set here when an object is known to be what the plan wants (compared whole once, or as
+   * the API server answered our write), so the caches keep only its digest from then on.
+   */
   constructor(
     private readonly kube: Kube,
     private readonly caches: Caches,
     private readonly foreign: Caches = new Map(),
+    private readonly verified?: VerifiedContent,
   ) {}
+
+  /** upToDate, by the verified digest when the cache holds only that; a whole object found up to date is verified and compacted. */
+  private upToDate(live: KubernetesObject | undefined, o: KubernetesObject): boolean {
+    if (!live) return false;
+    const uid = live.metadata?.uid;
+    const digest = contentDigestOf(live);
+    const known = uid !== undefined && digest !== undefined && this.verified?.get(uid) === digest;
+    if (!upToDate(live, o, known)) return false;
+    if (!known && uid && digest !== undefined && this.verified) {
+      this.verified.set(uid, digest);
+      compact(o.kind ?? '', live);
+    }
+    return true;
+  }
+
+  /** What the API server answered our write: its content is known good when it holds the plan (a field someone else keeps is not). */
+  private wrote(sent: KubernetesObject, answer: KubernetesObject | undefined): KubernetesObject | undefined {
+    const uid = answer?.metadata?.uid;
+    if (this.verified && uid && upToDate(answer, sent)) this.verified.set(uid, cachedContentDigest(sent.kind ?? '', answer!));
+    return answer;
+  }
 
   live(o: KubernetesObject): KubernetesObject | undefined {
     return this.caches.get(o.kind ?? '')?.get(o.metadata?.name ?? '', o.metadata?.namespace);
@@ -458,7 +490,7 @@ export class Applier {
    */
   private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined, owner: Owner): Promise<Outcome> {
     const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
-    if (upToDate(live, o) || (live && this.created.justCreated(live, o))) {
+    if (this.upToDate(live, o) || (live && this.created.justCreated(live, o))) {
       this.repairs.delete(key);
       return { wrote: false };
     }
@@ -477,12 +509,12 @@ export class Applier {
       return { wrote: false, drift: { object: objectKey(o), field: driftField(undefined, live, o), message: `changed by someone else; applying ${MAX_REPAIRS} times did not repair it` } };
     }
     try {
-      return { wrote: true, live: withKind(await this.kube.apply(o), o) };
+      return { wrote: true, live: this.wrote(o, withKind(await this.kube.apply(o), o)) };
     } catch (e) {
       switch (repairAction(o.kind ?? '', drifted, e)) {
         case 'recreate':
           try {
-            return { wrote: true, live: withKind(await this.recreate(o, live), o) };
+            return { wrote: true, live: this.wrote(o, withKind(await this.recreate(o, live), o)) };
           } catch (e2) {
             return { wrote: false, error: e2 };
           }
@@ -503,7 +535,7 @@ export class Applier {
    */
   private async createOne(o: KubernetesObject, owner: Owner): Promise<Outcome> {
     try {
-      const live = withKind(await this.kube.create(o), o);
+      const live = this.wrote(o, withKind(await this.kube.create(o), o));
       if (live) this.created.record(live, o);
       return { wrote: true, ...(live ? { live } : {}) };
     } catch (e) {

@@ -207,6 +207,34 @@ describe('Applier: no GET per new object', () => {
   });
 });
 
+describe('Applier: a conflict found only by POST', () => {
+  test('what the pass created is deleted again (exactly that version) and the workloads are not written', async () => {
+    const world = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'n', uid: 'uid-w1' }, spec: { gameRef: { name: 'g' } } } as WorldInstance;
+    const obj = (kind: string, name: string) =>
+      ({ apiVersion: kind === 'Deployment' ? 'apps/v1' : 'v1', kind, metadata: { name, namespace: 'n', labels: { 'app.kubernetes.io/managed-by': 'anvil', 'anvil.dev/world': 'w1' }, ownerReferences: [{ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', name: 'w1', uid: 'uid-w1' }] } }) as KubernetesObject;
+    const calls = { created: [] as string[], deleted: [] as unknown[] };
+    const kube = {
+      create: async (o: KubernetesObject) => {
+        if (o.metadata?.name === 'w1-theirs') throw Object.assign(new Error('AlreadyExists'), { code: 409 });
+        calls.created.push(o.metadata?.name ?? '');
+        return { ...o, metadata: { ...o.metadata, uid: `uid-${o.metadata?.name}`, resourceVersion: '7' } };
+      },
+      read: async (_v: string, kind: string, name: string) => ({ apiVersion: 'v1', kind, metadata: { name, namespace: 'n', uid: 'uid-x', resourceVersion: '9' } }),
+      delete: async (o: KubernetesObject) => void calls.deleted.push([o.kind, o.metadata?.name, o.metadata?.uid, o.metadata?.resourceVersion]),
+      apply: async (o: KubernetesObject) => o,
+      mergePatch: async (o: KubernetesObject) => o,
+    };
+    const empty = { get: () => undefined, list: () => [], byIndex: () => [] };
+    const caches = new Map(['ConfigMap', 'Deployment'].map((k) => [k, empty]));
+    const applier = new Applier(kube as never, caches as never, caches as never);
+    const err = await applier.sync([obj('ConfigMap', 'w1-mine'), obj('ConfigMap', 'w1-theirs'), obj('Deployment', 'w1-game')], 'n', worldOwner(world, 'uid-w1')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConflictError);
+    expect((err as ConflictError).objects).toEqual(['ConfigMap/n/w1-theirs']);
+    expect(calls.created).toEqual(['w1-mine']);
+    expect(calls.deleted).toEqual([['ConfigMap', 'w1-mine', 'uid-w1-mine', '7']]);
+  });
+});
+
 describe('compact records of owned objects', () => {
   const world = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w1', namespace: 'n', uid: 'uid-w1' }, spec: { gameRef: { name: 'g' } } } as WorldInstance;
   const owner = worldOwner(world, 'uid-w1');

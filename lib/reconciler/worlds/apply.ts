@@ -186,6 +186,8 @@ interface Outcome {
   live?: KubernetesObject;
   /** It exists and belongs to a previous owner of the same name (see Ownership 'previous'). */
   waiting?: boolean;
+  /** Created (POST) by this pass: what a conflict found only by a later POST takes back. */
+  created?: KubernetesObject;
 }
 
 /** `task` over `items` with at most `limit` running at once; results in the items' order. */
@@ -387,8 +389,13 @@ export class Applier {
       }
     };
     const workload = (o: KubernetesObject) => (ORDER.get(o.kind ?? '') ?? 99) >= WORKLOADS_FROM;
-    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
-    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
+    const first = await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner));
+    collect(first);
+    // A conflict found only by POST (the foreign cache had not heard of it yet): the workloads are not written.
+    const workloads = errors.some((e) => e instanceof ConflictError) ? [] : await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner));
+    collect(workloads);
+    const conflicts = errors.filter((e): e is ConflictError => e instanceof ConflictError);
+    if (conflicts.length > 0) throw await this.takeBack([...first, ...workloads], conflicts, owner);
 
     for (const e of await this.unorphan(mine.map((o) => live.get(o)))) errors.push(e);
     const stale = this.stale(new Set(objects.map(objectKey)), namespace, owner);
@@ -409,6 +416,20 @@ export class Applier {
       orphaned: orphaned.map((o) => o.metadata?.name ?? '').sort(),
       ...(hold && stale.length > 0 ? { skipped: stale.map(objectKey).sort() } : {}),
     };
+  }
+
+  /**
+   * POST found objects someone else created since the caches last heard (a conflict the
+   * up-front check could not see): what this pass created is deleted again (exactly those
+   * versions: uid and resourceVersion), so that, as with a conflict found up front, nothing
+   * of the sync stays written. Returns the conflict naming every such object.
+   */
+  private async takeBack(outcomes: readonly Outcome[], conflicts: readonly ConflictError[], owner: Owner): Promise<ConflictError> {
+    const created = outcomes.flatMap((r) => (r.created ? [r.created] : []));
+    for (const o of created) this.created.forget(o);
+    const { errors } = await this.deleteAll(created);
+    if (errors.length > 0) throw errors[0];
+    return new ConflictError(conflicts.flatMap((c) => c.objects), owner.describe);
   }
 
   /** Deletes each object (uid and resourceVersion preconditions: kube.delete). */
@@ -537,7 +558,7 @@ export class Applier {
     try {
       const live = this.wrote(o, withKind(await this.kube.create(o), o));
       if (live) this.created.record(live, o);
-      return { wrote: true, ...(live ? { live } : {}) };
+      return { wrote: true, ...(live ? { live, created: live } : {}) };
     } catch (e) {
       if (statusCode(e) === 409) return this.alreadyExists(o, owner);
       return { wrote: false, error: e };

@@ -4,9 +4,10 @@
  * names of their managers, for the ownership rule). Owned objects
  * lose their status, except Deployments, which keep the four status fields readiness is
  * computed from (deploymentAvailable), and Services, which keep status.loadBalancer (the
- * addresses a world's endpoints publish). Everything else stays: apply.ts compares the rendered
- * fields (spec, data, labels, annotations, ownerReferences) with the cached object, and
- * fields the server added are simply not looked at.
+ * addresses a world's endpoints publish). Everything else stays until the content is known
+ * to be what the plan wants (apply.ts compares the rendered fields with the cached object;
+ * fields the server added are simply not looked at); from then on only a digest of it
+ * (compact records: `VerifiedContent`, below).
  *
  * Measured with a heap snapshot after a burst of worlds (bench `--heap-snapshot`), the owned
  * caches are nearly all of what a world costs the reconciler, and a third of them was copies

@@ -18,6 +18,7 @@ import { startControlPlane, type ControlPlane } from '../test/cluster/controlPla
 import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
 import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/client/kube.js';
+import { LABEL_WORLDS_NAMESPACE } from '../lib/render/labels.js';
 import { byLabel, deltaByKey, histogramDelta, scrape, sumOf, type HistogramDelta, type Sample } from '../lib/loadtest/metrics.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
 import { measureFloor, type FloorResult } from '../lib/loadtest/floor.js';
@@ -431,7 +432,7 @@ async function floorPhase(s: Session, worlds: number, opts: ClusterOptions): Pro
 /** Creates `worlds` WorldInstances at once (100 creates in flight). */
 async function createWorlds(kubeconfig: string, namespace: string, worlds: number, game: string, label: string): Promise<void> {
   const kube = connect(kubeconfig);
-  await ensureNamespace(kube, namespace);
+  await ensureNamespace(kube, namespace, { [LABEL_WORLDS_NAMESPACE]: 'true' }); // worlds run only in namespaces labelled for them (issue 19)
   await forEachBounded(worlds, 100, async (i) => {
     const body: WorldInstance = {
       apiVersion: API_VERSION,
@@ -468,7 +469,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
   const { result } = await withCluster(opts, false, 0, opts.burstResyncSeconds, async (s) => {
     const namespace = 'bench-memory';
     const kube = connect(s.cp.kubeconfig);
-    await ensureNamespace(kube, namespace);
+    await ensureNamespace(kube, namespace, { [LABEL_WORLDS_NAMESPACE]: 'true' }); // worlds run only in namespaces labelled for them (issue 19)
     const tracker = new WorldTracker(kube, namespace, 'anvil.dev/load-test=memory');
     await tracker.start();
     const before = await scrape(s.metricsUrl);

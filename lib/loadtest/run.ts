@@ -130,7 +130,8 @@ class MetricsSampler {
   take(samples: Sample[]): void {
     if (has(samples, 'process_resident_memory_bytes')) this.peakMemory = Math.max(this.peakMemory ?? 0, sumOf(samples, 'process_resident_memory_bytes'));
     if (has(samples, 'anvil_workqueue_depth')) this.peakQueue = Math.max(this.peakQueue ?? 0, sumOf(samples, 'anvil_workqueue_depth'));
-    const applies = sumOf(samples, 'anvil_api_requests_total', { verb: 'apply' });
+    // Objects are written by apply, and created by POST (create) since no GET precedes a new object.
+    const applies = sumOf(samples, 'anvil_api_requests_total', { verb: 'apply' }) + sumOf(samples, 'anvil_api_requests_total', { verb: 'create' });
     if (this.applies >= 0 && applies > this.applies) this.lastApplyAt = performance.now();
     this.applies = applies;
   }

@@ -20,7 +20,7 @@ import { WorkQueue, runWorkers } from './runtime/queue.js';
 import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from './worlds/reconcile.js';
 import { reconcilePlatform } from './worlds/platform.js';
 import { startServer } from './runtime/server.js';
-import { trimOwned } from './runtime/trim.js';
+import { VerifiedContent, trimOwned, trimToRecord } from './runtime/trim.js';
 import { ownerUids } from './runtime/cacheIndex.js';
 import { ClaimController } from './claims/controller.js';
 import { Allocations } from './claims/allocations.js';
@@ -221,19 +221,28 @@ function makeCaches(kc: KubeConfig, kube: Kube, queue: WorkQueue, log: (msg: str
   const worlds = informer('/apis/anvil.dev/v1alpha1/worldinstances', router.onWorld);
   const pools = informer('/apis/anvil.dev/v1alpha1/worldpools', router.onPool);
   const claims = informer('/apis/anvil.dev/v1alpha1/worldclaims', router.onClaim);
+  const ownedKinds = OWNED_KINDS.filter(({ kind }) => !OPTIONAL_KINDS.has(kind) || (kind === 'PodMonitor' && podMonitors));
+  // Content known to be what the plan wants is cached as a digest only (runtime/trim.ts compact records).
+  const verified = new VerifiedContent();
+  const onOwned = (kind: string) => (e: InformerEvent, o: KubernetesObject) => {
+    if (e === 'delete') verified.forget(o.metadata?.uid);
+    router.onOwned(e, { ...o, kind });
+  };
   const owned = new Map(
     // Indexed by owner uid: a world's sync visits only its own objects (Applier.sync, Owner.ownerUid).
-    OWNED_KINDS.filter(({ kind }) => !OPTIONAL_KINDS.has(kind) || (kind === 'PodMonitor' && podMonitors)).map(({ kind, path }) => [kind, informer(path, (e, o) => router.onOwned(e, { ...o, kind }), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind), indexBy: ownerUids })] as const),
+    ownedKinds.map(({ kind, path }) => [kind, informer(path, onOwned(kind), { labelSelector: `${MANAGED_BY}=anvil`, trim: trimOwned(kind, verified), indexBy: ownerUids })] as const),
   );
+  // The rest of those kinds, metadata only: a conflict is found here, not by a GET per new object (worlds/apply.ts).
+  const foreign = new Map(ownedKinds.map(({ kind, path }) => [kind, informer(path, () => {}, { labelSelector: `${MANAGED_BY}!=anvil`, trim: trimToRecord(kind), metadataOnly: true })] as const));
   const revisionCache = informer(REVISIONS_PATH, router.onRevision, { labelSelector: `${MANAGED_BY}=anvil`, trim: trimMetadata });
-  const namespaces = informer('/api/v1/namespaces', router.onNamespace, { trim: trimMetadata });
-  const all = [modules, games, worlds, pools, claims, revisionCache, namespaces, ...owned.values()];
-  return { router, definitions, modules, games, worlds, pools, claims, owned, namespaces, all, revisions: new Revisions(kube, revisionCache) };
+  const namespaces = informer('/api/v1/namespaces', router.onNamespace, { trim: trimToRecord('Namespace'), metadataOnly: true });
+  const all = [modules, games, worlds, pools, claims, revisionCache, namespaces, ...owned.values(), ...foreign.values()];
+  return { router, definitions, modules, games, worlds, pools, claims, owned, foreign, verified, namespaces, all, revisions: new Revisions(kube, revisionCache) };
 }
 
 /** What the world and platform passes and the rollout passes read and write through. */
 function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: ReconcilerOptions, log: (msg: string) => void) {
-  const { worlds, games, pools, owned, definitions, revisions, namespaces } = caches;
+  const { worlds, games, pools, owned, foreign, verified, definitions, revisions, namespaces } = caches;
   const ctx: ReconcileContext = {
     kube,
     metrics,
@@ -243,7 +252,7 @@ function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: 
     deployments: owned.get('Deployment')!,
     services: owned.get('Service')!,
     definitions,
-    applier: new Applier(kube, owned),
+    applier: new Applier(kube, owned, foreign, verified),
     events: new EventRecorder(kube),
     revisions,
     log,

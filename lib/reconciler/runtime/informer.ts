@@ -6,11 +6,42 @@
  * into the cache, from the list and from the watch alike, so the cache holds only what the
  * reconciler reads. An informer may keep a secondary index (`indexBy`, see cacheIndex.ts),
  * maintained by the same events that maintain the cache.
+ *
+ * A metadata-only informer (`metadataOnly`) asks the API server for PartialObjectMetadata
+ * (the Accept headers of METADATA_LIST_ACCEPT / METADATA_WATCH_ACCEPT, as client-go's
+ * metadata informers do): for kinds whose content is never read, nothing but metadata is
+ * ever sent, parsed or cached. client-node's Watch has no way to set a header, so its
+ * KubeConfig is wrapped (`withAccept`): the request machinery stays client-node's own.
+ *
+ * A relist never holds two copies of the objects: an object listed again at the
+ * resourceVersion already cached is the cached object itself (`reusing`), so the fresh
+ * cache shares every unchanged object with the old one, and the listed copy is dropped with
+ * its page. The same holds for the relist ListWatch does itself after a 410.
  */
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { CacheIndex } from './cacheIndex.js';
-import type { Kube } from './kube.js';
+import { METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT, type Kube } from './kube.js';
 import { trimMetadata } from './trim.js';
+
+/** `kc`, with `accept` as the Accept header of every request made through applyToFetchOptions (client-node's Watch). */
+export function withAccept(kc: KubeConfig, accept: string): KubeConfig {
+  const wrapped = Object.create(kc) as KubeConfig;
+  wrapped.applyToFetchOptions = (opts) => kc.applyToFetchOptions({ ...opts, headers: { ...opts.headers, Accept: accept } });
+  return wrapped;
+}
+
+/**
+ * `trim`, except that an object whose uid and resourceVersion are those of the object cached
+ * under its name (in `cached()`) is that cached object: unchanged objects are not copied.
+ */
+export function reusing<T extends KubernetesObject>(trim: (o: T) => T, cached: () => ListWatch<T> | undefined): (o: T) => T {
+  return (o) => {
+    const m = o.metadata;
+    const old = m?.name ? cached()?.get(m.name, m.namespace) : undefined;
+    if (old && m?.resourceVersion && old.metadata?.resourceVersion === m.resourceVersion && old.metadata?.uid === m.uid) return old;
+    return trim(o);
+  };
+}
 
 /** A Watch whose events' objects are trimmed before ListWatch stores them. */
 class TrimmingWatch extends Watch {
@@ -37,6 +68,8 @@ export interface InformerOptions<T> {
   trim?: <U extends KubernetesObject>(o: U) => U;
   /** Keys to index the cached objects by (`byIndex`), e.g. their owners' uids (ownerUids). */
   indexBy?: (o: T) => readonly string[];
+  /** Lists and watches metadata only (PartialObjectMetadata): for kinds whose content is never read. */
+  metadataOnly?: boolean;
 }
 
 /** One ListWatch and the index of its objects: a relist builds a new pair and swaps both at once. */
@@ -91,12 +124,13 @@ export class Informer<T extends KubernetesObject> {
 
   /**
    * A fresh list, swapped in when complete (never a half-filled cache); objects gone
-   * meanwhile are reported deleted. Only on request (SIGHUP): it holds two copies while it runs.
+   * meanwhile are reported deleted. Only on request (SIGHUP). Unchanged objects are shared
+   * with the old cache (`reusing`): while it runs, only the changed ones exist twice.
    */
   async relist(): Promise<void> {
     if (this.stopped) return;
     const old = this.current;
-    const next = this.make();
+    const next = this.make(old);
     const fresh = next.lw;
     let failed = false;
     fresh.on('error', () => (failed = true));
@@ -120,10 +154,21 @@ export class Informer<T extends KubernetesObject> {
     await this.current?.stop();
   }
 
-  private make(): Cache<T> {
+  /** A ListWatch and its index; `previous`: the cache it replaces, whose unchanged objects it shares. */
+  private make(previous?: ListWatch<T>): Cache<T> {
     const trim = this.o.trim ?? trimMetadata;
-    const listFn = () => this.kube.listRaw<T>(this.o.path, this.o.labelSelector, trim) as never;
-    const lw = new ListWatch<T>(this.o.path, new TrimmingWatch(this.kc, trim), listFn, false, this.o.labelSelector);
+    // Before its first list the fresh cache is empty: objects are looked up in the one it
+    // replaces; afterwards (ListWatch's own relist after a 410) in itself.
+    let listedOnce = false;
+    const listed = reusing<T>(trim, () => (listedOnce ? lw : previous));
+    const meta = this.o.metadataOnly === true;
+    const listFn = async () => {
+      const list = await this.kube.listRaw<T>(this.o.path, this.o.labelSelector, listed, meta ? METADATA_LIST_ACCEPT : undefined);
+      listedOnce = true;
+      return list as never;
+    };
+    const watch = new TrimmingWatch(meta ? withAccept(this.kc, METADATA_WATCH_ACCEPT) : this.kc, trim);
+    const lw: ListWatch<T> = new ListWatch<T>(this.o.path, watch, listFn, false, this.o.labelSelector);
     // The index follows every change of this ListWatch's cache (its initial list, watch events,
     // the relist after a 410 and the deletions it finds), whether or not it is current yet.
     const index = this.o.indexBy ? new CacheIndex<T>(this.o.indexBy) : undefined;

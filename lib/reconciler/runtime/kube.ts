@@ -106,6 +106,14 @@ export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * Accept headers asking the API server for objects' metadata only (PartialObjectMetadata, as
+ * client-go's metadata informers do): a list's items and a watch's objects arrive without
+ * spec, data or status. For caches of objects whose content is never read.
+ */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1';
+export const METADATA_WATCH_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1';
+
 /** Items per page of a list: a cache of 100,000 objects is never one response in memory. */
 export const LIST_PAGE = 500;
 
@@ -305,14 +313,15 @@ export class Kube {
    * A raw GET of a collection, as plain JSON (the informers' list function: watch events are
    * plain JSON too, so the caches hold one shape, with string timestamps), page by page,
    * each page's items passed through `trim` before the next is read. The list's
-   * resourceVersion is the snapshot the pages were read from (the last page's).
+   * resourceVersion is the snapshot the pages were read from (the last page's). `accept`:
+   * the Accept header (METADATA_LIST_ACCEPT: the items' metadata only, PartialObjectMetadata).
    */
-  async listRaw<T>(path: string, labelSelector?: string, trim: (o: T) => T = (o) => o): Promise<ListResult<T>> {
+  async listRaw<T>(path: string, labelSelector?: string, trim: (o: T) => T = (o) => o, accept = 'application/json'): Promise<ListResult<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let metadata: ListResult<T>['metadata'] & { continue?: string };
     do {
-      const page = await this.listPage<T>(path, labelSelector, cont);
+      const page = await this.listPage<T>(path, labelSelector, cont, accept);
       for (const o of page.items ?? []) items.push(trim(o));
       metadata = page.metadata ?? {};
       cont = metadata.continue || undefined;
@@ -320,14 +329,14 @@ export class Kube {
     return { items, metadata: { ...(metadata.resourceVersion ? { resourceVersion: metadata.resourceVersion } : {}) } };
   }
 
-  private async listPage<T>(path: string, labelSelector?: string, cont?: string): Promise<ListResult<T> & { metadata?: { continue?: string } }> {
+  private async listPage<T>(path: string, labelSelector: string | undefined, cont: string | undefined, accept: string): Promise<ListResult<T> & { metadata?: { continue?: string } }> {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
     if (labelSelector) url.searchParams.set('labelSelector', labelSelector);
     url.searchParams.set('limit', String(LIST_PAGE));
     if (cont) url.searchParams.set('continue', cont);
-    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
+    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: accept } };
     await this.kc.applyToHTTPSOptions(opts);
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {

@@ -4,9 +4,10 @@
  * names of their managers, for the ownership rule). Owned objects
  * lose their status, except Deployments, which keep the four status fields readiness is
  * computed from (deploymentAvailable), and Services, which keep status.loadBalancer (the
- * addresses a world's endpoints publish). Everything else stays: apply.ts compares the rendered
- * fields (spec, data, labels, annotations, ownerReferences) with the cached object, and
- * fields the server added are simply not looked at.
+ * addresses a world's endpoints publish). Everything else stays until the content is known
+ * to be what the plan wants (apply.ts compares the rendered fields with the cached object;
+ * fields the server added are simply not looked at); from then on only a digest of it
+ * (compact records: `VerifiedContent`, below).
  *
  * Measured with a heap snapshot after a burst of worlds (bench `--heap-snapshot`), the owned
  * caches are nearly all of what a world costs the reconciler, and a third of them was copies
@@ -21,6 +22,7 @@
  * middle of an object: that turns a V8 object into a dictionary, several times its size
  * (measured: deleting two metadata fields cost more than sharing the strings saved).
  */
+import { createHash } from 'node:crypto';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { APPLIED_HASH } from '../../render/labels.js';
 
@@ -146,7 +148,7 @@ export function trimManagers<T extends KubernetesObject>(o: T): T {
  * kind set (list items come without it), so that code reading the cache can tell kinds apart
  * without copying each object: a namespace may hold the objects of thousands of worlds.
  */
-export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T {
+export function trimOwned(kind: string, verified?: VerifiedContent): <T extends KubernetesObject>(o: T) => T {
   const trim = trimStatus(kind);
   return (o) => {
     o.kind ??= kind;
@@ -154,10 +156,93 @@ export function trimOwned(kind: string): <T extends KubernetesObject>(o: T) => T
     const uid = t.metadata?.uid;
     if (t.metadata) t.metadata = keepMetadata(t.metadata);
     withoutServerDefaults(kind, t);
+    if (verified) {
+      const digest = digestOfContent(t);
+      (t as Compactable)[CONTENT] = digest;
+      // Content the reconciler already knows to be what it wants: only its digest is kept.
+      if (uid && verified.get(uid) === digest) compact(kind, t);
+    }
     internStrings(t);
     if (uid && t.metadata) t.metadata.uid = uid;
     return t;
   };
+}
+
+/**
+ * Compact records of owned objects. Of an owned object the reconciler reads its metadata,
+ * a few status fields, a Deployment's spec.replicas and spec.paused and a Service's ports;
+ * the rest of its content (a pod template, a ConfigMap's data, …) only to tell whether it
+ * still is what the plan wants (`covers`, worlds/apply.ts). Once it is known to be (the
+ * reconciler wrote it, or compared it once), only a digest of that content is kept:
+ * `VerifiedContent` maps the object's uid to the digest of the content known good, and
+ * a cached object whose content has that digest is compacted (its content dropped, the
+ * digest kept under CONTENT). Content that changed since (an edit by someone else, a field
+ * set by another controller) has another digest: the object is cached whole until the
+ * applier has compared it again. Status changes (most watch events) leave the content alone.
+ */
+export const CONTENT: unique symbol = Symbol('anvil.contentDigest');
+type Compactable = KubernetesObject & { [CONTENT]?: string } & Record<string, unknown>;
+
+/** The digest of an object's content, as cached (`covers` reads): all but apiVersion, kind, metadata and status. */
+export function digestOfContent(o: KubernetesObject): string {
+  const content: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata' && k !== 'status') content[k] = v;
+  return createHash('sha1').update(canonicalJson(content)).digest('base64').slice(0, 20);
+}
+
+/** The digest of `o`'s content as the cache would hold it (the server's defaults left out), `o` left untouched. */
+export function cachedContentDigest(kind: string, o: KubernetesObject): string {
+  const l = o as KubernetesObject & { spec?: Record<string, unknown> & { template?: object } };
+  const copy = { ...l, ...(l.spec ? { spec: { ...l.spec, ...(l.spec.template ? { template: { ...l.spec.template } } : {}) } } : {}) };
+  withoutServerDefaults(kind, copy);
+  return digestOfContent(copy);
+}
+
+/** The digest kept for a compacted object, when it is one or could be (undefined for objects cached without VerifiedContent). */
+export const contentDigestOf = (o: KubernetesObject): string | undefined => (o as Compactable)[CONTENT];
+
+/**
+ * Drops `o`'s content but what is read of it (a Deployment's replicas and paused, a
+ * Service's ports), in place, by assignment (never `delete`: see the header).
+ */
+export function compact(kind: string, o: KubernetesObject): void {
+  const l = o as Compactable & { spec?: Record<string, unknown> };
+  for (const k of Object.keys(l)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata' && k !== 'status' && k !== 'spec') l[k] = undefined;
+  const spec = l.spec;
+  if (!spec) return;
+  const keep = kind === 'Deployment' ? ['replicas', 'paused'] : kind === 'Service' ? ['ports'] : [];
+  const kept = keep.filter((k) => spec[k] !== undefined);
+  l.spec = kept.length > 0 ? Object.fromEntries(kept.map((k) => [k, spec[k]])) : undefined;
+}
+
+/** By uid: the digest of the content each owned object has when it is what the reconciler wants. */
+export class VerifiedContent {
+  private readonly digests = new Map<string, string>();
+
+  get(uid: string): string | undefined {
+    return this.digests.get(uid);
+  }
+
+  set(uid: string, digest: string): void {
+    this.digests.set(uid, digest);
+  }
+
+  /** The object is gone: its entry too. */
+  forget(uid: string | undefined): void {
+    if (uid) this.digests.delete(uid);
+  }
+
+  get size(): number {
+    return this.digests.size;
+  }
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      : v,
+  );
 }
 
 function trimStatus(kind: string): <T extends KubernetesObject>(o: T) => T {
@@ -184,4 +269,34 @@ function trimStatus(kind: string): <T extends KubernetesObject>(o: T) => T {
     };
   }
   return (o) => without(trimManagers(o), ['status']);
+}
+
+/**
+ * A compact record of an object known from a metadata-only informer (PartialObjectMetadata):
+ * its kind (the record's own is PartialObjectMetadata), name, namespace, uid and
+ * resourceVersion, its labels and owner references (what ownership rules read), Anvil's own
+ * annotations (its retention policy, the applied hash; never another tool's, such as
+ * kubectl's last-applied-configuration) and who manages it (`{manager, operation}`). Nothing
+ * else of the object is ever read from such a cache.
+ */
+export function trimToRecord(kind: string): <T extends KubernetesObject>(o: T) => T {
+  return <T extends KubernetesObject>(o: T): T => {
+    const m = o.metadata ?? {};
+    const anvil = Object.entries(m.annotations ?? {}).filter(([k]) => k.startsWith('anvil.dev/'));
+    const managers = trimManagers({ metadata: { managedFields: m.managedFields } } as KubernetesObject).metadata?.managedFields;
+    // Always in this order: every record has the same V8 shape.
+    const metadata: Record<string, unknown> = {
+      name: m.name,
+      namespace: m.namespace,
+      labels: m.labels,
+      annotations: anvil.length > 0 ? Object.fromEntries(anvil) : undefined,
+      ownerReferences: m.ownerReferences?.map(({ apiVersion, kind: k, name, uid }) => ({ apiVersion, kind: k, name, uid })),
+      managedFields: managers,
+      deletionTimestamp: m.deletionTimestamp,
+    };
+    const record = internStrings({ kind, metadata }) as { kind: string; metadata: Record<string, unknown> };
+    record.metadata.uid = m.uid;
+    record.metadata.resourceVersion = m.resourceVersion;
+    return record as unknown as T;
+  };
 }

@@ -11,9 +11,16 @@
  *
  * Ownership: an existing object is written only when its owner says it is Anvil's
  * (`Owner.classify`); a foreign one makes the whole sync fail with ConflictError before
- * anything is written. The caches list only objects labelled managed-by=anvil, so an object
- * missing from the cache may still exist (someone else's): it is read (GET) before it is
- * created. A converged pass finds everything in the cache and still makes no request.
+ * anything is written. The caches of owned objects list only objects labelled
+ * managed-by=anvil; the others of the same kinds are known from metadata-only caches
+ * (`foreign`: compact records, runtime/trim.ts trimToRecord), so a conflict is found with
+ * no request and an object in neither is created (POST) without reading it first. POST
+ * fails (409) for an object created since the caches last heard: someone else's is then a
+ * conflict (objects of the sync already written stay: they are Anvil's), and one of ours
+ * (created by an earlier pass, its watch event not here yet) is read and treated as live.
+ * Objects this process created are remembered (compactly) until the cache shows them, so
+ * the pass right after a first one does not POST them again. A converged pass finds
+ * everything in the cache and still makes no request.
  *
  * Drift repair never deletes a stateful object: only STATELESS_KINDS are re-created, and
  * only when the API server rejects the apply because an immutable field changed. Drift
@@ -25,6 +32,7 @@ import { API_VERSION } from '../../api/schema.js';
 import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, APPLIED_HASH, LABEL_ORPHANED, LABEL_WORLD } from '../../render/labels.js';
 import type { Informer } from '../runtime/informer.js';
 import { FIELD_MANAGER, errorMessage, statusCode, type Kube } from '../runtime/kube.js';
+import { cachedContentDigest, compact, contentDigestOf, type VerifiedContent } from '../runtime/trim.js';
 
 
 /** The kinds the reconciler writes, with where their informers list them. */
@@ -142,8 +150,12 @@ export function firstDifference(live: unknown, want: unknown, path = ''): string
   return `${path}: live ${JSON.stringify(live)?.slice(0, 200)} want ${JSON.stringify(want)?.slice(0, 200)}`;
 }
 
-/** Does the live object already hold what `desired` (with its hash annotation) says? */
-export function upToDate(live: KubernetesObject | undefined, desired: KubernetesObject): boolean {
+/**
+ * Does the live object already hold what `desired` (with its hash annotation) says?
+ * `contentKnownGood`: its content is known to be what the plan wants (VerifiedContent, a
+ * compacted cache entry): only its metadata is compared.
+ */
+export function upToDate(live: KubernetesObject | undefined, desired: KubernetesObject, contentKnownGood = false): boolean {
   if (!live || live.metadata?.deletionTimestamp) return false;
   const want = desired.metadata?.annotations?.[APPLIED_HASH];
   if (!want || live.metadata?.annotations?.[APPLIED_HASH] !== want) return false;
@@ -154,7 +166,7 @@ export function upToDate(live: KubernetesObject | undefined, desired: Kubernetes
     covers(live.metadata?.labels, metadata?.labels) &&
     covers(live.metadata?.annotations, metadata?.annotations) &&
     covers(live.metadata?.ownerReferences, metadata?.ownerReferences) &&
-    covers(live, fields)
+    (contentKnownGood || covers(live, fields))
   );
 }
 
@@ -172,6 +184,10 @@ interface Outcome {
   drift?: Drift;
   /** The object as the API server returned it from the apply. */
   live?: KubernetesObject;
+  /** It exists and belongs to a previous owner of the same name (see Ownership 'previous'). */
+  waiting?: boolean;
+  /** Created (POST) by this pass: what a conflict found only by a later POST takes back. */
+  created?: KubernetesObject;
 }
 
 /** `task` over `items` with at most `limit` running at once; results in the items' order. */
@@ -271,20 +287,71 @@ const MAX_REPAIRS = 2;
 export class Applier {
   /** Repairs by apply that did not take, by object and desired hash. */
   private readonly repairs = new Map<string, number>();
+  private readonly created = new CreatedObjects();
 
+  /**
+   * `foreign`: by kind, metadata-only caches of the objects of that kind not labelled
+   * managed-by=anvil. For a kind without one, an object in no cache is read (GET) first.
+   */
+  /**
+   * `verified`: the content digests the owned caches compact objects by (runtime/trim.ts):
+   * set here when an object is known to be what the plan wants (compared whole once, or as
+   * the API server answered our write), so the caches keep only its digest from then on.
+   */
   constructor(
     private readonly kube: Kube,
     private readonly caches: Caches,
+    private readonly foreign: Caches = new Map(),
+    private readonly verified?: VerifiedContent,
   ) {}
+
+  /** upToDate, by the verified digest when the cache holds only that; a whole object found up to date is verified and compacted. */
+  private upToDate(live: KubernetesObject | undefined, o: KubernetesObject): boolean {
+    if (!live) return false;
+    const uid = live.metadata?.uid;
+    const digest = contentDigestOf(live);
+    const known = uid !== undefined && digest !== undefined && this.verified?.get(uid) === digest;
+    if (!upToDate(live, o, known)) return false;
+    if (!known && uid && digest !== undefined && this.verified) {
+      this.verified.set(uid, digest);
+      compact(o.kind ?? '', live);
+    }
+    return true;
+  }
+
+  /** What the API server answered our write: its content is known good when it holds the plan (a field someone else keeps is not). */
+  private wrote(sent: KubernetesObject, answer: KubernetesObject | undefined): KubernetesObject | undefined {
+    const uid = answer?.metadata?.uid;
+    if (this.verified && uid && upToDate(answer, sent)) this.verified.set(uid, cachedContentDigest(sent.kind ?? '', answer!));
+    return answer;
+  }
 
   live(o: KubernetesObject): KubernetesObject | undefined {
     return this.caches.get(o.kind ?? '')?.get(o.metadata?.name ?? '', o.metadata?.namespace);
   }
 
-  /** The cached object, else what the API server has (the caches hold only labelled objects). */
+  /**
+   * The cached object; else one this process created that the cache does not show yet; else
+   * the foreign cache's record of it (metadata only); else, for a kind without a foreign
+   * cache, what the API server has. Undefined: it does not exist as far as anyone here knows.
+   */
   private async existing(o: KubernetesObject): Promise<KubernetesObject | undefined> {
     const cached = this.live(o);
-    if (cached) return cached;
+    if (cached) {
+      this.created.forget(cached);
+      return cached;
+    }
+    const mine = this.created.get(o);
+    if (mine) return mine;
+    const foreign = this.foreign.get(o.kind ?? '');
+    if (foreign) {
+      const record = foreign.get(o.metadata?.name ?? '', o.metadata?.namespace);
+      return record ? { ...record, kind: o.kind, apiVersion: o.apiVersion } : undefined;
+    }
+    return this.read(o);
+  }
+
+  private async read(o: KubernetesObject): Promise<KubernetesObject | undefined> {
     const read = await this.kube.read(o.apiVersion ?? '', o.kind ?? '', o.metadata?.name ?? '', o.metadata?.namespace);
     return read ? { ...read, kind: o.kind, apiVersion: o.apiVersion } : undefined;
   }
@@ -310,9 +377,11 @@ export class Applier {
     const errors: unknown[] = [];
     const drift: Drift[] = [];
     let applied = 0;
+    let waiting = ownership.includes('previous');
     const written = new Map<string, KubernetesObject>();
     const collect = (results: readonly Outcome[]) => {
       for (const r of results) {
+        if (r.waiting) waiting = true;
         if (r.error !== undefined) errors.push(r.error);
         else if (r.wrote) applied++;
         if (r.drift) drift.push(r.drift);
@@ -320,8 +389,13 @@ export class Applier {
       }
     };
     const workload = (o: KubernetesObject) => (ORDER.get(o.kind ?? '') ?? 99) >= WORKLOADS_FROM;
-    collect(await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
-    collect(await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner)));
+    const first = await inParallel(mine.filter((o) => !workload(o)), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner));
+    collect(first);
+    // A conflict found only by POST (the foreign cache had not heard of it yet): the workloads are not written.
+    const workloads = errors.some((e) => e instanceof ConflictError) ? [] : await inParallel(mine.filter(workload), APPLY_PARALLELISM, (o) => this.applyOne(o, live.get(o), owner));
+    collect(workloads);
+    const conflicts = errors.filter((e): e is ConflictError => e instanceof ConflictError);
+    if (conflicts.length > 0) throw await this.takeBack([...first, ...workloads], conflicts, owner);
 
     for (const e of await this.unorphan(mine.map((o) => live.get(o)))) errors.push(e);
     const stale = this.stale(new Set(objects.map(objectKey)), namespace, owner);
@@ -338,10 +412,24 @@ export class Applier {
       deleted: cleanup.deleted,
       written,
       drift,
-      waiting: ownership.includes('previous'),
+      waiting,
       orphaned: orphaned.map((o) => o.metadata?.name ?? '').sort(),
       ...(hold && stale.length > 0 ? { skipped: stale.map(objectKey).sort() } : {}),
     };
+  }
+
+  /**
+   * POST found objects someone else created since the caches last heard (a conflict the
+   * up-front check could not see): what this pass created is deleted again (exactly those
+   * versions: uid and resourceVersion), so that, as with a conflict found up front, nothing
+   * of the sync stays written. Returns the conflict naming every such object.
+   */
+  private async takeBack(outcomes: readonly Outcome[], conflicts: readonly ConflictError[], owner: Owner): Promise<ConflictError> {
+    const created = outcomes.flatMap((r) => (r.created ? [r.created] : []));
+    for (const o of created) this.created.forget(o);
+    const { errors } = await this.deleteAll(created);
+    if (errors.length > 0) throw errors[0];
+    return new ConflictError(conflicts.flatMap((c) => c.objects), owner.describe);
   }
 
   /** Deletes each object (uid and resourceVersion preconditions: kube.delete). */
@@ -423,7 +511,7 @@ export class Applier {
    */
   private async applyOne(o: KubernetesObject, live: KubernetesObject | undefined, owner: Owner): Promise<Outcome> {
     const key = `${objectKey(o)}@${o.metadata?.annotations?.[APPLIED_HASH]}`;
-    if (upToDate(live, o)) {
+    if (this.upToDate(live, o) || (live && this.created.justCreated(live, o))) {
       this.repairs.delete(key);
       return { wrote: false };
     }
@@ -442,12 +530,12 @@ export class Applier {
       return { wrote: false, drift: { object: objectKey(o), field: driftField(undefined, live, o), message: `changed by someone else; applying ${MAX_REPAIRS} times did not repair it` } };
     }
     try {
-      return { wrote: true, live: withKind(await this.kube.apply(o), o) };
+      return { wrote: true, live: this.wrote(o, withKind(await this.kube.apply(o), o)) };
     } catch (e) {
       switch (repairAction(o.kind ?? '', drifted, e)) {
         case 'recreate':
           try {
-            return { wrote: true, live: withKind(await this.recreate(o, live), o) };
+            return { wrote: true, live: this.wrote(o, withKind(await this.recreate(o, live), o)) };
           } catch (e2) {
             return { wrote: false, error: e2 };
           }
@@ -468,16 +556,82 @@ export class Applier {
    */
   private async createOne(o: KubernetesObject, owner: Owner): Promise<Outcome> {
     try {
-      return { wrote: true, live: withKind(await this.kube.create(o), o) };
+      const live = this.wrote(o, withKind(await this.kube.create(o), o));
+      if (live) this.created.record(live, o);
+      return { wrote: true, ...(live ? { live, created: live } : {}) };
     } catch (e) {
-      if (statusCode(e) === 409) return { wrote: false, error: new ConflictError([objectKey(o)], owner.describe) };
+      if (statusCode(e) === 409) return this.alreadyExists(o, owner);
       return { wrote: false, error: e };
     }
+  }
+
+  /**
+   * POST said the object exists though no cache knew it: created a moment ago, by someone
+   * else (a conflict) or by an earlier pass of ours whose watch event has not arrived (read,
+   * and treated like a cached object: usually up to date, nothing written).
+   */
+  private async alreadyExists(o: KubernetesObject, owner: Owner): Promise<Outcome> {
+    const live = await this.read(o).catch(() => undefined);
+    const ownership = live ? owner.classify(live) : 'foreign';
+    if (live && ownership === 'ours') return this.applyOne(o, live, owner);
+    if (ownership === 'previous') return { wrote: false, waiting: true };
+    return { wrote: false, error: new ConflictError([objectKey(o)], owner.describe) };
   }
 
   /** Deletes exactly the version that was read (`live`: uid and resourceVersion), then applies. */
   private async recreate(o: KubernetesObject, live: KubernetesObject | undefined): Promise<KubernetesObject> {
     if (live) await this.kube.delete({ ...live, kind: o.kind, apiVersion: o.apiVersion });
     return this.kube.apply(o);
+  }
+}
+
+/**
+ * Objects this process created (POST) that its cache may not show yet, as compact records
+ * (name, uid, resourceVersion, the applied hash and the manager: what upToDate and
+ * createdNotApplied read; `covers` finds nothing to compare in a record without content,
+ * so only the hash decides, as it should for what was just written from that hash). An
+ * entry goes once the cache shows the object, or after MAX_AGE_MS (pruned now and then),
+ * so a burst of thousands of worlds holds only small records, and not for long.
+ */
+class CreatedObjects {
+  private static readonly MAX_AGE_MS = 60_000;
+  private readonly entries = new Map<string, { record: KubernetesObject; at: number }>();
+  private readonly records = new WeakSet<KubernetesObject>();
+  private prunedAt = 0;
+
+  /** `live` is the record of an object this process created from `desired`'s very hash. */
+  justCreated(live: KubernetesObject, desired: KubernetesObject): boolean {
+    return this.records.has(live) && live.metadata?.annotations?.[APPLIED_HASH] === desired.metadata?.annotations?.[APPLIED_HASH];
+  }
+
+  record(live: KubernetesObject, sent: KubernetesObject): void {
+    const m = live.metadata ?? {};
+    const hash = sent.metadata?.annotations?.[APPLIED_HASH];
+    const record: KubernetesObject = {
+      apiVersion: sent.apiVersion,
+      kind: sent.kind,
+      metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, labels: sent.metadata?.labels, annotations: hash ? { [APPLIED_HASH]: hash } : {}, ownerReferences: sent.metadata?.ownerReferences, managedFields: [{ manager: FIELD_MANAGER, operation: 'Update' }] },
+    };
+    this.entries.set(objectKey(sent), { record, at: performance.now() });
+    this.records.add(record);
+    this.prune();
+  }
+
+  get(o: KubernetesObject): KubernetesObject | undefined {
+    const e = this.entries.get(objectKey(o));
+    if (e && performance.now() - e.at < CreatedObjects.MAX_AGE_MS) return e.record;
+    if (e) this.entries.delete(objectKey(o));
+    return undefined;
+  }
+
+  forget(cached: KubernetesObject): void {
+    if (this.entries.size > 0) this.entries.delete(objectKey(cached));
+  }
+
+  private prune(): void {
+    const now = performance.now();
+    if (now - this.prunedAt < 10_000) return;
+    this.prunedAt = now;
+    for (const [k, e] of this.entries) if (now - e.at >= CreatedObjects.MAX_AGE_MS) this.entries.delete(k);
   }
 }

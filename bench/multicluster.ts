@@ -169,9 +169,9 @@ async function failover(eu: Running, set: ClusterSet, total: number, killAfter: 
 }
 
 function worldsYaml(from: number, to: number): string {
-  return Array.from({ length: to - from }, (_, k) => from + k).map((i) =>
-    JSON.stringify({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: `count-${String(i).padStart(5, '0')}`, namespace: NAMESPACE, labels: { 'anvil.dev/load-test': 'multicluster' } }, spec: { gameRef: { name: GAME }, region: 'default' } }),
-  ).join('\n---\n');
+  // One List: kubectl reads input that starts with "{" as a JSON stream, where "---" is not a separator.
+  const items = Array.from({ length: to - from }, (_, k) => from + k).map((i) => ({ apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: `count-${String(i).padStart(5, '0')}`, namespace: NAMESPACE, labels: { 'anvil.dev/load-test': 'multicluster' } }, spec: { gameRef: { name: GAME }, region: 'default' } }));
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 }
 
 async function rssMb(c: Running): Promise<number> {

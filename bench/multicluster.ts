@@ -47,7 +47,8 @@ export interface MulticlusterResult {
     claims: number;
     onEu: number;
     onAp: number;
-    lost: number;
+    /** Calls that ended in an error (every cluster tried within the claim's time): the caller was told, nothing stays claimed. */
+    failed: number;
     doubleBound: number;
     /** From the kill to the first claim bound on ap-1. */
     firstOnApMs: number;
@@ -131,7 +132,7 @@ async function failover(eu: Running, set: ClusterSet, total: number, killAfter: 
   const cleanups: Record<string, number> = {};
   let killedAt: number | undefined;
   let started = 0;
-  let lost = 0;
+  let failed = 0;
   const worker = async () => {
     while (started < total) {
       started++;
@@ -140,7 +141,7 @@ async function failover(eu: Running, set: ClusterSet, total: number, killAfter: 
         const w = await claimAcrossClusters({ clusterSet: set, namespace: NAMESPACE, selector: { game: GAME }, timeoutSeconds: 60, onCleanup: (c, r) => (cleanups[`${c} ${r}`] = (cleanups[`${c} ${r}`] ?? 0) + 1) });
         done.push({ w, start, end: performance.now() });
       } catch (e) {
-        lost++;
+        failed++;
         log(`failover: a claim failed: ${e instanceof Error ? e.message : String(e)}`);
       }
       if (killedAt === undefined && done.filter((d) => d.w.cluster === 'eu-1').length >= killAfter) {
@@ -160,7 +161,7 @@ async function failover(eu: Running, set: ClusterSet, total: number, killAfter: 
     claims: total,
     onEu: done.filter((d) => d.w.cluster === 'eu-1').length,
     onAp: done.filter((d) => d.w.cluster === 'ap-1').length,
-    lost,
+    failed,
     doubleBound: done.length - new Set(done.map((d) => `${d.w.cluster}/${d.w.world}`)).size,
     firstOnApMs: onAp.length ? round(Math.min(...onAp.map((d) => d.end)) - killedAt!, 1) : NaN,
     inFlightOnApMs: inFlight.length ? round(Math.max(...inFlight.map((d) => d.end)) - killedAt!, 1) : null,
@@ -262,10 +263,18 @@ export function multiclusterTargets(r: MulticlusterResult): { target: string; me
       measured: `first claim on ap-1 ${fmt(r.failover.firstOnApMs)} ms after the kill; the last claim in flight at the kill ${r.failover.inFlightOnApMs === null ? 'n/a (none in flight)' : `${fmt(r.failover.inFlightOnApMs)} ms`}`,
       met: failoverMs < bound,
     },
-    { target: '0 lost, 0 bound twice in the failover burst', measured: `${r.failover.lost} lost, ${r.failover.doubleBound} bound twice (${r.failover.onEu} on eu-1, ${r.failover.onAp} on ap-1 of ${r.failover.claims})`, met: r.failover.lost === 0 && r.failover.doubleBound === 0 },
+    {
+      target: '0 lost (a world left claimed for no caller), 0 bound twice in the failover burst',
+      measured: `${lostOf(r)} lost, ${r.failover.doubleBound} bound twice (${r.failover.onEu} on eu-1, ${r.failover.onAp} on ap-1, ${r.failover.failed} failed to the caller, of ${r.failover.claims})`,
+      met: lostOf(r) === 0 && r.failover.doubleBound === 0,
+    },
+    { target: 'every claim of the failover burst bound', measured: `${r.failover.claims - r.failover.failed} of ${r.failover.claims}; ${r.failover.failed} ended in an error after every cluster was tried within its deadline (the caller told; its abandoned claims released)`, met: r.failover.failed === 0 },
     { target: "two clusters together past the seed's 5k-per-cluster line (worlds without pods)", measured: `${total.toLocaleString('en-US')} worlds reconciled (${r.worlds.map((w) => `${w.cluster} ${w.reconciled.toLocaleString('en-US')}`).join(', ')})`, met: total > 5000 },
   ];
 }
+
+/** Worlds left claimed for no caller: abandoned claims whose cleanup gave up. */
+const lostOf = (r: MulticlusterResult): number => Object.entries(r.failover.cleanups).reduce((n, [k, v]) => n + (k.endsWith(' lost') ? v : 0), 0);
 
 /** The `## Many clusters` section of bench/RESULTS.md, from results.json's `multicluster`. */
 export function multiclusterMarkdown(r: MulticlusterResult): string[] {
@@ -280,7 +289,7 @@ export function multiclusterMarkdown(r: MulticlusterResult): string[] {
     `| one cluster (claimWorld on eu-1) | ${r.single.n} | ${fmt(r.single.p50Ms)} | ${fmt(r.single.p99Ms)} |`,
     `| cluster set, eu-1 serves | ${r.set.n} | ${fmt(r.set.p50Ms)} | ${fmt(r.set.p99Ms)} |`,
     '',
-    `Failover: ${r.failover.claims} claims through the set at concurrency 4; eu-1's API server killed once ${6} had landed on eu-1; ${r.failover.onEu} landed on eu-1, ${r.failover.onAp} on ap-1, ${r.failover.lost} lost, ${r.failover.doubleBound} bound twice. Abandoned claims' cleanups once eu-1's API server was back on the same etcd: ${cleanups}.`,
+    `Failover: ${r.failover.claims} claims through the set at concurrency 4; eu-1's API server killed once ${6} had landed on eu-1; ${r.failover.onEu} landed on eu-1, ${r.failover.onAp} on ap-1, ${r.failover.failed} failed to the caller (every cluster tried within its deadline), ${lostOf(r)} lost, ${r.failover.doubleBound} bound twice. Abandoned claims' cleanups once eu-1's API server was back on the same etcd: ${cleanups}.`,
     '',
     `Worlds per cluster (the controller manager, scheduler and kwok stopped first: the worlds get no pods and stay Provisioning; their Deployments and Services are rendered) — ${fmt(r.worldsSettleSeconds)} s until both reconcilers had given every world a phase:`,
     '',

@@ -21,6 +21,7 @@ import type { Informer } from '../../lib/reconciler/runtime/informer.js';
 import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { callEndpoint } from '../../lib/client/allocation.js';
 import { claimAcrossClusters, releaseClusterWorld } from '../../lib/client/clusterSet.js';
+import { run } from '../../lib/cli/main.js';
 import { FakeApi, FakeCache, NS, clone, pool, worldObj, type Obj } from './claimFakes.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-alloc-'));
@@ -92,6 +93,13 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** A kubeconfig file whose user is "alice" (the endpoint never calls its server). */
+const kubeconfigFile = () => {
+  const file = path.join(dir, 'kubeconfig');
+  fs.writeFileSync(file, ['apiVersion: v1', 'kind: Config', 'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]', 'users: [{name: u, user: {token: alice}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n'));
+  return file;
+};
+
 const allocated = () => [...api.objects.values()].filter((o) => o.kind === 'WorldInstance' && o.metadata.annotations?.['anvil.dev/allocation']);
 
 describe('the allocation endpoint', () => {
@@ -157,13 +165,24 @@ describe('the allocation endpoint', () => {
 
   test('a cluster set whose cluster has an allocationURL claims through its endpoint (CA from allocationCA) and releases there', async () => {
     api.put(worldObj('for-the-set'));
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    fs.writeFileSync(kubeconfig, ['apiVersion: v1', 'kind: Config', 'clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]', 'users: [{name: u, user: {token: alice}}]', 'contexts: [{name: x, context: {cluster: c, user: u}}]', 'current-context: x', ''].join('\n'));
+    const kubeconfig = kubeconfigFile();
     const clusterSet = { clusters: [{ name: 'eu-1', kubeconfig, allocationURL: url, allocationCA: path.join(dir, 'tls.crt') }] };
     const got = await claimAcrossClusters({ clusterSet, namespace: NS, selector: { game: 'g' } });
     expect(got).toMatchObject({ world: 'for-the-set', cluster: 'eu-1', namespace: NS, requestId: expect.any(String), attempts: [{ cluster: 'eu-1', outcome: 'Bound' }] });
     expect(api.get('WorldInstance', got.world)!.metadata.annotations['anvil.dev/allocation']).toBe(got.requestId);
     await releaseClusterWorld(clusterSet, got);
     expect(api.get('WorldInstance', got.world)).toBeUndefined();
+  });
+
+  test("the README's commands: anvil allocate --allocation-url … --request-id, then anvil release by that id", async () => {
+    api.put(worldObj('for-the-cli'));
+    const flags = ['--allocation-url', url, '--ca', path.join(dir, 'tls.crt'), '--kubeconfig', kubeconfigFile()];
+    const out: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void out.push(t) };
+    expect(await run(['allocate', '--pool', 'p', '-n', NS, '--request-id', 'match-42', ...flags], io)).toBe(0);
+    expect(out.join('')).toContain('world for-the-cli');
+    expect(api.get('WorldInstance', 'for-the-cli')!.metadata.annotations['anvil.dev/allocation']).toBe('match-42');
+    expect(await run(['release', '-n', NS, '--request-id', 'match-42', ...flags], io)).toBe(0);
+    expect(api.get('WorldInstance', 'for-the-cli')).toBeUndefined();
   });
 });

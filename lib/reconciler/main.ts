@@ -134,11 +134,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
     await elector?.release();
     metrics.isLeader.set(0);
     await Promise.all(caches.all.map((i) => i.stop()));
-    await new Promise<void>((r) => server.close(() => r()));
-    if (allocationServer) {
-      allocationServer.closeIdleConnections();
-      await new Promise<void>((r) => allocationServer.close(() => r()));
-    }
+    await Promise.all([closeServer(server), closeServer(allocationServer)]);
     const fenced = (await metrics.writesFenced.get()).values[0]?.value ?? 0;
     log(`reconciler ${identity}: stopped; writes sent: ${await metrics.writesSent()}, refused by the fence: ${fenced}`);
     resolveDone();
@@ -146,19 +142,32 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   };
 
   if (opts.leaderElect) {
-    elector = new LeaderElector({ kube, namespace: opts.leaseNamespace ?? PLATFORM_NAMESPACE, name: RECONCILER_NAME, identity, log });
-    elector
-      .run(startWorkers, () => {
-        // Like controller-runtime: a replica that lost the lease stops; it is restarted as a
-        // candidate. It stops writing at once: in-flight reconciles fail at their next write.
-        fence.abort();
-        void shutdown();
-      })
-      .catch((e: unknown) => log(`leader election failed: ${errorMessage(e)}`));
+    elector = elect(kube, opts.leaseNamespace ?? PLATFORM_NAMESPACE, identity, log, startWorkers, () => {
+      fence.abort();
+      void shutdown();
+    });
   } else {
     startWorkers();
   }
   return { done, shutdown, port, ...(allocationPort !== undefined ? { allocationPort } : {}), resyncNow: () => resyncs.relistAndResync(log) };
+}
+
+/**
+ * Leader election: `onLead` starts the workers once this replica leads. Like controller-runtime,
+ * a replica that lost the lease stops (`onLost`: it fences every write at once, so in-flight
+ * reconciles fail at their next write) and is restarted as a candidate.
+ */
+function elect(kube: Kube, namespace: string, identity: string, log: (msg: string) => void, onLead: () => void, onLost: () => void): LeaderElector {
+  const elector = new LeaderElector({ kube, namespace, name: RECONCILER_NAME, identity, log });
+  elector.run(onLead, onLost).catch((e: unknown) => log(`leader election failed: ${errorMessage(e)}`));
+  return elector;
+}
+
+/** Stops accepting, drops idle keep-alive connections and resolves once the server is closed. */
+async function closeServer(server: { closeIdleConnections(): void; close(cb: () => void): unknown } | undefined): Promise<void> {
+  if (!server) return;
+  server.closeIdleConnections();
+  await new Promise<void>((r) => server.close(() => r()));
 }
 
 /** The allocation endpoint: TokenReview/SubjectAccessReview through the claim path's connections, allocations through its allocator. */

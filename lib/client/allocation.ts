@@ -11,23 +11,9 @@
  */
 import * as https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Endpoint } from '../api/schema.js';
+import type { AllocationReply } from '../api/allocation.js';
 
-export interface AllocationBody {
-  requestId: string;
-  pool?: string;
-  selector?: { game: string; region?: string; matchLabels?: Record<string, string> };
-  timeoutSeconds?: number;
-}
-
-export interface AllocationReply {
-  requestId: string;
-  namespace: string;
-  world: string;
-  claim: string;
-  endpoints: Endpoint[];
-  cluster?: string;
-}
+export type { AllocationBody, AllocationReply } from '../api/allocation.js';
 
 export type EndpointResult =
   | { kind: 'reply'; reply: AllocationReply }

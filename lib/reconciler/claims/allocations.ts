@@ -14,27 +14,14 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type Endpoint, type WorldClaimSpec } from '../../api/schema.js';
 import { claimName } from '../../api/claimName.js';
+import type { AllocationBody as AllocationRequest, AllocationReply } from '../../api/allocation.js';
 import { ANNOTATION_ALLOCATION, LABEL_CLAIM } from '../../render/labels.js';
 import { candidatePools, type ClaimView } from './plan.js';
 import type { ClaimController } from './controller.js';
 import { objectEvent } from '../runtime/events.js';
 import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../runtime/kube.js';
 
-export interface AllocationRequest {
-  requestId: string;
-  pool?: string;
-  selector?: { game: string; region?: string; matchLabels?: Record<string, string> };
-  timeoutSeconds?: number;
-}
-
-export interface AllocationReply {
-  requestId: string;
-  namespace: string;
-  world: string;
-  claim: string;
-  endpoints: Endpoint[];
-  cluster?: string;
-}
+export type { AllocationRequest, AllocationReply };
 
 export type AllocationError = { status: 400 | 404 | 429 | 503 | 504; reason: 'Invalid' | 'PoolNotFound' | 'PoolExhausted' | 'NotLeader' | 'Timeout'; message: string };
 

@@ -15,6 +15,7 @@ import { EventRecorder } from './runtime/events.js';
 import { Informer, type InformerEvent, type InformerOptions } from './runtime/informer.js';
 import { Kube, errorMessage, loadKubeConfig } from './runtime/kube.js';
 import { LeaderElector } from './runtime/leader.js';
+import { namespaceTerminating } from './runtime/namespaces.js';
 import { ReconcilerMetrics } from './runtime/metrics.js';
 import { WorkQueue, runWorkers } from './runtime/queue.js';
 import { PLATFORM_KEY, reconcileWorld, worldKey, type ReconcileContext } from './worlds/reconcile.js';
@@ -296,6 +297,7 @@ function makePoolsAndClaims(
   const claimKube = new Kube(kc, metrics, { maxSockets: 2 * claimWritesInFlight + 8 });
   claimKube.fence(fence.signal, fence.deadline); // a lost lease stops the claim path's writes at once too
   const { worlds, pools, claims, games, definitions } = caches;
+  const terminating = (ns: string) => namespaceTerminating(caches.namespaces, ns);
   const claimCtl: ClaimController = new ClaimController({
     kube: claimKube,
     worlds,
@@ -307,6 +309,7 @@ function makePoolsAndClaims(
     canWrite,
     onPending: (ns, pending) => poolCtl.setPending(ns, pending),
     maxInFlight: claimWritesInFlight,
+    terminating,
   });
   const poolCtl: PoolController = new PoolController({
     kube,
@@ -319,6 +322,7 @@ function makePoolsAndClaims(
     viewWorld: (w) => claimCtl.viewWorld(w),
     isReserved: (uid) => claimCtl.isReserved(uid),
     claimsIdle: () => claimCtl.idle,
+    terminating,
   });
   return { claimCtl, poolCtl, claimKube };
 }

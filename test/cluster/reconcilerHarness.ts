@@ -220,6 +220,16 @@ export async function quiet(rec: ReconcilerProcess, timeoutMs = 180_000): Promis
 }
 
 /** A kubeconfig for the test cluster that authenticates as a ServiceAccount (TokenRequest). */
+/**
+ * The lines of a reconciler's log where RBAC refused it something (403 / forbidden). A namespace
+ * of another test still being deleted refuses new content with a 403 as well; that is the API
+ * server, not RBAC, and the reconciler skips such namespaces once its cache shows the deletion
+ * (which can lag a moment), so those lines are not counted.
+ */
+export function rbacDenials(log: string): string[] {
+  return log.split('\n').filter((l) => /\b403\b|forbidden/i.test(l) && !/because it is being terminated/.test(l));
+}
+
 export async function serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {
   const token = (await kubectlOk(['create', 'token', name, '-n', namespace, '--duration=2h'])).trim();
   return tokenKubeconfig(name, token);

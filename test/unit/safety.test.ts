@@ -310,3 +310,31 @@ describe('a world namespace not labelled for worlds', () => {
     expect(namespaceProblem(w, [dep({ app: 'x' })], nsCache({}))).toBeUndefined();
   });
 });
+
+describe('a namespace being deleted', () => {
+  // The API server refuses new content there (403 "… because it is being terminated"): a pass
+  // that created a world's objects, a refill or an Event could only fail and report a failure
+  // that is none. Every pass leaves such a namespace alone, without a single request.
+  const terminating = { get: (name: string) => ({ metadata: { name, deletionTimestamp: '2026-12-07T00:00:00Z' } }) };
+  const noRequests = new Proxy({}, { get: (_t, p) => () => Promise.reject(new Error(`unexpected request: ${String(p)}`)) });
+
+  test('its worlds are not reconciled: no apply, no status, no Event', async () => {
+    const { reconcileWorld } = await import('../../lib/reconciler/worlds/reconcile.js');
+    const w = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w', namespace: 'gone', uid: 'u1' }, spec: { gameRef: { name: 'g' } } };
+    const ctx = { worlds: { get: () => w }, namespaces: terminating, kube: noRequests, applier: noRequests, events: noRequests } as never;
+    await expect(reconcileWorld('gone/w', ctx)).resolves.toEqual({});
+  });
+
+  test('its pools are not refilled and its claims not bound', async () => {
+    const { PoolController } = await import('../../lib/reconciler/pools/controller.js');
+    const { ClaimController } = await import('../../lib/reconciler/claims/controller.js');
+    const pool = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', metadata: { name: 'p', namespace: 'gone', uid: 'p1' }, spec: { gameRef: { name: 'g' }, buffer: 3 } };
+    const cache = (items: KubernetesObject[]) => ({ get: () => items[0], list: () => items }) as never;
+    const isTerminating = (ns: string) => terminating.get(ns).metadata.deletionTimestamp !== undefined;
+    const pools = new PoolController({ kube: noRequests as never, worlds: cache([]), pools: cache([pool as KubernetesObject]), definitions: { get: () => ({ catalog: { games: new Map([['g', {}]]) } }) } as never, metrics: new ReconcilerMetrics(), log: () => {}, canWrite: () => true, viewWorld: (w) => w, isReserved: () => false, claimsIdle: () => true, terminating: isTerminating });
+    await expect(pools.pass('gone/p')).resolves.toBeUndefined();
+    const claim = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', metadata: { name: 'c', namespace: 'gone', uid: 'c1' }, spec: { poolRef: { name: 'p' } } };
+    const claims = new ClaimController({ kube: noRequests as never, worlds: cache([]), claims: cache([claim as KubernetesObject]), pools: cache([pool as KubernetesObject]), metrics: new ReconcilerMetrics(), log: () => {}, canWrite: () => true, onPending: () => {}, terminating: isTerminating });
+    await expect(claims.pass('gone')).resolves.toBeUndefined();
+  });
+});

@@ -57,6 +57,8 @@ export interface ClaimControllerOptions {
   /** Claims waiting per pool of a namespace, after each pass (the pools size for them). */
   onPending: (namespace: string, pending: ReadonlyMap<string, number>) => void;
   maxInFlight?: number;
+  /** A namespace being deleted: its claims go with it; nothing is bound or recorded there. */
+  terminating?: (namespace: string) => boolean;
 }
 
 type Obj = KubernetesObject & { spec?: any; status?: any };
@@ -145,8 +147,8 @@ export class ClaimController {
 
   /** The hot path for a new claim: true when its binding has started. */
   private allocateNow(raw: Obj): boolean {
-    if (!this.o.canWrite() || raw.metadata?.deletionTimestamp) return false;
     const namespace = raw.metadata?.namespace ?? 'default';
+    if (!this.o.canWrite() || raw.metadata?.deletionTimestamp || this.o.terminating?.(namespace)) return false;
     const claim = claimView(this.claimWrites.view(raw) as Obj);
     if (isSettled(claim) || this.busyClaims.has(claim.uid) || this.stamped.has(claim.uid) || this.allocator.hasWorld(claim.uid)) return false;
     const got = this.takeWorld(namespace, candidatePools(claim, this.poolInfos(namespace)), claim.uid);
@@ -226,6 +228,7 @@ export class ClaimController {
 
   /** Plans one namespace from the caches and starts the writes. */
   async pass(namespace: string): Promise<void> {
+    if (this.o.terminating?.(namespace)) return;
     const now = Date.now();
     this.worldWrites.prune(now);
     this.claimWrites.prune(now);

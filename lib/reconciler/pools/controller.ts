@@ -34,6 +34,8 @@ export interface PoolControllerOptions {
   isReserved: (worldUid: string) => boolean;
   /** True while no claim is waiting to be planned or being written. */
   claimsIdle: () => boolean;
+  /** A namespace being deleted: no refill (the API server would refuse it), no Event. */
+  terminating?: (namespace: string) => boolean;
 }
 
 type Obj = KubernetesObject & { status?: { phase?: string } };
@@ -91,7 +93,7 @@ export class PoolController {
   async pass(key: string): Promise<void> {
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.o.pools.get(name, namespace);
-    if (!cached || cached.metadata?.deletionTimestamp) return this.forget(key, namespace, name);
+    if (!cached || cached.metadata?.deletionTimestamp || this.o.terminating?.(namespace)) return this.forget(key, namespace, name);
     const pool = copyOf<WorldPool>(cached, 'WorldPool');
     const worlds = this.worldsOf(key, pool);
     const gameExists = this.o.definitions.get().catalog.games.has(pool.spec.gameRef.name);

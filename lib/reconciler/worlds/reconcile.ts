@@ -18,6 +18,7 @@ import { ConflictError, objectKey, type Applier, type Owner, type SyncResult } f
 import { copyOf, type DefinitionsCache } from '../shared/definitions.js';
 import type { EventRecorder } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
+import { namespaceTerminating } from '../runtime/namespaces.js';
 import { errorMessage, isNotFound, type Kube } from '../runtime/kube.js';
 import type { ReconcilerMetrics } from '../runtime/metrics.js';
 import { computeStatus, phaseEvent, type Failure, type Resolution, type WorkloadState } from './status.js';
@@ -141,6 +142,8 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   // Gone: what it owned carries its ownerReference, and the garbage collector removes it;
   // the claims it keeps (whenWorldDeleted: Retain) carry none: they are labelled orphaned.
   if (!cached) return ctx.applier.orphanWorldClaims(namespace, name).then(() => ({}));
+  // Its namespace is being deleted, and the world with it: nothing may be created there now.
+  if (namespaceTerminating(ctx.namespaces, namespace)) return {};
   const world = copyOf<WorldInstance>(cached, 'WorldInstance');
   const isStatic = world.metadata.labels?.[LABEL_STATIC] === 'true';
   const none: WorkloadState = { managedBy: isStatic ? 'synth' : 'reconciler', bindings: 0, modules: 0, existing: 0, readyModules: 0, notReady: [] };

@@ -6,14 +6,14 @@
 import { hostname } from 'node:os';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { MANAGED_BY } from '../render/labels.js';
+import { ANNOTATION_ALLOCATION, LABEL_CLAIM, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OPTIONAL_KINDS, OWNED_KINDS } from './worlds/apply.js';
 import { DefinitionsCache } from './shared/definitions.js';
 import { EventRecorder } from './runtime/events.js';
 import { Informer, type InformerEvent, type InformerOptions } from './runtime/informer.js';
-import { Kube, errorMessage, loadKubeConfig } from './runtime/kube.js';
+import { Kube, METADATA_LIST_ACCEPT, errorMessage, loadKubeConfig } from './runtime/kube.js';
 import { LeaderElector } from './runtime/leader.js';
 import { ReconcilerMetrics } from './runtime/metrics.js';
 import { WorkQueue, runWorkers } from './runtime/queue.js';
@@ -25,6 +25,7 @@ import { ownerUids } from './runtime/cacheIndex.js';
 import { ClaimController } from './claims/controller.js';
 import { Allocations } from './claims/allocations.js';
 import { startAllocationServer } from './claims/endpoint.js';
+import { TakeoverGuard } from './claims/takeover.js';
 import { Authorizer } from './runtime/auth.js';
 import { CREATE_BATCH, PoolController } from './pools/controller.js';
 import type { WorldPool } from '../api/schema.js';
@@ -109,7 +110,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   await Promise.all(caches.all.map((i) => i.start()));
   ready = true;
   // Served once the caches are synced (a retried request id is found in them); a standby answers NotLeader.
-  const allocationServer = opts.allocation ? await serveAllocations(opts.allocation, claimCtl, claimKube, metrics, canWrite, log) : undefined;
+  const takeover = takeoverGuard(claimKube, log);
+  const allocationServer = opts.allocation ? await serveAllocations(opts.allocation, claimCtl, claimKube, takeover, metrics, canWrite, log) : undefined;
   const allocationPort = allocationServer ? (allocationServer.address() as { port: number }).port : undefined;
   log(`reconciler ${identity}: caches synced (${worlds.list().length} worlds, ${games.list().length} games, ${modules.list().length} modules)`);
 
@@ -118,6 +120,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const worker = keyWorker(ctx, rolloutCtx, queue, metrics, log, (key) => resyncs.processed(key));
   const loop = workerLoop({ queue, claimCtl, poolCtl, metrics, resyncs, worker, concurrency, claimWorkers: opts.claimWorkers ?? 2, resyncMs: (opts.resyncSeconds ?? 300) * 1000 });
   const startWorkers = () => {
+    takeover.begin(elector?.fenceMarginMs ?? 0);
     loop.start();
     log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${opts.resyncSeconds ?? 300}s)`);
   };
@@ -170,9 +173,24 @@ async function closeServer(server: { closeIdleConnections(): void; close(cb: () 
   await new Promise<void>((r) => server.close(() => r()));
 }
 
+/**
+ * The allocation endpoint's takeover guard (claims/takeover.ts): its consistent read is a
+ * List of the claimed worlds' metadata (the stamp is an annotation), from the API server.
+ */
+function takeoverGuard(kube: Kube, log: (msg: string) => void): TakeoverGuard {
+  const listStamped = async () => {
+    const list = await kube.listRaw<KubernetesObject>('/apis/anvil.dev/v1alpha1/worldinstances', LABEL_CLAIM, undefined, METADATA_LIST_ACCEPT);
+    return list.items.flatMap((w) => {
+      const requestId = w.metadata?.annotations?.[ANNOTATION_ALLOCATION];
+      return requestId && !w.metadata?.deletionTimestamp ? [{ namespace: w.metadata?.namespace ?? 'default', name: w.metadata?.name ?? '', requestId }] : [];
+    });
+  };
+  return new TakeoverGuard({ now: () => performance.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms).unref()), listStamped, log });
+}
+
 /** The allocation endpoint: TokenReview/SubjectAccessReview through the claim path's connections, allocations through its allocator. */
-async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
-  const allocations = new Allocations({ claims, kube, canWrite, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
+async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, takeover: TakeoverGuard, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
+  const allocations = new Allocations({ claims, kube, canWrite, takeover, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
   const server = await startAllocationServer({ port: a.port, cert: a.cert, key: a.key, allocations, auth: new Authorizer(kube), log });
   log(`reconciler: serving the allocation endpoint (HTTPS) on :${(server.address() as { port: number }).port}`);
   return server;

@@ -156,6 +156,7 @@ describe('the race: the old leader\'s last commit lands after the standby took o
     oldLeaderCommit('w2', 'z');
     takeover.begin(5_000);
     const retried = allocations.allocate(NS, { requestId: 'z', pool: 'p' });
+    expect(await settled(retried)).toBe(false); // the cache does not know z: it waits for the server read
     await clock.advanceTo(5_000);
     expect(await retried).toMatchObject({ ok: true, reply: { world: 'w2' } });
     expect(stampedFor('z')).toEqual(['w2']);

@@ -26,6 +26,7 @@ import { ClaimController } from './claims/controller.js';
 import { Allocations } from './claims/allocations.js';
 import { startAllocationServer } from './claims/endpoint.js';
 import { TakeoverGuard } from './claims/takeover.js';
+import { selfSignedEndpointCert } from './claims/endpointTls.js';
 import { Authorizer } from './runtime/auth.js';
 import { CREATE_BATCH, PoolController } from './pools/controller.js';
 import type { WorldPool } from '../api/schema.js';
@@ -48,9 +49,10 @@ export interface ReconcilerOptions {
   claimWritesInFlight?: number;
   /**
    * The allocation endpoint (issue 20): HTTPS on its own port, with the given certificate
-   * and key (PEM); off when not given. `cluster`: the name its replies carry.
+   * and key (PEM), or without them a self-signed one kept in `namespace` (the reconciler's;
+   * claims/endpointTls.ts); off when not given. `cluster`: the name its replies carry.
    */
-  allocation?: { port: number; cert: string | Buffer; key: string | Buffer; cluster?: string };
+  allocation?: { port: number; cert?: string | Buffer; key?: string | Buffer; namespace?: string; cluster?: string };
   log?: (msg: string) => void;
 }
 
@@ -191,7 +193,8 @@ function takeoverGuard(kube: Kube, log: (msg: string) => void): TakeoverGuard {
 /** The allocation endpoint: TokenReview/SubjectAccessReview through the claim path's connections, allocations through its allocator. */
 async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, takeover: TakeoverGuard, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
   const allocations = new Allocations({ claims, kube, canWrite, takeover, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
-  const server = await startAllocationServer({ port: a.port, cert: a.cert, key: a.key, allocations, auth: new Authorizer(kube), log });
+  const tls = a.cert && a.key ? { cert: a.cert, key: a.key } : await selfSignedEndpointCert(kube, a.namespace ?? PLATFORM_NAMESPACE, log);
+  const server = await startAllocationServer({ port: a.port, cert: tls.cert, key: tls.key, allocations, auth: new Authorizer(kube), log });
   log(`reconciler: serving the allocation endpoint (HTTPS) on :${(server.address() as { port: number }).port}`);
   return server;
 }

@@ -12,21 +12,17 @@ import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { Server } from 'node:https';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { ClaimController } from '../../lib/reconciler/claims/controller.js';
 import { Allocations } from '../../lib/reconciler/claims/allocations.js';
 import { startAllocationServer } from '../../lib/reconciler/claims/endpoint.js';
 import { endpointNames, selfSignedEndpointCert } from '../../lib/reconciler/claims/endpointTls.js';
 import { TakeoverGuard } from '../../lib/reconciler/claims/takeover.js';
 import { makeServingCert } from '../../lib/reconciler/runtime/selfSigned.js';
 import { Authorizer } from '../../lib/reconciler/runtime/auth.js';
-import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import type { Kube } from '../../lib/reconciler/runtime/kube.js';
-import type { Informer } from '../../lib/reconciler/runtime/informer.js';
 import { claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { callEndpoint, reconcilerNamespaceOf } from '../../lib/client/allocation.js';
 import { run } from '../../lib/cli/main.js';
-import { FakeApi, FakeCache, NS, clone, pool, worldObj, type Obj } from './claimFakes.js';
+import { FakeApi, NS, leadingClaimController, type Obj } from './claimFakes.js';
 
 type Data = Obj & { data?: any; type?: string };
 
@@ -89,25 +85,7 @@ beforeAll(async () => {
   const [a, b] = await Promise.all([selfSignedEndpointCert(store.kube as unknown as Kube, SYSTEM, log), selfSignedEndpointCert(store.kube as unknown as Kube, SYSTEM, log)]);
   expect(b).toEqual(a);
   const api = new FakeApi();
-  const worlds = new FakeCache();
-  const pools = new FakeCache();
-  pools.items = [clone(pool) as Obj];
-  const ctl = new ClaimController({
-    kube: api.kube as unknown as Kube,
-    worlds: worlds as unknown as Informer<KubernetesObject>,
-    claims: new FakeCache() as unknown as Informer<KubernetesObject>,
-    pools: pools as unknown as Informer<KubernetesObject>,
-    metrics: new ReconcilerMetrics(),
-    log,
-    canWrite: () => true,
-    onPending: () => undefined,
-  });
-  api.onChange = (type, o) => {
-    worlds.items = worlds.items.filter((w) => w.metadata.name !== o.metadata.name);
-    if (type === 'update') worlds.items.push(o);
-    ctl.onWorld(o as KubernetesObject, type);
-  };
-  for (const n of ['s0', 's1', 's2']) api.put(worldObj(n));
+  const { ctl } = leadingClaimController(api, ['s0', 's1', 's2']);
   (api.kube as unknown as Record<string, unknown>).review = async (o: Obj) =>
     o.kind === 'TokenReview' ? { ...o, status: { authenticated: true, user: { username: o.spec.token, groups: [] } } } : { ...o, status: { allowed: true } };
   let t = 0;

@@ -6,14 +6,10 @@
 // consistent read must find). The real control plane's kill -9 test is
 // test/cluster/allocation-endpoint.test.ts.
 import { describe, expect, test } from '@jest/globals';
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { ClaimController } from '../../lib/reconciler/claims/controller.js';
 import { Allocations } from '../../lib/reconciler/claims/allocations.js';
 import { COMMIT_SERVER_TIMEOUT_S, NETWORK_BOUND_MS, TakeoverGuard, settleMs, takeoverDecision, type StampedWorld } from '../../lib/reconciler/claims/takeover.js';
-import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import type { Kube } from '../../lib/reconciler/runtime/kube.js';
-import type { Informer } from '../../lib/reconciler/runtime/informer.js';
-import { FakeApi, FakeCache, NS, clone, pool, worldObj, type Obj } from './claimFakes.js';
+import { FakeApi, NS, leadingClaimController } from './claimFakes.js';
 
 /** A clock the test moves: sleepers wake when it passes their time. */
 class FakeClock {
@@ -94,28 +90,8 @@ describe('the takeover decision', () => {
 describe('the race: the old leader\'s last commit lands after the standby took over', () => {
   function setup() {
     const api = new FakeApi();
-    const worlds = new FakeCache();
-    const pools = new FakeCache();
-    pools.items = [clone(pool) as Obj];
-    const ctl = new ClaimController({
-      kube: api.kube as unknown as Kube,
-      worlds: worlds as unknown as Informer<KubernetesObject>,
-      claims: new FakeCache() as unknown as Informer<KubernetesObject>,
-      pools: pools as unknown as Informer<KubernetesObject>,
-      metrics: new ReconcilerMetrics(),
-      log: () => undefined,
-      canWrite: () => true,
-      onPending: () => undefined,
-    });
     // The watch: delivers while `watch.on`; what it misses never reaches this replica's cache.
-    const watch = { on: true };
-    api.onChange = (type, o) => {
-      if (!watch.on || o.kind !== 'WorldInstance') return;
-      worlds.items = worlds.items.filter((w) => w.metadata.name !== o.metadata.name);
-      if (type === 'update') worlds.items.push(o);
-      ctl.onWorld(o as KubernetesObject, type);
-    };
-    for (const n of ['w0', 'w1', 'w2']) api.put(worldObj(n));
+    const { ctl, watch } = leadingClaimController(api, ['w0', 'w1', 'w2']);
     const clock = new FakeClock();
     // The consistent read: the server's objects, not the cache.
     const listStamped = async () =>

@@ -193,10 +193,30 @@ function takeoverGuard(kube: Kube, log: (msg: string) => void): TakeoverGuard {
 /** The allocation endpoint: TokenReview/SubjectAccessReview through the claim path's connections, allocations through its allocator. */
 async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, takeover: TakeoverGuard, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
   const allocations = new Allocations({ claims, kube, canWrite, takeover, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
-  const tls = a.cert && a.key ? { cert: a.cert, key: a.key } : await selfSignedEndpointCert(kube, a.namespace ?? PLATFORM_NAMESPACE, log);
+  const tls = a.cert && a.key ? { cert: a.cert, key: a.key } : await selfSigned(kube, a.namespace ?? PLATFORM_NAMESPACE, log);
+  if (!tls) return undefined;
   const server = await startAllocationServer({ port: a.port, cert: tls.cert, key: tls.key, allocations, auth: new Authorizer(kube), log });
   log(`reconciler: serving the allocation endpoint (HTTPS) on :${(server.address() as { port: number }).port}`);
   return server;
+}
+
+/**
+ * The self-signed certificate, tried a few times (the API server may be busy at start); when
+ * it cannot be had the endpoint is off and the reconciler runs on (the WorldClaim resource
+ * works without it), as it did before there was a self-signed certificate.
+ */
+async function selfSigned(kube: Kube, namespace: string, log: (msg: string) => void): Promise<{ cert: string; key: string } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await selfSignedEndpointCert(kube, namespace, log);
+    } catch (e) {
+      if (attempt >= 3) {
+        log(`reconciler: allocation endpoint off: no certificate: ${errorMessage(e)} (give the Secret anvil-allocator-tls, or let the reconciler get and create Secrets in ${namespace}: dist's Role anvil-reconciler-allocator-cert)`);
+        return undefined;
+      }
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
 }
 
 type Caches = ReturnType<typeof makeCaches>;

@@ -122,7 +122,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const worker = keyWorker(ctx, rolloutCtx, queue, metrics, log, (key) => resyncs.processed(key));
   const loop = workerLoop({ queue, claimCtl, poolCtl, metrics, resyncs, worker, concurrency, claimWorkers: opts.claimWorkers ?? 2, resyncMs: (opts.resyncSeconds ?? 300) * 1000 });
   const startWorkers = () => {
-    takeover.begin(elector?.fenceMarginMs ?? 0);
+    takeover.begin(elector?.fenceMarginMs ?? 0, elector ? performance.now() : 0);
     loop.start();
     log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${opts.resyncSeconds ?? 300}s)`);
   };

@@ -53,6 +53,16 @@ describe('the takeover decision', () => {
     expect(takeoverDecision({ leadingSince: 1_000, settleMs: 5_000, synced: true }, 6_001)).toEqual({ kind: 'open' });
   });
 
+  test('without leader election the window runs from the process\'s start: a reconciler whose caches took longer reads at once', async () => {
+    const clock = new FakeClock();
+    clock.t = 12_000;
+    const reads: number[] = [];
+    const guard = new TakeoverGuard({ now: clock.now, sleep: clock.sleep, listStamped: async () => (reads.push(clock.t), []), log: () => undefined });
+    guard.begin(0, 0);
+    expect(await guard.open(60_000)).toBe(true);
+    expect(reads).toEqual([12_000]);
+  });
+
   test('the guard reads the server only once the window has passed, retries a failed read, and opens after it', async () => {
     const clock = new FakeClock();
     const reads: number[] = [];

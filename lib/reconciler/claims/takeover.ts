@@ -25,7 +25,8 @@
  *   being sent lands by t_r + RD + NETWORK_BOUND_MS + COMMIT_SERVER_TIMEOUT ≤ T + settle,
  *   with settle = NETWORK_BOUND_MS + COMMIT_SERVER_TIMEOUT − (LD − RD) = 5 s.
  * Without leader election (one replica, restarted after a crash) there is no margin: the
- * predecessor's writes were sent before this process started, and settle is 10 s.
+ * predecessor's writes were sent before this process started, and settle is 10 s from the
+ * process's start (its cache sync counts).
  * What this does not cover, honestly: a request delayed on the network for longer than
  * NETWORK_BOUND_MS (a partition that holds a TCP segment and delivers it later), and an
  * etcd proposal made before the server's deadline that commits long after it. Kubernetes
@@ -89,10 +90,14 @@ export class TakeoverGuard {
 
   constructor(private readonly o: TakeoverOptions) {}
 
-  /** This replica leads from now: `fenceMarginMs` is the old leader's LD − RD (0 without leader election). */
-  begin(fenceMarginMs: number): void {
+  /**
+   * This replica leads from `since` (default now): `fenceMarginMs` is the old leader's LD − RD.
+   * Without leader election: margin 0 and `since` the process's start (performance.now()'s
+   * zero), before which every write of the process it replaces was sent.
+   */
+  begin(fenceMarginMs: number, since = this.o.now()): void {
     if (this.leadingSince !== undefined) return;
-    this.leadingSince = this.o.now();
+    this.leadingSince = since;
     this.settle = settleMs(fenceMarginMs);
     void this.run();
   }

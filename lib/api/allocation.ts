@@ -21,3 +21,15 @@ export interface AllocationReply {
   endpoints: Endpoint[];
   cluster?: string;
 }
+
+/** The Service in front of the endpoint (in the reconciler's namespace, anvil-system by default). */
+export const ALLOCATOR_SERVICE = 'anvil-allocator';
+export const ALLOCATOR_DEFAULT_NAMESPACE = 'anvil-system';
+/**
+ * Without a TLS Secret the reconciler serves a self-signed certificate it keeps in this
+ * Secret, and publishes its CA in this ConfigMap (key `ca.crt`), which any authenticated
+ * user may read: what clients trust when given no CA.
+ */
+export const ALLOCATOR_SELF_SIGNED_SECRET = 'anvil-allocator-selfsigned';
+export const ALLOCATOR_CA_CONFIGMAP = 'anvil-allocator-ca';
+export const ALLOCATOR_CA_KEY = 'ca.crt';

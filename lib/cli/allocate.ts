@@ -90,7 +90,7 @@ export const registerAllocate: RegisterCommand = (program: Command, ctx) => {
     .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)')
     .option('--request-id <id>', 'names the claim: run again with the same id (after a lost reply, say), it gets the same claim and world (default: a new id)')
     .option('--allocation-url <url>', "the reconciler's allocation endpoint (e.g. https://anvil-allocator.anvil-system:8443): the world in one round trip, with the kubeconfig user's token; the WorldClaim resource when it cannot be reached")
-    .option('--ca <file>', "with --allocation-url: the CA (PEM) of the endpoint's certificate (e.g. from the anvil-allocator-tls Secret's ca.crt)")
+    .option('--ca <file>', "with --allocation-url: the CA (PEM) of the endpoint's certificate (e.g. from the anvil-allocator-tls Secret's ca.crt); default: the system's roots and the CA the reconciler publishes for its self-signed certificate (ConfigMap anvil-allocator-ca)")
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nThe world is yours until the claim is deleted (kubectl delete worldclaim NAME -n NS), which deletes the world too.\nExit codes: 0 bound, 1 not bound (the reason is printed: PoolExhausted, PoolNotFound, Timeout, …) or bad usage, 2 internal error.\n')
     .action(async (flags: AllocateFlags) => {
@@ -193,7 +193,7 @@ export const registerRelease: RegisterCommand = (program: Command, ctx) => {
     .option('--claim <name>', 'the WorldClaim to delete')
     .option('--request-id <id>', 'with --allocation-url: the request id the world was allocated for')
     .option('--allocation-url <url>', "the reconciler's allocation endpoint")
-    .option('--ca <file>', "the CA (PEM) of the endpoint's certificate")
+    .option('--ca <file>', "the CA (PEM) of the endpoint's certificate (default: the system's roots and ConfigMap anvil-allocator-ca's)")
     .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG, ~/.kube/config or in-cluster)')
     .action(async (flags: ReleaseFlags) => {
       const byClaim = flags.claim !== undefined;

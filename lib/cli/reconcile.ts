@@ -18,15 +18,20 @@ const wholeNumber = (min: number) => (v: string): number => {
   return n;
 };
 
-/** The endpoint's certificate and key, when both are given and present (a Secret mounted as optional may be absent). */
-function allocationTls(f: ReconcileFlags, err: (s: string) => void): { port: number; cert: Buffer; key: Buffer; cluster?: string } | undefined {
+/**
+ * The endpoint's certificate and key, when both are given and present; a self-signed one
+ * (made once, kept in a Secret of the reconciler's namespace) when the files are absent
+ * (the Deployment mounts the Secret anvil-allocator-tls as optional); off when neither flag is given.
+ */
+function allocationTls(f: ReconcileFlags, err: (s: string) => void): { port: number; cert?: Buffer; key?: Buffer; namespace: string; cluster?: string } | undefined {
   if (!f.allocationTlsCert && !f.allocationTlsKey) return undefined;
   if (!f.allocationTlsCert || !f.allocationTlsKey) throw new Error('give both --allocation-tls-cert and --allocation-tls-key (or neither: the allocation endpoint is off)');
+  const common = { port: f.allocationPort, namespace: f.leaseNamespace, ...(f.clusterName ? { cluster: f.clusterName } : {}) };
   if (!existsSync(f.allocationTlsCert) || !existsSync(f.allocationTlsKey)) {
-    err(`anvil reconcile: allocation endpoint off: ${f.allocationTlsCert} or ${f.allocationTlsKey} does not exist (create the Secret anvil-allocator-tls in the reconciler's namespace, e.g. with cert-manager; see README "The allocation endpoint")\n`);
-    return undefined;
+    err(`anvil reconcile: ${f.allocationTlsCert} or ${f.allocationTlsKey} does not exist (no Secret anvil-allocator-tls): the allocation endpoint serves a self-signed certificate (Secret ${f.leaseNamespace}/anvil-allocator-selfsigned; its CA in ConfigMap ${f.leaseNamespace}/anvil-allocator-ca; see README "The allocation endpoint")\n`);
+    return common;
   }
-  return { port: f.allocationPort, cert: readFileSync(f.allocationTlsCert), key: readFileSync(f.allocationTlsKey), ...(f.clusterName ? { cluster: f.clusterName } : {}) };
+  return { ...common, cert: readFileSync(f.allocationTlsCert), key: readFileSync(f.allocationTlsKey) };
 }
 
 interface ReconcileFlags {
@@ -57,7 +62,7 @@ export const registerReconcile: RegisterCommand = (program: Command, ctx) => {
     .option('--resync-seconds <s>', 'reconcile every world again (from the caches) this often', wholeNumber(1), 300)
     .option('--settings <file>', "synth's render settings (JSON: regions, monitoring, …), as dist's anvil-reconciler-settings ConfigMap holds them")
     .option('--allocation-port <port>', 'port of the HTTPS allocation endpoint (0: any free port)', wholeNumber(0), ALLOCATION_PORT)
-    .option('--allocation-tls-cert <file>', 'certificate (PEM) of the allocation endpoint; with --allocation-tls-key. Without both (or when the files are absent: the Secret is optional), the endpoint is off')
+    .option('--allocation-tls-cert <file>', 'certificate (PEM) of the allocation endpoint; with --allocation-tls-key. Files absent (the Secret is optional): a self-signed certificate, its CA published in ConfigMap anvil-allocator-ca of --lease-namespace. Neither flag: the endpoint is off')
     .option('--allocation-tls-key <file>', 'private key (PEM) of the allocation endpoint')
     .option('--cluster-name <name>', "this cluster's name in the allocation endpoint's replies (multi-cluster matchmakers)")
     .action(async (flags: ReconcileFlags) => {

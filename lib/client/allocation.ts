@@ -10,8 +10,9 @@
  * falling back to the WorldClaim resource cannot give the request a second world.
  */
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
-import type { AllocationReply } from '../api/allocation.js';
+import { rootCertificates } from 'node:tls';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ALLOCATOR_CA_CONFIGMAP, ALLOCATOR_CA_KEY, ALLOCATOR_DEFAULT_NAMESPACE, ALLOCATOR_SERVICE, type AllocationReply } from '../api/allocation.js';
 
 export type { AllocationBody, AllocationReply } from '../api/allocation.js';
 
@@ -23,9 +24,12 @@ export type EndpointResult =
 /** Errors raised before a request can have been sent. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ERR_INVALID_URL']);
 
+/** What the endpoint's certificate is checked against: a CA (PEM), or several. */
+export type EndpointCa = string | Buffer | (string | Buffer)[];
+
 const agents = new Map<string, https.Agent>();
-function agentFor(url: string, ca?: string | Buffer): https.Agent {
-  const key = `${new URL(url).origin}|${ca ? ca.toString() : ''}`;
+function agentFor(url: string, ca?: EndpointCa): https.Agent {
+  const key = `${new URL(url).origin}|${ca ? [ca].flat().join('') : ''}`;
   if (!agents.has(key)) agents.set(key, new https.Agent({ keepAlive: true, maxSockets: 64, ...(ca ? { ca } : {}) }));
   return agents.get(key)!;
 }
@@ -39,7 +43,7 @@ export async function bearerOf(kc: KubeConfig): Promise<string | undefined> {
 }
 
 /** One HTTP exchange with the endpoint: JSON in, JSON out. */
-export function callEndpoint(o: { url: string; ca?: string | Buffer; method: 'POST' | 'DELETE'; path: string; authorization?: string; body?: unknown; timeoutMs: number; signal?: AbortSignal }): Promise<EndpointResult> {
+export function callEndpoint(o: { url: string; ca?: EndpointCa; method: 'POST' | 'DELETE'; path: string; authorization?: string; body?: unknown; timeoutMs: number; signal?: AbortSignal }): Promise<EndpointResult> {
   return new Promise((resolve) => {
     let target: URL;
     try {
@@ -84,3 +88,48 @@ export function callEndpoint(o: { url: string; ca?: string | Buffer; method: 'PO
 
 /** Worth another attempt with the same request id: a standby (503), the endpoint's or the connection's trouble. */
 export const retryable = (r: EndpointResult): boolean => r.kind === 'error' && (r.status === 0 || r.status >= 500);
+
+/**
+ * The namespace of the reconciler behind an endpoint URL: from the Service's DNS name
+ * (`anvil-allocator.<ns>`, `.svc`, `.svc.cluster.local`), else anvil-system (a port-forward
+ * to localhost, an Ingress's name).
+ */
+export function reconcilerNamespaceOf(url: string): string {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return ALLOCATOR_DEFAULT_NAMESPACE;
+  }
+  const m = new RegExp(`^${ALLOCATOR_SERVICE}\\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\\.svc(\\..*)?)?$`).exec(host);
+  return m ? m[1]! : ALLOCATOR_DEFAULT_NAMESPACE;
+}
+
+const PUBLISHED_TTL_MS = 60_000;
+const published = new WeakMap<KubeConfig, Map<string, { at: number; ca: Promise<string | undefined> }>>();
+
+/**
+ * The CA to check the endpoint against when the caller gave none: the one the reconciler
+ * publishes for its self-signed certificate (ConfigMap anvil-allocator-ca, `ca.crt`, in its
+ * namespace; readable by any authenticated user), added to the system's roots so a
+ * certificate from a public CA still passes; the system's alone when there is no such
+ * ConfigMap (or it cannot be read). Read once a minute at most per kubeconfig.
+ */
+export async function endpointTrust(kc: KubeConfig, url: string, ca?: string | Buffer): Promise<EndpointCa | undefined> {
+  if (ca) return ca;
+  const namespace = reconcilerNamespaceOf(url);
+  if (!published.has(kc)) published.set(kc, new Map());
+  const cache = published.get(kc)!;
+  let entry = cache.get(namespace);
+  if (!entry || performance.now() - entry.at > PUBLISHED_TTL_MS) {
+    const read = kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ name: ALLOCATOR_CA_CONFIGMAP, namespace })
+      .then((cm) => cm.data?.[ALLOCATOR_CA_KEY])
+      .catch(() => undefined);
+    entry = { at: performance.now(), ca: read };
+    cache.set(namespace, entry);
+  }
+  const found = await entry.ca;
+  return found ? [...rootCertificates, found] : undefined;
+}

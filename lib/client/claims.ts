@@ -26,7 +26,7 @@ import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } fro
 import { claimName } from '../api/claimName.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
 import { claimWatch } from './claimWatch.js';
-import { bearerOf, callEndpoint, retryable, type AllocationBody } from './allocation.js';
+import { bearerOf, callEndpoint, endpointTrust, retryable, type AllocationBody } from './allocation.js';
 import { errorText as apiErrorText, statusOf } from './kube.js';
 
 export const CLAIM_PLURAL = 'worldclaims';
@@ -72,7 +72,11 @@ export type ClaimWorldOptions = PoolChoice & {
    * its 4xx answers are final. The endpoint's contract has no labels or annotations.
    */
   allocationURL?: string;
-  /** The CA (PEM) the endpoint's certificate is checked against (default: the system's). */
+  /**
+   * The CA (PEM) the endpoint's certificate is checked against; default: the system's roots
+   * plus the CA the reconciler publishes for its self-signed certificate (ConfigMap
+   * anvil-allocator-ca in its namespace), when there is one.
+   */
   ca?: string | Buffer;
 };
 
@@ -195,6 +199,7 @@ export async function claimWorld(opts: ClaimWorldOptions): Promise<ClaimedWorld>
 async function viaEndpoint(kc: KubeConfig, opts: ClaimWorldOptions & { allocationURL: string }, requestId: string, t0: number): Promise<ClaimedWorld | undefined> {
   if (Object.keys(opts.labels ?? {}).length || Object.keys(opts.annotations ?? {}).length) throw new TypeError('claimWorld: labels and annotations are not part of the allocation endpoint; leave out allocationURL to stamp them through a WorldClaim');
   const authorization = await bearerOf(kc);
+  const ca = await endpointTrust(kc, opts.allocationURL, opts.ca);
   const timeoutSeconds = opts.timeoutSeconds ?? 0;
   const body: AllocationBody = { requestId, ...(opts.pool !== undefined ? { pool: opts.pool } : { selector: opts.selector }), ...(timeoutSeconds ? { timeoutSeconds } : {}) };
   const deadline = t0 + (timeoutSeconds + (opts.graceSeconds ?? 10)) * 1000;
@@ -202,7 +207,7 @@ async function viaEndpoint(kc: KubeConfig, opts: ClaimWorldOptions & { allocatio
   let sent = false;
   for (let attempt = 0; ; attempt++) {
     const left = deadline - performance.now();
-    const r = await callEndpoint({ url: opts.allocationURL, ...(opts.ca ? { ca: opts.ca } : {}), method: 'POST', path, ...(authorization ? { authorization } : {}), body, timeoutMs: Math.max(1000, left), ...(opts.signal ? { signal: opts.signal } : {}) });
+    const r = await callEndpoint({ url: opts.allocationURL, ...(ca ? { ca } : {}), method: 'POST', path, ...(authorization ? { authorization } : {}), body, timeoutMs: Math.max(1000, left), ...(opts.signal ? { signal: opts.signal } : {}) });
     if (r.kind === 'reply') {
       const w = r.reply;
       return { claim: w.claim, namespace: w.namespace, world: w.world, endpoints: w.endpoints, latencyMs: performance.now() - t0, requestId, ...(w.cluster ? { cluster: w.cluster } : {}) };
@@ -303,10 +308,12 @@ function waitForVerdict(kc: KubeConfig, api: CustomObjectsApi, namespace: string
 
 /** DELETE on the endpoint; an id with no world (404) is released already. A standby (503) is asked again. */
 async function releaseAllocation(opts: { kubeconfig?: KubeConfig | string; namespace: string; allocationURL: string; ca?: string | Buffer; requestId: string }): Promise<void> {
-  const authorization = await bearerOf(sharedConfig(opts.kubeconfig));
+  const kc = sharedConfig(opts.kubeconfig);
+  const authorization = await bearerOf(kc);
+  const ca = await endpointTrust(kc, opts.allocationURL, opts.ca);
   const path = `v1alpha1/namespaces/${encodeURIComponent(opts.namespace)}/allocations/${encodeURIComponent(opts.requestId)}`;
   for (let attempt = 0; ; attempt++) {
-    const r = await callEndpoint({ url: opts.allocationURL, ...(opts.ca ? { ca: opts.ca } : {}), method: 'DELETE', path, ...(authorization ? { authorization } : {}), timeoutMs: 10_000 });
+    const r = await callEndpoint({ url: opts.allocationURL, ...(ca ? { ca } : {}), method: 'DELETE', path, ...(authorization ? { authorization } : {}), timeoutMs: 10_000 });
     if (r.kind === 'reply' || (r.kind === 'error' && r.status === 404)) return;
     if ((r.kind === 'error' && !retryable(r)) || attempt >= 5) throw new Error(`releasing allocation ${opts.requestId} in ${opts.namespace} (${opts.allocationURL}): ${r.kind === 'error' ? `${r.reason}: ` : ''}${r.message}`);
     await new Promise((res) => setTimeout(res, 100 * 2 ** attempt));

@@ -6,14 +6,14 @@
 import { hostname } from 'node:os';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
-import { MANAGED_BY } from '../render/labels.js';
+import { ANNOTATION_ALLOCATION, LABEL_CLAIM, MANAGED_BY } from '../render/labels.js';
 import { DEFAULT_SETTINGS, type RenderSettings } from '../render/settings.js';
 import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OPTIONAL_KINDS, OWNED_KINDS } from './worlds/apply.js';
 import { DefinitionsCache } from './shared/definitions.js';
 import { EventRecorder } from './runtime/events.js';
 import { Informer, type InformerEvent, type InformerOptions } from './runtime/informer.js';
-import { Kube, errorMessage, loadKubeConfig } from './runtime/kube.js';
+import { Kube, METADATA_LIST_ACCEPT, errorMessage, loadKubeConfig } from './runtime/kube.js';
 import { LeaderElector } from './runtime/leader.js';
 import { namespaceTerminating } from './runtime/namespaces.js';
 import { ReconcilerMetrics } from './runtime/metrics.js';
@@ -26,6 +26,8 @@ import { ownerUids } from './runtime/cacheIndex.js';
 import { ClaimController } from './claims/controller.js';
 import { Allocations } from './claims/allocations.js';
 import { startAllocationServer } from './claims/endpoint.js';
+import { TakeoverGuard } from './claims/takeover.js';
+import { selfSignedEndpointCert } from './claims/endpointTls.js';
 import { Authorizer } from './runtime/auth.js';
 import { CREATE_BATCH, PoolController } from './pools/controller.js';
 import type { WorldPool } from '../api/schema.js';
@@ -48,9 +50,10 @@ export interface ReconcilerOptions {
   claimWritesInFlight?: number;
   /**
    * The allocation endpoint (issue 20): HTTPS on its own port, with the given certificate
-   * and key (PEM); off when not given. `cluster`: the name its replies carry.
+   * and key (PEM), or without them a self-signed one kept in `namespace` (the reconciler's;
+   * claims/endpointTls.ts); off when not given. `cluster`: the name its replies carry.
    */
-  allocation?: { port: number; cert: string | Buffer; key: string | Buffer; cluster?: string };
+  allocation?: { port: number; cert?: string | Buffer; key?: string | Buffer; namespace?: string; cluster?: string };
   log?: (msg: string) => void;
 }
 
@@ -110,7 +113,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   await Promise.all(caches.all.map((i) => i.start()));
   ready = true;
   // Served once the caches are synced (a retried request id is found in them); a standby answers NotLeader.
-  const allocationServer = opts.allocation ? await serveAllocations(opts.allocation, claimCtl, claimKube, metrics, canWrite, log) : undefined;
+  const takeover = takeoverGuard(claimKube, log);
+  const allocationServer = opts.allocation ? await serveAllocations(opts.allocation, claimCtl, claimKube, takeover, metrics, canWrite, log) : undefined;
   const allocationPort = allocationServer ? (allocationServer.address() as { port: number }).port : undefined;
   log(`reconciler ${identity}: caches synced (${worlds.list().length} worlds, ${games.list().length} games, ${modules.list().length} modules)`);
 
@@ -119,6 +123,7 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const worker = keyWorker(ctx, rolloutCtx, queue, metrics, log, (key) => resyncs.processed(key));
   const loop = workerLoop({ queue, claimCtl, poolCtl, metrics, resyncs, worker, concurrency, claimWorkers: opts.claimWorkers ?? 2, resyncMs: (opts.resyncSeconds ?? 300) * 1000 });
   const startWorkers = () => {
+    takeover.begin(elector?.fenceMarginMs ?? 0, elector ? performance.now() : 0);
     loop.start();
     log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${opts.resyncSeconds ?? 300}s)`);
   };
@@ -171,12 +176,48 @@ async function closeServer(server: { closeIdleConnections(): void; close(cb: () 
   await new Promise<void>((r) => server.close(() => r()));
 }
 
+/**
+ * The allocation endpoint's takeover guard (claims/takeover.ts): its consistent read is a
+ * List of the claimed worlds' metadata (the stamp is an annotation), from the API server.
+ */
+function takeoverGuard(kube: Kube, log: (msg: string) => void): TakeoverGuard {
+  const listStamped = async () => {
+    const list = await kube.listRaw<KubernetesObject>('/apis/anvil.dev/v1alpha1/worldinstances', LABEL_CLAIM, undefined, METADATA_LIST_ACCEPT);
+    return list.items.flatMap((w) => {
+      const requestId = w.metadata?.annotations?.[ANNOTATION_ALLOCATION];
+      return requestId && !w.metadata?.deletionTimestamp ? [{ namespace: w.metadata?.namespace ?? 'default', name: w.metadata?.name ?? '', requestId }] : [];
+    });
+  };
+  return new TakeoverGuard({ now: () => performance.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms).unref()), listStamped, log });
+}
+
 /** The allocation endpoint: TokenReview/SubjectAccessReview through the claim path's connections, allocations through its allocator. */
-async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
-  const allocations = new Allocations({ claims, kube, canWrite, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
-  const server = await startAllocationServer({ port: a.port, cert: a.cert, key: a.key, allocations, auth: new Authorizer(kube), log });
+async function serveAllocations(a: NonNullable<ReconcilerOptions['allocation']>, claims: ClaimController, kube: Kube, takeover: TakeoverGuard, metrics: ReconcilerMetrics, canWrite: () => boolean, log: (msg: string) => void) {
+  const allocations = new Allocations({ claims, kube, canWrite, takeover, log, observe: (s) => metrics.claimDuration.observe(s), ...(a.cluster ? { cluster: a.cluster } : {}) });
+  const tls = a.cert && a.key ? { cert: a.cert, key: a.key } : await selfSigned(kube, a.namespace ?? PLATFORM_NAMESPACE, log);
+  if (!tls) return undefined;
+  const server = await startAllocationServer({ port: a.port, cert: tls.cert, key: tls.key, allocations, auth: new Authorizer(kube), log });
   log(`reconciler: serving the allocation endpoint (HTTPS) on :${(server.address() as { port: number }).port}`);
   return server;
+}
+
+/**
+ * The self-signed certificate, tried a few times (the API server may be busy at start); when
+ * it cannot be had the endpoint is off and the reconciler runs on (the WorldClaim resource
+ * works without it), as it did before there was a self-signed certificate.
+ */
+async function selfSigned(kube: Kube, namespace: string, log: (msg: string) => void): Promise<{ cert: string; key: string } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await selfSignedEndpointCert(kube, namespace, log);
+    } catch (e) {
+      if (attempt >= 3) {
+        log(`reconciler: allocation endpoint off: no certificate: ${errorMessage(e)} (give the Secret anvil-allocator-tls, or let the reconciler get and create Secrets in ${namespace}: dist's Role anvil-reconciler-allocator-cert)`);
+        return undefined;
+      }
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
 }
 
 type Caches = ReturnType<typeof makeCaches>;

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { k8s } from '../../imports/k8s.js';
 import { customResourceDefinitions } from '../api/crds.js';
 import { GROUP } from '../api/schema.js';
+import { ALLOCATOR_CA_CONFIGMAP, ALLOCATOR_SELF_SIGNED_SECRET, ALLOCATOR_SERVICE } from '../api/allocation.js';
 import { LABEL_WORLDS_NAMESPACE, MANAGED_BY } from './labels.js';
 import { PLATFORM_NAMESPACE } from '../resolve/resolve.js';
 import type { RenderSettings } from './settings.js';
@@ -78,8 +79,8 @@ export const RECONCILER_NAME = 'anvil-reconciler';
 export const RECONCILER_PORT = 8080;
 /** The allocation endpoint (issue 20): HTTPS, behind the Service `anvil-allocator`. */
 export const ALLOCATION_PORT = 8443;
-export const ALLOCATOR_SERVICE = 'anvil-allocator';
-/** The Secret (type kubernetes.io/tls) the endpoint's certificate comes from; optional: without it the endpoint is off. */
+export { ALLOCATOR_SERVICE };
+/** The Secret (type kubernetes.io/tls) the endpoint's certificate comes from; optional: without it the endpoint serves a self-signed one (lib/reconciler/claims/endpointTls.ts). */
 export const ALLOCATOR_TLS_SECRET = 'anvil-allocator-tls';
 export const ALLOCATOR_TLS_DIR = '/etc/anvil/allocator-tls';
 
@@ -150,6 +151,19 @@ export const LEASE_RULES: k8s.PolicyRule[] = [
 /** Game revisions are ControllerRevisions in the platform namespace only (lib/reconciler/shared/revisions.ts); delete: those beyond revisionHistoryLimit. */
 export const REVISION_RULES: k8s.PolicyRule[] = [{ apiGroups: ['apps'], resources: ['controllerrevisions'], verbs: ['list', 'watch', 'create', 'delete'] }];
 
+/**
+ * The allocation endpoint's self-signed certificate (lib/reconciler/claims/endpointTls.ts),
+ * in the reconciler's namespace: its one Secret read by name; create cannot be narrowed to a
+ * name (RBAC knows no name at create), so it is create on Secrets of this namespace only.
+ * The CA's ConfigMap is written under the ClusterRole's configmaps rule.
+ */
+export const ALLOCATOR_CERT_RULES: k8s.PolicyRule[] = [
+  { apiGroups: [''], resources: ['secrets'], resourceNames: [ALLOCATOR_SELF_SIGNED_SECRET], verbs: ['get'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+];
+/** Anyone authenticated may read the endpoint's CA (a certificate is public, as kube-root-ca.crt is): that one ConfigMap, get only. */
+export const ALLOCATOR_CA_READER_RULES: k8s.PolicyRule[] = [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [ALLOCATOR_CA_CONFIGMAP], verbs: ['get'] }];
+
 type Meta = (name: string, ns?: boolean) => k8s.ObjectMeta;
 
 export class Reconciler extends Construct {
@@ -165,7 +179,18 @@ export class Reconciler extends Construct {
     }
     reconcilerDeployment(this, meta, props, labels, selector);
     reconcilerServices(this, meta, selector);
+    allocatorCertAccess(this, meta, namespace);
   }
+}
+
+/** The self-signed certificate's Secret for the reconciler; its CA's ConfigMap for every authenticated user. */
+function allocatorCertAccess(scope: Construct, meta: Meta, namespace: string): void {
+  const role = (id: string, name: string, rules: k8s.PolicyRule[], subject: k8s.Subject) => {
+    new k8s.KubeRole(scope, `${id}-role`, { metadata: meta(name), rules });
+    new k8s.KubeRoleBinding(scope, `${id}-binding`, { metadata: meta(name), roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: [subject] });
+  };
+  role('allocator-cert', `${RECONCILER_NAME}-allocator-cert`, ALLOCATOR_CERT_RULES, { kind: 'ServiceAccount', name: RECONCILER_NAME, namespace });
+  role('allocator-ca-reader', `${ALLOCATOR_CA_CONFIGMAP}-reader`, ALLOCATOR_CA_READER_RULES, { kind: 'Group', name: 'system:authenticated', apiGroup: 'rbac.authorization.k8s.io' });
 }
 
 /** Its ServiceAccount and exactly the roles it uses (see RECONCILER_RULES). */
@@ -264,7 +289,7 @@ function reconcilerDeployment(scope: Construct, meta: Meta, props: ReconcilerPro
           ],
           volumes: [
             ...(props.settings ? [{ name: 'settings', configMap: { name: `${RECONCILER_NAME}-settings` } }] : []),
-            // Optional: without the Secret (a user's, or cert-manager's) the endpoint is off and the reconciler runs.
+            // Optional: without the Secret (a user's, or cert-manager's) the endpoint serves a self-signed certificate (Secret anvil-allocator-selfsigned, CA in ConfigMap anvil-allocator-ca).
             { name: 'allocator-tls', secret: { secretName: ALLOCATOR_TLS_SECRET, optional: true } },
           ],
         },

@@ -6,7 +6,12 @@
 // 401 and a token without the Role 403, with no world; a retried request id gets the same
 // world; the leader killed (SIGKILL) in the middle of a burst, a standby takes over: no world
 // is given twice, and every request retried with its id against the standby is answered.
-// No timing is asserted.
+// The two replicas run as the Deployment does when no Secret anvil-allocator-tls exists (the
+// certificate files absent): a self-signed certificate, the same on both (Secret
+// anvil-allocator-selfsigned), its CA read from the ConfigMap anvil-allocator-ca by the
+// matchmaker's own client (any authenticated user may), and the standby, once leading, waits
+// out its takeover window and reads the allocated worlds from the API server before it
+// allocates new request ids (lib/reconciler/claims/takeover.ts). No timing is asserted.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +20,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
-import { callEndpoint, type EndpointResult } from '../../lib/client/allocation.js';
+import * as tls from 'node:tls';
+import { callEndpoint, endpointTrust, type EndpointResult } from '../../lib/client/allocation.js';
 import { kubectl, kubectlOk } from './kubectl.js';
 import { nodeManifest } from './controlPlane.js';
 import { applyGames, createPool, distMatchmakerRole, waitPoolReady } from './poolHarness.js';
@@ -35,8 +41,10 @@ const EXTRA_NODES = [200, 201, 202, 203, 204, 205];
 
 const allocationUrl = (p: ReconcilerProcess) => `https://localhost:${/serving the allocation endpoint \(HTTPS\) on :(\d+)/.exec(p.log())![1]}`;
 
-async function start(identity: string, leaderElect: boolean): Promise<ReconcilerProcess> {
-  const args = ['--allocation-port', '0', '--allocation-tls-cert', path.join(dir, 'tls.crt'), '--allocation-tls-key', path.join(dir, 'tls.key'), ...(leaderElect ? ['--leader-elect', '--lease-namespace', 'anvil-system'] : [])];
+/** `selfSigned`: the certificate files absent, as in the Deployment without the Secret anvil-allocator-tls. */
+async function start(identity: string, leaderElect: boolean, selfSigned = false): Promise<ReconcilerProcess> {
+  const tlsDir = selfSigned ? path.join(dir, 'no-secret') : dir;
+  const args = ['--allocation-port', '0', '--allocation-tls-cert', path.join(tlsDir, 'tls.crt'), '--allocation-tls-key', path.join(tlsDir, 'tls.key'), ...(leaderElect ? ['--leader-elect', '--lease-namespace', 'anvil-system'] : [])];
   const p = await startReconciler({ identity, kubeconfig: reconcilerKubeconfig, args });
   procs.push(p);
   await eventually(`${identity} to serve the allocation endpoint`, async () => /serving the allocation endpoint/.test(p.log()));
@@ -80,6 +88,8 @@ afterAll(async () => {
   for (const p of procs) if (p.child.exitCode === null) await p.stop();
   await kubectl(['delete', 'namespace', ns, '--wait=false']);
   await kubectl(['delete', 'node', ...EXTRA_NODES.map((i) => `kwok-node-${i}`), '--wait=false']);
+  await kubectl(['delete', 'secret', 'anvil-allocator-selfsigned', '-n', 'anvil-system', '--ignore-not-found']);
+  await kubectl(['delete', 'configmap', 'anvil-allocator-ca', '-n', 'anvil-system', '--ignore-not-found']);
   fs.rmSync(dir, { recursive: true, force: true });
 }, TIMEOUT);
 
@@ -125,20 +135,39 @@ describe('the allocation endpoint, one reconciler', () => {
   }, TIMEOUT);
 });
 
-describe('the allocation endpoint, two leader-elected replicas', () => {
+/** The fingerprint of the certificate an endpoint serves (whoever signed it). */
+function servedFingerprint(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const socket = tls.connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('the allocation endpoint, two leader-elected replicas, no TLS Secret', () => {
   test('the leader killed (SIGKILL) mid-burst: no world given twice; every request id retried against the standby is answered, with the world it was given', async () => {
     const BURST = 40;
     // Room for the burst: the claimed worlds of the first tests are released first.
     const given = [...(await allocatedWorlds()).values()].flat();
     if (given.length) await kubectlOk(['delete', 'worldinstance', ...given, '-n', ns, '--wait=false']);
-    const leader = await start(`alloc-ep-a-${suffix}`, true);
+    await kubectl(['delete', 'secret', 'anvil-allocator-selfsigned', '-n', 'anvil-system', '--ignore-not-found']);
+    const leader = await start(`alloc-ep-a-${suffix}`, true, true);
     await eventually('the first replica leads', async () => ((await getJson(['lease', 'anvil-reconciler', '-n', 'anvil-system']))?.spec?.holderIdentity === leader.identity ? true : undefined));
-    const standby = await start(`alloc-ep-b-${suffix}`, true);
+    const standby = await start(`alloc-ep-b-${suffix}`, true, true);
+    // One self-signed certificate, served by both; its CA as the matchmaker's client finds it (the ConfigMap, no --ca).
+    expect(await servedFingerprint(allocationUrl(standby))).toBe(await servedFingerprint(allocationUrl(leader)));
+    const mm = new KubeConfig();
+    mm.loadFromFile(matchmaker);
+    const published = await endpointTrust(mm, allocationUrl(leader));
+    expect(published).toEqual(expect.arrayContaining([(await getJson(['configmap', 'anvil-allocator-ca', '-n', 'anvil-system']))?.data?.['ca.crt']]));
     await kubectlOk(['patch', 'worldpool', 'warm', '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { buffer: { ready: BURST } } })]);
     await waitPoolReady(ns, 'warm', BURST, 480);
     const ids = Array.from({ length: BURST }, (_, i) => `failover-${suffix}-${i}`);
     const post = (p: ReconcilerProcess, requestId: string): Promise<EndpointResult> =>
-      callEndpoint({ url: allocationUrl(p), ca, method: 'POST', path: `v1alpha1/namespaces/${ns}/allocations`, authorization: `Bearer ${tokenOf(matchmaker)}`, body: { requestId, pool: 'warm' }, timeoutMs: 30_000 });
+      callEndpoint({ url: allocationUrl(p), ...(published ? { ca: published } : {}), method: 'POST', path: `v1alpha1/namespaces/${ns}/allocations`, authorization: `Bearer ${tokenOf(matchmaker)}`, body: { requestId, pool: 'warm' }, timeoutMs: 30_000 });
     // The burst; the leader is killed once the first answers come back.
     const first: Promise<EndpointResult>[] = [];
     for (const id of ids) first.push(post(leader, id));
@@ -161,6 +190,11 @@ describe('the allocation endpoint, two leader-elected replicas', () => {
     // The cluster: each request id on exactly one world.
     const stamped = await allocatedWorlds();
     for (const [i, id] of ids.entries()) expect(stamped.get(id)).toEqual([retried[i]]);
+    // The standby allocated new ids only after its takeover read (claims/takeover.ts).
+    expect(standby.log()).toMatch(/takeover settled: \d+ allocated worlds read from the API server/);
+    // A client given no CA at all: claimWorld() trusts the published one.
+    const more = await claimWorld({ kubeconfig: matchmaker, namespace: ns, pool: 'warm', allocationURL: allocationUrl(standby), requestId: `no-ca-${suffix}`, timeoutSeconds: 240 });
+    expect(retried).not.toContain(more.world);
     await standby.stop();
   }, TIMEOUT);
 });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ClaimController } from '../../lib/reconciler/claims/controller.js';
 import { Allocations } from '../../lib/reconciler/claims/allocations.js';
+import { TakeoverGuard } from '../../lib/reconciler/claims/takeover.js';
 import { startAllocationServer } from '../../lib/reconciler/claims/endpoint.js';
 import { Authorizer } from '../../lib/reconciler/runtime/auth.js';
 import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
@@ -82,7 +83,11 @@ beforeAll(async () => {
     return { ...o, status: { allowed: o.spec.user === 'alice' && ['create', 'delete'].includes(o.spec.resourceAttributes.verb) } };
   };
   const kube = api.kube as unknown as Kube;
-  const allocations = new Allocations({ claims: ctl, kube, canWrite: () => leader, log: () => undefined, observe: () => undefined, cluster: 'unit' });
+  // Leading long enough: the takeover guard (test/unit/allocation-takeover.test.ts) is open.
+  let t = 0;
+  const takeover = new TakeoverGuard({ now: () => t, sleep: async (ms) => void (t += ms), listStamped: async () => [], log: () => undefined });
+  takeover.begin(5_000);
+  const allocations = new Allocations({ claims: ctl, kube, canWrite: () => leader, takeover, log: () => undefined, observe: () => undefined, cluster: 'unit' });
   server = await startAllocationServer({ port: 0, cert, key, allocations, auth: new Authorizer(kube), log: () => undefined });
   url = `https://localhost:${(server.address() as { port: number }).port}`;
 });

@@ -1,8 +1,13 @@
 // An in-memory API server (optimistic concurrency, merge patches, preconditioned deletes)
 // and caches the test fills, for the claim controller's and the allocation endpoint's unit
 // tests (issue 20).
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { WorldPool } from '../../lib/api/schema.js';
 import { templateHash } from '../../lib/reconciler/shared/poolTemplate.js';
+import { ClaimController } from '../../lib/reconciler/claims/controller.js';
+import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
+import type { Kube } from '../../lib/reconciler/runtime/kube.js';
+import type { Informer } from '../../lib/reconciler/runtime/informer.js';
 
 export type Obj = { apiVersion?: string; kind?: string; metadata: Record<string, any>; spec?: any; status?: any };
 export const NS = 'ns';
@@ -94,3 +99,32 @@ export const claimObj = (name: string, status?: Record<string, unknown>): Obj =>
   ...(status ? { status } : {}),
 });
 
+
+/**
+ * A claim controller (leading) over `api`, with pool `p` and a world cache that the API's
+ * changes reach like an informer's, while `watch.on` (a test turns it off to hold events back).
+ */
+export function leadingClaimController(api: FakeApi, worldNames: readonly string[]) {
+  const worlds = new FakeCache();
+  const pools = new FakeCache();
+  pools.items = [clone(pool) as Obj];
+  const ctl = new ClaimController({
+    kube: api.kube as unknown as Kube,
+    worlds: worlds as unknown as Informer<KubernetesObject>,
+    claims: new FakeCache() as unknown as Informer<KubernetesObject>,
+    pools: pools as unknown as Informer<KubernetesObject>,
+    metrics: new ReconcilerMetrics(),
+    log: () => undefined,
+    canWrite: () => true,
+    onPending: () => undefined,
+  });
+  const watch = { on: true };
+  api.onChange = (type, o) => {
+    if (!watch.on || o.kind !== 'WorldInstance') return;
+    worlds.items = worlds.items.filter((w) => w.metadata.name !== o.metadata.name);
+    if (type === 'update') worlds.items.push(o);
+    ctl.onWorld(o as KubernetesObject, type);
+  };
+  for (const n of worldNames) api.put(worldObj(n));
+  return { ctl, watch };
+}

@@ -610,7 +610,7 @@ describe('availability and least privilege (issue 8, item 5)', () => {
     ]);
   });
 
-  test('the allocation endpoint (issue 20): the anvil-allocator Service on 8443, the TLS Secret optional, RBAC to review tokens and access and nothing more', () => {
+  test('the allocation endpoint (issue 20): the anvil-allocator Service on 8443, the TLS Secret optional (else self-signed), RBAC to review tokens and access, its own Secret, and nothing more', () => {
     const rc = reconcilerChart();
     const svc = one(rc, 'Service', 'anvil-allocator');
     expect(svc.spec.ports).toEqual([{ name: 'allocation', port: 8443, targetPort: 'allocation' }]);
@@ -622,6 +622,16 @@ describe('availability and least privilege (issue 8, item 5)', () => {
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
       { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
     ]);
+    // Without the Secret, a self-signed certificate: its one Secret read by name (create cannot be named), in anvil-system only;
+    // its CA's ConfigMap readable (get, by name) by any authenticated user.
+    expect(one(rc, 'Role', 'anvil-reconciler-allocator-cert').rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['anvil-allocator-selfsigned'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ]);
+    expect(one(rc, 'RoleBinding', 'anvil-reconciler-allocator-cert').subjects).toEqual([{ kind: 'ServiceAccount', name: 'anvil-reconciler', namespace: 'anvil-system' }]);
+    expect(one(rc, 'Role', 'anvil-allocator-ca-reader').rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['anvil-allocator-ca'], verbs: ['get'] }]);
+    expect(one(rc, 'RoleBinding', 'anvil-allocator-ca-reader').subjects).toEqual([{ kind: 'Group', name: 'system:authenticated', apiGroup: 'rbac.authorization.k8s.io' }]);
+    expect(rules.some((r: any) => r.resources.includes('secrets'))).toBe(false);
   });
 
   test("synth labels its worlds' namespaces (not anvil-system) as hosting worlds, and marks the global services it owns", () => {

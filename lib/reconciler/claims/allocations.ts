@@ -20,10 +20,11 @@ import { candidatePools, type ClaimView } from './plan.js';
 import type { ClaimController } from './controller.js';
 import { objectEvent } from '../runtime/events.js';
 import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../runtime/kube.js';
+import { COMMIT_SERVER_TIMEOUT_S, type TakeoverGuard } from './takeover.js';
 
 export type { AllocationRequest, AllocationReply };
 
-export type AllocationError = { status: 400 | 404 | 429 | 503 | 504; reason: 'Invalid' | 'PoolNotFound' | 'PoolExhausted' | 'NotLeader' | 'Timeout'; message: string };
+export type AllocationError = { status: 400 | 404 | 429 | 503 | 504; reason: 'Invalid' | 'PoolNotFound' | 'PoolExhausted' | 'NotLeader' | 'TakingOver' | 'Timeout'; message: string };
 
 export type AllocationOutcome = { ok: true; reply: AllocationReply } | ({ ok: false } & AllocationError);
 
@@ -47,6 +48,8 @@ export interface AllocationsOptions {
   claims: ClaimController;
   kube: Kube;
   canWrite: () => boolean;
+  /** New request ids wait for it after a takeover (takeover.ts). */
+  takeover: TakeoverGuard;
   cluster?: string;
   log: (msg: string) => void;
   observe: (seconds: number) => void;
@@ -60,25 +63,43 @@ export class Allocations {
 
   async allocate(namespace: string, req: AllocationRequest, who = 'unknown'): Promise<AllocationOutcome> {
     if (!this.o.canWrite()) return { ok: false, status: 503, reason: 'NotLeader', message: 'this replica is a standby: retry (the Service reaches the leader)' };
-    const known = this.existing(namespace, req);
+    const known = await this.existing(namespace, req);
     if (known) return known;
     const key = `${namespace}/${req.requestId}`;
     const running = this.inFlight.get(key);
     if (running) return running;
-    const p = this.run(namespace, req, who).finally(() => this.inFlight.delete(key));
+    const p = this.admitted(namespace, req, who).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, p);
     return p;
   }
 
-  /** The world this request id was given, as the informer shows it. */
-  private existing(namespace: string, req: AllocationRequest): AllocationOutcome | undefined {
-    const name = this.o.claims.allocator.worldOfRequest(namespace, req.requestId);
-    const w = name ? (this.o.claims.currentWorld(namespace, name) as (KubernetesObject & { status?: { endpoints?: Endpoint[] } }) | undefined) : undefined;
-    if (!w || w.metadata?.annotations?.[ANNOTATION_ALLOCATION] !== req.requestId) return undefined;
-    return { ok: true, reply: this.reply(namespace, req, w) };
+  /** A request id this replica does not know: allocated once the takeover guard says every earlier stamp is known. */
+  private async admitted(namespace: string, req: AllocationRequest, who: string): Promise<AllocationOutcome> {
+    if (!(await this.o.takeover.open(Math.max(req.timeoutSeconds ?? 0, 10) * 1000))) {
+      return { ok: false, status: 503, reason: 'TakingOver', message: `this replica has just become the leader and is still reading which worlds the previous one allocated: retry with the same requestId ${req.requestId}` };
+    }
+    return (await this.existing(namespace, req)) ?? this.run(namespace, req, who);
   }
 
-  private reply(namespace: string, req: AllocationRequest, w: KubernetesObject & { status?: { endpoints?: Endpoint[] } }): AllocationReply {
+  /** The world this request id was given, when there is one. */
+  private async existing(namespace: string, req: AllocationRequest): Promise<AllocationOutcome | undefined> {
+    const w = await this.stampedWorld(namespace, req.requestId);
+    return w && { ok: true, reply: this.reply(namespace, req, w) };
+  }
+
+  /**
+   * The world stamped for a request id: the informer's index (or the takeover's list) names
+   * it; the cache shows the stamp, or else the server does (the list found a stamp the
+   * watch has not delivered yet).
+   */
+  private async stampedWorld(namespace: string, requestId: string): Promise<StampedObject | undefined> {
+    const name = this.o.claims.allocator.worldOfRequest(namespace, requestId) ?? this.o.takeover.learnedWorld(namespace, requestId);
+    if (!name) return undefined;
+    const stamped = (w: KubernetesObject | undefined) => (w?.metadata?.annotations?.[ANNOTATION_ALLOCATION] === requestId ? (w as StampedObject) : undefined);
+    return stamped(this.o.claims.currentWorld(namespace, name)) ?? stamped(await this.o.kube.read<KubernetesObject>(API_VERSION, 'WorldInstance', name, namespace));
+  }
+
+  private reply(namespace: string, req: AllocationRequest, w: StampedObject): AllocationReply {
     return {
       requestId: req.requestId,
       namespace,
@@ -138,7 +159,8 @@ export class Allocations {
       },
     } as KubernetesObject;
     try {
-      const written = await this.o.claims.inSlot(() => this.o.kube.mergePatch(patch));
+      // The server's own timeout bounds when a commit can still land (takeover.ts: the takeover bound).
+      const written = await this.o.claims.inSlot(() => this.o.kube.mergePatch(patch, undefined, { timeoutSeconds: COMMIT_SERVER_TIMEOUT_S }));
       this.o.claims.recordWorld(world.uid, world.resourceVersion, written);
       return written;
     } catch (e) {
@@ -159,9 +181,11 @@ export class Allocations {
   /** Releases the world of a request id: deletes it (its pool refills). No world when the id has none. */
   async release(namespace: string, requestId: string): Promise<{ world?: string } | 'NotLeader'> {
     if (!this.o.canWrite()) return 'NotLeader';
-    const name = this.o.claims.allocator.worldOfRequest(namespace, requestId);
-    const w = name ? this.o.claims.currentWorld(namespace, name) : undefined;
-    if (!w || w.metadata?.annotations?.[ANNOTATION_ALLOCATION] !== requestId) return {};
+    let w = await this.stampedWorld(namespace, requestId);
+    // Unknown right after a takeover: the previous leader's last commit may still be landing (takeover.ts).
+    if (!w && !(await this.o.takeover.open(10_000))) return 'NotLeader';
+    w ??= await this.stampedWorld(namespace, requestId);
+    if (!w) return {};
     const ref = { apiVersion: API_VERSION, kind: 'WorldInstance', metadata: { name: w.metadata!.name!, namespace, uid: w.metadata!.uid!, resourceVersion: w.metadata!.resourceVersion! } };
     await this.o.claims.inSlot(() => this.o.kube.deleteExactly(ref));
     return { world: w.metadata!.name! };
@@ -172,6 +196,8 @@ export class Allocations {
     await this.o.kube.create(objectEvent(ref, 'Allocated', message, 'Normal')).catch((e: unknown) => this.o.log(`world ${namespace}/${ref.metadata.name}: could not record event: ${errorMessage(e)}`));
   }
 }
+
+type StampedObject = KubernetesObject & { status?: { endpoints?: Endpoint[] } };
 
 /** The request as a claim, for the planner's pool choice. */
 function asClaim(req: AllocationRequest): ClaimView {

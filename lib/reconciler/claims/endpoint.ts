@@ -9,7 +9,8 @@
  * (release: "may delete worldclaims"), asked of the API server (SubjectAccessReview, 403
  * Forbidden). The reply is the world and its endpoints (200), or `{"reason","message"}`:
  * 400 Invalid, 404 PoolNotFound, 429 PoolExhausted, 503 NotLeader (a standby: retry),
- * 504 Timeout. The logic is allocations.ts; this is only HTTP.
+ * 503 TakingOver (a new leader in its takeover window, takeover.ts: retry), 504 Timeout.
+ * The logic is allocations.ts; this is only HTTP.
  */
 import * as https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -256,11 +256,12 @@ export class Kube {
    * `metadata.resourceVersion` in the patch, the API server applies it only to that version
    * (409 otherwise): the optimistic concurrency that claim binding relies on.
    */
-  async mergePatch<T extends KubernetesObject>(patch: T, subresource?: string): Promise<T> {
+  async mergePatch<T extends KubernetesObject>(patch: T, subresource?: string, opts: { timeoutSeconds?: number } = {}): Promise<T> {
     return this.write(subresource ? `merge-patch-${subresource}` : 'merge-patch', () =>
       this.objects.send(patch, 'patch', {
         contentType: PatchStrategy.MergePatch,
-        query: { fieldManager: FIELD_MANAGER },
+        // `timeout`: the API server gives the request up that long after it arrives (its context is cancelled).
+        query: { fieldManager: FIELD_MANAGER, ...(opts.timeoutSeconds !== undefined ? { timeout: `${opts.timeoutSeconds}s` } : {}) },
         ...(subresource ? { subresource } : {}),
       }),
     );

@@ -70,6 +70,14 @@ export class LeaderElector {
     return this.leading && performance.now() < this.deadline;
   }
 
+  /**
+   * How long before a standby may take over the lease this replica's writes stop: LD − RD.
+   * Every write of a leader was sent at least this long before its successor leads.
+   */
+  get fenceMarginMs(): number {
+    return this.o.leaseDurationSeconds * 1000 - this.o.renewDeadlineMs;
+  }
+
   /** The monotonic time (performance.now()) from which this replica must not write: pass to Kube.fence. */
   readonly writeDeadline = (): number => (this.leading ? this.deadline : -Infinity);
 

@@ -12,7 +12,7 @@ import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import type { Kube } from '../../lib/reconciler/runtime/kube.js';
 import { writeStatus, type StatusContext } from '../../lib/reconciler/worlds/reconcile.js';
 import { worldRevision } from '../../lib/reconciler/worlds/revision.js';
-import { PROGRESS_WINDOW_MS, StatusMemory } from '../../lib/reconciler/worlds/statusMemory.js';
+import { ECHO_WAIT_MS, PROGRESS_WINDOW_MS, StatusMemory } from '../../lib/reconciler/worlds/statusMemory.js';
 import type { Resolution, WorkloadState } from '../../lib/reconciler/worlds/status.js';
 import { ANNOTATION_REVISION } from '../../lib/render/labels.js';
 
@@ -183,6 +183,18 @@ describe('one world, created -> Running: the writes it costs', () => {
       ['Running', 2],
     ]);
   });
+});
+
+test('the memory holds only the worlds written in the last ECHO_WAIT_MS', () => {
+  let now = 0;
+  const memory = new StatusMemory(() => now);
+  for (let i = 0; i < 100; i++) memory.wrote(`ns/w${i}`, '1', '2');
+  expect(memory.size).toBe(100);
+  now = ECHO_WAIT_MS;
+  memory.wrote('ns/late', '1', '2');
+  expect(memory.size).toBe(1);
+  memory.forget('ns/late');
+  expect(memory.size).toBe(0);
 });
 
 describe("a new world's revision: recorded by its status, not a PATCH", () => {

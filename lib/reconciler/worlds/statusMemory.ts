@@ -12,8 +12,8 @@
  *   statuses and reasons) are written at most once per PROGRESS_WINDOW_MS; a phase or condition
  *   transition (Running, a failure) is written at once.
  *
- * Kept small on purpose (two short strings and a number per world) and bounded by the worlds
- * that exist: a world that is gone is forgotten.
+ * Kept small on purpose (a resourceVersion and a time per world), and only for the worlds
+ * written in the last ECHO_WAIT_MS: older entries, and a world that is gone, are forgotten.
  */
 import type { WorldInstanceStatus } from '../../api/schema.js';
 
@@ -65,11 +65,14 @@ export class StatusMemory {
   /** A status write computed from `basedOn` was answered with `wrote`. */
   wrote(key: string, basedOn: string | undefined, wrote: string | undefined): void {
     // Without both (or when the server changed nothing) there is no echo to wait for.
-    if (!basedOn || !wrote || basedOn === wrote) {
-      this.written.delete(key);
-      return;
+    this.written.delete(key);
+    const now = this.clock();
+    if (basedOn && wrote && basedOn !== wrote) this.written.set(key, { basedOn, at: now });
+    // Oldest first (insertion order): what no decision reads any more is let go.
+    for (const [k, w] of this.written) {
+      if (now - w.at < ECHO_WAIT_MS) break;
+      this.written.delete(k);
     }
-    this.written.set(key, { basedOn, at: this.clock() });
   }
 
   forget(key: string): void {

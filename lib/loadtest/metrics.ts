@@ -59,12 +59,13 @@ export function sumOf(samples: readonly Sample[], name: string, match: Record<st
 /** Whether any sample named `name` exists (a counter never incremented may be absent). */
 export const has = (samples: readonly Sample[], name: string): boolean => samples.some((s) => s.name === name);
 
-/** Sums of `name` by the value of one label: `{get: 10, patch: 4}`. */
-export function byLabel(samples: readonly Sample[], name: string, label: string): Record<string, number> {
+/** Sums of `name` by the value of one label: `{get: 10, patch: 4}`; of several, joined by a space: `{'create Event': 100}`. */
+export function byLabel(samples: readonly Sample[], name: string, label: string | readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
+  const labels = typeof label === 'string' ? [label] : label;
   for (const s of samples) {
     if (s.name !== name) continue;
-    const key = s.labels[label] ?? '';
+    const key = labels.map((l) => s.labels[l] ?? '').join(' ');
     out[key] = (out[key] ?? 0) + s.value;
   }
   return out;

@@ -30,6 +30,7 @@ export function formatReport(r: LoadTestResult): string {
     lines.push(`  reconcile errors    ${m.reconcileErrors ?? 'n/a (anvil_reconcile_total not exported)'}`);
     const codes = m.apiRequestsByCode ? `; by code ${Object.entries(m.apiRequestsByCode).filter(([, n]) => n).map(([c, n]) => `${c} ${n}`).join(', ')}` : '';
     lines.push(`  API requests/world  ${m.apiRequestsPerWorld ?? 'n/a (anvil_api_requests_total not exported)'}${verbs}${codes}`);
+    if (m.apiWritesByKind) lines.push(`  writes by kind      ${Object.entries(m.apiWritesByKind).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(', ')}`);
     lines.push(`  reconciler CPU      ${m.cpuSeconds !== null ? `${s(m.cpuSeconds)} (${m.cpuSecondsPerWorld} s/world)` : 'n/a'}${m.lastApplySeconds !== null ? `; last apply ${s(m.lastApplySeconds)} after the first create` : ''}`);
     lines.push(`  reconciler memory   ${m.peakMemoryBytes !== null ? `${mib(m.peakMemoryBytes)} peak RSS` : 'n/a'}${m.peakQueueDepth !== null ? `; peak queue depth ${m.peakQueueDepth}` : ''}`);
     if (m.error) lines.push(`  warning: ${m.error}`);

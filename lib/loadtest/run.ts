@@ -85,6 +85,8 @@ export interface ReconcilerFigures {
   apiRequests: number | null;
   apiRequestsByVerb: Record<string, number> | null;
   apiRequestsByCode: Record<string, number> | null;
+  /** Writes by verb and kind (`create Event`, `apply-status WorldInstance`); absent from runs before the reconciler counted them. */
+  apiWritesByKind?: Record<string, number>;
   apiRequestsPerWorld: number | null;
   /** process_cpu_seconds_total over the run, and per world. */
   cpuSeconds: number | null;
@@ -359,6 +361,7 @@ async function reconcilerFigures(opts: LoadTestOptions, before: Sample[] | undef
       r.apiRequestsByVerb = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'verb'), byLabel(after, 'anvil_api_requests_total', 'verb'));
       r.apiRequestsByCode = deltaByKey(byLabel(before, 'anvil_api_requests_total', 'code'), byLabel(after, 'anvil_api_requests_total', 'code'));
       r.apiRequests = Object.values(r.apiRequestsByVerb).reduce((a, b) => a + b, 0);
+      if (has(after, 'anvil_api_writes_total')) r.apiWritesByKind = deltaByKey(byLabel(before, 'anvil_api_writes_total', ['verb', 'kind']), byLabel(after, 'anvil_api_writes_total', ['verb', 'kind']));
       r.apiRequestsPerWorld = perWorld(r.apiRequests, 2);
     }
     if (has(after, 'process_cpu_seconds_total')) {

@@ -12,6 +12,7 @@ import { RECONCILER_NAME } from '../render/platform.js';
 import { APPLY_PARALLELISM, Applier, OPTIONAL_KINDS, OWNED_KINDS } from './worlds/apply.js';
 import { DefinitionsCache } from './shared/definitions.js';
 import { EventRecorder } from './runtime/events.js';
+import { StatusMemory } from './worlds/statusMemory.js';
 import { Informer, type InformerEvent, type InformerOptions } from './runtime/informer.js';
 import { Kube, METADATA_LIST_ACCEPT, errorMessage, loadKubeConfig } from './runtime/kube.js';
 import { LeaderElector } from './runtime/leader.js';
@@ -305,6 +306,7 @@ function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: 
     definitions,
     applier: new Applier(kube, owned, foreign, verified),
     events: new EventRecorder(kube),
+    statuses: new StatusMemory(),
     revisions,
     log,
   };

@@ -42,6 +42,8 @@ function anvil(args: string[]): Promise<{ code: number | null; stdout: string; s
 
 const world = (name: string) => getJson(['worldinstances', name, '-n', NS]);
 const gameOf = (g: string) => getJson(['gamedefinition', g]);
+/** The revision a world is assigned: the annotation a rollout set, else the one its status records (shared/assignedRevision.ts). */
+const assigned = (w: any): string | undefined => w.metadata.annotations?.['anvil.dev/revision'] ?? w.status?.revision;
 const condition = (o: any, type: string) => o?.status?.conditions?.find((c: any) => c.type === type);
 const worldsOf = async (game: string) => (await listJson('worldinstances', NS)).filter((w) => w.spec.gameRef.name === game);
 const physicsImage = async (w: string, p: string) =>
@@ -92,7 +94,9 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
   expect(cr.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'GameDefinition', name: 'ra-game' })]);
   expect(cr.data.modules.map((m: any) => `${m.name}@${m.spec.version}`)).toEqual(['ra-bus@1.0.0', 'ra-gateway@1.0.0', 'ra-move@1.0.0', 'ra-physics@1.0.0']);
   const w0 = await world('ra-w0');
-  expect(w0.metadata.annotations['anvil.dev/revision']).toBe(rev1);
+  // A new world's revision is recorded by its first status write, not a PATCH of the annotation (issue 19).
+  expect(w0.status.revision).toBe(rev1);
+  expect(assigned(w0)).toBe(rev1);
   expect(w0.status.moduleVersions).toContainEqual({ name: 'ra-physics', version: '1.0.0', image: 'example/physics:1.0.0' });
   const table = await kubectlOk(['get', 'world', '-n', NS, 'ra-w0']);
   expect(table.split('\n')[0]).toMatch(/CURRENT/);
@@ -107,7 +111,7 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
   const resyncs = async () => (await rec.metrics()).get('anvil_resyncs_completed_total') ?? 0;
   const r0 = await resyncs();
   await eventually('two full resyncs', async () => (await resyncs()) >= r0 + 2);
-  expect((await worldsOf('ra-game')).map((w) => w.metadata.annotations['anvil.dev/revision'])).toEqual(names.map(() => rev1));
+  expect((await worldsOf('ra-game')).map(assigned)).toEqual(names.map(() => rev1));
   expect(watched.maxDown).toBe(0);
 
   expect((await anvil(['rollout', 'resume', 'ra-game'])).code).toBe(0);
@@ -173,7 +177,7 @@ spec: {poolRef: {name: rb-pool}}
       : undefined;
   }, 240_000);
   const kept = await world(claimed);
-  expect(kept.metadata.annotations['anvil.dev/revision']).toBe(rev1);
+  expect(assigned(kept)).toBe(rev1);
   expect(kept.status).toMatchObject({ revision: rev1, upToDate: false, phase: 'Running' });
   expect(await physicsImage(claimed, 'rb')).toBe('example/physics:1.0.0');
   // Never disturbed: the claimed world stayed Running all along.

@@ -62,6 +62,18 @@ describe('anvil_api_requests_total{verb, code}', () => {
     expect(byVerb).toEqual({ get: 2, apply: 1, create: 1, list: 1 });
   });
 
+  test('anvil_api_writes_total counts the writes by verb and kind (reads are not writes)', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: url, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const metrics = new ReconcilerMetrics();
+    const kube = new Kube(kc, metrics, { maxSockets: 4 });
+    await kube.read('v1', 'ConfigMap', 'present', 'n');
+    await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'new', namespace: 'n' } });
+    await expect(kube.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'taken', namespace: 'n' } })).rejects.toMatchObject({ code: 409 });
+    const writes = byLabel(parseMetrics(await metrics.registry.metrics()), 'anvil_api_writes_total', ['verb', 'kind']);
+    expect(writes).toEqual({ 'create ConfigMap': 1, 'apply ConfigMap': 1 });
+  });
+
   test('a request that got no response counts with code 0', async () => {
     const closed = http.createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

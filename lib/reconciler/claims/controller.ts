@@ -14,7 +14,7 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type GameDefinition, type WorldClaim, type WorldClaimStatus, type WorldPool } from '../../api/schema.js';
-import { ANNOTATION_ALLOCATION, ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, ANNOTATION_REVISION, LABEL_CLAIM, LABEL_POOL } from '../../render/labels.js';
+import { ANNOTATION_ALLOCATION, ANNOTATION_CLAIM_UID, ANNOTATION_POOL_TEMPLATE, LABEL_CLAIM, LABEL_POOL } from '../../render/labels.js';
 import { Allocator } from './allocator.js';
 import {
   alreadyWaiting,
@@ -39,6 +39,7 @@ import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../
 import type { ReconcilerMetrics } from '../runtime/metrics.js';
 import { WriteOverlay } from '../runtime/overlay.js';
 import { poolSpec, templateHash } from '../shared/poolTemplate.js';
+import { assignedRevision } from '../shared/assignedRevision.js';
 import { WorkQueue, runWorkers } from '../runtime/queue.js';
 import { timestamp } from '../runtime/time.js';
 
@@ -272,7 +273,7 @@ export class ClaimController {
       ...(claimOwner && claimOwner.uid === claimUid ? { ownedByClaim: true } : {}),
       ...(this.isReserved(w.metadata?.uid ?? '') ? { busy: true } : {}),
       ready: running && !!pool && w.metadata?.annotations?.[ANNOTATION_POOL_TEMPLATE] === hashes.get(pool),
-      ...(w.metadata?.annotations?.[ANNOTATION_REVISION] ? { revision: w.metadata.annotations[ANNOTATION_REVISION] } : {}),
+      ...(assignedRevision(w) ? { revision: assignedRevision(w) } : {}),
       ...(w.status?.revision ? { renderedRevision: w.status.revision } : {}),
       endpoints: w.status?.endpoints ?? [],
     };

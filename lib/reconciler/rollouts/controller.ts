@@ -17,6 +17,7 @@ import type { Informer } from '../runtime/informer.js';
 import { errorMessage, isConflict, isNotFound, type Kube } from '../runtime/kube.js';
 import { maxUnavailableProblem, planRollout, rolloutPolicy, type RolloutDecision, type RolloutWorld } from './plan.js';
 import type { Revisions } from '../shared/revisions.js';
+import { assignedRevision } from '../shared/assignedRevision.js';
 import { DEFAULT_REVISION_HISTORY_LIMIT } from '../shared/revisionHistory.js';
 import { gateState, release, staticDeployments } from '../shared/staticGate.js';
 import { timestamp } from '../runtime/time.js';
@@ -65,7 +66,7 @@ export function rolloutWorld(w: WorldInstance): RolloutWorld {
     group: pool ? `${ns}/${pool}` : '',
     static: w.metadata.labels?.[LABEL_STATIC] === 'true',
     claimed: Boolean(w.metadata.labels?.[LABEL_CLAIM]),
-    ...(w.metadata.annotations?.[ANNOTATION_REVISION] ? { revision: w.metadata.annotations[ANNOTATION_REVISION] } : {}),
+    ...(assignedRevision(w) ? { revision: assignedRevision(w) } : {}),
     ...(w.status?.revision ? { renderedRevision: w.status.revision } : {}),
     running: w.status?.phase === 'Running',
   };

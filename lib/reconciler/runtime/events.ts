@@ -1,7 +1,8 @@
 /**
- * Warning Events about a world's failures, aggregated like client-go's EventCorrelator:
- * the same failure (world, reason, message) is one Event whose `count` and
- * `lastTimestamp` grow with every repeat, not one Event per retry. The Event's name is
+ * Events about a world (its failures, and the phases an operator needs: Running, Degraded,
+ * Failed), aggregated like client-go's EventCorrelator: the same Event (world, type, reason,
+ * message) is one Event whose `count` and `lastTimestamp` grow with every repeat (a PATCH),
+ * not one Event per retry or per return to the same phase. The Event's name is
  * derived from what it is about, so a restarted reconciler (or the other replica) finds
  * and continues it instead of starting a new one.
  */
@@ -10,6 +11,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import type { WorldInstance } from '../../api/schema.js';
 import { isConflict, isNotFound, type Kube } from './kube.js';
 import { timestamp } from './time.js';
+
+export type EventType = 'Normal' | 'Warning';
 
 interface Seen {
   namespace: string;
@@ -29,16 +32,21 @@ export class EventRecorder {
   constructor(private readonly kube: Kube) {}
 
   /** Records (or counts once more) a Warning about `world`. Throws what the API server said. */
-  async warn(world: WorldInstance, reason: string, message: string, now = new Date()): Promise<void> {
+  warn(world: WorldInstance, reason: string, message: string, now = new Date()): Promise<void> {
+    return this.record(world, 'Warning', reason, message, now);
+  }
+
+  /** Records (or counts once more) an Event about `world`. Throws what the API server said. */
+  async record(world: WorldInstance, type: EventType, reason: string, message: string, now = new Date()): Promise<void> {
     const namespace = world.metadata.namespace ?? 'default';
-    const name = eventName(world, 'Warning', reason, message);
+    const name = eventName(world, type, reason, message);
     const key = `${namespace}/${name}`;
     const known = this.seen.get(key);
     if (known) {
       if (await this.bump(known, known.count + 1, now)) return;
     } else {
       try {
-        await this.kube.create(this.event(world, namespace, name, reason, message, now) as KubernetesObject);
+        await this.kube.create(this.event(world, namespace, name, type, reason, message, now) as KubernetesObject);
         this.remember(key, { namespace, name, count: 1 });
         return;
       } catch (e) {
@@ -50,7 +58,7 @@ export class EventRecorder {
     }
     // The Event expired meanwhile (events have a TTL): start a new one.
     this.seen.delete(key);
-    await this.kube.create(this.event(world, namespace, name, reason, message, now) as KubernetesObject);
+    await this.kube.create(this.event(world, namespace, name, type, reason, message, now) as KubernetesObject);
     this.remember(key, { namespace, name, count: 1 });
   }
 
@@ -72,7 +80,7 @@ export class EventRecorder {
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.keys().next().value as string);
   }
 
-  private event(world: WorldInstance, namespace: string, name: string, reason: string, message: string, now: Date) {
+  private event(world: WorldInstance, namespace: string, name: string, type: EventType, reason: string, message: string, now: Date) {
     const at = timestamp(now);
     return {
       apiVersion: 'v1',
@@ -87,7 +95,7 @@ export class EventRecorder {
       },
       reason,
       message: message.slice(0, 1024),
-      type: 'Warning',
+      type,
       source: { component: 'anvil-reconciler' },
       firstTimestamp: at,
       lastTimestamp: at,

@@ -199,11 +199,13 @@ export class Kube {
    * leader's last renewal + renew deadline, on this process's monotonic clock) has passed,
    * checked here and again just before the request is sent; else sent and counted.
    */
-  private write<T>(verb: string, request: () => Promise<T>): Promise<T> {
+  private write<T>(verb: string, obj: KubernetesObject, request: () => Promise<T>): Promise<T> {
     if (this.fenced()) {
       this.metrics.writesFenced.inc();
       return Promise.reject(new WriteFencedError(verb));
     }
+    // By kind too: what a world costs beyond its objects (status, Events) is told apart from them.
+    this.metrics.apiWrites.inc({ verb, kind: obj.kind ?? '' });
     return this.track(verb, request, true).catch((e: unknown) => {
       if (e instanceof WriteFencedError) this.metrics.writesFenced.inc();
       throw e;
@@ -212,16 +214,16 @@ export class Kube {
 
   /** Server-side apply with the reconciler's field manager, taking over conflicting fields. */
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
-    return this.write('apply', () => this.objects.apply(obj, FIELD_MANAGER));
+    return this.write('apply', obj, () => this.objects.apply(obj, FIELD_MANAGER));
   }
 
   /** Server-side apply under another field manager of the reconciler's (the static worlds' rollout gate: shared/staticGate.ts). */
   async applyAs<T extends KubernetesObject>(obj: T, fieldManager: string): Promise<T> {
-    return this.write('apply', () => this.objects.apply(obj, fieldManager));
+    return this.write('apply', obj, () => this.objects.apply(obj, fieldManager));
   }
 
   async applyStatus<T extends KubernetesObject>(obj: T): Promise<T> {
-    return this.write('apply-status', () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
+    return this.write('apply-status', obj, () => this.objects.apply(obj, FIELD_MANAGER, 'status'));
   }
 
   /**
@@ -234,7 +236,7 @@ export class Kube {
     const { uid, resourceVersion } = obj.metadata ?? {};
     if (!uid || !resourceVersion) throw new Error(`delete ${obj.kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''} refused: it has no uid and resourceVersion to send as preconditions`);
     try {
-      await this.write('delete', () =>
+      await this.write('delete', obj, () =>
         this.objects.send(obj, 'delete', {
           contentType: 'application/json',
           query: {},
@@ -257,7 +259,7 @@ export class Kube {
    * (409 otherwise): the optimistic concurrency that claim binding relies on.
    */
   async mergePatch<T extends KubernetesObject>(patch: T, subresource?: string, opts: { timeoutSeconds?: number } = {}): Promise<T> {
-    return this.write(subresource ? `merge-patch-${subresource}` : 'merge-patch', () =>
+    return this.write(subresource ? `merge-patch-${subresource}` : 'merge-patch', patch, () =>
       this.objects.send(patch, 'patch', {
         contentType: PatchStrategy.MergePatch,
         // `timeout`: the API server gives the request up that long after it arrives (its context is cancelled).
@@ -291,7 +293,7 @@ export class Kube {
       { op: 'test', path: '/metadata/resourceVersion', value: live.metadata?.resourceVersion },
       { op: 'replace', path: `/metadata/managedFields/${i}/operation`, value: 'Apply' },
     ];
-    await this.write('json-patch', () => this.objects.send(obj, 'patch', { contentType: PatchStrategy.JsonPatch, query: { fieldManager: FIELD_MANAGER }, body: ops }));
+    await this.write('json-patch', obj, () => this.objects.send(obj, 'patch', { contentType: PatchStrategy.JsonPatch, query: { fieldManager: FIELD_MANAGER }, body: ops }));
   }
 
   /**
@@ -303,11 +305,11 @@ export class Kube {
   }
 
   async create<T extends KubernetesObject>(obj: T): Promise<T> {
-    return this.write('create', () => this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } }));
+    return this.write('create', obj, () => this.objects.send(obj, 'create', { contentType: 'application/json', query: { fieldManager: FIELD_MANAGER } }));
   }
 
   async replace<T extends KubernetesObject>(obj: T): Promise<T> {
-    return this.write('update', () => this.objects.replace(obj, undefined, undefined, FIELD_MANAGER));
+    return this.write('update', obj, () => this.objects.replace(obj, undefined, undefined, FIELD_MANAGER));
   }
 
   /**

@@ -51,6 +51,12 @@ export class ReconcilerMetrics {
     labelNames: ['verb', 'code'],
     registers: [this.registry],
   });
+  readonly apiWrites = new Counter({
+    name: 'anvil_api_writes_total',
+    help: 'Writes sent to the Kubernetes API server by verb and kind (Event, WorldInstance, Deployment, …), whatever their answer',
+    labelNames: ['verb', 'kind'],
+    registers: [this.registry],
+  });
   readonly resyncs = new Counter({
     name: 'anvil_resyncs_completed_total',
     help: 'Full passes (the first one, then every --resync-seconds) in which every key was reconciled once',

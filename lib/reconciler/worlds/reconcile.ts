@@ -17,6 +17,7 @@ import { withExternal, worldEndpoints, type LiveService } from '../../render/end
 import { ConflictError, objectKey, type Applier, type Owner, type SyncResult } from './apply.js';
 import { copyOf, type DefinitionsCache } from '../shared/definitions.js';
 import type { EventRecorder } from '../runtime/events.js';
+import type { StatusMemory } from './statusMemory.js';
 import type { Informer } from '../runtime/informer.js';
 import { namespaceTerminating } from '../runtime/namespaces.js';
 import { errorMessage, isNotFound, type Kube } from '../runtime/kube.js';
@@ -43,6 +44,8 @@ export interface ReconcileContext {
   namespaces?: Informer<KubernetesObject>;
   applier: Applier;
   events: EventRecorder;
+  /** What this reconciler last wrote to each world's status (one write per observable change). */
+  statuses: StatusMemory;
   revisions: Revisions;
   log: (msg: string) => void;
 }
@@ -50,6 +53,12 @@ export interface ReconcileContext {
 export interface ReconcileResult {
   requeueAfter?: number;
 }
+
+/** Look again after the sooner of these (ms), if any. */
+const after = (...ms: (number | undefined)[]): ReconcileResult => {
+  const soonest = Math.min(...ms.filter((m): m is number => m !== undefined));
+  return Number.isFinite(soonest) ? { requeueAfter: soonest } : {};
+};
 
 export const worldKey = (o: KubernetesObject): string => `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name}`;
 
@@ -103,34 +112,50 @@ function workloadState(
   };
 }
 
-async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: ReconcileContext, failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): Promise<void> {
+/**
+ * Writes the world's status when it changed (one write per observable change: see
+ * statusMemory.ts), with an Event for the phase changes an operator needs. Returns when to look
+ * again if a change was held back (ms), else undefined.
+ */
+export async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: StatusContext, failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): Promise<number | undefined> {
   const change = computeStatus(world, res, state, new Date(), failure, extra);
-  if (!change.changed) return;
+  if (!change.changed) return undefined;
+  const key = worldKey(world as KubernetesObject);
+  const decision = ctx.statuses.decide(key, world.metadata.resourceVersion, world.status, change.status);
+  if (!decision.write) return decision.retryAfterMs;
+  let answer: KubernetesObject;
   try {
-    await ctx.kube.applyStatus({
+    answer = await ctx.kube.applyStatus({
       apiVersion: world.apiVersion,
       kind: 'WorldInstance',
       metadata: { name: world.metadata.name, namespace: world.metadata.namespace },
       status: change.status,
     } as KubernetesObject);
   } catch (e) {
-    if (isNotFound(e)) return; // deleted meanwhile
+    if (isNotFound(e)) return undefined; // deleted meanwhile
     throw e;
   }
+  ctx.statuses.wrote(key, world.metadata.resourceVersion, answer?.metadata?.resourceVersion);
   if (change.firstRunning && world.metadata.creationTimestamp) {
     ctx.metrics.worldStartup.observe(Math.max(0, (Date.now() - Date.parse(world.metadata.creationTimestamp)) / 1000));
   }
   if (change.from !== change.to) {
     const ready = change.status.conditions?.find((c) => c.type === (change.to === 'Failed' && !failure ? 'Resolved' : 'Ready'));
-    ctx.log(`world ${worldKey(world as KubernetesObject)}: ${change.from ?? '(new)'} -> ${change.to}${ready ? `: ${ready.message}` : ''}`);
+    ctx.log(`world ${key}: ${change.from ?? '(new)'} -> ${change.to}${ready ? `: ${ready.message}` : ''}`);
     await recordEvent(world, ctx, change.from, change.to, ready?.message ?? change.to);
   }
+  return undefined;
 }
 
+/** What writing a world's status needs of the reconcile context. */
+export type StatusContext = Pick<ReconcileContext, 'kube' | 'metrics' | 'events' | 'statuses' | 'log'>;
+
 /** Events are best effort: a world must not fail to reconcile because an Event could not be written. */
-export async function recordEvent(world: WorldInstance, ctx: ReconcileContext, from: WorldPhase | undefined, to: WorldPhase, message: string): Promise<void> {
+export async function recordEvent(world: WorldInstance, ctx: Pick<ReconcileContext, 'events' | 'log'>, from: WorldPhase | undefined, to: WorldPhase, message: string): Promise<void> {
+  const event = phaseEvent(from, to, message);
+  if (!event) return;
   try {
-    await ctx.kube.create(phaseEvent(world, from, to, message) as KubernetesObject);
+    await ctx.events.record(world, event.type, event.reason, event.message);
   } catch (e) {
     ctx.log(`world ${worldKey(world as KubernetesObject)}: could not record event: ${errorMessage(e)}`);
   }
@@ -141,7 +166,10 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   const cached = ctx.worlds.get(name, namespace);
   // Gone: what it owned carries its ownerReference, and the garbage collector removes it;
   // the claims it keeps (whenWorldDeleted: Retain) carry none: they are labelled orphaned.
-  if (!cached) return ctx.applier.orphanWorldClaims(namespace, name).then(() => ({}));
+  if (!cached) {
+    ctx.statuses.forget(key);
+    return ctx.applier.orphanWorldClaims(namespace, name).then(() => ({}));
+  }
   // Its namespace is being deleted, and the world with it: nothing may be created there now.
   if (namespaceTerminating(ctx.namespaces, namespace)) return {};
   const world = copyOf<WorldInstance>(cached, 'WorldInstance');
@@ -151,14 +179,12 @@ export async function reconcileWorld(key: string, ctx: ReconcileContext): Promis
   // A world in a region synth did not declare would run on any node: refused, as synth refuses it.
   const problems = [...validateObject(world, objectRef(world)), ...checkRegions([world], ctx.settings.regions)];
   if (hasErrors(problems)) {
-    await writeStatus(world, { ok: false, reason: 'Invalid', message: problems.map(formatDiagnostic).join('; ') }, none, ctx);
-    return {};
+    return after(await writeStatus(world, { ok: false, reason: 'Invalid', message: problems.map(formatDiagnostic).join('; ') }, none, ctx));
   }
   const planned = await planWorld(world, ctx);
   if (world.metadata.deletionTimestamp || !planned.res.ok) {
     // Failed: what was deployed stays as it was until the plan resolves again.
-    await writeStatus(world, planned.res, none, ctx, undefined, planned.revStatus);
-    return {};
+    return after(await writeStatus(world, planned.res, none, ctx, undefined, planned.revStatus));
   }
   // Static and dynamic worlds alike: what the live exposed Services say (node ports, LB addresses).
   const endpoints = withExternal(worldEndpoints(planned.plan), (n, ns) => ctx.services.get(n, ns) as LiveService | undefined);
@@ -214,15 +240,16 @@ async function reportStatic(world: WorldInstance, p: PlannedWorld, endpoints: En
     held.length || !rolled
       ? { ...p.revStatus, ...(prev?.revision ? { revision: prev.revision } : {}), ...(prev?.moduleVersions ? { moduleVersions: prev.moduleVersions } : {}), upToDate: false, ...(held.length ? { heldModules: held.length } : {}) }
       : p.revStatus;
-  await writeStatus(world, p.res, state, ctx, undefined, extra);
+  const heldBack = await writeStatus(world, p.res, state, ctx, undefined, extra);
   // A Deployment changed since the cache saw it: look again soon, from the fresher cache.
-  return (await arm(live, ctx.kube)) ? {} : { requeueAfter: 1000 };
+  return after(heldBack, (await arm(live, ctx.kube)) ? undefined : 1000);
 }
 
 /** A world the reconciler renders: record its revision, apply its objects, report. */
 async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, endpoints: Endpoint[], ctx: ReconcileContext): Promise<ReconcileResult> {
   const { rev, res } = p;
   let { revStatus } = p;
+  // A new world's revision is recorded by its status write (status.revision), not a PATCH of its own.
   if (rev.record && rev.entry) await recordRevision(world, rev.entry.name, ctx.kube);
   const uid = world.metadata.uid;
   if (!uid) throw new Error(`world ${key} has no uid`);
@@ -252,11 +279,12 @@ async function applyWorld(key: string, world: WorldInstance, p: PlannedWorld, en
     ctx.log(`world ${key}: applied ${applied}, deleted ${deleted}`);
   }
   const state = { ...workloadState(objects, ctx, 'reconciler', written), endpoints };
+  let held: number | undefined;
   if (drift.length > 0) {
     const message = `not repaired (never deleted to repair drift): ${drift.map((d) => `${d.object} field ${d.field}: ${d.message}`).join('; ')}`;
     await reportFailure(world, res, state, ctx, { reason: 'Drift', message }, revStatus);
-  } else await writeStatus(world, res, state, ctx, undefined, revStatus);
-  return result.waiting ? { requeueAfter: 2000 } : {};
+  } else held = await writeStatus(world, res, state, ctx, undefined, revStatus);
+  return after(held, result.waiting ? 2000 : undefined);
 }
 
 /**

@@ -153,28 +153,13 @@ function sameStatus(a: WorldInstanceStatus, b: WorldInstanceStatus): boolean {
   return norm(a) === norm(b);
 }
 
-/** A core/v1 Event about the world's phase change. */
-export function phaseEvent(world: WorldInstance, from: WorldPhase | undefined, to: WorldPhase, message: string, now = new Date()) {
-  const namespace = world.metadata.namespace ?? 'default';
-  const at = timestamp(now);
-  return {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name: `${world.metadata.name}.${now.getTime().toString(16)}${Math.floor(Math.random() * 0xfff).toString(16)}`, namespace },
-    involvedObject: {
-      apiVersion: world.apiVersion,
-      kind: 'WorldInstance',
-      name: world.metadata.name,
-      namespace,
-      ...(world.metadata.uid ? { uid: world.metadata.uid } : {}),
-      ...(world.metadata.resourceVersion ? { resourceVersion: world.metadata.resourceVersion } : {}),
-    },
-    reason: to,
-    message: from ? `${from} -> ${to}: ${message}` : `${to}: ${message}`,
-    type: to === 'Failed' || to === 'Degraded' ? 'Warning' : 'Normal',
-    source: { component: 'anvil-reconciler' },
-    firstTimestamp: at,
-    lastTimestamp: at,
-    count: 1,
-  };
+/**
+ * The Event a phase change is worth, if any: what an operator needs — a world becoming Running,
+ * or Degraded or Failed (Warnings) — not every step on the way (Pending, Provisioning and
+ * Terminating are on the status, and the status is what is watched). Repeats of the same one are
+ * counted on one Event (runtime/events.ts).
+ */
+export function phaseEvent(from: WorldPhase | undefined, to: WorldPhase, message: string): { type: 'Normal' | 'Warning'; reason: WorldPhase; message: string } | undefined {
+  if (to !== 'Running' && to !== 'Degraded' && to !== 'Failed') return undefined;
+  return { type: to === 'Running' ? 'Normal' : 'Warning', reason: to, message: from ? `${from} -> ${to}: ${message}` : `${to}: ${message}` };
 }

@@ -80,8 +80,32 @@ function analyse(file: string) {
     }
     caches.push({ path, bytes, stringBytes, uniqueStringBytes: [...unique.values()].reduce((a, b) => a + b, 0) });
   }
-  return { total, caches: caches.sort((a, b) => b.bytes - a.bytes) };
+  // Beside the caches: what each of the reconciler's other holders keeps that no cache holds
+  // (an index refers to cached objects: those are counted once, with their cache).
+  const inCaches = new Set<number>();
+  for (let i = 0; i < count; i++) {
+    if (type(i) !== 'object' || name(i) !== 'ListWatch') continue;
+    for (const [, n, to] of out(i)) if (n === 'objects') for (const j of reach(to)) inCaches.add(j);
+  }
+  const holders = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    if (type(i) !== 'object' || !HOLDERS.has(name(i))) continue;
+    let bytes = 0;
+    for (const j of reach(i)) if (!inCaches.has(j)) bytes += size(j);
+    holders.set(name(i), (holders.get(name(i)) ?? 0) + bytes);
+  }
+  // And by kind of node (constructor or string type), self sizes: what the heap is made of.
+  const byKind = new Map<string, number>();
+  for (let i = 0; i < count; i++) {
+    const t = type(i);
+    const k = t === 'object' || t === 'closure' ? `${t} ${name(i)}` : t;
+    byKind.set(k, (byKind.get(k) ?? 0) + size(i));
+  }
+  return { total, caches: caches.sort((a, b) => b.bytes - a.bytes), holders, byKind };
 }
+
+/** Classes of the reconciler that hold state besides the informer caches. */
+const HOLDERS = new Set(['CacheIndex', 'VerifiedContent', 'WorkQueue', 'CreatedObjects', 'Registry', 'DefinitionsCache', 'Revisions', 'ClaimController', 'PoolController', 'RolloutMemory', 'EventRecorder', 'Applier', 'StaticGate', 'EventRouter']);
 
 const MB = 2 ** 20;
 const [before, after, worlds] = process.argv.slice(2);
@@ -97,6 +121,9 @@ for (const r of results) {
   }
   const all = r.caches.reduce((a, c) => a + c.bytes, 0);
   process.stdout.write(`  all caches: ${(all / MB).toFixed(1)} MB\n`);
+  for (const [h, bytes] of [...r.holders].sort((a, b) => b[1] - a[1])) if (bytes > MB / 10) process.stdout.write(`  ${h} (beyond the caches): ${(bytes / MB).toFixed(2)} MB\n`);
+  const kinds = [...r.byKind].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  process.stdout.write(`  by kind of node: ${kinds.map(([k, b]) => `${k} ${(b / MB).toFixed(1)}`).join(', ')} (MB)\n`);
 }
 if (results.length === 2 && worlds) {
   const [a, b] = results as [(typeof results)[0], (typeof results)[0]];

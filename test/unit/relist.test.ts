@@ -205,3 +205,18 @@ describe('a relist', () => {
     await inf.stop();
   });
 });
+
+describe('compact records share what objects have in common', () => {
+  test("a world's objects share one frozen copy of their labels, owner references and managers; the digest is a flat 20 characters", () => {
+    const trim = trimOwned('Deployment', new VerifiedContent());
+    const [a, b] = [trim(deployment('a', '1')), trim(deployment('b', '1'))];
+    for (const k of ['labels', 'ownerReferences', 'managedFields'] as const) {
+      expect(a.metadata?.[k]).toBe(b.metadata?.[k]);
+      expect(Object.isFrozen(a.metadata?.[k])).toBe(true);
+    }
+    expect(a.metadata?.managedFields).toEqual([{ manager: 'anvil-reconciler', operation: 'Apply' }]);
+    // What is each object's own stays its own.
+    expect(a.metadata?.uid).toBe('uid-a');
+    expect(contentDigestOf(a)).toHaveLength(20);
+  });
+});

@@ -146,6 +146,8 @@ export interface MemoryRun {
   afterBurst: MemoryFigures;
   peakRssMb: number;
   resync: ResyncResult;
+  /** In results.json: every world count measured (this one among them), by worlds; the figures above are the 5,000-world run's (else the largest). */
+  runs?: MemoryRun[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -191,9 +191,18 @@ const clusterCase: BenchCase<ClusterRun[]> = {
   markdown: (runs, all) => [...clusterSection(runs), ...costSection(runs, okMemory(all.memory))],
 };
 
+/**
+ * The memory case keeps one run per world count (`runs`: growth per world is read between
+ * them); its own figures are the 5,000-world run's, the one the targets are for (else the largest).
+ */
 const memoryCase: BenchCase<MemoryRun> = {
   name: 'memory',
-  run: () => runMemoryCase(Number(flag('memory-worlds') ?? 5000), clusterOptions()),
+  run: async (previous) => {
+    const fresh = await runMemoryCase(Number(flag('memory-worlds') ?? 5000), clusterOptions());
+    const before = previous ? (previous.runs ?? [previous]) : [];
+    const runs = [...before.filter((r) => r.worlds !== fresh.worlds), fresh].map(({ runs: _, ...r }) => r as MemoryRun).sort((a, b) => a.worlds - b.worlds);
+    return { ...(runs.find((r) => r.worlds === 5000) ?? runs.at(-1)!), runs };
+  },
   markdown: (m) => memorySection(m),
 };
 

@@ -13,6 +13,9 @@ import { ListItemSplitter } from '../../lib/reconciler/runtime/listItems.js';
 import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import { VerifiedContent, contentDigestOf, digestOfContent, trimOwned } from '../../lib/reconciler/runtime/trim.js';
 import { ownerUids } from '../../lib/reconciler/runtime/cacheIndex.js';
+import { Applier, withHash } from '../../lib/reconciler/worlds/apply.js';
+import { worldOwner } from '../../lib/reconciler/worlds/reconcile.js';
+import type { WorldInstance } from '../../lib/api/schema.js';
 
 /** What the fake API server holds, what it was asked, and its open watches. */
 const state = {
@@ -218,5 +221,30 @@ describe('compact records share what objects have in common', () => {
     // What is each object's own stays its own.
     expect(a.metadata?.uid).toBe('uid-a');
     expect(contentDigestOf(a)).toHaveLength(20);
+  });
+});
+
+describe('an object whose watch event came before our write\'s answer', () => {
+  test('is cached whole (nothing to compare it with yet), then compacted by the next pass that finds it up to date, with no request', async () => {
+    const world = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: 'w', namespace: 'n', uid: 'uid-w' }, spec: { gameRef: { name: 'g' } } } as WorldInstance;
+    const desired = deployment('d', '1');
+    const { uid: _u, resourceVersion: _r, managedFields: _m, ...meta } = desired.metadata!;
+    const rendered = { ...desired, metadata: meta, status: undefined } as KubernetesObject;
+    const verified = new VerifiedContent();
+    // The watch event first: trimmed with nothing verified, so cached whole.
+    const served = JSON.parse(JSON.stringify(withHash(rendered))) as KubernetesObject;
+    served.metadata = { ...served.metadata, uid: 'uid-d', resourceVersion: '2', managedFields: [{ manager: 'anvil-reconciler', operation: 'Apply' }] };
+    const cached = trimOwned('Deployment', verified)(served);
+    expect((cached as { spec: { template?: unknown } }).spec.template).toBeDefined();
+    // Then the answer to our write: its content is known good (what Applier.wrote records).
+    verified.set('uid-d', contentDigestOf(cached)!);
+
+    const calls: string[] = [];
+    const kube = new Proxy({}, { get: (_t, verb: string) => async () => void calls.push(verb) });
+    const cache = { get: () => cached, list: () => [], byIndex: () => [] };
+    const applier = new Applier(kube as never, new Map([['Deployment', cache]]) as never, new Map(), verified);
+    expect((await applier.sync([rendered], 'n', worldOwner(world, 'uid-w'))).applied).toBe(0);
+    expect(calls).toEqual([]);
+    expect((cached as { spec: unknown }).spec).toEqual({ replicas: 1 });
   });
 });

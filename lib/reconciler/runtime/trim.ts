@@ -240,13 +240,24 @@ export const contentDigestOf = (o: KubernetesObject): string | undefined => (o a
  */
 export function compact(kind: string, o: KubernetesObject): void {
   const l = o as Compactable & { spec?: Record<string, unknown> };
-  for (const k of Object.keys(l)) if (k !== 'apiVersion' && k !== 'kind' && k !== 'metadata' && k !== 'status' && k !== 'spec') l[k] = undefined;
+  for (const k of Object.keys(l)) if (!NOT_CONTENT.has(k)) l[k] = undefined;
   const spec = l.spec;
   if (!spec) return;
-  const keep = kind === 'Deployment' ? ['replicas', 'paused'] : kind === 'Service' ? ['ports'] : [];
+  const keep = keptOfSpec(kind);
   const kept = keep.filter((k) => spec[k] !== undefined);
   l.spec = kept.length > 0 ? Object.fromEntries(kept.map((k) => [k, spec[k]])) : undefined;
 }
+
+/** Whether `o` holds no more content than `compact` leaves. */
+export function isCompact(kind: string, o: KubernetesObject): boolean {
+  const l = o as Compactable & { spec?: Record<string, unknown> };
+  for (const k of Object.keys(l)) if (!NOT_CONTENT.has(k) && l[k] !== undefined) return false;
+  const keep = keptOfSpec(kind);
+  return !l.spec || Object.keys(l.spec).every((k) => keep.includes(k));
+}
+
+const NOT_CONTENT: ReadonlySet<string> = new Set(['apiVersion', 'kind', 'metadata', 'status', 'spec']);
+const keptOfSpec = (kind: string): readonly string[] => (kind === 'Deployment' ? ['replicas', 'paused'] : kind === 'Service' ? ['ports'] : []);
 
 /** By uid: the digest of the content each owned object has when it is what the reconciler wants. */
 export class VerifiedContent {

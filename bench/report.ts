@@ -242,3 +242,30 @@ export function targetsSection(runs: readonly ClusterRun[], memory: MemoryRun | 
     '',
   ];
 }
+
+/** A heap snapshot breakdown (bench/heapsnapshot.ts --record), as results.json holds it. */
+export interface HeapBreakdown {
+  revision: string;
+  worlds: number;
+  liveIdleMb: number;
+  liveAfterBurstMb: number;
+  liveAfterRelistMb?: number;
+  kbPerWorld: number;
+  cachesKbPerWorld: number;
+  caches: { path: string; kbPerWorld: number }[];
+  holders: { holder: string; kbPerWorld: number }[];
+  idleByKindMb: { kind: string; mb: number }[];
+}
+
+/** Where the heap goes, from heap snapshots (which collect garbage first: live objects only). */
+export function heapBreakdownSection(b: HeapBreakdown | undefined): string[] {
+  if (!b) return [];
+  const kind = (p: string) => p.split('/').at(-1);
+  const rest = b.kbPerWorld - b.cachesKbPerWorld - b.holders.reduce((s, h) => s + h.kbPerWorld, 0);
+  return [
+    `### Where the heap goes (heap snapshots, ${n(b.worlds)} worlds, revision ${b.revision})`,
+    '',
+    `Heap snapshots of the reconciler (\`npm run bench -- --only memory --memory-worlds ${b.worlds} --heap-snapshot\`, read by \`bench/heapsnapshot.ts --record\`) before the burst, after it and after the relist and resync. A snapshot collects garbage first: these are live objects, unlike heap used above (and writing a snapshot raises the process's RSS, so such a run's RSS is not recorded as a figure). Live heap ${n(b.liveIdleMb, 1)} MB idle, ${n(b.liveAfterBurstMb, 1)} MB after the burst${b.liveAfterRelistMb !== undefined ? `, ${n(b.liveAfterRelistMb, 1)} MB after the relist and resync (${n(((b.liveAfterRelistMb - b.liveAfterBurstMb) * 1024) / b.worlds, 1)} KB per world left by the relist)` : ''}: **${n(b.kbPerWorld, 1)} KB per world**, of which the informer caches ${n(b.cachesKbPerWorld, 1)} KB (${b.caches.map((c) => `${kind(c.path)} ${n(c.kbPerWorld, 2)}`).join(', ')}), ${b.holders.map((h) => `${h.holder} ${n(h.kbPerWorld, 2)}`).join(', ')} KB beyond the caches, and ${n(rest, 1)} KB else (compiled code, maps of the caches' namespaces). Idle, the heap is mostly the modules' source text and code: ${b.idleByKindMb.map((k) => `${k.kind} ${n(k.mb, 1)} MB`).join(', ')}.`,
+    '',
+  ];
+}

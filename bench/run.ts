@@ -38,7 +38,7 @@ import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchRes
 import { updateReadme } from './readme.js';
 import { multiclusterMarkdown, runMulticlusterBench, type MulticlusterResult } from './multicluster.js';
 import { rolloutCase } from './rollout.js';
-import { clusterSection, costSection, machineLine, memorySection, n, targetsSection } from './report.js';
+import { clusterSection, costSection, heapBreakdownSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -222,7 +222,7 @@ const memoryCase: BenchCase<MemoryRun> = {
     }
     return { ...(runs.find((r) => r.worlds === 5000) ?? runs.at(-1)!), runs };
   },
-  markdown: (m) => memorySection(m),
+  markdown: (m, all) => [...memorySection(m), ...heapBreakdownSection(all.heapBreakdown as HeapBreakdown | undefined)],
 };
 
 /** Claims on a warm pool against the raw PATCH floor (bench/claims.ts). */

@@ -146,6 +146,8 @@ export interface MemoryRun {
   afterBurst: MemoryFigures;
   peakRssMb: number;
   resync: ResyncResult;
+  /** In results.json: every world count measured (this one among them), by worlds; the figures above are the 5,000-world run's (else the largest). */
+  runs?: MemoryRun[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -474,7 +476,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
     await tracker.start();
     const before = await scrape(s.metricsUrl);
     const peak = { rss: sumOf(before, 'process_resident_memory_bytes') };
-    // With --heap-snapshot: one before the burst and one after it; their difference is what the worlds cost.
+    // With --heap-snapshot: one before the burst and one after it (their difference is what the worlds cost), and one after the resync.
     if (opts.heapSnapshot) await s.heapSnapshot();
     opts.log(`memory: creating ${worlds} worlds (no nodes: they stay Provisioning)`);
     const t0 = performance.now();
@@ -491,6 +493,8 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
     if (opts.heapSnapshot) await s.heapSnapshot();
     opts.log(`memory: ${reconciled} worlds reconciled in ${settleSeconds}s; a resync (SIGHUP)`);
     const resync = await signalledResync(s, reconciled, opts);
+    // With --heap-snapshot, a third after the relist and resync: what the relist left behind.
+    if (opts.heapSnapshot) await s.heapSnapshot();
     return {
       worlds,
       machine,

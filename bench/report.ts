@@ -71,17 +71,41 @@ export function clusterSection(runs: readonly ClusterRun[]): string[] {
 }
 
 export function memorySection(m: MemoryRun): string[] {
+  const runs = m.runs ?? [m];
+  const row = (r: MemoryRun) =>
+    `| ${n(r.worlds)} | ${fmtCounts(r.phases)} | ${n(r.settleSeconds, 1)} | ${n(r.apiRequestsPerWorld, 1)} | ${n(r.cpuSecondsPerWorld, 4)} | ${n(r.afterBurst.rssMb, 1)} | ${n(r.afterBurst.heapUsedMb, 1)} | ${n(r.peakRssMb, 1)} | ${n(r.resync.rssMb, 1)} | ${n(r.resync.heapUsedMb, 1)} | ${r.machine.revision ?? ''} |`;
   return [
-    `## Reconciler memory at ${n(m.worlds)} worlds (without nodes)`,
+    `## Reconciler memory at ${runs.map((r) => n(r.worlds)).join(' and ')} worlds (without nodes)`,
     '',
-    `Control plane ${m.kubernetes} **without nodes** (no controller manager, scheduler or kwok: no ReplicaSets or pods, worlds stay ${Object.keys(m.phases).join('/')}; the reconciler caches the same objects as with nodes), reconciler \`--concurrency ${m.reconcileConcurrency}\`. Machine: ${machineLine(m.machine)}.`,
+    `Control plane ${m.kubernetes} **without nodes** (no controller manager, scheduler or kwok: no ReplicaSets or pods, worlds stay ${Object.keys(m.phases).join('/')}; the reconciler caches the same objects as with nodes), reconciler \`--concurrency ${m.reconcileConcurrency}\`. Machine (${n(m.worlds)} worlds): ${machineLine(m.machine)}.`,
     '',
-    ...(m.reconciled < m.worlds ? [`**Only ${n(m.reconciled)} of ${n(m.worlds)} worlds were reconciled within the run's deadline (${n(m.settleSeconds, 0)} s)**: the figures below are for that state, not for ${n(m.worlds)} reconciled worlds.`, ''] : []),
-    '| worlds | phases | reconciled in s | API requests/world | CPU s/world | RSS after burst MB | heap after burst MB | peak RSS MB | RSS after resync MB | heap after resync MB |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${n(m.worlds)} | ${fmtCounts(m.phases)} | ${n(m.settleSeconds, 1)} | ${n(m.apiRequestsPerWorld, 1)} | ${n(m.cpuSecondsPerWorld, 4)} | ${n(m.afterBurst.rssMb, 1)} | ${n(m.afterBurst.heapUsedMb, 1)} | ${n(m.peakRssMb, 1)} | ${n(m.resync.rssMb, 1)} | ${n(m.resync.heapUsedMb, 1)} |`,
+    ...runs.filter((r) => r.reconciled < r.worlds).map((r) => `**Only ${n(r.reconciled)} of ${n(r.worlds)} worlds were reconciled within the run's deadline (${n(r.settleSeconds, 0)} s)**: its figures are for that state, not for ${n(r.worlds)} reconciled worlds.\n`),
+    '| worlds | phases | reconciled in s | API requests/world | CPU s/world | RSS after burst MB | heap after burst MB | peak RSS MB | RSS after resync MB | heap after resync MB | revision |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...runs.map(row),
     '',
+    ...growthLines(runs),
     resyncLine(m.resync, m.reconciled < m.worlds ? 'partly reconciled (so not a no-op)' : 'converged'),
+    '',
+  ];
+}
+
+/** Growth per world between the smallest and the largest world count measured, and where it leads at 10,000. */
+function growthLines(runs: readonly MemoryRun[]): string[] {
+  const done = runs.filter((r) => r.reconciled === r.worlds);
+  if (done.length < 2) return [];
+  const [a, b] = [done[0]!, done.at(-1)!];
+  const dw = b.worlds - a.worlds;
+  const per = (f: (r: MemoryRun) => number) => ((f(b) - f(a)) * 1024) / dw;
+  const at10k = (f: (r: MemoryRun) => number) => f(b) + (per(f) * (10_000 - b.worlds)) / 1024;
+  const figures: [string, (r: MemoryRun) => number][] = [
+    ['RSS after the burst', (r) => r.afterBurst.rssMb],
+    ['heap used after the burst', (r) => r.afterBurst.heapUsedMb],
+    ['peak RSS', (r) => r.peakRssMb],
+    ['RSS after the relist and resync', (r) => r.resync.rssMb],
+  ];
+  return [
+    `Growth per world between ${n(a.worlds)} and ${n(b.worlds)} worlds (the difference of the two runs over the ${n(dw)} worlds between them; a 10,000-world run did not fit in one hold of the control-plane lock, ≈ 15 minutes, on this machine): ${figures.map(([name, f]) => `${name} ${n(per(f), 1)} KB/world (at 10,000 worlds, if linear: ≈ ${n(at10k(f), 0)} MB)`).join('; ')}.`,
     '',
   ];
 }
@@ -189,7 +213,7 @@ function memoryTargets(m: MemoryRun | undefined): Verdict[] {
       `5,000 worlds: reconciler RSS < 350 MB after a relist (SIGHUP)${scale}`,
       `${n(relisted, 1)} MB after the relist and resync (heap used ${n(m.resync.heapUsedMb, 1)} MB)`,
       relisted < 350 ? `met (${pct((350 - relisted) / 350)} to spare)` : `**not met**: ${pct((relisted - 350) / 350)} over (${n(relisted - 350, 1)} MB)`,
-      'a relist shares every unchanged object with the cache it replaces (lib/reconciler/runtime/informer.ts), so only the maps are held twice while it runs',
+      `the relist and resync added ${n(relisted - m.afterBurst.rssMb, 1)} MB RSS to the ${n(m.afterBurst.rssMb, 1)} MB after the burst (heap reserved ${n(m.afterBurst.heapTotalMb, 1)} → ${n((m.resync as { heapTotalMb?: number }).heapTotalMb, 1)} MB); a relist runs in place, item by item (lib/reconciler/runtime/informer.ts, listItems.ts): an unchanged object stays the cached one, any other is trimmed to its compact record as it is read, and no second cache is built, so what the relist leaves is garbage V8 has not yet collected, not objects held; the bound is the RSS after the burst (row above)`,
     ],
     [
       `5,000 worlds: converged world reconcile p99 < 100 ms${scale}`,
@@ -208,7 +232,7 @@ function memoryBound(m: MemoryRun): string {
     : `heap used ${n(m.afterBurst.heapUsedMb, 1)} MB after the burst for ${n(m.reconciled)} reconciled worlds: ≈ ${n((m.afterBurst.heapUsedMb * 1024) / Math.max(m.reconciled, 1), 0)} KB of heap per world`;
   const a = m.afterBurst;
   const split = a.heapTotalMb !== undefined ? `; after the burst V8 had reserved ${n(a.heapTotalMb, 1)} MB of heap (${n(a.heapUsedMb, 1)} MB used) and Node held ${n(a.externalMb, 1)} MB outside it, so ${n(a.rssMb - a.heapTotalMb - (a.externalMb ?? 0), 1)} MB of the RSS is neither (code, native allocations)` : '';
-  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/runtime/trim.ts); owned objects known good are compact records (content digest) and foreign objects metadata-only records; the resync (SIGHUP) relists the caches one at a time, sharing unchanged objects with the cache being replaced, and heap used after it counts the replaced maps not yet collected`;
+  return `${idle}${split}; heap used counts garbage not yet collected (a heap snapshot, which collects first, holds less: see the notes); the informer caches hold every object the reconciler wrote, trimmed (lib/reconciler/runtime/trim.ts); owned objects known good are compact records (content digest) and foreign objects metadata-only records; the resync (SIGHUP) relists the caches one at a time, in place and item by item`;
 }
 
 function resyncTarget(r: MeasuredRun | undefined): Verdict {
@@ -226,6 +250,33 @@ export function targetsSection(runs: readonly ClusterRun[], memory: MemoryRun | 
     '| target | measured | verdict | what bounds it (figures of the same run) |',
     '|---|---|---|---|',
     ...rows.map((r) => `| ${r.join(' | ')} |`),
+    '',
+  ];
+}
+
+/** A heap snapshot breakdown (bench/heapsnapshot.ts --record), as results.json holds it. */
+export interface HeapBreakdown {
+  revision: string;
+  worlds: number;
+  liveIdleMb: number;
+  liveAfterBurstMb: number;
+  liveAfterRelistMb?: number;
+  kbPerWorld: number;
+  cachesKbPerWorld: number;
+  caches: { path: string; kbPerWorld: number }[];
+  holders: { holder: string; kbPerWorld: number }[];
+  idleByKindMb: { kind: string; mb: number }[];
+}
+
+/** Where the heap goes, from heap snapshots (which collect garbage first: live objects only). */
+export function heapBreakdownSection(b: HeapBreakdown | undefined): string[] {
+  if (!b) return [];
+  const kind = (p: string) => p.split('/').at(-1);
+  const rest = b.kbPerWorld - b.cachesKbPerWorld - b.holders.reduce((s, h) => s + h.kbPerWorld, 0);
+  return [
+    `### Where the heap goes (heap snapshots, ${n(b.worlds)} worlds, revision ${b.revision})`,
+    '',
+    `Heap snapshots of the reconciler (\`npm run bench -- --only memory --memory-worlds ${b.worlds} --heap-snapshot\`, read by \`bench/heapsnapshot.ts --record\`) before the burst, after it and after the relist and resync. A snapshot collects garbage first: these are live objects, unlike heap used above (and writing a snapshot raises the process's RSS, so such a run's RSS is not recorded as a figure). Live heap ${n(b.liveIdleMb, 1)} MB idle, ${n(b.liveAfterBurstMb, 1)} MB after the burst${b.liveAfterRelistMb !== undefined ? `, ${n(b.liveAfterRelistMb, 1)} MB after the relist and resync (${n(((b.liveAfterRelistMb - b.liveAfterBurstMb) * 1024) / b.worlds, 1)} KB per world left by the relist)` : ''}: **${n(b.kbPerWorld, 1)} KB per world**, of which the informer caches ${n(b.cachesKbPerWorld, 1)} KB (${b.caches.map((c) => `${kind(c.path)} ${n(c.kbPerWorld, 2)}`).join(', ')}), ${b.holders.map((h) => `${h.holder} ${n(h.kbPerWorld, 2)}`).join(', ')} KB beyond the caches, and ${n(rest, 1)} KB not attributed to one of these (compiled code, timers, the queue, metrics). Idle, the heap is mostly the modules' source text and code: ${b.idleByKindMb.map((k) => `${k.kind} ${n(k.mb, 1)} MB`).join(', ')}.`,
     '',
   ];
 }

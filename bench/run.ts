@@ -7,7 +7,7 @@
  *   npm run bench -- --only resolver,synth               # some cases; the others keep their last results
  *   npm run bench -- --only cluster --worlds 100         # one world count; other counts keep theirs
  *   npm run bench -- --only cluster --worlds 1000 --cpu-prof
- *   npm run bench -- --only memory --memory-worlds 5000
+ *   npm run bench -- --only memory --memory-worlds 5000     # and 1,000 after it: growth per world (--memory-no-reference: not)
  *   npm run bench -- --only rollout                      # a rollout across 100 Running worlds, 20 claimed (bench/rollout.ts)
  *   npm run bench -- --only claims                       # issue 20 (bench/claims.ts): endpoint and WorldClaim vs raw PATCH; --sequential 50 --claims 100 --claim-concurrency 50 --poisson-rate 45 --poisson-seconds 60 --pool-buffer 150
  *
@@ -38,7 +38,7 @@ import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchRes
 import { updateReadme } from './readme.js';
 import { multiclusterMarkdown, runMulticlusterBench, type MulticlusterResult } from './multicluster.js';
 import { rolloutCase } from './rollout.js';
-import { clusterSection, costSection, machineLine, memorySection, n, targetsSection } from './report.js';
+import { clusterSection, costSection, heapBreakdownSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -191,10 +191,38 @@ const clusterCase: BenchCase<ClusterRun[]> = {
   markdown: (runs, all) => [...clusterSection(runs), ...costSection(runs, okMemory(all.memory))],
 };
 
+/**
+ * The memory case keeps one run per world count (`runs`: growth per world is read between
+ * them); its own figures are the 5,000-world run's, the one the targets are for (else the
+ * largest). A run of one count above 1,000 also measures 1,000 worlds after it (its own
+ * control plane), the reference the growth per world is read against; `--memory-worlds
+ * 5000,2000` names the counts instead, `--memory-no-reference` measures only the one asked for.
+ */
+const MEMORY_REFERENCE_WORLDS = 1000;
+function memoryCounts(): number[] {
+  const counts = list(flag('memory-worlds'), [5000]);
+  return counts.length === 1 && counts[0]! > MEMORY_REFERENCE_WORLDS && !has('memory-no-reference') ? [counts[0]!, MEMORY_REFERENCE_WORLDS] : counts;
+}
+
 const memoryCase: BenchCase<MemoryRun> = {
   name: 'memory',
-  run: () => runMemoryCase(Number(flag('memory-worlds') ?? 5000), clusterOptions()),
-  markdown: (m) => memorySection(m),
+  run: async (previous) => {
+    let runs = previous ? (previous.runs ?? [previous]) : [];
+    let measuredAny = false;
+    for (const worlds of memoryCounts()) {
+      try {
+        const fresh = await runMemoryCase(worlds, clusterOptions());
+        runs = [...runs.filter((r) => r.worlds !== fresh.worlds), fresh].map(({ runs: _, ...r }) => r as MemoryRun).sort((a, b) => a.worlds - b.worlds);
+        measuredAny = true;
+      } catch (e) {
+        // A later count that fails leaves the earlier ones recorded (the first failing fails the case).
+        if (!measuredAny) throw e;
+        log(`memory: ${worlds} worlds failed: ${e instanceof Error ? e.message : String(e)}; keeping the counts measured`);
+      }
+    }
+    return { ...(runs.find((r) => r.worlds === 5000) ?? runs.at(-1)!), runs };
+  },
+  markdown: (m, all) => [...memorySection(m), ...heapBreakdownSection(all.heapBreakdown as HeapBreakdown | undefined)],
 };
 
 /** Claims on a warm pool against the raw PATCH floor (bench/claims.ts). */

@@ -424,9 +424,9 @@ class Resyncs {
   }
 
   /**
-   * On request (SIGHUP): a fresh list of every cache, one at a time (a relist holds two copies
-   * of its cache until it swaps, so relisting all at once would hold two copies of
-   * everything), then every key.
+   * On request (SIGHUP): a fresh list of every cache, one at a time (each relists in place,
+   * item by item: one list in flight at a time keeps what is read beside the caches to one
+   * item), then every key.
    */
   async relistAndResync(log: (msg: string) => void): Promise<void> {
     for (const i of this.caches.all) await i.relist().catch((e: unknown) => log(`relist failed: ${errorMessage(e)}`));

@@ -13,10 +13,14 @@
  * ever sent, parsed or cached. client-node's Watch has no way to set a header, so its
  * KubeConfig is wrapped (`withAccept`): the request machinery stays client-node's own.
  *
- * A relist never holds two copies of the objects: an object listed again at the
- * resourceVersion already cached is the cached object itself (`reusing`), so the fresh
- * cache shares every unchanged object with the old one, and the listed copy is dropped with
- * its page. The same holds for the relist ListWatch does itself after a 410.
+ * A relist happens in place and never holds two copies of the objects: the watch is ended
+ * as if the API server had said 410 Gone, and ListWatch relists into its own cache as it
+ * does after a real 410 (deleting what is gone, adding what is new, updating what changed),
+ * then watches again from the list. The list is read item by item (Kube.listRaw,
+ * runtime/listItems.ts), and each item is either the cached object itself, when listed
+ * again at the resourceVersion already cached (`reusing`), or trimmed to what the cache
+ * keeps before the next is read. There is one cache and one index, never a second one
+ * being filled beside them.
  */
 import { ListWatch, Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { CacheIndex } from './cacheIndex.js';
@@ -43,8 +47,15 @@ export function reusing<T extends KubernetesObject>(trim: (o: T) => T, cached: (
   };
 }
 
-/** A Watch whose events' objects are trimmed before ListWatch stores them. */
+/**
+ * A Watch whose events' objects are trimmed before ListWatch stores them, and whose watch in
+ * progress can be ended as if the server had said 410 Gone (`gone`): ListWatch then relists
+ * in place. A watch ended so reports nothing more (events, or its end when its request is
+ * aborted): its ListWatch has moved on.
+ */
 class TrimmingWatch extends Watch {
+  private current?: { ended: boolean; end: (err: unknown) => unknown };
+
   constructor(
     kc: KubeConfig,
     private readonly trim: <T extends KubernetesObject>(o: T) => T,
@@ -53,7 +64,27 @@ class TrimmingWatch extends Watch {
   }
 
   override watch(...[path, params, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
-    return super.watch(path, params, (phase, obj, watchObj) => callback(phase, obj && typeof obj === 'object' && phase !== 'ERROR' ? this.trim(obj) : obj, watchObj), done);
+    const w = {
+      ended: false,
+      end: (err: unknown): unknown => {
+        if (w.ended) return undefined;
+        w.ended = true;
+        // ListWatch's done handler: a promise that settles once it has relisted and watches again.
+        return (done as (e: unknown) => unknown)(err);
+      },
+    };
+    this.current = w;
+    return super.watch(path, params, (phase, obj, watchObj) => {
+      if (!w.ended) callback(phase, obj && typeof obj === 'object' && phase !== 'ERROR' ? this.trim(obj) : obj, watchObj);
+    }, w.end);
+  }
+
+  /** Ends the watch in progress with 410 Gone; resolves once ListWatch has relisted. False: no watch in progress. */
+  async gone(): Promise<boolean> {
+    const w = this.current;
+    if (!w || w.ended) return false;
+    await w.end(Object.assign(new Error('relist asked for'), { statusCode: 410 }));
+    return true;
   }
 }
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -72,14 +103,13 @@ export interface InformerOptions<T> {
   metadataOnly?: boolean;
 }
 
-/** One ListWatch and the index of its objects: a relist builds a new pair and swaps both at once. */
+/** One ListWatch, its watch and the index of its objects, kept by the same events. */
 interface Cache<T extends KubernetesObject> {
   lw: ListWatch<T>;
+  watch: TrimmingWatch;
   index?: CacheIndex<T>;
 }
 
-
-const keyOf = (o: KubernetesObject): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 
 export class Informer<T extends KubernetesObject> {
   private cache?: Cache<T>;
@@ -123,29 +153,14 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /**
-   * A fresh list, swapped in when complete (never a half-filled cache); objects gone
-   * meanwhile are reported deleted. Only on request (SIGHUP). Unchanged objects are shared
-   * with the old cache (`reusing`): while it runs, only the changed ones exist twice.
+   * A fresh list, into the cache in place, as after a 410 Gone: objects gone meanwhile are
+   * reported deleted, new ones added, changed ones updated; unchanged ones stay the very
+   * objects cached (`reusing`), and every other item is trimmed as it is read. Only on
+   * request (SIGHUP). Resolves once the cache holds the list and the watch runs again from it.
    */
   async relist(): Promise<void> {
-    if (this.stopped) return;
-    const old = this.current;
-    const next = this.make(old);
-    const fresh = next.lw;
-    let failed = false;
-    fresh.on('error', () => (failed = true));
-    await fresh.start();
-    if (failed || this.stopped) {
-      await fresh.stop();
-      return;
-    }
-    // The fresh list filled its own index as it filled its cache: both are swapped in together.
-    this.cache = next;
-    if (old) {
-      await old.stop();
-      const now = new Set(fresh.list().map(keyOf));
-      for (const o of old.list()) if (!now.has(keyOf(o))) this.o.onEvent('delete', o);
-    }
+    if (this.stopped || !this.cache) return;
+    if (!(await this.cache.watch.gone())) this.o.log(`informer ${this.o.path}: no relist: its watch is restarting`);
   }
 
   async stop(): Promise<void> {
@@ -154,23 +169,17 @@ export class Informer<T extends KubernetesObject> {
     await this.current?.stop();
   }
 
-  /** A ListWatch and its index; `previous`: the cache it replaces, whose unchanged objects it shares. */
-  private make(previous?: ListWatch<T>): Cache<T> {
+  /** A ListWatch, its watch and its index. */
+  private make(): Cache<T> {
     const trim = this.o.trim ?? trimMetadata;
-    // Before its first list the fresh cache is empty: objects are looked up in the one it
-    // replaces; afterwards (ListWatch's own relist after a 410) in itself.
-    let listedOnce = false;
-    const listed = reusing<T>(trim, () => (listedOnce ? lw : previous));
+    // An item listed again at the version cached is the cached object: a relist copies nothing unchanged.
+    const listed = reusing<T>(trim, () => lw);
     const meta = this.o.metadataOnly === true;
-    const listFn = async () => {
-      const list = await this.kube.listRaw<T>(this.o.path, this.o.labelSelector, listed, meta ? METADATA_LIST_ACCEPT : undefined);
-      listedOnce = true;
-      return list as never;
-    };
+    const listFn = async () => (await this.kube.listRaw<T>(this.o.path, this.o.labelSelector, listed, meta ? METADATA_LIST_ACCEPT : undefined)) as never;
     const watch = new TrimmingWatch(meta ? withAccept(this.kc, METADATA_WATCH_ACCEPT) : this.kc, trim);
     const lw: ListWatch<T> = new ListWatch<T>(this.o.path, watch, listFn, false, this.o.labelSelector);
     // The index follows every change of this ListWatch's cache (its initial list, watch events,
-    // the relist after a 410 and the deletions it finds), whether or not it is current yet.
+    // a relist and the deletions it finds).
     const index = this.o.indexBy ? new CacheIndex<T>(this.o.indexBy) : undefined;
     if (index) {
       lw.on('add', (o: T) => index.set(o));
@@ -185,11 +194,11 @@ export class Informer<T extends KubernetesObject> {
     lw.on('delete', forward('delete'));
     lw.on('connect', () => this.kube.count('watch', 200));
     lw.on('error', (err: unknown) => {
-      // Errors of a cache that was swapped out (its watch aborted) are not ours to handle.
+      // Errors of a cache stopped (or replaced by a later start()) are not ours to handle.
       if (lw !== this.current || this.stopped) return;
       this.scheduleRestart(lw, err);
     });
-    return index ? { lw, index } : { lw };
+    return index ? { lw, watch, index } : { lw, watch };
   }
 
   private async startOrRetry(lw: ListWatch<T>): Promise<void> {

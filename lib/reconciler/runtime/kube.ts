@@ -11,6 +11,7 @@ import * as https from 'node:https';
 import { KubeConfig, KubernetesObjectApi, Observable, PatchStrategy, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import type { ReconcilerMetrics } from './metrics.js';
 import { keepAliveAuth } from '../../client/kubeTransport.js';
+import { ListItemSplitter } from './listItems.js';
 
 export const FIELD_MANAGER = 'anvil-reconciler';
 
@@ -314,25 +315,26 @@ export class Kube {
 
   /**
    * A raw GET of a collection, as plain JSON (the informers' list function: watch events are
-   * plain JSON too, so the caches hold one shape, with string timestamps), page by page,
-   * each page's items passed through `trim` before the next is read. The list's
-   * resourceVersion is the snapshot the pages were read from (the last page's). `accept`:
-   * the Accept header (METADATA_LIST_ACCEPT: the items' metadata only, PartialObjectMetadata).
+   * plain JSON too, so the caches hold one shape, with string timestamps), page by page
+   * (`limit`/`continue`), each item parsed alone as its bytes arrive and passed through
+   * `trim` before the next is read (runtime/listItems.ts): what is alive beyond what the
+   * caller keeps is one item, never a page. The list's resourceVersion is the snapshot the
+   * pages were read from (the last page's). `accept`: the Accept header
+   * (METADATA_LIST_ACCEPT: the items' metadata only, PartialObjectMetadata).
    */
   async listRaw<T>(path: string, labelSelector?: string, trim: (o: T) => T = (o) => o, accept = 'application/json'): Promise<ListResult<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let metadata: ListResult<T>['metadata'] & { continue?: string };
     do {
-      const page = await this.listPage<T>(path, labelSelector, cont, accept);
-      for (const o of page.items ?? []) items.push(trim(o));
-      metadata = page.metadata ?? {};
+      metadata = await this.listPage<T>(path, labelSelector, cont, accept, (o) => items.push(trim(o)));
       cont = metadata.continue || undefined;
     } while (cont);
     return { items, metadata: { ...(metadata.resourceVersion ? { resourceVersion: metadata.resourceVersion } : {}) } };
   }
 
-  private async listPage<T>(path: string, labelSelector: string | undefined, cont: string | undefined, accept: string): Promise<ListResult<T> & { metadata?: { continue?: string } }> {
+  /** One page: its items to `onItem` as they are read; resolves with the page's list metadata. */
+  private async listPage<T>(path: string, labelSelector: string | undefined, cont: string | undefined, accept: string, onItem: (o: T) => void): Promise<ListResult<T>['metadata'] & { continue?: string }> {
     const cluster = this.kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
@@ -344,18 +346,31 @@ export class Kube {
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, opts, (res) => {
+        const code = res.statusCode ?? 0;
+        const failed = code >= 300;
+        // A failure's body is a small Status, kept whole for the error; a list is read item by item.
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        const splitter = new ListItemSplitter((o) => onItem(o as T));
+        res.on('data', (c: Buffer) => {
+          if (failed) chunks.push(c);
+          else {
+            try {
+              splitter.feed(c);
+            } catch (e) {
+              res.destroy(e as Error);
+            }
+          }
+        });
         res.on('error', reject);
         res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          this.count('list', res.statusCode ?? 0);
-          if ((res.statusCode ?? 0) >= 300) {
-            reject(Object.assign(new Error(`GET ${path}: HTTP ${res.statusCode}: ${body.slice(0, 300)}`), { statusCode: res.statusCode, body }));
+          this.count('list', code);
+          if (failed) {
+            const body = Buffer.concat(chunks).toString('utf8');
+            reject(Object.assign(new Error(`GET ${path}: HTTP ${code}: ${body.slice(0, 300)}`), { statusCode: code, body }));
             return;
           }
           try {
-            resolve(JSON.parse(body) as ListResult<T>);
+            resolve(splitter.envelope<ListResult<T>>().metadata ?? {});
           } catch (e) {
             reject(e);
           }

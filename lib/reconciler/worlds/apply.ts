@@ -32,7 +32,7 @@ import { API_VERSION } from '../../api/schema.js';
 import { ANNOTATION_WHEN_MODULE_REMOVED, ANNOTATION_WHEN_WORLD_DELETED, APPLIED_HASH, LABEL_ORPHANED, LABEL_WORLD } from '../../render/labels.js';
 import type { Informer } from '../runtime/informer.js';
 import { FIELD_MANAGER, errorMessage, statusCode, type Kube } from '../runtime/kube.js';
-import { cachedContentDigest, compact, contentDigestOf, type VerifiedContent } from '../runtime/trim.js';
+import { cachedContentDigest, compact, contentDigestOf, isCompact, type VerifiedContent } from '../runtime/trim.js';
 
 
 /** The kinds the reconciler writes, with where their informers list them. */
@@ -312,10 +312,11 @@ export class Applier {
     const digest = contentDigestOf(live);
     const known = uid !== undefined && digest !== undefined && this.verified?.get(uid) === digest;
     if (!upToDate(live, o, known)) return false;
-    if (!known && uid && digest !== undefined && this.verified) {
-      this.verified.set(uid, digest);
-      compact(o.kind ?? '', live);
-    }
+    if (!uid || digest === undefined || !this.verified) return true;
+    if (!known) this.verified.set(uid, digest);
+    // Known good but cached whole: its watch event came before our write's answer said what
+    // it holds (trim had nothing to compare it with then). Compacted now, not on its next change.
+    if (!isCompact(o.kind ?? '', live)) compact(o.kind ?? '', live);
     return true;
   }
 

@@ -39,6 +39,8 @@ export interface ClaimsBenchOptions {
   game: string;
   nodes?: number;
   reconcileConcurrency: number;
+  /** Profile the reconciler (node --cpu-prof; the profile in logDir). */
+  cpuProfile?: boolean;
   logDir: string;
   log: (line: string) => void;
 }
@@ -111,7 +113,7 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
 async function startReconciler(cp: ControlPlane, port: number, tls: string, opts: ClaimsBenchOptions): Promise<ChildProcess> {
   ensureBuilt();
   const log = openSync(join(opts.logDir, 'claims-reconciler.log'), 'a');
-  const args = ['bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency)];
+  const args = [...(opts.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency)];
   args.push('--allocation-port', String(port + 1), '--allocation-tls-cert', join(tls, 'tls.crt'), '--allocation-tls-key', join(tls, 'tls.key'));
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
   const deadline = Date.now() + 60_000;
@@ -272,7 +274,7 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
     const plan: [Pattern, number][] = [['sequential', opts.sequential], ['poisson', poissonN], ['burst', opts.burst]];
     for (const [pattern, n] of plan) {
       for (const path of ['floor', 'endpoint', 'worldclaim'] as Path[]) {
-        opts.log(`claims: ${path}, ${pattern}, ${n}`);
+        opts.log(`claims: ${path}, ${pattern}, ${n} (at ${Date.now()})`);
         const r = await measurePath(path, pattern, n, ctx);
         if (path !== 'floor') {
           // Given back (as a matchmaker would after its matches), so the cluster does not grow with every pattern.

@@ -32,6 +32,7 @@ import { REVISIONS_PATH, Revisions } from './shared/revisions.js';
 import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey, type RolloutContext } from './rollouts/controller.js';
 import { EventRouter } from './routing.js';
 import { trimMetadata } from './runtime/trim.js';
+import { trace } from './runtime/trace.js';
 
 export interface ReconcilerOptions {
   kubeconfig?: string;
@@ -319,6 +320,7 @@ function makePoolsAndClaims(
     viewWorld: (w) => claimCtl.viewWorld(w),
     isReserved: (uid) => claimCtl.isReserved(uid),
     claimsIdle: () => claimCtl.idle,
+    sinceLastClaim: () => claimCtl.sinceLastArrival(),
   });
   return { claimCtl, poolCtl, claimKube };
 }
@@ -338,7 +340,7 @@ function keyWorker(ctx: ReconcileContext, rolloutCtx: RolloutContext, queue: Wor
       log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
       queue.addRateLimited(key);
     } finally {
-      endTimer();
+      trace(`world pass ${key} ${(endTimer() * 1000).toFixed(1)}ms`);
       processed(key);
     }
   };

@@ -19,6 +19,7 @@ import { ANNOTATION_ALLOCATION, LABEL_CLAIM } from '../../render/labels.js';
 import { candidatePools, type ClaimView } from './plan.js';
 import type { ClaimController } from './controller.js';
 import { objectEvent } from '../runtime/events.js';
+import { trace } from '../runtime/trace.js';
 import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../runtime/kube.js';
 
 export type { AllocationRequest, AllocationReply };
@@ -60,6 +61,7 @@ export class Allocations {
 
   async allocate(namespace: string, req: AllocationRequest, who = 'unknown'): Promise<AllocationOutcome> {
     if (!this.o.canWrite()) return { ok: false, status: 503, reason: 'NotLeader', message: 'this replica is a standby: retry (the Service reaches the leader)' };
+    this.o.claims.noteArrival();
     const known = this.existing(namespace, req);
     if (known) return known;
     const key = `${namespace}/${req.requestId}`;
@@ -138,7 +140,10 @@ export class Allocations {
       },
     } as KubernetesObject;
     try {
-      const written = await this.o.claims.inSlot(() => this.o.kube.mergePatch(patch));
+      const t0 = performance.now();
+      let t1 = 0;
+      const written = await this.o.claims.inSlot(() => ((t1 = performance.now()), this.o.kube.mergePatch(patch)));
+      trace(`commit slotwait=${(t1 - t0).toFixed(1)} patch=${(performance.now() - t1).toFixed(1)} tasks=${this.o.claims.taskCount}`);
       this.o.claims.recordWorld(world.uid, world.resourceVersion, written);
       return written;
     } catch (e) {

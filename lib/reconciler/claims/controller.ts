@@ -41,6 +41,7 @@ import { WriteOverlay } from '../runtime/overlay.js';
 import { poolSpec, templateHash } from '../shared/poolTemplate.js';
 import { WorkQueue, runWorkers } from '../runtime/queue.js';
 import { timestamp } from '../runtime/time.js';
+import { trace } from '../runtime/trace.js';
 
 export interface ClaimControllerOptions {
   /** Connections of the claim path alone. */
@@ -79,6 +80,8 @@ export class ClaimController {
   private readonly firstSeen = new Map<string, number>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly maxInFlight: number;
+  /** When the last claim or allocation request arrived (performance.now()): pools defer refills meanwhile. */
+  private lastArrival = -Infinity;
 
   constructor(private readonly o: ClaimControllerOptions) {
     this.maxInFlight = o.maxInFlight ?? 64;
@@ -88,6 +91,16 @@ export class ClaimController {
     this.queue.add(namespace);
   }
 
+  /** A claim or an allocation request has arrived: the pools hold their refills back a little (pools/controller.ts). */
+  noteArrival(): void {
+    this.lastArrival = performance.now();
+  }
+
+  /** Milliseconds since the last claim or allocation request arrived. */
+  sinceLastArrival(): number {
+    return performance.now() - this.lastArrival;
+  }
+
   /**
    * A claim's event. A new claim is handled at once (the hot path: the allocator hands it a
    * spare world and its one commit write starts); a claim that gets no world that way waits
@@ -95,12 +108,17 @@ export class ClaimController {
    */
   onClaim(event: 'add' | 'update' | 'delete', c: KubernetesObject): void {
     const uid = c.metadata?.uid ?? '';
-    if (event === 'add' && !this.firstSeen.has(uid)) this.firstSeen.set(uid, Date.now());
+    if (event === 'add' && !this.firstSeen.has(uid)) {
+      this.firstSeen.set(uid, Date.now());
+      this.noteArrival();
+    }
     if (event === 'delete') {
       this.firstSeen.delete(uid);
       this.stamped.delete(uid);
     }
+    if (event === 'add') trace(`claim add ${c.metadata?.name} created=${String(c.metadata?.creationTimestamp)}`);
     if (event === 'add' && this.allocateNow(c as Obj)) return;
+    if (event === 'add') trace(`claim add ${c.metadata?.name}: not allocated now`);
     this.enqueue(c.metadata?.namespace ?? 'default');
   }
 
@@ -177,6 +195,10 @@ export class ClaimController {
   }
 
   /** No claim is waiting to be planned and no claim write is in flight: refills may go. */
+  get taskCount(): number {
+    return this.tasks.size;
+  }
+
   get idle(): boolean {
     return this.queue.depth === 0 && this.tasks.size === 0;
   }
@@ -350,7 +372,7 @@ export class ClaimController {
     const at = timestamp(new Date());
     switch (a.type) {
       case 'bind':
-        await this.stampWorld(namespace, a.claim, a.world);
+        { const t = performance.now(); await this.stampWorld(namespace, a.claim, a.world); trace(`claim stamp ${a.claim.name} patch=${(performance.now() - t).toFixed(1)}`); }
         this.stamped.add(a.claim.uid);
         // The next leader completes it from the cluster when this one no longer leads.
         return () => (this.o.canWrite() ? this.bound(namespace, a.claim, a.world, a.pool, at) : Promise.resolve());
@@ -411,7 +433,9 @@ export class ClaimController {
   }
 
   private async bound(namespace: string, claim: ClaimView, world: WorldView, pool: string | undefined, at: string): Promise<void> {
+    const t = performance.now();
     await this.writeStatus(namespace, claim, boundStatus(claim, world, pool, at, new Date().toISOString()));
+    trace(`claim status ${claim.name} patch=${(performance.now() - t).toFixed(1)}`);
     const since = this.firstSeen.get(claim.uid) ?? Date.parse(claim.creationTimestamp);
     this.o.metrics.claimDuration.observe(Math.max(0, Date.now() - since) / 1000);
     await this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');

@@ -17,6 +17,7 @@ import type { Allocations, AllocationOutcome } from './allocations.js';
 import { validateRequest } from './allocations.js';
 import type { Authorizer } from '../runtime/auth.js';
 import { errorMessage } from '../runtime/kube.js';
+import { trace } from '../runtime/trace.js';
 
 export interface AllocationServerOptions {
   port: number;
@@ -64,6 +65,7 @@ export function startAllocationServer(o: AllocationServerOptions): Promise<https
 }
 
 async function handle(o: AllocationServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const t0 = performance.now();
   const m = ROUTE.exec((req.url ?? '/').split('?')[0]!);
   if (!m) return fail(res, 404, 'NotFound', 'the endpoint is POST /v1alpha1/namespaces/{namespace}/allocations and DELETE /v1alpha1/namespaces/{namespace}/allocations/{requestId}');
   const namespace = m[1]!;
@@ -72,6 +74,7 @@ async function handle(o: AllocationServerOptions, req: IncomingMessage, res: Ser
   if (!verb) return fail(res, 405, 'MethodNotAllowed', `${req.method} is not served here: POST .../allocations, DELETE .../allocations/{requestId}`);
   const body = verb === 'create' ? await readBody(req) : '';
   const who = await o.auth.check(req.headers.authorization, verb, 'worldclaims', namespace);
+  const tAuth = performance.now();
   if (!who.ok) return fail(res, who.status, who.reason, who.message);
   if (verb === 'delete') {
     const released = await o.allocations.release(namespace, requestId!);
@@ -88,6 +91,7 @@ async function handle(o: AllocationServerOptions, req: IncomingMessage, res: Ser
   const valid = validateRequest(parsed);
   if (!valid.ok) return fail(res, 400, 'Invalid', valid.message);
   const out: AllocationOutcome = await o.allocations.allocate(namespace, valid.request, who.caller.username);
+  trace(`ep body+auth=${(tAuth - t0).toFixed(1)} alloc=${(performance.now() - tAuth).toFixed(1)}`);
   if (out.ok) return send(res, 200, out.reply);
   return fail(res, out.status, out.reason, out.message);
 }

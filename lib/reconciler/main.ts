@@ -340,7 +340,7 @@ function keyWorker(ctx: ReconcileContext, rolloutCtx: RolloutContext, queue: Wor
       log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
       queue.addRateLimited(key);
     } finally {
-      trace(`world pass ${key} ${(endTimer() * 1000).toFixed(1)}ms`);
+      trace('world-pass', { ms: endTimer() * 1000 });
       processed(key);
     }
   };

@@ -141,9 +141,9 @@ export class Allocations {
     } as KubernetesObject;
     try {
       const t0 = performance.now();
-      let t1 = 0;
-      const written = await this.o.claims.inSlot(() => ((t1 = performance.now()), this.o.kube.mergePatch(patch)));
-      trace(`commit slotwait=${(t1 - t0).toFixed(1)} patch=${(performance.now() - t1).toFixed(1)} tasks=${this.o.claims.taskCount}`);
+      let sent = t0;
+      const written = await this.o.claims.inSlot(() => ((sent = performance.now()), this.o.kube.mergePatch(patch)));
+      trace('commit', { slot: sent - t0, patch: performance.now() - sent });
       this.o.claims.recordWorld(world.uid, world.resourceVersion, written);
       return written;
     } catch (e) {

@@ -116,9 +116,8 @@ export class ClaimController {
       this.firstSeen.delete(uid);
       this.stamped.delete(uid);
     }
-    if (event === 'add') trace(`claim add ${c.metadata?.name} created=${String(c.metadata?.creationTimestamp)}`);
+    if (event === 'add') trace('claim-add', { name: c.metadata?.name ?? '' });
     if (event === 'add' && this.allocateNow(c as Obj)) return;
-    if (event === 'add') trace(`claim add ${c.metadata?.name}: not allocated now`);
     this.enqueue(c.metadata?.namespace ?? 'default');
   }
 
@@ -195,10 +194,6 @@ export class ClaimController {
   }
 
   /** No claim is waiting to be planned and no claim write is in flight: refills may go. */
-  get taskCount(): number {
-    return this.tasks.size;
-  }
-
   get idle(): boolean {
     return this.queue.depth === 0 && this.tasks.size === 0;
   }
@@ -372,7 +367,7 @@ export class ClaimController {
     const at = timestamp(new Date());
     switch (a.type) {
       case 'bind':
-        { const t = performance.now(); await this.stampWorld(namespace, a.claim, a.world); trace(`claim stamp ${a.claim.name} patch=${(performance.now() - t).toFixed(1)}`); }
+        await this.stampWorld(namespace, a.claim, a.world);
         this.stamped.add(a.claim.uid);
         // The next leader completes it from the cluster when this one no longer leads.
         return () => (this.o.canWrite() ? this.bound(namespace, a.claim, a.world, a.pool, at) : Promise.resolve());
@@ -428,14 +423,16 @@ export class ClaimController {
         ownerReferences: [{ apiVersion: API_VERSION, kind: 'WorldClaim', name: claim.name, uid: claim.uid, controller: true }],
       },
     };
+    const t = performance.now();
     const written = await this.o.kube.mergePatch(patch as KubernetesObject);
+    trace('claim-commit', { name: claim.name, patch: performance.now() - t });
     this.worldWrites.record(world.uid, world.resourceVersion, written);
   }
 
   private async bound(namespace: string, claim: ClaimView, world: WorldView, pool: string | undefined, at: string): Promise<void> {
     const t = performance.now();
     await this.writeStatus(namespace, claim, boundStatus(claim, world, pool, at, new Date().toISOString()));
-    trace(`claim status ${claim.name} patch=${(performance.now() - t).toFixed(1)}`);
+    trace('claim-status', { name: claim.name, patch: performance.now() - t });
     const since = this.firstSeen.get(claim.uid) ?? Date.parse(claim.creationTimestamp);
     this.o.metrics.claimDuration.observe(Math.max(0, Date.now() - since) / 1000);
     await this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');

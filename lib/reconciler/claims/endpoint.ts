@@ -65,7 +65,6 @@ export function startAllocationServer(o: AllocationServerOptions): Promise<https
 }
 
 async function handle(o: AllocationServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const t0 = performance.now();
   const m = ROUTE.exec((req.url ?? '/').split('?')[0]!);
   if (!m) return fail(res, 404, 'NotFound', 'the endpoint is POST /v1alpha1/namespaces/{namespace}/allocations and DELETE /v1alpha1/namespaces/{namespace}/allocations/{requestId}');
   const namespace = m[1]!;
@@ -73,6 +72,7 @@ async function handle(o: AllocationServerOptions, req: IncomingMessage, res: Ser
   const verb = req.method === 'POST' && requestId === undefined ? 'create' : req.method === 'DELETE' && requestId !== undefined ? 'delete' : undefined;
   if (!verb) return fail(res, 405, 'MethodNotAllowed', `${req.method} is not served here: POST .../allocations, DELETE .../allocations/{requestId}`);
   const body = verb === 'create' ? await readBody(req) : '';
+  const t0 = performance.now();
   const who = await o.auth.check(req.headers.authorization, verb, 'worldclaims', namespace);
   const tAuth = performance.now();
   if (!who.ok) return fail(res, who.status, who.reason, who.message);
@@ -91,7 +91,7 @@ async function handle(o: AllocationServerOptions, req: IncomingMessage, res: Ser
   const valid = validateRequest(parsed);
   if (!valid.ok) return fail(res, 400, 'Invalid', valid.message);
   const out: AllocationOutcome = await o.allocations.allocate(namespace, valid.request, who.caller.username);
-  trace(`ep body+auth=${(tAuth - t0).toFixed(1)} alloc=${(performance.now() - tAuth).toFixed(1)}`);
+  trace('allocation', { auth: tAuth - t0, allocate: performance.now() - tAuth });
   if (out.ok) return send(res, 200, out.reply);
   return fail(res, out.status, out.reason, out.message);
 }

@@ -203,7 +203,7 @@ export class PoolController {
       // Claims first: wait (a little) while claim writes are in flight.
       for (let waited = 0; !this.o.claimsIdle() && waited < YIELD_MS; waited += 20) await sleep(20);
       if (!this.o.canWrite()) return;
-      trace(`pool create batch ${Math.min(CREATE_BATCH, n - done)} of ${n}`);
+      trace('pool-create', { n: Math.min(CREATE_BATCH, n - done) });
       const batch = Array.from({ length: Math.min(CREATE_BATCH, n - done) }, () => this.o.kube.create(newWorld(pool)));
       const results = await Promise.allSettled(batch);
       for (const r of results) if (r.status === 'fulfilled' && r.value.metadata?.name) created.set(r.value.metadata.name, Date.now());

@@ -10,8 +10,8 @@
  * PATCH waiting on an API server busy with the refill that the claims before it had
  * triggered: each claim made one pool pass (a status write and one world create), and each
  * new world a render, an apply and the kube-controller-manager's Deployment, ReplicaSet and
- * Pod writes, on the same cores. So while claims are arriving (one within QUIET_MS) a pool's
- * pass is deferred, for at most MAX_DEFER_MS, and then refills everything it lacks at once
+ * Pod writes, on the same cores. So while claims are arriving (one within REFILL_QUIET_MS) a pool's
+ * pass is deferred, for at most REFILL_MAX_DEFER_MS, and then refills everything it lacks at once
  * (batched, like a fleet autoscaler's periodic scale-up rather than one world per claim).
  * The buffer is what absorbs a burst; a pool with claims waiting for a world never defers.
  */
@@ -24,7 +24,7 @@ import { objectEvent } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import { errorMessage, type Kube } from '../runtime/kube.js';
 import type { ReconcilerMetrics } from '../runtime/metrics.js';
-import { planPool, statusChanged, poolWorldObject, type PoolWorld } from './plan.js';
+import { planPool, refillDeferral, statusChanged, poolWorldObject, type PoolWorld } from './plan.js';
 import { templateHash } from '../shared/poolTemplate.js';
 import { WorkQueue, runWorkers } from '../runtime/queue.js';
 import { trace } from '../runtime/trace.js';
@@ -51,9 +51,6 @@ type Obj = KubernetesObject & { status?: { phase?: string } };
 /** Worlds created at once; between batches, refills yield to claims (at most YIELD_MS). */
 export const CREATE_BATCH = 8;
 const YIELD_MS = 2_000;
-/** A pool's pass waits until no claim has arrived for QUIET_MS, but never longer than MAX_DEFER_MS. */
-export const QUIET_MS = 500;
-export const MAX_DEFER_MS = 5_000;
 const EXPECTATION_TTL_MS = 60_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -126,21 +123,12 @@ export class PoolController {
     await this.create(key, pool, d.create);
   }
 
-  /**
-   * How long this pool's pass should wait for arriving claims (0: run now). Claims waiting
-   * for a world of this pool never wait on it; a pass deferred MAX_DEFER_MS already runs.
-   */
+  /** How long this pool's pass waits for arriving claims (plan.ts `refillDeferral`; 0: run now). */
   private deferral(key: string, now: number): number {
-    const quietIn = QUIET_MS - this.o.sinceLastClaim();
-    if (quietIn <= 0 || (this.pending.get(key) ?? 0) > 0) {
-      this.deferredSince.delete(key);
-      return 0;
-    }
-    const since = this.deferredSince.get(key) ?? now;
-    this.deferredSince.set(key, since);
-    const left = since + MAX_DEFER_MS - now;
-    if (left <= 0) this.deferredSince.delete(key);
-    return left <= 0 ? 0 : Math.ceil(Math.min(quietIn, left));
+    const d = refillDeferral(this.o.sinceLastClaim(), this.pending.get(key) ?? 0, this.deferredSince.get(key), now);
+    if (d.deferredSince === undefined) this.deferredSince.delete(key);
+    else this.deferredSince.set(key, d.deferredSince);
+    return d.wait;
   }
 
   /** The pool's live worlds as plan.ts sees them, with this process's expectations applied. */

@@ -29,6 +29,9 @@ import { keepAliveClient } from '../lib/client/kubeTransport.js';
 import { summarize, type Summary } from '../lib/loadtest/stats.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
 import { parseTrace, type TraceLine } from '../lib/reconciler/runtime/trace.js';
+import { loadavg } from 'node:os';
+import { machineNow, type Machine } from './cluster.js';
+import { machineLine } from './report.js';
 
 export interface ClaimsBenchOptions {
   sequential: number;
@@ -103,6 +106,9 @@ export interface ClaimsBenchResult {
   reconcileConcurrency: number;
   poolFillSeconds: number;
   runs: PatternRun[];
+  /** The machine at the start (shared: its load average says how much else ran), and the 1-minute load at the end. */
+  machine?: Machine;
+  loadAtEnd?: number;
 }
 
 export type ClaimsBenchRecord = ClaimsBenchResult | { error: string };
@@ -305,6 +311,7 @@ async function floorWorlds(cp: ControlPlane, api: CustomObjectsApi, n: number): 
 }
 
 export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBenchResult> {
+  const machine = machineNow();
   const poissonN = Math.min(poissonArrivals(opts.poissonRate, opts.poissonSeconds).length, opts.buffer);
   const nodes = opts.nodes ?? Math.ceil(((opts.buffer * 2 + opts.burst) * 6) / 100) + 2;
   opts.log(`claims: starting the control plane with ${nodes} kwok nodes`);
@@ -349,7 +356,8 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
       if (r.window && r.path !== 'floor') r.breakdown = breakdown(lines, r.path, r.window);
       delete r.window;
     }
-    return { kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes, game: opts.game, buffer: opts.buffer, reconcileConcurrency: opts.reconcileConcurrency, poolFillSeconds, runs };
+    const loadAtEnd = Math.round(loadavg()[0]! * 100) / 100;
+    return { kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes, game: opts.game, buffer: opts.buffer, reconcileConcurrency: opts.reconcileConcurrency, poolFillSeconds, runs, machine, loadAtEnd };
   } finally {
     if (reconciler && reconciler.exitCode === null) {
       reconciler.kill('SIGTERM');
@@ -409,6 +417,7 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
     '|---|---|---|',
     ...claimsTargets(r, path).map((t) => `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : 'not met'} |`),
     '',
+    ...boundLines(r, path),
   ];
   const sp = (x: Spread | null | undefined) => (x ? `${fmt(x.p50)} / ${fmt(x.p99)}` : '');
   const withBreakdown = r.runs.filter((x) => x.breakdown);
@@ -431,7 +440,7 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
   return [
     `## Claims (issue 20: the allocation endpoint and the WorldClaim resource beside the raw PATCH floor; local control plane ${r.kubernetes}, ${r.nodes} kwok nodes, pool buffer ${r.buffer} ${r.game} worlds, compiled reconciler)`,
     '',
-    `The pool took ${fmt(r.poolFillSeconds)} s to fill from empty. Latency is the caller's: \`claimWorld()\` from its call to the world in hand (endpoint: one HTTPS round trip; WorldClaim: create, then Bound seen on the shared watch); the floor is one raw PATCH of a WorldInstance label over a keep-alive client, same pattern, same run. The Poisson run lasts only as long as the pool's buffer (one world per arrival, and this machine starts about 4 worlds a second).`,
+    `${r.machine ? `Machine: ${machineLine(r.machine)}; 1-minute load average at the end ${fmt(r.loadAtEnd, 2)} (the machine is shared: the floor and the claims see the same load, not necessarily at the same moment). ` : ''}The pool took ${fmt(r.poolFillSeconds)} s to fill from empty. Latency is the caller's: \`claimWorld()\` from its call to the world in hand (endpoint: one HTTPS round trip; WorldClaim: create, then Bound seen on the shared watch); the floor is one raw PATCH of a WorldInstance label over a keep-alive client, same pattern, same run. The Poisson run lasts only as long as the pool's buffer (one world per arrival, and this machine starts about 4 worlds a second).`,
     '',
     '| path | pattern | answered | p50 ms | p95 ms | p99 ms | max ms | per second | double bindings | lost | pool refilled (s) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -441,6 +450,20 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
     ...targets('worldclaim'),
     ...where,
   ];
+}
+
+/** Where a missed latency target's time went: the claim's commit PATCH (and, for a WorldClaim, its other steps) beside the floor's PATCH. */
+function boundLines(r: ClaimsBenchResult, path: 'endpoint' | 'worldclaim'): string[] {
+  const missed = claimsTargets(r, path).some((t) => t.met === false);
+  const rows = r.runs.filter((x) => x.path === path && x.breakdown);
+  if (!missed || rows.length === 0) return [];
+  const one = (x: PatternRun) => {
+    const b = x.breakdown!;
+    const f = find(r, 'floor', x.pattern);
+    const steps = path === 'endpoint' ? `commit PATCH ${fmt(b.commitPatch?.p50)} ms (p99 ${fmt(b.commitPatch?.p99)})` : `claim event → commit ${fmt(b.eventToCommit?.p50)} ms (p99 ${fmt(b.eventToCommit?.p99)}), of which the commit PATCH ${fmt(b.commitPatch?.p50)} ms, then the status PATCH ${fmt(b.statusPatch?.p50)} ms (p99 ${fmt(b.statusPatch?.p99)})`;
+    return `${x.pattern}: claim p50 ${fmtMs(x.latency?.p50)} ms = ${steps}, beside a floor PATCH of ${fmtMs(f?.latency?.p50)} ms (p99 ${fmtMs(f?.latency?.p99)}); ${b.worldsCreated} worlds created and ${b.worldPasses} world passes meanwhile`;
+  };
+  return [`Where the time went (p50 unless said; the reconciler's trace): ${rows.map(one).join('; ')}.`, ''];
 }
 
 const README_START = '<!-- claims-figures:start (generated by npm run bench from bench/results.json) -->';

@@ -9,7 +9,8 @@
  * the caller's until released). No WorldClaim is created: the world's stamp is the durable
  * record, so the commit is the only write before the reply. A retried request id finds its
  * world from that stamp (the informer indexes it), also after a crash between the commit and
- * the reply, on whichever replica leads then. An Event on the world follows out of the slot.
+ * the reply, on whichever replica leads then. An Event on the world follows once claims stop
+ * arriving (ClaimController.afterBurst).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type Endpoint, type WorldClaimSpec } from '../../api/schema.js';
@@ -111,7 +112,7 @@ export class Allocations {
         // Indexed now, not at the informer's event: a retry right after the reply finds it.
         this.o.claims.allocator.observe(namespace, got.world.name, undefined, req.requestId);
         this.o.observe((performance.now() - t0) / 1000);
-        void this.o.claims.followUp(() => this.event(namespace, written, `allocated to request ${req.requestId} of ${who}`));
+        this.o.claims.afterBurst(() => this.event(namespace, written, `allocated to request ${req.requestId} of ${who}`));
         return { ok: true, reply: this.reply(namespace, req, written) };
       } catch (e) {
         // Lost the world to another writer (409), or it is gone (404, a scale-down): another one. Anything else is the caller's to retry.

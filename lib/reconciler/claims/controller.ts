@@ -62,6 +62,15 @@ export interface ClaimControllerOptions {
 
 type Obj = KubernetesObject & { spec?: any; status?: any };
 
+/**
+ * Binding Events (Bound, Allocated) wait until no claim has arrived for EVENT_QUIET_MS (at
+ * most EVENT_MAX_DEFER_MS), then go EVENT_BATCH at a time: during a burst the API server's
+ * writes go to the commits, and an Event is a write as costly as the commit itself.
+ */
+const EVENT_QUIET_MS = 500;
+const EVENT_MAX_DEFER_MS = 5_000;
+const EVENT_BATCH = 8;
+
 const ownerOf = (o: KubernetesObject, kind: string) => o.metadata?.ownerReferences?.find((r) => r.controller && r.kind === kind);
 
 export class ClaimController {
@@ -82,6 +91,10 @@ export class ClaimController {
   private readonly maxInFlight: number;
   /** When the last claim or allocation request arrived (performance.now()): pools defer refills meanwhile. */
   private lastArrival = -Infinity;
+  /** Binding Events held until claims stop arriving (afterBurst), and since when the oldest waits. */
+  private readonly lateEvents: (() => Promise<void>)[] = [];
+  private lateSince = 0;
+  private lateTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ClaimControllerOptions) {
     this.maxInFlight = o.maxInFlight ?? 64;
@@ -223,6 +236,34 @@ export class ClaimController {
     return p;
   }
 
+  /** An Event of a binding: sent once claims stop arriving, at most EVENT_MAX_DEFER_MS later (drain() sends it at once). */
+  afterBurst(send: () => Promise<void>): void {
+    if (this.lateEvents.length === 0) this.lateSince = performance.now();
+    this.lateEvents.push(send);
+    this.scheduleEvents();
+  }
+
+  private scheduleEvents(): void {
+    if (this.lateTimer || this.lateEvents.length === 0) return;
+    const wait = Math.min(EVENT_QUIET_MS - this.sinceLastArrival(), this.lateSince + EVENT_MAX_DEFER_MS - performance.now());
+    this.lateTimer = setTimeout(() => {
+      this.lateTimer = undefined;
+      if (this.sinceLastArrival() < EVENT_QUIET_MS && performance.now() - this.lateSince < EVENT_MAX_DEFER_MS) this.scheduleEvents();
+      else this.sendEvents();
+    }, Math.max(0, Math.ceil(wait)));
+    this.lateTimer.unref();
+  }
+
+  private sendEvents(): void {
+    clearTimeout(this.lateTimer);
+    this.lateTimer = undefined;
+    const batch = this.lateEvents.splice(0);
+    if (batch.length === 0) return;
+    void this.followUp(async () => {
+      for (let i = 0; i < batch.length; i += EVENT_BATCH) await Promise.allSettled(batch.slice(i, i + EVENT_BATCH).map((send) => send()));
+    });
+  }
+
   run(workers: number): Promise<void> {
     return runWorkers(this.queue, workers, async (ns) => {
       try {
@@ -238,6 +279,8 @@ export class ClaimController {
   /** Resolves when the writes in flight are done (for a graceful shutdown). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.tasks]);
+    await Promise.allSettled([...this.followUps]);
+    this.sendEvents();
     await Promise.allSettled([...this.followUps]);
   }
 
@@ -435,7 +478,7 @@ export class ClaimController {
     trace('claim-status', { name: claim.name, patch: performance.now() - t });
     const since = this.firstSeen.get(claim.uid) ?? Date.parse(claim.creationTimestamp);
     this.o.metrics.claimDuration.observe(Math.max(0, Date.now() - since) / 1000);
-    await this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');
+    this.afterBurst(() => this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal'));
   }
 
   /** The claim's status write: conditional on the claim's resourceVersion. */
@@ -451,8 +494,8 @@ export class ClaimController {
   }
 
   /**
-   * Best effort, after the claim's status is written (so it never delays a binding), but
-   * within the task: every request of the claim path holds a task slot, so requests never
+   * Best effort, after the claim's status is written (so it never delays a binding; a
+   * binding's Event once claims stop arriving, afterBurst), in a follow-up: every request of the claim path holds a task slot, so requests never
    * queue for a socket (node-fetch's keep-alive bug #1767 turns queued requests into
    * false "Premature close" errors).
    */

@@ -28,6 +28,10 @@ import { claimWorld } from '../lib/client/claims.js';
 import { keepAliveClient } from '../lib/client/kubeTransport.js';
 import { summarize, type Summary } from '../lib/loadtest/stats.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
+import { parseTrace, type TraceLine } from '../lib/reconciler/runtime/trace.js';
+import { loadavg } from 'node:os';
+import { machineNow, type Machine } from './cluster.js';
+import { machineLine } from './report.js';
 
 export interface ClaimsBenchOptions {
   sequential: number;
@@ -39,6 +43,8 @@ export interface ClaimsBenchOptions {
   game: string;
   nodes?: number;
   reconcileConcurrency: number;
+  /** Profile the reconciler (node --cpu-prof; the profile in logDir). */
+  cpuProfile?: boolean;
   logDir: string;
   log: (line: string) => void;
 }
@@ -63,6 +69,33 @@ export interface PatternRun {
   /** Poisson: arrivals per second asked for, and for how long. */
   rate?: number;
   seconds?: number;
+  /** Where the reconciler's time went meanwhile (its ANVIL_TRACE lines; endpoint and WorldClaim only). */
+  breakdown?: Breakdown;
+}
+
+/** Milliseconds, p50 and p99. */
+export interface Spread {
+  p50: number;
+  p99: number;
+}
+
+/**
+ * The claim path's steps as the reconciler traced them (lib/reconciler/runtime/trace.ts),
+ * between the pattern's first request and its last answer.
+ */
+export interface Breakdown {
+  /** The commit: the world's PATCH on its resourceVersion, as the reconciler waited for it. */
+  commitPatch: Spread | null;
+  /** Endpoint: TokenReview + SubjectAccessReview (cached), and the wait for a write slot. */
+  auth?: Spread | null;
+  slotWait?: Spread | null;
+  /** WorldClaim: from the claim's watch event to its commit answered; then the status write. */
+  eventToCommit?: Spread | null;
+  statusPatch?: Spread | null;
+  /** Refill work that ran meanwhile: worlds created, world passes, the event loop's delay p99 (worst second). */
+  worldsCreated: number;
+  worldPasses: number;
+  eventLoopP99: number | null;
 }
 
 export interface ClaimsBenchResult {
@@ -73,6 +106,9 @@ export interface ClaimsBenchResult {
   reconcileConcurrency: number;
   poolFillSeconds: number;
   runs: PatternRun[];
+  /** The machine at the start (shared: its load average says how much else ran), and the 1-minute load at the end. */
+  machine?: Machine;
+  loadAtEnd?: number;
 }
 
 export type ClaimsBenchRecord = ClaimsBenchResult | { error: string };
@@ -111,9 +147,10 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
 async function startReconciler(cp: ControlPlane, port: number, tls: string, opts: ClaimsBenchOptions): Promise<ChildProcess> {
   ensureBuilt();
   const log = openSync(join(opts.logDir, 'claims-reconciler.log'), 'a');
-  const args = ['bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency)];
+  const args = [...(opts.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency)];
   args.push('--allocation-port', String(port + 1), '--allocation-tls-cert', join(tls, 'tls.crt'), '--allocation-tls-key', join(tls, 'tls.key'));
-  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] });
+  // ANVIL_TRACE: the claim path's timings in the log, summed up per pattern (breakdown()).
+  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, ANVIL_TRACE: '1' } });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the reconciler stopped at start (exit ${child.exitCode}); see ${opts.logDir}/claims-reconciler.log`);
@@ -210,7 +247,9 @@ async function measurePath(path: Path, pattern: Pattern, n: number, ctx: { opts:
           const w = await claimWorld({ kubeconfig: ctx.kc, namespace: NAMESPACE, pool: POOL, requestId: id(i), timeoutSeconds: 30, ...(path === 'endpoint' ? { allocationURL: ctx.url, ca: ctx.ca } : {}) });
           return { world: w.world, id: id(i) };
         };
+  const from = Date.now();
   const r = await drive(pattern, n, opts.concurrency, arrivals, op);
+  const window = { from, to: Date.now() };
   const s = summarize(r.lat);
   let doubles = 0;
   if (path !== 'floor') {
@@ -230,6 +269,33 @@ async function measurePath(path: Path, pattern: Pattern, n: number, ctx: { opts:
     lost: n - r.answers.length,
     ...(r.firstError ? { firstError: r.firstError } : {}),
     ...(pattern === 'poisson' ? { rate: opts.poissonRate, seconds: Math.round((arrivals[n - 1] ?? 0) / 10) / 100 } : {}),
+    ...(path === 'floor' ? {} : { window }),
+  } as PatternRun;
+}
+
+const spread = (values: number[]): Spread | null => {
+  const s = summarize(values);
+  return s ? { p50: Math.round(s.p50 * 10) / 10, p99: Math.round(s.p99 * 10) / 10 } : null;
+};
+
+/** A pattern's breakdown from the reconciler's trace lines in its window. */
+export function breakdown(lines: readonly TraceLine[], path: 'endpoint' | 'worldclaim', window: { from: number; to: number }): Breakdown {
+  const inside = lines.filter((l) => l.at >= window.from && l.at <= window.to);
+  const ms = (event: string, field: string) => inside.filter((l) => l.event === event && l.fields[field] !== undefined).map((l) => Number(l.fields[field]));
+  const added = new Map(inside.filter((l) => l.event === 'claim-add').map((l) => [l.fields.name, l.at]));
+  const commits = inside.filter((l) => l.event === 'claim-commit');
+  const eld = ms('event-loop', 'p99');
+  const common = {
+    worldsCreated: ms('pool-create', 'n').reduce((a, b) => a + b, 0),
+    worldPasses: inside.filter((l) => l.event === 'world-pass').length,
+    eventLoopP99: eld.length ? Math.round(Math.max(...eld) * 10) / 10 : null,
+  };
+  if (path === 'endpoint') return { commitPatch: spread(ms('commit', 'patch')), auth: spread(ms('allocation', 'auth')), slotWait: spread(ms('commit', 'slot')), ...common };
+  return {
+    commitPatch: spread(ms('claim-commit', 'patch')),
+    eventToCommit: spread(commits.filter((l) => added.has(l.fields.name)).map((l) => l.at - added.get(l.fields.name)!)),
+    statusPatch: spread(ms('claim-status', 'patch')),
+    ...common,
   };
 }
 
@@ -245,6 +311,7 @@ async function floorWorlds(cp: ControlPlane, api: CustomObjectsApi, n: number): 
 }
 
 export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBenchResult> {
+  const machine = machineNow();
   const poissonN = Math.min(poissonArrivals(opts.poissonRate, opts.poissonSeconds).length, opts.buffer);
   const nodes = opts.nodes ?? Math.ceil(((opts.buffer * 2 + opts.burst) * 6) / 100) + 2;
   opts.log(`claims: starting the control plane with ${nodes} kwok nodes`);
@@ -272,7 +339,7 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
     const plan: [Pattern, number][] = [['sequential', opts.sequential], ['poisson', poissonN], ['burst', opts.burst]];
     for (const [pattern, n] of plan) {
       for (const path of ['floor', 'endpoint', 'worldclaim'] as Path[]) {
-        opts.log(`claims: ${path}, ${pattern}, ${n}`);
+        opts.log(`claims: ${path}, ${pattern}, ${n} (at ${Date.now()})`);
         const r = await measurePath(path, pattern, n, ctx);
         if (path !== 'floor') {
           // Given back (as a matchmaker would after its matches), so the cluster does not grow with every pattern.
@@ -284,7 +351,13 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
         runs.push(r);
       }
     }
-    return { kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes, game: opts.game, buffer: opts.buffer, reconcileConcurrency: opts.reconcileConcurrency, poolFillSeconds, runs };
+    const lines = parseTrace(readFileSync(join(opts.logDir, 'claims-reconciler.log'), 'utf8'));
+    for (const r of runs as (PatternRun & { window?: { from: number; to: number } })[]) {
+      if (r.window && r.path !== 'floor') r.breakdown = breakdown(lines, r.path, r.window);
+      delete r.window;
+    }
+    const loadAtEnd = Math.round(loadavg()[0]! * 100) / 100;
+    return { kubernetes: version.serverVersion?.gitVersion ?? 'unknown', nodes, game: opts.game, buffer: opts.buffer, reconcileConcurrency: opts.reconcileConcurrency, poolFillSeconds, runs, machine, loadAtEnd };
   } finally {
     if (reconciler && reconciler.exitCode === null) {
       reconciler.kill('SIGTERM');
@@ -344,11 +417,30 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
     '|---|---|---|',
     ...claimsTargets(r, path).map((t) => `| ${t.target} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : 'not met'} |`),
     '',
+    ...boundLines(r, path),
   ];
+  const sp = (x: Spread | null | undefined) => (x ? `${fmt(x.p50)} / ${fmt(x.p99)}` : '');
+  const withBreakdown = r.runs.filter((x) => x.breakdown);
+  const where = withBreakdown.length
+    ? [
+        '### Where a claim\'s time goes',
+        '',
+        "From the reconciler's own trace (`ANVIL_TRACE=1`, `lib/reconciler/runtime/trace.ts`) during each pattern, in ms (p50 / p99). The commit is the claim's one write (the world's PATCH on its resourceVersion) as the reconciler waited for it; beside it the floor's raw PATCH as its client saw it. WorldClaim: from the claim's watch event to its commit answered, then the status write the client waits for (its create and two watch deliveries are the rest). Refill work meanwhile: worlds the pools created and world passes run while the pattern lasted.",
+        '',
+        '| path | pattern | claim p50 / p99 | floor PATCH p50 / p99 | commit PATCH | auth | slot wait | event → commit | status PATCH | worlds created | world passes | event-loop delay p99 (worst s) |',
+        '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+        ...withBreakdown.map((x) => {
+          const b = x.breakdown!;
+          const f = find(r, 'floor', x.pattern);
+          return `| ${x.path} | ${x.pattern} | ${fmtMs(x.latency?.p50)} / ${fmtMs(x.latency?.p99)} | ${fmtMs(f?.latency?.p50)} / ${fmtMs(f?.latency?.p99)} | ${sp(b.commitPatch)} | ${sp(b.auth)} | ${sp(b.slotWait)} | ${sp(b.eventToCommit)} | ${sp(b.statusPatch)} | ${b.worldsCreated} | ${b.worldPasses} | ${b.eventLoopP99 === null ? 'n/a' : fmt(b.eventLoopP99)} |`;
+        }),
+        '',
+      ]
+    : [];
   return [
     `## Claims (issue 20: the allocation endpoint and the WorldClaim resource beside the raw PATCH floor; local control plane ${r.kubernetes}, ${r.nodes} kwok nodes, pool buffer ${r.buffer} ${r.game} worlds, compiled reconciler)`,
     '',
-    `The pool took ${fmt(r.poolFillSeconds)} s to fill from empty. Latency is the caller's: \`claimWorld()\` from its call to the world in hand (endpoint: one HTTPS round trip; WorldClaim: create, then Bound seen on the shared watch); the floor is one raw PATCH of a WorldInstance label over a keep-alive client, same pattern, same run. The Poisson run lasts only as long as the pool's buffer (one world per arrival, and this machine starts about 4 worlds a second).`,
+    `${r.machine ? `Machine: ${machineLine(r.machine)}; 1-minute load average at the end ${fmt(r.loadAtEnd, 2)} (the machine is shared: the floor and the claims see the same load, not necessarily at the same moment). ` : ''}The pool took ${fmt(r.poolFillSeconds)} s to fill from empty. Latency is the caller's: \`claimWorld()\` from its call to the world in hand (endpoint: one HTTPS round trip; WorldClaim: create, then Bound seen on the shared watch); the floor is one raw PATCH of a WorldInstance label over a keep-alive client, same pattern, same run. The Poisson run lasts only as long as the pool's buffer (one world per arrival, and this machine starts about 4 worlds a second).`,
     '',
     '| path | pattern | answered | p50 ms | p95 ms | p99 ms | max ms | per second | double bindings | lost | pool refilled (s) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -356,7 +448,22 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
     '',
     ...targets('endpoint'),
     ...targets('worldclaim'),
+    ...where,
   ];
+}
+
+/** Where a missed latency target's time went: the claim's commit PATCH (and, for a WorldClaim, its other steps) beside the floor's PATCH. */
+function boundLines(r: ClaimsBenchResult, path: 'endpoint' | 'worldclaim'): string[] {
+  const missed = claimsTargets(r, path).some((t) => t.met === false);
+  const rows = r.runs.filter((x) => x.path === path && x.breakdown);
+  if (!missed || rows.length === 0) return [];
+  const one = (x: PatternRun) => {
+    const b = x.breakdown!;
+    const f = find(r, 'floor', x.pattern);
+    const steps = path === 'endpoint' ? `commit PATCH ${fmt(b.commitPatch?.p50)} ms (p99 ${fmt(b.commitPatch?.p99)})` : `claim event → commit ${fmt(b.eventToCommit?.p50)} ms (p99 ${fmt(b.eventToCommit?.p99)}), of which the commit PATCH ${fmt(b.commitPatch?.p50)} ms, then the status PATCH ${fmt(b.statusPatch?.p50)} ms (p99 ${fmt(b.statusPatch?.p99)})`;
+    return `${x.pattern}: claim p50 ${fmtMs(x.latency?.p50)} ms = ${steps}, beside a floor PATCH of ${fmtMs(f?.latency?.p50)} ms (p99 ${fmtMs(f?.latency?.p99)}); ${b.worldsCreated} worlds created and ${b.worldPasses} world passes meanwhile`;
+  };
+  return [`Where the time went (p50 unless said; the reconciler's trace): ${rows.map(one).join('; ')}.`, ''];
 }
 
 const README_START = '<!-- claims-figures:start (generated by npm run bench from bench/results.json) -->';

@@ -238,6 +238,7 @@ const claimsCase: BenchCase<ClaimsBenchResult> = {
       buffer: Number(flag('pool-buffer') ?? 150),
       game: flag('game') ?? 'roguelike',
       reconcileConcurrency: Number(flag('reconcile-concurrency') ?? 16),
+      cpuProfile: has('cpu-prof'),
       logDir: mkdtempSync(join(tmpdir(), 'anvil-bench-claims-')),
       log,
     }),

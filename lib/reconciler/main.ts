@@ -36,6 +36,7 @@ import { REVISIONS_PATH, Revisions } from './shared/revisions.js';
 import { ROLLOUT_PREFIX, RolloutMemory, reconcileRollout, rolloutKey, type RolloutContext } from './rollouts/controller.js';
 import { EventRouter } from './routing.js';
 import { trimMetadata } from './runtime/trim.js';
+import { trace } from './runtime/trace.js';
 
 export interface ReconcilerOptions {
   kubeconfig?: string;
@@ -366,6 +367,7 @@ function makePoolsAndClaims(
     isReserved: (uid) => claimCtl.isReserved(uid),
     claimsIdle: () => claimCtl.idle,
     terminating,
+    sinceLastClaim: () => claimCtl.sinceLastArrival(),
   });
   return { claimCtl, poolCtl, claimKube };
 }
@@ -385,7 +387,7 @@ function keyWorker(ctx: ReconcileContext, rolloutCtx: RolloutContext, queue: Wor
       log(`reconcile ${key} failed (retry ${queue.retries(key) + 1}): ${errorMessage(e)}`);
       queue.addRateLimited(key);
     } finally {
-      endTimer();
+      trace('world-pass', { ms: endTimer() * 1000 });
       processed(key);
     }
   };

@@ -163,8 +163,10 @@ describe('with one reconciler', () => {
     // kubectl shows the claim beside the world, and the claim's world.
     expect(await kubectlOk(['get', 'worlds', worldName, '-n', ns])).toMatch(new RegExp(`CLAIM[\\s\\S]*${worldName}.*match-1`));
     expect(await kubectlOk(['get', 'worldclaims', 'match-1', '-n', ns])).toMatch(new RegExp(`match-1\\s+warm\\s+Bound\\s+${worldName}`));
-    const events = (await listJson('events', ns)).filter((e) => e.involvedObject.kind === 'WorldClaim' && e.involvedObject.name === 'match-1');
-    expect(events.map((e) => e.reason)).toContain('Bound');
+    // The Bound Event follows once claims stop arriving (ClaimController.afterBurst).
+    await eventually('match-1 Bound Event', async () =>
+      (await listJson('events', ns)).some((e) => e.involvedObject.kind === 'WorldClaim' && e.involvedObject.name === 'match-1' && e.reason === 'Bound') ? true : undefined,
+    );
 
     // The pool refills to its buffer around the claimed world.
     await eventually('pool back at its buffer with 1 claimed', async () => {

@@ -5,7 +5,7 @@ import { workloadName } from '../../lib/render/topology.js';
 import type { WorldPool } from '../../lib/api/schema.js';
 import { candidatePools, movedByRollout, planClaims, settleRepair, type ClaimView, type PoolInfo, type WorldView } from '../../lib/reconciler/claims/plan.js';
 import { WriteOverlay } from '../../lib/reconciler/runtime/overlay.js';
-import { planPool, poolWorldObject, type PoolWorld } from '../../lib/reconciler/pools/plan.js';
+import { REFILL_MAX_DEFER_MS, REFILL_QUIET_MS, planPool, poolWorldObject, refillDeferral, type PoolWorld } from '../../lib/reconciler/pools/plan.js';
 import { templateHash } from '../../lib/reconciler/shared/poolTemplate.js';
 import { withExternal, worldEndpoints, type LiveService } from '../../lib/render/endpoints.js';
 import { computeStatus } from '../../lib/reconciler/worlds/status.js';
@@ -401,5 +401,23 @@ describe('withExternal', () => {
     expect(again.changed).toBe(false);
     const enriched = computeStatus({ ...(world as object), status: first.status } as never, res, { ...state, endpoints: withExternal(endpoints, lookup) }, at);
     expect(enriched.changed).toBe(true);
+  });
+});
+
+describe('refillDeferral (claims before refills)', () => {
+  test('runs at once when no claim arrived within the quiet time', () => {
+    expect(refillDeferral(REFILL_QUIET_MS, 0, undefined, 1000)).toEqual({ wait: 0 });
+    expect(refillDeferral(Infinity, 0, 500, 1000)).toEqual({ wait: 0 });
+  });
+  test('waits out the quiet time while claims arrive, remembering since when', () => {
+    expect(refillDeferral(100, 0, undefined, 1000)).toEqual({ wait: REFILL_QUIET_MS - 100, deferredSince: 1000 });
+    expect(refillDeferral(0, 0, 1000, 1200)).toEqual({ wait: REFILL_QUIET_MS, deferredSince: 1000 });
+  });
+  test('never longer than the maximum deferral, however steady the claims', () => {
+    expect(refillDeferral(0, 0, 1000, 1000 + REFILL_MAX_DEFER_MS - 100)).toEqual({ wait: 100, deferredSince: 1000 });
+    expect(refillDeferral(0, 0, 1000, 1000 + REFILL_MAX_DEFER_MS)).toEqual({ wait: 0 });
+  });
+  test('never while claims wait for a world of the pool', () => {
+    expect(refillDeferral(0, 3, 1000, 1100)).toEqual({ wait: 0 });
   });
 });

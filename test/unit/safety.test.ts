@@ -331,7 +331,7 @@ describe('a namespace being deleted', () => {
     const pool = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldPool', metadata: { name: 'p', namespace: 'gone', uid: 'p1' }, spec: { gameRef: { name: 'g' }, buffer: 3 } };
     const cache = (items: KubernetesObject[]) => ({ get: () => items[0], list: () => items }) as never;
     const isTerminating = (ns: string) => terminating.get(ns).metadata.deletionTimestamp !== undefined;
-    const pools = new PoolController({ kube: noRequests as never, worlds: cache([]), pools: cache([pool as KubernetesObject]), definitions: { get: () => ({ catalog: { games: new Map([['g', {}]]) } }) } as never, metrics: new ReconcilerMetrics(), log: () => {}, canWrite: () => true, viewWorld: (w) => w, isReserved: () => false, claimsIdle: () => true, terminating: isTerminating });
+    const pools = new PoolController({ kube: noRequests as never, worlds: cache([]), pools: cache([pool as KubernetesObject]), definitions: { get: () => ({ catalog: { games: new Map([['g', {}]]) } }) } as never, metrics: new ReconcilerMetrics(), log: () => {}, canWrite: () => true, viewWorld: (w) => w, isReserved: () => false, claimsIdle: () => true, sinceLastClaim: () => Infinity, terminating: isTerminating });
     await expect(pools.pass('gone/p')).resolves.toBeUndefined();
     const claim = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', metadata: { name: 'c', namespace: 'gone', uid: 'c1' }, spec: { poolRef: { name: 'p' } } };
     const claims = new ClaimController({ kube: noRequests as never, worlds: cache([]), claims: cache([claim as KubernetesObject]), pools: cache([pool as KubernetesObject]), metrics: new ReconcilerMetrics(), log: () => {}, canWrite: () => true, onPending: () => {}, terminating: isTerminating });

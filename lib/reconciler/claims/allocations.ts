@@ -9,7 +9,8 @@
  * the caller's until released). No WorldClaim is created: the world's stamp is the durable
  * record, so the commit is the only write before the reply. A retried request id finds its
  * world from that stamp (the informer indexes it), also after a crash between the commit and
- * the reply, on whichever replica leads then. An Event on the world follows out of the slot.
+ * the reply, on whichever replica leads then. An Event on the world follows once claims stop
+ * arriving (ClaimController.afterBurst).
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type Endpoint, type WorldClaimSpec } from '../../api/schema.js';
@@ -19,6 +20,7 @@ import { ANNOTATION_ALLOCATION, LABEL_CLAIM } from '../../render/labels.js';
 import { candidatePools, type ClaimView } from './plan.js';
 import type { ClaimController } from './controller.js';
 import { objectEvent } from '../runtime/events.js';
+import { trace } from '../runtime/trace.js';
 import { errorMessage, isConflict, isNotFound, statusCode, type Kube } from '../runtime/kube.js';
 import { COMMIT_SERVER_TIMEOUT_S, type TakeoverGuard } from './takeover.js';
 
@@ -63,6 +65,7 @@ export class Allocations {
 
   async allocate(namespace: string, req: AllocationRequest, who = 'unknown'): Promise<AllocationOutcome> {
     if (!this.o.canWrite()) return { ok: false, status: 503, reason: 'NotLeader', message: 'this replica is a standby: retry (the Service reaches the leader)' };
+    this.o.claims.noteArrival();
     const known = await this.existing(namespace, req);
     if (known) return known;
     const key = `${namespace}/${req.requestId}`;
@@ -130,7 +133,7 @@ export class Allocations {
         // Indexed now, not at the informer's event: a retry right after the reply finds it.
         this.o.claims.allocator.observe(namespace, got.world.name, undefined, req.requestId);
         this.o.observe((performance.now() - t0) / 1000);
-        void this.o.claims.followUp(() => this.event(namespace, written, `allocated to request ${req.requestId} of ${who}`));
+        this.o.claims.afterBurst(() => this.event(namespace, written, `allocated to request ${req.requestId} of ${who}`));
         return { ok: true, reply: this.reply(namespace, req, written) };
       } catch (e) {
         // Lost the world to another writer (409), or it is gone (404, a scale-down): another one. Anything else is the caller's to retry.
@@ -160,7 +163,10 @@ export class Allocations {
     } as KubernetesObject;
     try {
       // The server's own timeout bounds when a commit can still land (takeover.ts: the takeover bound).
-      const written = await this.o.claims.inSlot(() => this.o.kube.mergePatch(patch, undefined, { timeoutSeconds: COMMIT_SERVER_TIMEOUT_S }));
+      const t0 = performance.now();
+      let sent = t0;
+      const written = await this.o.claims.inSlot(() => ((sent = performance.now()), this.o.kube.mergePatch(patch, undefined, { timeoutSeconds: COMMIT_SERVER_TIMEOUT_S })));
+      trace('commit', { slot: sent - t0, patch: performance.now() - sent });
       this.o.claims.recordWorld(world.uid, world.resourceVersion, written);
       return written;
     } catch (e) {

@@ -42,6 +42,7 @@ import { poolSpec, templateHash } from '../shared/poolTemplate.js';
 import { assignedRevision } from '../shared/assignedRevision.js';
 import { WorkQueue, runWorkers } from '../runtime/queue.js';
 import { timestamp } from '../runtime/time.js';
+import { trace } from '../runtime/trace.js';
 
 export interface ClaimControllerOptions {
   /** Connections of the claim path alone. */
@@ -64,6 +65,15 @@ export interface ClaimControllerOptions {
 
 type Obj = KubernetesObject & { spec?: any; status?: any };
 
+/**
+ * Binding Events (Bound, Allocated) wait until no claim has arrived for EVENT_QUIET_MS (at
+ * most EVENT_MAX_DEFER_MS), then go EVENT_BATCH at a time: during a burst the API server's
+ * writes go to the commits, and an Event is a write as costly as the commit itself.
+ */
+const EVENT_QUIET_MS = 500;
+const EVENT_MAX_DEFER_MS = 5_000;
+const EVENT_BATCH = 8;
+
 const ownerOf = (o: KubernetesObject, kind: string) => o.metadata?.ownerReferences?.find((r) => r.controller && r.kind === kind);
 
 export class ClaimController {
@@ -82,6 +92,12 @@ export class ClaimController {
   private readonly firstSeen = new Map<string, number>();
   private readonly tasks = new Set<Promise<void>>();
   private readonly maxInFlight: number;
+  /** When the last claim or allocation request arrived (performance.now()): pools defer refills meanwhile. */
+  private lastArrival = -Infinity;
+  /** Binding Events held until claims stop arriving (afterBurst), and since when the oldest waits. */
+  private readonly lateEvents: (() => Promise<void>)[] = [];
+  private lateSince = 0;
+  private lateTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ClaimControllerOptions) {
     this.maxInFlight = o.maxInFlight ?? 64;
@@ -91,6 +107,16 @@ export class ClaimController {
     this.queue.add(namespace);
   }
 
+  /** A claim or an allocation request has arrived: the pools hold their refills back a little (pools/controller.ts). */
+  noteArrival(): void {
+    this.lastArrival = performance.now();
+  }
+
+  /** Milliseconds since the last claim or allocation request arrived. */
+  sinceLastArrival(): number {
+    return performance.now() - this.lastArrival;
+  }
+
   /**
    * A claim's event. A new claim is handled at once (the hot path: the allocator hands it a
    * spare world and its one commit write starts); a claim that gets no world that way waits
@@ -98,11 +124,15 @@ export class ClaimController {
    */
   onClaim(event: 'add' | 'update' | 'delete', c: KubernetesObject): void {
     const uid = c.metadata?.uid ?? '';
-    if (event === 'add' && !this.firstSeen.has(uid)) this.firstSeen.set(uid, Date.now());
+    if (event === 'add' && !this.firstSeen.has(uid)) {
+      this.firstSeen.set(uid, Date.now());
+      this.noteArrival();
+    }
     if (event === 'delete') {
       this.firstSeen.delete(uid);
       this.stamped.delete(uid);
     }
+    if (event === 'add') trace('claim-add', { name: c.metadata?.name ?? '' });
     if (event === 'add' && this.allocateNow(c as Obj)) return;
     this.enqueue(c.metadata?.namespace ?? 'default');
   }
@@ -209,6 +239,34 @@ export class ClaimController {
     return p;
   }
 
+  /** An Event of a binding: sent once claims stop arriving, at most EVENT_MAX_DEFER_MS later (drain() sends it at once). */
+  afterBurst(send: () => Promise<void>): void {
+    if (this.lateEvents.length === 0) this.lateSince = performance.now();
+    this.lateEvents.push(send);
+    this.scheduleEvents();
+  }
+
+  private scheduleEvents(): void {
+    if (this.lateTimer || this.lateEvents.length === 0) return;
+    const wait = Math.min(EVENT_QUIET_MS - this.sinceLastArrival(), this.lateSince + EVENT_MAX_DEFER_MS - performance.now());
+    this.lateTimer = setTimeout(() => {
+      this.lateTimer = undefined;
+      if (this.sinceLastArrival() < EVENT_QUIET_MS && performance.now() - this.lateSince < EVENT_MAX_DEFER_MS) this.scheduleEvents();
+      else this.sendEvents();
+    }, Math.max(0, Math.ceil(wait)));
+    this.lateTimer.unref();
+  }
+
+  private sendEvents(): void {
+    clearTimeout(this.lateTimer);
+    this.lateTimer = undefined;
+    const batch = this.lateEvents.splice(0);
+    if (batch.length === 0) return;
+    void this.followUp(async () => {
+      for (let i = 0; i < batch.length; i += EVENT_BATCH) await Promise.allSettled(batch.slice(i, i + EVENT_BATCH).map((send) => send()));
+    });
+  }
+
   run(workers: number): Promise<void> {
     return runWorkers(this.queue, workers, async (ns) => {
       try {
@@ -224,6 +282,8 @@ export class ClaimController {
   /** Resolves when the writes in flight are done (for a graceful shutdown). */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.tasks]);
+    await Promise.allSettled([...this.followUps]);
+    this.sendEvents();
     await Promise.allSettled([...this.followUps]);
   }
 
@@ -410,15 +470,19 @@ export class ClaimController {
         ownerReferences: [{ apiVersion: API_VERSION, kind: 'WorldClaim', name: claim.name, uid: claim.uid, controller: true }],
       },
     };
+    const t = performance.now();
     const written = await this.o.kube.mergePatch(patch as KubernetesObject);
+    trace('claim-commit', { name: claim.name, patch: performance.now() - t });
     this.worldWrites.record(world.uid, world.resourceVersion, written);
   }
 
   private async bound(namespace: string, claim: ClaimView, world: WorldView, pool: string | undefined, at: string): Promise<void> {
+    const t = performance.now();
     await this.writeStatus(namespace, claim, boundStatus(claim, world, pool, at, new Date().toISOString()));
+    trace('claim-status', { name: claim.name, patch: performance.now() - t });
     const since = this.firstSeen.get(claim.uid) ?? Date.parse(claim.creationTimestamp);
     this.o.metrics.claimDuration.observe(Math.max(0, Date.now() - since) / 1000);
-    await this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal');
+    this.afterBurst(() => this.event(namespace, claim, 'Bound', `bound to world ${world.name}${pool ? ` of pool ${pool}` : ''}`, 'Normal'));
   }
 
   /** The claim's status write: conditional on the claim's resourceVersion. */
@@ -434,8 +498,8 @@ export class ClaimController {
   }
 
   /**
-   * Best effort, after the claim's status is written (so it never delays a binding), but
-   * within the task: every request of the claim path holds a task slot, so requests never
+   * Best effort, after the claim's status is written (so it never delays a binding; a
+   * binding's Event once claims stop arriving, afterBurst), in a follow-up: every request of the claim path holds a task slot, so requests never
    * queue for a socket (node-fetch's keep-alive bug #1767 turns queued requests into
    * false "Premature close" errors).
    */

@@ -18,6 +18,7 @@ import type { Allocations, AllocationOutcome } from './allocations.js';
 import { validateRequest } from './allocations.js';
 import type { Authorizer } from '../runtime/auth.js';
 import { errorMessage } from '../runtime/kube.js';
+import { trace } from '../runtime/trace.js';
 
 export interface AllocationServerOptions {
   port: number;
@@ -72,7 +73,9 @@ async function handle(o: AllocationServerOptions, req: IncomingMessage, res: Ser
   const verb = req.method === 'POST' && requestId === undefined ? 'create' : req.method === 'DELETE' && requestId !== undefined ? 'delete' : undefined;
   if (!verb) return fail(res, 405, 'MethodNotAllowed', `${req.method} is not served here: POST .../allocations, DELETE .../allocations/{requestId}`);
   const body = verb === 'create' ? await readBody(req) : '';
+  const t0 = performance.now();
   const who = await o.auth.check(req.headers.authorization, verb, 'worldclaims', namespace);
+  const tAuth = performance.now();
   if (!who.ok) return fail(res, who.status, who.reason, who.message);
   if (verb === 'delete') {
     const released = await o.allocations.release(namespace, requestId!);
@@ -89,6 +92,7 @@ async function handle(o: AllocationServerOptions, req: IncomingMessage, res: Ser
   const valid = validateRequest(parsed);
   if (!valid.ok) return fail(res, 400, 'Invalid', valid.message);
   const out: AllocationOutcome = await o.allocations.allocate(namespace, valid.request, who.caller.username);
+  trace('allocation', { auth: tAuth - t0, allocate: performance.now() - tAuth });
   if (out.ok) return send(res, 200, out.reply);
   return fail(res, out.status, out.reason, out.message);
 }

@@ -3,10 +3,17 @@
  * status, gauges and Events. Its own queue (keys: `namespace/pool`) and workers. Worlds it
  * creates or deletes are remembered until the cache shows them (client-go's
  * "expectations"), so a pass that runs before the watch catches up neither creates twice
- * nor counts a deleted world. Refills yield to claims: world creations wait while claim
- * writes are in flight (up to a bound), so a burst of claims is not slowed by the refills
- * it triggers. Deletions are conditional on the world's uid and resourceVersion: a world
- * bound meanwhile is never removed.
+ * nor counts a deleted world. Deletions are conditional on the world's uid and
+ * resourceVersion: a world bound meanwhile is never removed.
+ *
+ * Refills yield to claims (issue 20). Profiled, a claim's time was almost all its commit
+ * PATCH waiting on an API server busy with the refill that the claims before it had
+ * triggered: each claim made one pool pass (a status write and one world create), and each
+ * new world a render, an apply and the kube-controller-manager's Deployment, ReplicaSet and
+ * Pod writes, on the same cores. So while claims are arriving (one within REFILL_QUIET_MS) a pool's
+ * pass is deferred, for at most REFILL_MAX_DEFER_MS, and then refills everything it lacks at once
+ * (batched, like a fleet autoscaler's periodic scale-up rather than one world per claim).
+ * The buffer is what absorbs a burst; a pool with claims waiting for a world never defers.
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { API_VERSION, type WorldPool } from '../../api/schema.js';
@@ -17,9 +24,10 @@ import { objectEvent } from '../runtime/events.js';
 import type { Informer } from '../runtime/informer.js';
 import { errorMessage, type Kube } from '../runtime/kube.js';
 import type { ReconcilerMetrics } from '../runtime/metrics.js';
-import { planPool, statusChanged, poolWorldObject, type PoolWorld } from './plan.js';
+import { planPool, refillDeferral, statusChanged, poolWorldObject, type PoolWorld } from './plan.js';
 import { templateHash } from '../shared/poolTemplate.js';
 import { WorkQueue, runWorkers } from '../runtime/queue.js';
+import { trace } from '../runtime/trace.js';
 
 export interface PoolControllerOptions {
   kube: Kube;
@@ -36,6 +44,8 @@ export interface PoolControllerOptions {
   claimsIdle: () => boolean;
   /** A namespace being deleted: no refill (the API server would refuse it), no Event. */
   terminating?: (namespace: string) => boolean;
+  /** Milliseconds since the last claim or allocation request arrived (Infinity: none yet). */
+  sinceLastClaim: () => number;
 }
 
 type Obj = KubernetesObject & { status?: { phase?: string } };
@@ -60,6 +70,8 @@ export class PoolController {
   private readonly created = new Map<string, Map<string, number>>();
   private readonly deleted = new Map<string, Map<string, number>>();
   private readonly pending = new Map<string, number>();
+  /** Per pool key: when its pass was first deferred for arriving claims (cleared by a pass that runs). */
+  private readonly deferredSince = new Map<string, number>();
 
   constructor(private readonly o: PoolControllerOptions) {}
 
@@ -94,6 +106,8 @@ export class PoolController {
     const [namespace, name] = key.split('/') as [string, string];
     const cached = this.o.pools.get(name, namespace);
     if (!cached || cached.metadata?.deletionTimestamp || this.o.terminating?.(namespace)) return this.forget(key, namespace, name);
+    const wait = this.deferral(key, Date.now());
+    if (wait > 0) return this.queue.addAfter(key, wait);
     const pool = copyOf<WorldPool>(cached, 'WorldPool');
     const worlds = this.worldsOf(key, pool);
     const gameExists = this.o.definitions.get().catalog.games.has(pool.spec.gameRef.name);
@@ -109,6 +123,14 @@ export class PoolController {
     }
     await this.remove(key, namespace, d.remove);
     await this.create(key, pool, d.create);
+  }
+
+  /** How long this pool's pass waits for arriving claims (plan.ts `refillDeferral`; 0: run now). */
+  private deferral(key: string, now: number): number {
+    const d = refillDeferral(this.o.sinceLastClaim(), this.pending.get(key) ?? 0, this.deferredSince.get(key), now);
+    if (d.deferredSince === undefined) this.deferredSince.delete(key);
+    else this.deferredSince.set(key, d.deferredSince);
+    return d.wait;
   }
 
   /** The pool's live worlds as plan.ts sees them, with this process's expectations applied. */
@@ -171,6 +193,7 @@ export class PoolController {
       // Claims first: wait (a little) while claim writes are in flight.
       for (let waited = 0; !this.o.claimsIdle() && waited < YIELD_MS; waited += 20) await sleep(20);
       if (!this.o.canWrite()) return;
+      trace('pool-create', { n: Math.min(CREATE_BATCH, n - done) });
       const batch = Array.from({ length: Math.min(CREATE_BATCH, n - done) }, () => this.o.kube.create(newWorld(pool)));
       const results = await Promise.allSettled(batch);
       for (const r of results) if (r.status === 'fulfilled' && r.value.metadata?.name) created.set(r.value.metadata.name, Date.now());
@@ -187,6 +210,7 @@ export class PoolController {
     this.created.delete(key);
     this.deleted.delete(key);
     this.pending.delete(key);
+    this.deferredSince.delete(key);
     for (const state of ['ready', 'claimed', 'starting']) this.o.metrics.poolWorlds.remove({ namespace, pool: name, state });
     this.o.metrics.claimsPending.remove({ namespace, pool: name });
   }

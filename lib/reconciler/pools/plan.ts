@@ -135,3 +135,23 @@ export function statusChanged(prev: WorldPoolStatus | undefined, next: WorldPool
     JSON.stringify([s?.ready, s?.claimed, s?.starting, s?.total, s?.selector, s?.observedGeneration, (s?.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message, c.lastTransitionTime, c.observedGeneration])]);
   return norm(prev) !== norm(next);
 }
+
+/** A pool's pass waits until no claim has arrived for REFILL_QUIET_MS, but never longer than REFILL_MAX_DEFER_MS. */
+export const REFILL_QUIET_MS = 500;
+export const REFILL_MAX_DEFER_MS = 5_000;
+
+/**
+ * How long a pool's pass should wait for arriving claims (issue 20), and since when it has
+ * been waiting: `wait` 0 runs the pass now. Claims first: while one arrived within
+ * REFILL_QUIET_MS the refill (and the status write) waits, so that each claim's commit is not
+ * slowed by the refills the claims before it triggered; but at most REFILL_MAX_DEFER_MS from
+ * the first deferral, and never while claims wait for a world of this pool (`pendingClaims`).
+ */
+export function refillDeferral(sinceLastClaimMs: number, pendingClaims: number, deferredSince: number | undefined, now: number): { wait: number; deferredSince?: number } {
+  const quietIn = REFILL_QUIET_MS - sinceLastClaimMs;
+  if (quietIn <= 0 || pendingClaims > 0) return { wait: 0 };
+  const since = deferredSince ?? now;
+  const left = since + REFILL_MAX_DEFER_MS - now;
+  if (left <= 0) return { wait: 0 };
+  return { wait: Math.ceil(Math.min(quietIn, left)), deferredSince: since };
+}

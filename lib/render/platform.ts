@@ -338,7 +338,7 @@ function reconcilerServices(scope: Construct, meta: Meta, selector: Record<strin
  * namespaces labelled `anvil.dev/worlds: "true"`, whatever RBAC allows. Reports are exempt
  * (Events, and the status of Anvil's own objects): a world in an unlabelled namespace must
  * be able to say so (worlds/namespace.ts). Cluster-scoped objects (its definitions' status)
- * are not matched.
+ * are not matched. The only Secret it may create is the allocation endpoint's self-signed certificate.
  */
 function reconcilerBoundary(scope: Construct, meta: Meta, namespace: string): void {
   const name = `${RECONCILER_NAME}-namespaces`;
@@ -357,6 +357,14 @@ function reconcilerBoundary(scope: Construct, meta: Meta, namespace: string): vo
         {
           expression: `${home} || ${labelled} || ${report}`,
           messageExpression: `'the Anvil reconciler writes only in ${[...new Set([namespace, PLATFORM_NAMESPACE])].join(', ')} and namespaces labelled ${LABEL_WORLDS_NAMESPACE}=true; ' + request.namespace + ' is not'`,
+          reason: 'Forbidden',
+        },
+        {
+          // RBAC cannot name what a create makes: its Role grants create on every Secret of its
+          // namespace, for the one self-signed certificate. Any other Secret (a service-account
+          // token Secret the token controller would fill for another account, say) is refused.
+          expression: `request.resource.resource != 'secrets' || (object != null && has(object.metadata.name) && object.metadata.name == '${ALLOCATOR_SELF_SIGNED_SECRET}' && has(object.type) && object.type == 'kubernetes.io/tls')`,
+          message: `the Anvil reconciler creates only one Secret, ${ALLOCATOR_SELF_SIGNED_SECRET} of type kubernetes.io/tls`,
           reason: 'Forbidden',
         },
       ],

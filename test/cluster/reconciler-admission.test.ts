@@ -52,3 +52,23 @@ test('its ServiceAccount cannot create a Deployment in kube-system (RBAC would l
   const event = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'adm.1', namespace: OTHER_NS }, involvedObject: { kind: 'WorldInstance', name: 'w', namespace: OTHER_NS }, reason: 'NamespaceNotForWorlds', message: 'x', type: 'Warning' };
   expect((await kubectl(['create', '--dry-run=server', '-f', '-'], { kubeconfig: sa, input: JSON.stringify(event) })).code).toBe(0);
 }, TIMEOUT);
+
+test('the only Secret it may create is the self-signed certificate (RBAC grants create on every Secret of anvil-system)', async () => {
+  const secret = (name: string, type: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'anvil-system', ...extra }, type, ...(type === 'kubernetes.io/tls' ? { data: { 'tls.crt': '', 'tls.key': '' } } : {}) });
+  const create = (body: string) => kubectl(['create', '--dry-run=server', '-f', '-'], { kubeconfig: sa, input: body });
+  // RBAC alone allows any of them.
+  expect((await kubectlOk(['auth', 'can-i', 'create', 'secrets', '-n', 'anvil-system'], { kubeconfig: sa })).trim()).toBe('yes');
+  // A token Secret for another account: the token controller would fill it in.
+  const token = secret('anvil-allocator-selfsigned', 'kubernetes.io/service-account-token', { annotations: { 'kubernetes.io/service-account.name': 'default' } });
+  const denied = await eventually('the policy denies a token Secret', async () => {
+    const r = await create(token);
+    return r.code !== 0 ? r : undefined;
+  });
+  expect(denied.stderr).toMatch(/ValidatingAdmissionPolicy 'anvil-reconciler-namespaces'.*denied request.*creates only one Secret/);
+  expect((await create(secret('other', 'kubernetes.io/tls'))).stderr).toContain('creates only one Secret');
+  // Admitted: created (dry run), or refused later only because another test's reconciler made it already.
+  const allowed = await create(secret('anvil-allocator-selfsigned', 'kubernetes.io/tls'));
+  expect(allowed.stderr).not.toContain('denied');
+  expect(allowed.code === 0 || /AlreadyExists|already exists/.test(allowed.stderr)).toBe(true);
+}, TIMEOUT);

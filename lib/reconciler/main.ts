@@ -125,7 +125,8 @@ export async function runReconciler(opts: ReconcilerOptions = {}): Promise<Runni
   const worker = keyWorker(ctx, rolloutCtx, queue, metrics, log, (key) => resyncs.processed(key));
   const loop = workerLoop({ queue, claimCtl, poolCtl, metrics, resyncs, worker, concurrency, claimWorkers: opts.claimWorkers ?? 2, resyncMs: (opts.resyncSeconds ?? 300) * 1000 });
   const startWorkers = () => {
-    takeover.begin(elector?.fenceMarginMs ?? 0, elector ? performance.now() : 0);
+    // Its List is the endpoint's alone: without the endpoint there is nothing to guard.
+    if (allocationServer) takeover.begin(elector?.fenceMarginMs ?? 0, elector ? performance.now() : 0);
     loop.start();
     log(`reconciler ${identity}: workers started (concurrency ${concurrency}, resync ${opts.resyncSeconds ?? 300}s)`);
   };

@@ -2,8 +2,8 @@
 // A plain HTTP server on loopback plays the API server for the informers: client-node's
 // ListWatch and Watch, the Kube client and its list function are the real ones.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { closeLoopback, listenLoopback } from './loopback.js';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Informer, type InformerEvent } from '../../lib/reconciler/runtime/informer.js';
 import { Kube, METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT } from '../../lib/reconciler/runtime/kube.js';
@@ -60,15 +60,10 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ apiVersion: meta ? 'meta.k8s.io/v1' : 'v1', kind: meta ? 'PartialObjectMetadataList' : 'ConfigMapList', metadata: { resourceVersion: String(state.rv) }, items }));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  kc = await listenLoopback(server);
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => closeLoopback(server));
 
 beforeEach(() => {
   state.objects.clear();

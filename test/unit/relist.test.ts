@@ -4,8 +4,8 @@
 // `continue`, and can hold a response open halfway); client-node's ListWatch and Watch, the
 // Kube client and its list function are the real ones.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
+import { closeLoopback, listenLoopback } from './loopback.js';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Informer, type InformerEvent } from '../../lib/reconciler/runtime/informer.js';
 import { Kube } from '../../lib/reconciler/runtime/kube.js';
@@ -75,15 +75,10 @@ beforeAll(async () => {
     res.write(body.slice(0, cut));
     void hold.then(() => res.end(body.slice(cut)));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+  kc = await listenLoopback(server);
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
-});
+afterAll(() => closeLoopback(server));
 
 beforeEach(() => {
   state.objects = [];

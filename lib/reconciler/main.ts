@@ -312,6 +312,7 @@ function contexts(kube: Kube, metrics: ReconcilerMetrics, caches: Caches, opts: 
     revisions,
     log,
   };
+  metrics.countHeldStatuses(() => ctx.statuses.heldBack);
   const rolloutCtx: RolloutContext = {
     kube,
     definitions,

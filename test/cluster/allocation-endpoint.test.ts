@@ -190,8 +190,10 @@ describe('the allocation endpoint, two leader-elected replicas, no TLS Secret', 
     // The cluster: each request id on exactly one world.
     const stamped = await allocatedWorlds();
     for (const [i, id] of ids.entries()) expect(stamped.get(id)).toEqual([retried[i]]);
-    // The standby allocated new ids only after its takeover read (claims/takeover.ts).
-    expect(standby.log()).toMatch(/takeover settled: \d+ allocated worlds read from the API server/);
+    // The standby settles its takeover (claims/takeover.ts) a settle window after it leads; the
+    // retried ids may all have been answered before that, from the stamps the old leader's
+    // commits left. A new id (below) waits for it; the log line comes when it settles.
+    await eventually('the standby settles its takeover', async () => /takeover settled: \d+ allocated worlds read from the API server/.test(standby.log()));
     // A client given no CA at all: claimWorld() trusts the published one.
     const more = await claimWorld({ kubeconfig: matchmaker, namespace: ns, pool: 'warm', allocationURL: allocationUrl(standby), requestId: `no-ca-${suffix}`, timeoutSeconds: 240 });
     expect(retried).not.toContain(more.world);

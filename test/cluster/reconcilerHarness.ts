@@ -206,14 +206,16 @@ export async function afterResyncs(rec: ReconcilerProcess, n: number, timeoutMs 
 }
 
 /**
- * Waits for a full pass (a completed resync) over everything that wrote nothing: the
- * observable "nothing is left to do", instead of a fixed sleep. Returns the metrics then.
+ * Waits for a full pass (a completed resync) over everything that wrote nothing, with no world
+ * status held back for later (anvil_world_status_held: a coalesced progress change can wait
+ * longer than a short resync period): the observable "nothing is left to do", instead of a
+ * fixed sleep. Returns the metrics then.
  */
 export async function quiet(rec: ReconcilerProcess, timeoutMs = 180_000): Promise<Map<string, number>> {
   let last = await afterResyncs(rec, 1, timeoutMs);
-  return eventually(`a resync of ${rec.identity} that writes nothing`, async () => {
+  return eventually(`a resync of ${rec.identity} that writes nothing, no status held back`, async () => {
     const now = await afterResyncs(rec, 1, timeoutMs);
-    const still = writes(now) === writes(last);
+    const still = writes(now) === writes(last) && (now.get('anvil_world_status_held') ?? 0) === 0;
     last = now;
     return still ? now : undefined;
   }, timeoutMs);

@@ -126,6 +126,7 @@ test('static worlds: armed when rolled out; a new dist reaches them in batches o
   // A new dist: every Deployment gets the new template at once (kubectl), the gate holds it.
   const worldsWatch = new WorldsWatch(GAME, NS);
   const batches = new BatchesWatch(GAME);
+  await Promise.all([worldsWatch.ready, batches.ready]);
   const gates = new GateWatch('example/physics:1.1.0');
   await applyDist(staticDist('example/physics:1.1.0', '1.1.0'));
   const rev2 = await settledOn('example/physics:1.1.0', 'every static world on the new dist, re-armed');
@@ -146,6 +147,7 @@ test('a dist whose pods never become Ready pauses after the first batch, the oth
   const previous = staticDist('example/physics:1.1.0', '1.1.0');
   const rev2 = await settledOn('example/physics:1.1.0', 'static worlds settled before the bad dist');
   const batches = new BatchesWatch(GAME);
+  await batches.ready;
   await applyDist(staticDist(`example/physics-${HOLD_NOT_READY}:2.0.0`, '2.0.0'));
   const paused = await eventually('RolloutPaused (ProgressDeadlineExceeded)', async () => {
     const c = condition(await gameOf(), 'RolloutPaused');

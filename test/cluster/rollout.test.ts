@@ -106,6 +106,7 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
   expect((await anvil(['rollout', 'pause', 'ra-game'])).code).toBe(0);
   const watched = new WorldsWatch('ra-game', NS);
   const batches = new BatchesWatch('ra-game');
+  await Promise.all([watched.ready, batches.ready]);
   await newPhysics('ra', '1.1.0');
   await eventually('RolloutPaused (Paused)', async () => condition(await gameOf('ra-game'), 'RolloutPaused')?.reason === 'Paused');
   const resyncs = async () => (await rec.metrics()).get('anvil_resyncs_completed_total') ?? 0;
@@ -161,6 +162,7 @@ spec: {poolRef: {name: rb-pool}}
   await eventually('pool refilled', async () => (await getJson(['worldpool', 'rb-pool', '-n', NS]))?.status?.ready === 3);
   const rev1 = await allCurrent('rb-game');
   const watched = new WorldsWatch('rb-game', NS);
+  await watched.ready;
 
   await newPhysics('rb', '1.1.0');
   const done = await eventually('the unclaimed worlds moved, the claimed one waiting', async () => {
@@ -201,6 +203,7 @@ test('a version that never becomes Ready pauses the rollout after the first batc
   const names = await setup('rx', { maxUnavailableWorlds: 1, progressDeadlineSeconds: 15 }, 4);
   const rev1 = await allCurrent('rx-game', names);
   const batches = new BatchesWatch('rx-game');
+  await batches.ready;
   await newPhysics('rx', '2.0.0', `example/physics-${HOLD_NOT_READY}:2.0.0`);
   const paused = await eventually('RolloutPaused (ProgressDeadlineExceeded)', async () => {
     const c = condition(await gameOf('rx-game'), 'RolloutPaused');
@@ -241,6 +244,7 @@ test('Immediate updates every world at once', async () => {
   const names = await setup('rd', { strategy: 'Immediate', maxUnavailableWorlds: 1 }, 4);
   await allCurrent('rd-game', names);
   const batches = new BatchesWatch('rd-game');
+  await batches.ready;
   await newPhysics('rd', '1.1.0');
   const rev2 = await allCurrent('rd-game', names, 'every world on the new revision');
   expect(batches.numbers(rev2)).toEqual([1]);
@@ -253,12 +257,14 @@ test('a reconciler killed (-9) mid-rollout resumes without skipping or repeating
   const rev1 = await allCurrent('re-game', names);
   const watched = new WorldsWatch('re-game', NS);
   const batches = new BatchesWatch('re-game');
+  await Promise.all([watched.ready, batches.ready]);
   await newPhysics('re', '1.1.0');
   await eventually('batch 2 started', async () => batches.numbers().includes(2) && batches.lastTarget !== rev1);
   await rec.kill9();
   rec = await startReconciler({ identity: 're-second', args: ['--resync-seconds', '4'] });
   const rev2 = await allCurrent('re-game', names, 'every world on the new revision after the restart');
   const numbers = batches.numbers(rev2);
+  process.stderr.write(`[rollout] re-game batches seen: ${JSON.stringify([...batches.byTarget].map(([t, b]) => [t, [...b]]))}\n`);
   expect(numbers).toEqual([1, 2, 3, 4, 5]);
   for (const n of numbers) expect(batches.worlds(n, rev2)).toHaveLength(1);
   expect(numbers.flatMap((n) => batches.worlds(n, rev2)).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());

@@ -11,17 +11,32 @@ export function stopWatches(): void {
   watchers.clear();
 }
 
-/** `kubectl get -w` with a `|`-separated jsonpath template: every event's fields, as they come. */
-export function watch(args: string[], template: string, onRow: (fields: string[]) => void): void {
+/**
+ * `kubectl get -w` with a `|`-separated jsonpath template: every event's fields, as they come.
+ * Resolves once kubectl has listed what exists (its first row, or "No resources found"): what
+ * happens after that is seen; a test that starts a change before it could miss the first steps.
+ */
+export function watch(args: string[], template: string, onRow: (fields: string[]) => void): Promise<void> {
   const child = spawn(KUBECTL, ['--kubeconfig', kubeconfigPath(), 'get', ...args, '-w', '-o', `jsonpath=${template}{"\\n"}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   watchers.add(child);
+  let listed!: () => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    listed = resolve;
+    child.on('exit', (code) => reject(new Error(`kubectl get ${args.join(' ')} -w exited (${code}) before it listed anything`)));
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    if (/No resources found/.test(d.toString())) listed();
+  });
   let buf = '';
   child.stdout.on('data', (d: Buffer) => {
+    listed();
     buf += d.toString();
     const lines = buf.split('\n');
     buf = lines.pop() ?? '';
     for (const l of lines) if (l.trim()) onRow(l.split('|'));
   });
+  ready.catch(() => undefined); // killed by stopWatches() before it listed: only an awaiting test cares
+  return ready;
 }
 
 /** The worlds of one game as a watch sees them; the most of them not Running at once. */
@@ -30,8 +45,10 @@ export class WorldsWatch {
   maxDown = 0;
   /** Phases each world went through (consecutive duplicates dropped). */
   readonly history = new Map<string, string[]>();
+  /** Resolves once the watch is established (await it before changing anything). */
+  readonly ready: Promise<void>;
   constructor(game: string, namespace: string) {
-    watch(['worldinstances', '-n', namespace], '{.metadata.name}|{.spec.gameRef.name}|{.status.phase}', ([name, g, phase]) => {
+    this.ready = watch(['worldinstances', '-n', namespace], '{.metadata.name}|{.spec.gameRef.name}|{.status.phase}', ([name, g, phase]) => {
       if (g !== game || !name) return;
       this.phase.set(name, phase || 'None');
       const h = this.history.get(name) ?? [];
@@ -46,8 +63,10 @@ export class BatchesWatch {
   readonly byTarget = new Map<string, Map<number, string>>();
   readonly changed: string[] = [];
   lastTarget = '';
+  /** Resolves once the watch is established (await it before changing anything). */
+  readonly ready: Promise<void>;
   constructor(game: string) {
-    watch(['gamedefinition', game], '{.status.rollout.targetRevision}|{.status.rollout.batch}|{.status.rollout.batchWorlds[*]}', ([target, batch, worlds]) => {
+    this.ready = watch(['gamedefinition', game], '{.status.rollout.targetRevision}|{.status.rollout.batch}|{.status.rollout.batchWorlds[*]}', ([target, batch, worlds]) => {
       const n = Number(batch);
       if (!target || !n) return;
       this.lastTarget = target;

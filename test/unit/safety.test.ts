@@ -7,7 +7,7 @@ import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { resolveWorld } from '../../lib/resolve/resolve.js';
 import { renderWorld } from '../../lib/render/world.js';
 import { DEFAULT_SETTINGS } from '../../lib/render/settings.js';
-import { Applier } from '../../lib/reconciler/worlds/apply.js';
+import { Applier, withHash } from '../../lib/reconciler/worlds/apply.js';
 import { cleanupBlockers } from '../../lib/reconciler/worlds/platform.js';
 import { platformStatusData } from '../../lib/reconciler/worlds/platformStatus.js';
 import { worldOwner } from '../../lib/reconciler/worlds/reconcile.js';
@@ -336,5 +336,31 @@ describe('a namespace being deleted', () => {
     const claim = { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldClaim', metadata: { name: 'c', namespace: 'gone', uid: 'c1' }, spec: { poolRef: { name: 'p' } } };
     const claims = new ClaimController({ kube: noRequests as never, worlds: cache([]), claims: cache([claim as KubernetesObject]), pools: cache([pool as KubernetesObject]), metrics: new ReconcilerMetrics(), log: () => {}, canWrite: () => true, onPending: () => {}, terminating: isTerminating });
     await expect(claims.pass('gone')).resolves.toBeUndefined();
+  });
+});
+
+describe('drift that apply cannot take back', () => {
+  test('is reported with the same words on every pass (one Warning counted up, not a second one), and applied no more than the repair limit', async () => {
+    const desired = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'w1-vault-data', namespace: 'games' }, spec: { resources: { requests: { storage: '1Gi' } } } };
+    // Resized by hand: Anvil's hash annotation is still on it, the size is not.
+    const hashed = withHash(desired);
+    const live = { ...hashed, metadata: { ...hashed.metadata, uid: 'uid-pvc', resourceVersion: '9' }, spec: { resources: { requests: { storage: '6Gi' } } } };
+    const refused = Object.assign(new Error('HTTP'), {
+      code: 422,
+      body: JSON.stringify({
+        message: 'PersistentVolumeClaim "w1-vault-data" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value',
+        details: { causes: [{ reason: 'FieldValueForbidden', field: 'spec.resources.requests.storage' }] },
+      }),
+    });
+    let applies = 0;
+    const kube = { apply: async () => (applies++, Promise.reject(refused)), read: async () => undefined };
+    const cache = { list: () => [live], byIndex: () => [], get: () => live };
+    const applier = new Applier(kube as never, new Map([['PersistentVolumeClaim', cache]]) as never);
+    const owner = { describe: 'WorldInstance games/w1', ownerUid: 'uid-w1', classify: () => 'ours' as const };
+    const reports = [];
+    for (let pass = 0; pass < 5; pass++) reports.push((await applier.sync([desired], 'games', owner)).drift);
+    expect(reports[0]).toEqual([expect.objectContaining({ object: 'PersistentVolumeClaim/games/w1-vault-data', field: expect.stringContaining('spec.resources.requests.storage') })]);
+    for (const r of reports) expect(r).toEqual(reports[0]);
+    expect(applies).toBe(2);
   });
 });

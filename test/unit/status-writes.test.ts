@@ -69,6 +69,7 @@ function life() {
     statuses: new StatusMemory(() => now),
     log: () => {},
   };
+  ctx.metrics.countHeldStatuses(() => ctx.statuses.heldBack);
   let cached: WorldInstance = {
     apiVersion: 'anvil.dev/v1alpha1',
     kind: 'WorldInstance',
@@ -87,8 +88,29 @@ function life() {
       cached = { ...cached, metadata: { ...cached.metadata, resourceVersion: `${Number(cached.metadata.resourceVersion) + 1000}` }, status: (last.body as { status: WorldInstanceStatus }).status };
     },
     cached: () => cached,
+    metrics: ctx.metrics,
   };
 }
+
+/** anvil_world_status_held as /metrics reports it. */
+async function held(w: ReturnType<typeof life>): Promise<number | undefined> {
+  return (await w.metrics.worldStatusHeld.get()).values[0]?.value;
+}
+
+test('a held-back change stops counting once a pass finds the status as it should be', async () => {
+  const w = life();
+  w.at(0);
+  await w.pass(0);
+  w.echo();
+  w.at(1000);
+  expect(await w.pass(1)).toBeGreaterThan(0);
+  expect(await held(w)).toBe(1);
+  // The Deployment became unavailable again: the status written is right after all.
+  w.at(2000);
+  expect(await w.pass(0)).toBeUndefined();
+  expect(await held(w)).toBe(0);
+  expect(w.api.count('apply-status')).toBe(1);
+});
 
 describe('one world, created -> Running: the writes it costs', () => {
   test('two status writes, one Event (Running), no PATCH of the revision annotation', async () => {
@@ -139,8 +161,11 @@ describe('one world, created -> Running: the writes it costs', () => {
     w.at(1000);
     const retry = await w.pass(1);
     expect(retry).toBe(PROGRESS_WINDOW_MS - 1000);
+    // Work left to do, as /metrics shows it (a test's "nothing left to do" waits for 0).
+    expect(await held(w)).toBe(1);
     w.at(1000 + retry!);
     expect(await w.pass(1)).toBeUndefined();
+    expect(await held(w)).toBe(0);
     w.echo();
     expect(w.cached().status).toMatchObject({ phase: 'Provisioning', readyModules: 1 });
     expect(w.api.count('apply-status')).toBe(2);

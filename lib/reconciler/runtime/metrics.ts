@@ -111,6 +111,20 @@ export class ReconcilerMetrics {
     });
   })();
 
+  /** Read at scrape time from the status memory (worlds/statusMemory.ts). */
+  private statusHeld?: () => number;
+  readonly worldStatusHeld = (() => {
+    const metrics = this;
+    return new Gauge({
+      name: 'anvil_world_status_held',
+      help: 'Worlds whose new status is computed but held back (waiting for the echo of the last write, or coalescing progress): 0 when nothing is left to write',
+      registers: [this.registry],
+      collect() {
+        if (metrics.statusHeld) this.set(metrics.statusHeld());
+      },
+    });
+  })();
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -124,5 +138,10 @@ export class ReconcilerMetrics {
   /** Where `anvil_worlds` counts from: the phases of the worlds in the cache. */
   countWorlds(phases: () => Iterable<string | undefined>): void {
     this.worldPhases = phases;
+  }
+
+  /** Where `anvil_world_status_held` counts from. */
+  countHeldStatuses(held: () => number): void {
+    this.statusHeld = held;
   }
 }

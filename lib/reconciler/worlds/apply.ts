@@ -285,8 +285,12 @@ export function createdNotApplied(live: KubernetesObject): boolean {
 const MAX_REPAIRS = 2;
 
 export class Applier {
-  /** Repairs by apply that did not take, by object and desired hash. */
-  private readonly repairs = new Map<string, number>();
+  /**
+   * Repairs by apply that did not take, by object and desired hash, with the drift the last
+   * one reported: once repairs stop, the same drift is reported with the same words (one
+   * Warning Event counted up, one status), not a second message for the same edit.
+   */
+  private readonly repairs = new Map<string, { tries: number; drift?: Drift }>();
   private readonly created = new CreatedObjects();
 
   /**
@@ -525,10 +529,11 @@ export class Applier {
     // Someone edited what we applied. Apply usually repairs it; when it did not take twice
     // (a list-map key edited by someone else stays theirs), it is reported, not retried forever.
     const drifted = live !== undefined && live.metadata?.annotations?.[APPLIED_HASH] === o.metadata?.annotations?.[APPLIED_HASH];
-    const tries = drifted ? (this.repairs.get(key) ?? 0) + 1 : 0;
-    if (drifted) this.repairs.set(key, tries);
+    const before = drifted ? this.repairs.get(key) : undefined;
+    const tries = drifted ? (before?.tries ?? 0) + 1 : 0;
+    if (drifted) this.repairs.set(key, { tries, ...(before?.drift ? { drift: before.drift } : {}) });
     if (tries > MAX_REPAIRS) {
-      return { wrote: false, drift: { object: objectKey(o), field: driftField(undefined, live, o), message: `changed by someone else; applying ${MAX_REPAIRS} times did not repair it` } };
+      return { wrote: false, drift: before?.drift ?? { object: objectKey(o), field: driftField(undefined, live, o), message: `changed by someone else; applying ${MAX_REPAIRS} times did not repair it` } };
     }
     try {
       return { wrote: true, live: this.wrote(o, withKind(await this.kube.apply(o), o)) };
@@ -540,8 +545,11 @@ export class Applier {
           } catch (e2) {
             return { wrote: false, error: e2 };
           }
-        case 'report':
-          return { wrote: false, drift: { object: objectKey(o), field: driftField(e, live, o), message: errorMessage(e) } };
+        case 'report': {
+          const drift = { object: objectKey(o), field: driftField(e, live, o), message: errorMessage(e) };
+          if (drifted) this.repairs.set(key, { tries, drift });
+          return { wrote: false, drift };
+        }
         default:
           return { wrote: false, error: e };
       }

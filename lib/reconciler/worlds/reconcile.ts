@@ -119,8 +119,11 @@ function workloadState(
  */
 export async function writeStatus(world: WorldInstance, res: Resolution, state: WorkloadState, ctx: StatusContext, failure?: Failure, extra: Partial<WorldInstanceStatus> = {}): Promise<number | undefined> {
   const change = computeStatus(world, res, state, new Date(), failure, extra);
-  if (!change.changed) return undefined;
   const key = worldKey(world as KubernetesObject);
+  if (!change.changed) {
+    ctx.statuses.upToDate(key);
+    return undefined;
+  }
   const decision = ctx.statuses.decide(key, world.metadata.resourceVersion, world.status, change.status);
   if (!decision.write) return decision.retryAfterMs;
   let answer: KubernetesObject;

@@ -44,6 +44,8 @@ export type StatusDecision = { write: true } | { write: false; retryAfterMs: num
 
 export class StatusMemory {
   private readonly written = new Map<string, Written>();
+  /** Worlds whose last computed status change was held back: work still to do (metrics: anvil_world_status_held). */
+  private readonly held = new Set<string>();
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -52,6 +54,13 @@ export class StatusMemory {
    * now, or held back (and looked at again after retryAfterMs).
    */
   decide(key: string, resourceVersion: string | undefined, live: WorldInstanceStatus | undefined, next: WorldInstanceStatus): StatusDecision {
+    const d = this.decision(key, resourceVersion, live, next);
+    if (d.write) this.held.delete(key);
+    else this.held.add(key);
+    return d;
+  }
+
+  private decision(key: string, resourceVersion: string | undefined, live: WorldInstanceStatus | undefined, next: WorldInstanceStatus): StatusDecision {
     const last = this.written.get(key);
     if (!last) return { write: true };
     const since = this.clock() - last.at;
@@ -75,8 +84,19 @@ export class StatusMemory {
     }
   }
 
+  /** A pass found the world's status as it should be: nothing of it is held back any more. */
+  upToDate(key: string): void {
+    this.held.delete(key);
+  }
+
   forget(key: string): void {
     this.written.delete(key);
+    this.held.delete(key);
+  }
+
+  /** How many worlds have a status change computed but not written yet (held back). */
+  get heldBack(): number {
+    return this.held.size;
   }
 
   get size(): number {

@@ -101,7 +101,12 @@ describe('anvil load-test', () => {
     });
     const before = await reconciler!.metrics();
     reconciler!.child.kill('SIGHUP');
-    await eventually('a relist of every cache', async () => (lists(await reconciler!.metrics()) >= lists(before) + 9 ? true : undefined));
+    // Every cache listed again, then the pass over everything that follows the relist completed.
+    const resyncs = (m: Map<string, number>) => m.get('anvil_resyncs_completed_total') ?? 0;
+    await eventually('a relist of every cache and the resync after it', async () => {
+      const m = await reconciler!.metrics();
+      return lists(m) >= lists(before) + 9 && resyncs(m) > resyncs(before) ? true : undefined;
+    });
     expect(reconciler!.log()).toContain('SIGHUP: resync');
     expect(writes(await reconciler!.metrics())).toBe(writes(before));
   }, TEST_TIMEOUT);

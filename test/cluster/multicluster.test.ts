@@ -72,7 +72,9 @@ async function waitFull(c: RunningCluster): Promise<void> {
   }, 240_000);
 }
 
-const set = (eu: { priority: number; weight?: number }, ap: { priority: number; weight?: number }, perClusterTimeoutSeconds = 5): ClusterSet => ({
+// The per-cluster deadline is where a bind is expected: generous, so that a slow bind on a busy
+// machine (three control planes on two cores) is not taken for a cluster that cannot serve.
+const set = (eu: { priority: number; weight?: number }, ap: { priority: number; weight?: number }, perClusterTimeoutSeconds = 20): ClusterSet => ({
   perClusterTimeoutSeconds,
   clusters: [clusters['eu-1'].target(eu), clusters['ap-1'].target(ap)],
 });
@@ -112,7 +114,8 @@ async function releaseAll(clusterSet: ClusterSet, got: ClusterClaimedWorld[]): P
 
 describe('two clusters, two control planes, a reconciler each', () => {
   test('priority eu-1 < ap-1: claims land on eu-1 until its pool is exhausted, then on ap-1', async () => {
-    const clusterSet = set({ priority: 1 }, { priority: 2 }, 3);
+    // eu-1 exhausted answers PoolExhausted or nothing until this deadline: shorter than the default, still far above a bind.
+    const clusterSet = set({ priority: 1 }, { priority: 2 }, 10);
     const got: ClusterClaimedWorld[] = [];
     for (let i = 0; i < SIZES['eu-1'] + 2; i++) got.push(await claim(clusterSet));
     expect(got.map((g) => g.cluster)).toEqual(['eu-1', 'eu-1', 'eu-1', 'ap-1', 'ap-1']);

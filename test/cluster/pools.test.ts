@@ -197,7 +197,11 @@ describe('with one reconciler', () => {
     expect(new Set(claims.map((c) => c.status.worldRef.name)).size).toBe(100);
     await expectExactlyOnce(ns);
     // maxWorlds 100, all claimed: nothing more to create.
-    expect((await pool('big', ns)).status).toMatchObject({ claimed: 100, total: 100 });
+    // (The pool's own pass writes its status, after the claims: waited for.)
+    await eventually('the pool status counts 100 claimed of 100', async () => {
+      const st = (await pool('big', ns))?.status;
+      return st?.claimed === 100 && st?.total === 100 ? true : undefined;
+    });
     // Released: the worlds go with their claims; without the pool nothing refills (and the
     // fake nodes are free for the next tests).
     await kubectlOk(['delete', 'worldpool', 'big', '-n', ns]);
@@ -224,9 +228,12 @@ describe('with one reconciler', () => {
       expect(c.status.conditions[0].message).toContain('pool small');
       expect(c.status.worldRef).toBeUndefined();
     }
-    const failedEvents = (await listJson('events', ns)).filter((e) => e.involvedObject.kind === 'WorldClaim' && e.reason === 'PoolExhausted');
-    expect(new Set(failedEvents.map((e) => e.involvedObject.name))).toEqual(new Set(['q3', 'q4', 'q5']));
+    // Each Warning follows its claim's status write: waited for, then exactly those three.
+    const exhausted = async () => new Set((await listJson('events', ns)).filter((e) => e.involvedObject.kind === 'WorldClaim' && e.reason === 'PoolExhausted').map((e) => e.involvedObject.name));
+    await eventually('a PoolExhausted Warning for each failed claim', async () => ((await exhausted()).size >= 3 ? true : undefined));
+    expect(await exhausted()).toEqual(new Set(['q3', 'q4', 'q5']));
     await expectExactlyOnce(ns);
+    await eventually('the pool reports MaxWorldsReached', async () => ((await pool('small', ns))?.status?.conditions?.[0]?.reason === 'MaxWorldsReached' ? true : undefined));
     expect((await pool('small', ns)).status.conditions[0]).toMatchObject({ status: 'False', reason: 'MaxWorldsReached' });
   });
 

@@ -4,7 +4,7 @@
 // and a new world of the same name adopts the claim it kept. Item 2: platform cleanup deletes
 // nothing while a definition is invalid, and says why.
 import { kubectlOk } from './kubectl.js';
-import { applyCrds, cleanup, createNamespace, definitions, eventually, getJson, listJson, startReconciler, worldYaml, type ReconcilerProcess } from './reconcilerHarness.js';
+import { afterResyncs, applyCrds, cleanup, createNamespace, definitions, eventually, getJson, listJson, startReconciler, worldYaml, type ReconcilerProcess } from './reconcilerHarness.js';
 
 const P = 'rt';
 const NS = `rt-${Math.random().toString(36).slice(2, 7)}`;
@@ -123,7 +123,7 @@ test('a malformed ModuleManifest makes no global object stale: platform cleanup 
   });
   expect(status.data.cleanup).toMatch(/^Skipped/);
   // Wait for a few more passes: the bus is still there, the same object.
-  await eventually('resyncs', async () => ((await rec.metrics()).get('anvil_resyncs_completed_total') ?? 0) >= 3);
+  await afterResyncs(rec, 2);
   expect((await getJson(['deployment', `${P}-bus`, '-n', 'anvil-system']))?.metadata.uid).toBe(bus.metadata.uid);
   await kubectlOk(['patch', 'modulemanifest', `${P}-bus`, '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/spec/requires' }])]);
   await eventually('cleanup done again', async () => ((await getJson(['configmap', 'anvil-platform-status', '-n', 'anvil-system']))?.data?.cleanup === 'Done' ? true : undefined));

@@ -205,8 +205,8 @@ describe('a world that cannot be planned', () => {
     expect(resolved.message).toContain(`${P}-later`);
     expect(w.status.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'False' });
     expect(await owned('deployments', 'lost')).toEqual([]);
-    const events = (await listJson('events', NS)).filter((e) => e.involvedObject.name === 'lost');
-    expect(events).toEqual(expect.arrayContaining([expect.objectContaining({ reason: 'Failed', type: 'Warning' })]));
+    // The Warning follows the status write: waited for.
+    await eventually('a Failed Warning for lost', async () => ((await listJson('events', NS)).some((e) => e.involvedObject.name === 'lost' && e.reason === 'Failed' && e.type === 'Warning') ? true : undefined));
 
     await kubectlOk(['apply', '-f', '-'], {
       input: `apiVersion: anvil.dev/v1alpha1

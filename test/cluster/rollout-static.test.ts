@@ -73,8 +73,10 @@ async function settledOn(image: string, what: string): Promise<string> {
 class GateWatch {
   readonly paused = new Map<string, boolean>();
   maxReleased = 0;
+  /** Resolves once the watch is established (await it before changing anything). */
+  readonly ready: Promise<void>;
   constructor(readonly image: string) {
-    watch(['deployments', '-n', NS, '-l', `anvil.dev/module=${P}-physics`], '{.metadata.name}|{.spec.paused}', ([name, paused]) => {
+    this.ready = watch(['deployments', '-n', NS, '-l', `anvil.dev/module=${P}-physics`], '{.metadata.name}|{.spec.paused}', ([name, paused]) => {
       if (!name) return;
       this.paused.set(name, paused === 'true');
       this.maxReleased = Math.max(this.maxReleased, [...this.paused.values()].filter((p) => !p).length);
@@ -128,9 +130,11 @@ test('static worlds: armed when rolled out; a new dist reaches them in batches o
   const batches = new BatchesWatch(GAME);
   await Promise.all([worldsWatch.ready, batches.ready]);
   const gates = new GateWatch('example/physics:1.1.0');
+  await gates.ready;
   await applyDist(staticDist('example/physics:1.1.0', '1.1.0'));
   const rev2 = await settledOn('example/physics:1.1.0', 'every static world on the new dist, re-armed');
   expect(rev2).not.toBe(rev1);
+  await batches.seen(rev2, WORLDS.length);
   expect(gates.maxReleased).toBeGreaterThanOrEqual(1);
   expect(gates.maxReleased).toBeLessThanOrEqual(2);
   expect(worldsWatch.maxDown).toBeGreaterThanOrEqual(1);
@@ -161,8 +165,10 @@ test('a dist whose pods never become Ready pauses after the first batch, the oth
   expect(stuck.length).toBeGreaterThanOrEqual(1);
   expect(stuck.length).toBeLessThanOrEqual(2);
   for (const k of stuck) expect(paused.message).toContain(k);
-  const events = (await listJson('events', 'default')).filter((e) => e.involvedObject.kind === 'GameDefinition' && e.involvedObject.name === GAME);
-  expect(events).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'RolloutPaused' }));
+  // The Warning follows the status write that paused it: waited for.
+  await eventually('a RolloutPaused Warning', async () =>
+    (await listJson('events', 'default')).some((e) => e.involvedObject.kind === 'GameDefinition' && e.involvedObject.name === GAME && e.type === 'Warning' && e.reason === 'RolloutPaused') ? true : undefined,
+  );
 
   // No next batch, even after full resyncs: the others hold the new template and serve the old one.
   await afterResyncs(rec, 2);

@@ -118,6 +118,7 @@ test('a new version reaches the worlds in batches no larger than maxUnavailableW
   expect((await anvil(['rollout', 'resume', 'ra-game'])).code).toBe(0);
   const rev2 = await allCurrent('ra-game', names, 'every world on the new revision');
   expect(rev2).not.toBe(rev1);
+  await batches.seen(rev2, names.length);
   expect(watched.maxDown).toBeGreaterThanOrEqual(1);
   expect(watched.maxDown).toBeLessThanOrEqual(2);
   // The batches: consecutive, at most 2 worlds each, every world in exactly one.
@@ -223,8 +224,10 @@ test('a version that never becomes Ready pauses the rollout after the first batc
   expect(ws.filter((w) => w.metadata.annotations['anvil.dev/revision'] === rev2).map((w) => `${NS}/${w.metadata.name}`)).toEqual(stuck);
   expect(ws.filter((w) => w.status.phase === 'Running')).toHaveLength(3);
   expect(batches.numbers(rev2)).toEqual([1]);
-  const events = (await listJson('events', 'default')).filter((e) => e.involvedObject.kind === 'GameDefinition' && e.involvedObject.name === 'rx-game');
-  expect(events).toContainEqual(expect.objectContaining({ type: 'Warning', reason: 'RolloutPaused' }));
+  // The Warning follows the status write that paused it: waited for.
+  await eventually('a RolloutPaused Warning', async () =>
+    (await listJson('events', 'default')).some((e) => e.involvedObject.kind === 'GameDefinition' && e.involvedObject.name === 'rx-game' && e.type === 'Warning' && e.reason === 'RolloutPaused') ? true : undefined,
+  );
   const status = await anvil(['rollout', 'status', 'rx-game']);
   expect(status.stderr).toBe('');
   expect(status.stdout).toContain('blocked: ProgressDeadlineExceeded');
@@ -247,6 +250,7 @@ test('Immediate updates every world at once', async () => {
   await batches.ready;
   await newPhysics('rd', '1.1.0');
   const rev2 = await allCurrent('rd-game', names, 'every world on the new revision');
+  await batches.seen(rev2, names.length);
   expect(batches.numbers(rev2)).toEqual([1]);
   expect(batches.worlds(1, rev2).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());
   for (const n of names) expect(await physicsImage(n, 'rd')).toBe('example/physics:1.1.0');
@@ -263,8 +267,8 @@ test('a reconciler killed (-9) mid-rollout resumes without skipping or repeating
   await rec.kill9();
   rec = await startReconciler({ identity: 're-second', args: ['--resync-seconds', '4'] });
   const rev2 = await allCurrent('re-game', names, 'every world on the new revision after the restart');
+  await batches.seen(rev2, names.length);
   const numbers = batches.numbers(rev2);
-  process.stderr.write(`[rollout] re-game batches seen: ${JSON.stringify([...batches.byTarget].map(([t, b]) => [t, [...b]]))}\n`);
   expect(numbers).toEqual([1, 2, 3, 4, 5]);
   for (const n of numbers) expect(batches.worlds(n, rev2)).toHaveLength(1);
   expect(numbers.flatMap((n) => batches.worlds(n, rev2)).sort()).toEqual(names.map((n) => `${NS}/${n}`).sort());

@@ -77,6 +77,17 @@ export class BatchesWatch {
       batches.set(n, worlds ?? '');
     });
   }
+  /**
+   * Waits until the watch has delivered batches naming `worlds` worlds of the rollout to
+   * `target`: the watch is its own stream, and may lag what a test read with kubectl get.
+   */
+  async seen(target: string, worlds: number, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.numbers(target).flatMap((n) => this.worlds(n, target)).length < worlds) {
+      if (Date.now() > deadline) throw new Error(`the watch of the game's status delivered batches of ${this.numbers(target).flatMap((n) => this.worlds(n, target)).length} of ${worlds} worlds for ${target} within ${timeoutMs / 1000}s: ${JSON.stringify([...(this.byTarget.get(target) ?? [])])}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   /** Batch numbers of the rollout to `target` (default: the latest seen). */
   numbers(target = this.lastTarget): number[] {
     return [...(this.byTarget.get(target)?.keys() ?? [])].sort((a, b) => a - b);

@@ -79,6 +79,8 @@ export interface ClusterOptions {
   cpuProfile: boolean;
   /** Memory case: the reconciler runs with --heapsnapshot-signal and writes a heap snapshot into logDir after the burst (for analysis; not a figure). */
   heapSnapshot?: boolean;
+  /** V8/Node flags for the reconciler's process (the heapflags case compares them); none by default. */
+  nodeFlags?: string[];
   logDir: string;
   log: (line: string) => void;
 }
@@ -148,6 +150,8 @@ export interface MemoryRun {
   resync: ResyncResult;
   /** In results.json: every world count measured (this one among them), by worlds; the figures above are the 5,000-world run's (else the largest). */
   runs?: MemoryRun[];
+  /** The reconciler's V8/Node flags in this run (the heapflags case); absent: none. */
+  nodeFlags?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -194,7 +198,7 @@ async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOpti
   const prof = [...(cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), ...(opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.logDir}`] : [])];
   const child = spawn(
     process.execPath,
-    [...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
+    [...(opts.nodeFlags ?? []), ...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;
@@ -390,7 +394,9 @@ export async function runClusterCase(worldCounts: number[], opts: ClusterOptions
       }
       const namespace = `bench-${worlds}`;
       const last = i === sorted.length - 1;
-      const held = previous.find((p) => p.worlds === worlds)?.floorHold;
+      // Only an Anvil-only invocation takes the floor of an earlier --phase floor one: a run of
+      // both measures its own floor, and that one (same run, same control plane) is compared.
+      const held = phase === 'anvil' ? previous.find((p) => p.worlds === worlds)?.floorHold : undefined;
       if (phase === 'anvil' && !held) throw new Error(`--phase anvil at ${worlds} worlds needs the floor of a --phase floor invocation first`);
       const result = await loadTest(s, worlds, namespace, opts, phase === 'anvil' ? ['--no-floor'] : []);
       if (held) Object.assign(result, { floor: held.floor, ratios: ratiosOf(result.latencySeconds, result.worldsPerSecond, held.floor) });
@@ -510,6 +516,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
       afterBurst: memoryOf(burst),
       peakRssMb: round(Math.max(peak.rss, sumOf(burst, 'process_resident_memory_bytes')) / MB, 1),
       resync,
+      ...(opts.nodeFlags?.length ? { nodeFlags: opts.nodeFlags } : {}),
     };
   });
   return result;

@@ -90,6 +90,29 @@ export function memorySection(m: MemoryRun): string[] {
   ];
 }
 
+/**
+ * The heapflags case: one world count, the same burst and SIGHUP resync as the memory case,
+ * the reconciler's process started with each set of V8/Node flags in turn (one run each, one
+ * after the other on one machine). What garbage collection settings do to the RSS, and what
+ * they cost in CPU.
+ */
+export function heapFlagsSection(runs: readonly MemoryRun[]): string[] {
+  if (runs.length === 0) return [];
+  const flags = (r: MemoryRun) => (r.nodeFlags?.length ? r.nodeFlags.map((f) => `\`${f}\``).join(' ') : '(none: V8 defaults)');
+  const row = (r: MemoryRun) =>
+    `| ${flags(r)} | ${n(r.reconciled)}/${n(r.worlds)} | ${n(r.settleSeconds, 1)} | ${n(r.cpuSecondsPerWorld, 4)} | ${n(r.peakRssMb, 1)} | ${n(r.afterBurst.rssMb, 1)} | ${n(r.afterBurst.heapUsedMb, 1)} | ${n(r.resync.rssMb, 1)} | ${n(r.resync.cpuMsPerReconcile, 2)} | ${ms(r.resync.worldReconcileSeconds.p99)} | ${r.machine.loadAverage.map((l) => n(l, 2)).join('/')} |`;
+  return [
+    `## V8 heap settings for the reconciler, measured (${n(runs[0]!.worlds)} worlds, without nodes)`,
+    '',
+    `\`npm run bench -- --only heapflags\`: the memory case's burst and SIGHUP resync, once per set of flags given to the reconciler's \`node\` process, one after the other on one machine (${machineLine(runs[0]!.machine)}). RSS is the process's, from its /metrics; CPU is the reconciler's over the burst.`,
+    '',
+    '| flags | reconciled | reconciled in s | CPU s/world | peak RSS MB | RSS after burst MB | heap after burst MB | RSS after resync MB | resync CPU ms/pass | resync p99 ms | load average at start |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...runs.map(row),
+    '',
+  ];
+}
+
 /** Growth per world between the smallest and the largest world count measured, and where it leads at 10,000. */
 function growthLines(runs: readonly MemoryRun[]): string[] {
   const done = runs.filter((r) => r.reconciled === r.worlds);

@@ -38,7 +38,7 @@ import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchRes
 import { updateReadme } from './readme.js';
 import { multiclusterMarkdown, runMulticlusterBench, type MulticlusterResult } from './multicluster.js';
 import { rolloutCase } from './rollout.js';
-import { clusterSection, costSection, heapBreakdownSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
+import { clusterSection, costSection, heapBreakdownSection, heapFlagsSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -225,6 +225,26 @@ const memoryCase: BenchCase<MemoryRun> = {
   markdown: (m, all) => [...memorySection(m), ...heapBreakdownSection(all.heapBreakdown as HeapBreakdown | undefined)],
 };
 
+/**
+ * The reconciler's memory under V8 flags (--heapflags-worlds, default 1,000; --heapflags
+ * "A;B;…", each a space-separated set of flags, '' for V8's defaults): what GC settings do
+ * to RSS and CPU, measured before any is shipped.
+ */
+const heapFlagsCase: BenchCase<MemoryRun[]> = {
+  name: 'heapflags',
+  run: async () => {
+    const worlds = Number(flag('heapflags-worlds') ?? 1000);
+    const variants = (flag('heapflags') ?? ';--optimize-for-size;--max-semi-space-size=32').split(';').map((v) => v.split(' ').filter(Boolean));
+    const runs: MemoryRun[] = [];
+    for (const nodeFlags of variants) {
+      log(`heapflags: ${worlds} worlds, reconciler flags: ${nodeFlags.join(' ') || '(none)'}`);
+      runs.push(await runMemoryCase(worlds, { ...clusterOptions(), nodeFlags }));
+    }
+    return runs;
+  },
+  markdown: (runs) => heapFlagsSection(runs),
+};
+
 /** Claims on a warm pool against the raw PATCH floor (bench/claims.ts). */
 const claimsCase: BenchCase<ClaimsBenchResult> = {
   name: 'claims',
@@ -259,7 +279,7 @@ const multiclusterCase: BenchCase<MulticlusterResult> = {
 };
 
 /** Every case, in RESULTS.md order. */
-const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, claimsCase, rolloutCase as BenchCase<any>, multiclusterCase];
+const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, heapFlagsCase, claimsCase, rolloutCase as BenchCase<any>, multiclusterCase];
 
 const failed = (r: unknown): r is { error: string } => !!r && typeof r === 'object' && 'error' in r;
 const okMemory = (r: unknown): MemoryRun | undefined => (r && !failed(r) ? (r as MemoryRun) : undefined);

@@ -2,6 +2,7 @@
 // game as they go down and up, and the game's batches as its status records them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { KUBECTL, kubeconfigPath } from './kubectl.js';
+import { eventually } from './reconcilerHarness.js';
 
 const watchers = new Set<ChildProcess>();
 
@@ -82,11 +83,8 @@ export class BatchesWatch {
    * `target`: the watch is its own stream, and may lag what a test read with kubectl get.
    */
   async seen(target: string, worlds: number, timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.numbers(target).flatMap((n) => this.worlds(n, target)).length < worlds) {
-      if (Date.now() > deadline) throw new Error(`the watch of the game's status delivered batches of ${this.numbers(target).flatMap((n) => this.worlds(n, target)).length} of ${worlds} worlds for ${target} within ${timeoutMs / 1000}s: ${JSON.stringify([...(this.byTarget.get(target) ?? [])])}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const delivered = () => this.numbers(target).flatMap((n) => this.worlds(n, target)).length;
+    await eventually(`the game status watch to deliver batches of ${worlds} worlds for ${target}`, async () => delivered() >= worlds, timeoutMs);
   }
   /** Batch numbers of the rollout to `target` (default: the latest seen). */
   numbers(target = this.lastTarget): number[] {

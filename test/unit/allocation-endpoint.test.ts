@@ -10,20 +10,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Server } from 'node:https';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
-import { ClaimController } from '../../lib/reconciler/claims/controller.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { Allocations } from '../../lib/reconciler/claims/allocations.js';
 import { TakeoverGuard } from '../../lib/reconciler/claims/takeover.js';
 import { startAllocationServer } from '../../lib/reconciler/claims/endpoint.js';
 import { Authorizer } from '../../lib/reconciler/runtime/auth.js';
-import { ReconcilerMetrics } from '../../lib/reconciler/runtime/metrics.js';
 import type { Kube } from '../../lib/reconciler/runtime/kube.js';
-import type { Informer } from '../../lib/reconciler/runtime/informer.js';
 import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { callEndpoint } from '../../lib/client/allocation.js';
 import { claimAcrossClusters, releaseClusterWorld } from '../../lib/client/clusterSet.js';
 import { run } from '../../lib/cli/main.js';
-import { FakeApi, FakeCache, NS, clone, pool, worldObj, type Obj } from './claimFakes.js';
+import { FakeApi, NS, leadingClaimController, worldObj, type Obj } from './claimFakes.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-alloc-'));
 execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', path.join(dir, 'tls.key'), '-out', path.join(dir, 'tls.crt')], { stdio: 'ignore' });
@@ -50,28 +47,8 @@ const kubeconfigFor = (token?: string) => {
 
 beforeAll(async () => {
   api = new FakeApi();
-  const worlds = new FakeCache();
-  const claims = new FakeCache();
-  const pools = new FakeCache();
-  pools.items = [clone(pool) as Obj];
-  const ctl = new ClaimController({
-    kube: api.kube as unknown as Kube,
-    worlds: worlds as unknown as Informer<KubernetesObject>,
-    claims: claims as unknown as Informer<KubernetesObject>,
-    pools: pools as unknown as Informer<KubernetesObject>,
-    metrics: new ReconcilerMetrics(),
-    log: () => undefined,
-    canWrite: () => leader,
-    onPending: () => undefined,
-  });
   // The informer: every change reaches the cache and the controller.
-  api.onChange = (type, o) => {
-    if (o.kind !== 'WorldInstance') return;
-    worlds.items = worlds.items.filter((w) => w.metadata.name !== o.metadata.name);
-    if (type === 'update') worlds.items.push(o);
-    ctl.onWorld(o as KubernetesObject, type);
-  };
-  for (let i = 0; i < WORLDS; i++) api.put(worldObj(`w${String(i).padStart(3, '0')}`));
+  const { ctl } = leadingClaimController(api, Array.from({ length: WORLDS }, (_, i) => `w${String(i).padStart(3, '0')}`), () => leader);
   const fake = api.kube as unknown as Record<string, unknown>;
   fake.review = async (o: Obj) => {
     if (o.kind === 'TokenReview') {

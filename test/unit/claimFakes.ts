@@ -103,8 +103,9 @@ export const claimObj = (name: string, status?: Record<string, unknown>): Obj =>
 /**
  * A claim controller (leading) over `api`, with pool `p` and a world cache that the API's
  * changes reach like an informer's, while `watch.on` (a test turns it off to hold events back).
+ * `canWrite`: whether it may write (a test that takes leadership away passes its own).
  */
-export function leadingClaimController(api: FakeApi, worldNames: readonly string[]) {
+export function leadingClaimController(api: FakeApi, worldNames: readonly string[], canWrite: () => boolean = () => true) {
   const worlds = new FakeCache();
   const pools = new FakeCache();
   pools.items = [clone(pool) as Obj];
@@ -115,7 +116,7 @@ export function leadingClaimController(api: FakeApi, worldNames: readonly string
     pools: pools as unknown as Informer<KubernetesObject>,
     metrics: new ReconcilerMetrics(),
     log: () => undefined,
-    canWrite: () => true,
+    canWrite,
     onPending: () => undefined,
   });
   const watch = { on: true };

@@ -92,17 +92,23 @@ function life() {
   };
 }
 
+/** A world whose first status (Provisioning) is written and back in the cache; the clock at 1 s. */
+async function converging() {
+  const w = life();
+  w.at(0);
+  await w.pass(0);
+  w.echo();
+  w.at(1000);
+  return w;
+}
+
 /** anvil_world_status_held as /metrics reports it. */
 async function held(w: ReturnType<typeof life>): Promise<number | undefined> {
   return (await w.metrics.worldStatusHeld.get()).values[0]?.value;
 }
 
 test('a held-back change stops counting once a pass finds the status as it should be', async () => {
-  const w = life();
-  w.at(0);
-  await w.pass(0);
-  w.echo();
-  w.at(1000);
+  const w = await converging();
   expect(await w.pass(1)).toBeGreaterThan(0);
   expect(await held(w)).toBe(1);
   // The Deployment became unavailable again: the status written is right after all.
@@ -154,11 +160,7 @@ describe('one world, created -> Running: the writes it costs', () => {
   });
 
   test('progress still shows: a change held back is written once the window has passed', async () => {
-    const w = life();
-    w.at(0);
-    await w.pass(0);
-    w.echo();
-    w.at(1000);
+    const w = await converging();
     const retry = await w.pass(1);
     expect(retry).toBe(PROGRESS_WINDOW_MS - 1000);
     // Work left to do, as /metrics shows it (a test's "nothing left to do" waits for 0).

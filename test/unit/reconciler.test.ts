@@ -7,7 +7,7 @@ import { SERVER_DEFAULTS, internStrings, trimOwned } from '../../lib/reconciler/
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { WorkQueue } from '../../lib/reconciler/runtime/queue.js';
+import { WorkQueue, runWorkers } from '../../lib/reconciler/runtime/queue.js';
 import { computeStatus, type Resolution, type WorkloadState } from '../../lib/reconciler/worlds/status.js';
 import type { WorldInstance } from '../../lib/api/schema.js';
 
@@ -54,6 +54,22 @@ describe('WorkQueue', () => {
     q.forget('x');
     expect(q.retries('x')).toBe(0);
     q.shutdown();
+  });
+
+  test('workers whose passes do no I/O still let I/O in between keys: a queue of them is not one chain of microtasks', async () => {
+    const q = new WorkQueue();
+    for (let i = 0; i < 100; i++) q.add(`k${i}`);
+    let passes = 0;
+    let passesBeforeIO: number | undefined;
+    // An I/O-phase callback (what a socket's data, a watch event or an HTTP request is).
+    setImmediate(() => (passesBeforeIO = passes));
+    const workers = runWorkers(q, 2, async () => {
+      passes++;
+      if (passes === 100) q.shutdown();
+    });
+    await workers;
+    expect(passes).toBe(100);
+    expect(passesBeforeIO).toBeLessThanOrEqual(2);
   });
 });
 

@@ -69,7 +69,13 @@ function lobby(scope: Construct): void {
     probes: { readiness: { httpGet: { path: '/ready', port: 'queue' } }, liveness: { httpGet: { path: '/healthz', port: 'queue' } } },
     env: [{ name: 'ANVIL_POOL', value: 'crypt' }],
     metrics: { port: 'metrics' },
-    serviceAccount: { rules: [{ apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] }] },
+    // What claimWorld() uses: the claims, and the watch of claimed worlds (the binding shows there first).
+    serviceAccount: {
+      rules: [
+        { apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] },
+        { apiGroups: ['anvil.dev'], resources: ['worldinstances'], verbs: ['watch'] },
+      ],
+    },
   });
   const game = new Game(scope, 'roguelike-lobby', { modules: [matchmaker] });
   new World(scope, 'lobby', { game, namespace: 'roguelike', region: 'eu-west' });

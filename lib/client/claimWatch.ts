@@ -1,24 +1,42 @@
 /**
- * One watch on a namespace's WorldClaims shared by every claimWorld() call of the process
- * (issue 20): a matchmaker making 45 claims a second holds one watch, not 45. The watch is
- * opened at the first waiter, from the resourceVersion its create returned, and closed when
- * the last waiter is done. Each event goes to the waiter of that claim name (others' claims
- * are ignored). A waiter whose claim was created before the watch (re)opened is read once,
- * so no verdict between its create and the watch is missed; a watch the server ends
- * (timeout, 410 Gone) is reopened and every waiter read once.
+ * The watches claimWorld() shares across calls (issue 20): a matchmaker making 45 claims a
+ * second holds one watch per namespace and kind, not 45. A watch is opened at its first
+ * waiter, from the resourceVersion that waiter's create returned, and closed a while after
+ * its last waiter is done. Each event goes to the waiters of its key (others' are ignored).
  *
- * RBAC: `watch` on worldclaims of the namespace (the anvil-matchmaker Role has it), `get`.
+ * - `claimWatch`: the namespace's WorldClaims, keyed by name; the verdict (Bound, Failed) the
+ *   client must not miss. A waiter whose claim was created before the watch (re)opened is read
+ *   once, so no verdict between its create and the watch is missed; a watch the server ends
+ *   (timeout, 410 Gone) is reopened and every waiter read once. RBAC: `watch`, `get` on
+ *   worldclaims (the anvil-matchmaker Role has them).
+ * - `stampWatch`: the namespace's claimed WorldInstances (label `anvil.dev/claim`), keyed by
+ *   the claim uid the binding's commit stamps on the world. The commit is the binding; the
+ *   claim's Bound status is written after it, so a client that sees the stamp has its world
+ *   one write sooner. Only a shortcut: the claim watch still decides when it is first, and a
+ *   caller without `watch` on worldinstances (401/403) simply does without it.
  */
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../api/schema.js';
+import { ANNOTATION_CLAIM_UID, LABEL_CLAIM } from '../render/labels.js';
 
-export interface WatchedClaim {
-  metadata?: { name?: string; resourceVersion?: string };
+export interface WatchedObject {
+  metadata?: { name?: string; resourceVersion?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
+  status?: unknown;
 }
 
-type Listener = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'GONE', obj?: WatchedClaim) => void;
+type Listener = (type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'GONE', obj?: WatchedObject) => void;
 
-const PLURAL = 'worldclaims';
+interface WatchSpec {
+  plural: string;
+  labelSelector?: string;
+  /** The waiter key an object's events go to. */
+  keyOf: (obj: WatchedObject) => string | undefined;
+  /** One read of a waiter's object after the watch (re)opened ('gone': it does not exist); none for a shortcut watch. */
+  read?: (key: string) => Promise<WatchedObject | 'gone' | undefined>;
+  /** Refused (401, 403): the caller does without this watch instead of retrying it. */
+  optional?: boolean;
+}
+
 /** How long a watch with no waiter stays open. */
 const IDLE_MS = 30_000;
 
@@ -29,8 +47,10 @@ const IDLE_MS = 30_000;
  */
 const after = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && /^\d+$/.test(a) && /^\d+$/.test(b) && BigInt(a) >= BigInt(b);
 
-export class NamespaceClaimWatch {
-  /** Claim name -> its waiters (calls retried with one request id at once follow one claim). */
+const statusCodeOf = (e: unknown): number | undefined => (e as { statusCode?: number; code?: number } | null)?.statusCode ?? (e as { code?: number } | null)?.code;
+
+export class NamespaceWatch {
+  /** Key -> its waiters (calls retried with one request id at once follow one claim). */
   private readonly waiters = new Map<string, Set<Listener>>();
   private controller?: AbortController;
   private opening?: Promise<void>;
@@ -39,17 +59,20 @@ export class NamespaceClaimWatch {
   private startedAt?: string;
   private generation = 0;
   private idle?: NodeJS.Timeout;
+  /** An optional watch the server refused: not asked again by this process. */
+  private refused = false;
 
   constructor(
     private readonly kc: KubeConfig,
-    private readonly api: CustomObjectsApi,
     private readonly namespace: string,
+    private readonly spec: WatchSpec,
   ) {}
 
-  /** Follows claim `name` (created at `createdRv`) until the returned stop function is called. */
-  follow(name: string, createdRv: string | undefined, listener: Listener): () => void {
-    if (!this.waiters.has(name)) this.waiters.set(name, new Set());
-    this.waiters.get(name)!.add(listener);
+  /** Follows `key` (its object created at `createdRv`) until the returned stop function is called. */
+  follow(key: string, createdRv: string | undefined, listener: Listener): () => void {
+    if (this.refused) return () => undefined;
+    if (!this.waiters.has(key)) this.waiters.set(key, new Set());
+    this.waiters.get(key)!.add(listener);
     clearTimeout(this.idle);
     if (!this.controller && !this.opening) {
       this.resourceVersion = createdRv;
@@ -57,12 +80,12 @@ export class NamespaceClaimWatch {
       this.reopen();
     } else if (!after(createdRv, this.startedAt)) {
       // Created before the watch's start (or not comparable): its verdict may precede the watch.
-      void (this.opening ?? Promise.resolve()).then(() => this.read(name));
+      void (this.opening ?? Promise.resolve()).then(() => this.read(key));
     }
     return () => {
-      const set = this.waiters.get(name);
+      const set = this.waiters.get(key);
       set?.delete(listener);
-      if (set?.size === 0) this.waiters.delete(name);
+      if (set?.size === 0) this.waiters.delete(key);
       // Kept open a while when idle: claims one after another share it too.
       if (this.waiters.size === 0) this.idle = setTimeout(() => this.close(), IDLE_MS).unref();
     };
@@ -83,60 +106,93 @@ export class NamespaceClaimWatch {
     this.opening = undefined;
   }
 
+  /** Opens the watch; a refused or failed attempt is tried again with backoff while anyone waits. */
   private async open(): Promise<void> {
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.namespace}/${PLURAL}`;
     const generation = ++this.generation;
     for (let attempt = 0; this.waiters.size > 0 && generation === this.generation; attempt++) {
-      try {
-        this.controller = await new Watch(this.kc).watch(
-          path,
-          { ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}), allowWatchBookmarks: true },
-          (type, obj: WatchedClaim) => this.onEvent(type, obj),
-          () => {
-            if (generation !== this.generation) return;
-            this.controller = undefined;
-            if (this.waiters.size > 0) this.reopen();
-          },
-        );
-        if (generation !== this.generation) this.controller.abort();
-        this.startedAt = this.resourceVersion;
-        // Claims created before this watch began may have moved meanwhile: read each once.
-        for (const name of this.waiters.keys()) void this.read(name);
-        return;
-      } catch {
-        this.resourceVersion = undefined;
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-      }
+      const failure = await this.connect(generation);
+      if (failure === undefined) return;
+      if (this.spec.optional && (statusCodeOf(failure) === 401 || statusCodeOf(failure) === 403)) return this.refuse();
+      this.resourceVersion = undefined;
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
     }
   }
 
-  private onEvent(type: string, obj: WatchedClaim): void {
+  /** One watch request: undefined once it streams, else why not (client-node reports a refusal through `done`, before it returns). */
+  private async connect(generation: number): Promise<unknown> {
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.namespace}/${this.spec.plural}`;
+    let streaming = false;
+    let refusal: unknown;
+    try {
+      const controller = await new Watch(this.kc).watch(
+        path,
+        { ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}), ...(this.spec.labelSelector ? { labelSelector: this.spec.labelSelector } : {}), allowWatchBookmarks: true },
+        (type, obj: WatchedObject) => this.onEvent(type, obj),
+        (err) => {
+          if (!streaming) return void (refusal = err ?? new Error('the watch closed at once'));
+          if (generation !== this.generation) return;
+          this.controller = undefined;
+          if (this.waiters.size > 0) this.reopen();
+        },
+      );
+      if (refusal !== undefined) return refusal;
+      streaming = true;
+      this.controller = controller;
+      if (generation !== this.generation) controller.abort();
+    } catch (e) {
+      return e;
+    }
+    this.startedAt = this.resourceVersion;
+    // Objects created before this watch began may have moved meanwhile: read each once.
+    for (const key of this.waiters.keys()) void this.read(key);
+    return undefined;
+  }
+
+  /** Stops following everyone: a shortcut the server refuses is not asked again. */
+  private refuse(): void {
+    this.refused = true;
+    this.waiters.clear();
+  }
+
+  private onEvent(type: string, obj: WatchedObject): void {
     if (obj?.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
     if (type === 'ERROR') this.resourceVersion = undefined; // e.g. 410 Gone: reopen from now, and read every waiter
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
-    for (const l of [...(this.waiters.get(obj?.metadata?.name ?? '') ?? [])]) l(type, obj);
+    for (const l of [...(this.waiters.get(this.spec.keyOf(obj) ?? '') ?? [])]) l(type, obj);
   }
 
-  /** One GET of a followed claim: its state now, or GONE. */
-  private async read(name: string): Promise<void> {
-    if (!this.waiters.has(name)) return;
-    const tell = (type: 'MODIFIED' | 'GONE', obj?: WatchedClaim) => {
-      for (const l of [...(this.waiters.get(name) ?? [])]) l(type, obj);
-    };
-    try {
-      tell('MODIFIED', (await this.api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace: this.namespace, name })) as WatchedClaim);
-    } catch (e) {
-      if ((e as { code?: number }).code === 404) tell('GONE');
-    }
+  /** One read of a followed object: its state now, or GONE. */
+  private async read(key: string): Promise<void> {
+    if (!this.spec.read || !this.waiters.has(key)) return;
+    const found = await this.spec.read(key).catch(() => undefined);
+    if (found === undefined) return;
+    for (const l of [...(this.waiters.get(key) ?? [])]) (found === 'gone' ? l('GONE') : l('MODIFIED', found));
   }
 }
 
-const watches = new WeakMap<KubeConfig, Map<string, NamespaceClaimWatch>>();
+const watches = new WeakMap<KubeConfig, Map<string, NamespaceWatch>>();
 
-/** The process's one watch on `namespace`'s claims for this kubeconfig. */
-export function claimWatch(kc: KubeConfig, api: CustomObjectsApi, namespace: string): NamespaceClaimWatch {
+function shared(kc: KubeConfig, id: string, make: () => NamespaceWatch): NamespaceWatch {
   if (!watches.has(kc)) watches.set(kc, new Map());
   const m = watches.get(kc)!;
-  if (!m.has(namespace)) m.set(namespace, new NamespaceClaimWatch(kc, api, namespace));
-  return m.get(namespace)!;
+  if (!m.has(id)) m.set(id, make());
+  return m.get(id)!;
+}
+
+/** The process's one watch on `namespace`'s claims for this kubeconfig (keys: claim names). */
+export function claimWatch(kc: KubeConfig, api: CustomObjectsApi, namespace: string): NamespaceWatch {
+  const plural = 'worldclaims';
+  const read = async (name: string) => {
+    try {
+      return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name })) as WatchedObject;
+    } catch (e) {
+      return statusCodeOf(e) === 404 ? ('gone' as const) : undefined;
+    }
+  };
+  return shared(kc, `claims/${namespace}`, () => new NamespaceWatch(kc, namespace, { plural, keyOf: (o) => o.metadata?.name, read }));
+}
+
+/** The process's one watch on `namespace`'s claimed worlds for this kubeconfig (keys: the claim uids they are stamped for). */
+export function stampWatch(kc: KubeConfig, namespace: string): NamespaceWatch {
+  return shared(kc, `stamps/${namespace}`, () => new NamespaceWatch(kc, namespace, { plural: 'worldinstances', labelSelector: LABEL_CLAIM, keyOf: (o) => o.metadata?.annotations?.[ANNOTATION_CLAIM_UID], optional: true }));
 }

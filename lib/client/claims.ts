@@ -3,9 +3,10 @@
  *
  *   const { world, endpoints, latencyMs } = await claimWorld({ kubeconfig, namespace: 'roguelike', pool: 'crypt', labels: { 'match-id': id } });
  *
- * creates a WorldClaim, waits for the reconciler to bind it (a watch on that one claim, from
- * the resourceVersion its create returned, so no transition is missed and nothing polls),
- * and returns the bound world and its endpoints. A claim that fails (PoolExhausted,
+ * creates a WorldClaim, waits for the reconciler to bind it (the namespace's shared watches,
+ * from the resourceVersion its create returned, so no transition is missed and nothing polls),
+ * and returns the bound world and its endpoints: from the world as soon as the binding's
+ * commit stamps it with the claim's uid, or from the claim's Bound status if that is seen first. A claim that fails (PoolExhausted,
  * PoolNotFound, …), or gets no verdict in time, throws a ClaimError with the reason; the
  * failed claim is deleted, so a late binding cannot leave a world nobody uses. Releasing a
  * world is deleting its claim (`releaseWorld`): the world goes with it and the pool refills.
@@ -16,16 +17,16 @@
  * connection pool per kubeconfig.
  *
  * API calls, and so the RBAC a matchmaker needs (the `anvil-matchmaker` Role in dist):
- * create the claim; watch it (by `metadata.name` field selector, which RBAC authorizes as
- * a watch of that one object: no list); get it only to resume after the watch broke; delete
- * it on failure or release.
+ * create the claim; watch the namespace's claims (no list); get a claim only to resume after
+ * the watch broke; delete it on failure or release; and watch the claimed worlds (label
+ * selector, no get or list; without it, refused once, the client waits for the claim's status).
  */
 import { randomUUID } from 'node:crypto';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, VERSION, type Endpoint, type WorldClaimStatus } from '../api/schema.js';
 import { claimName } from '../api/claimName.js';
 import { keepAliveClient, kubeConfigOf } from './kubeTransport.js';
-import { claimWatch } from './claimWatch.js';
+import { claimWatch, stampWatch } from './claimWatch.js';
 import { bearerOf, callEndpoint, endpointTrust, retryable, type AllocationBody } from './allocation.js';
 import { errorText as apiErrorText, statusOf } from './kube.js';
 
@@ -299,12 +300,25 @@ function waitForVerdict(kc: KubeConfig, api: CustomObjectsApi, namespace: string
     };
     observe(created);
     if (settled) return;
-    stop = claimWatch(kc, api, namespace).follow(name, created.metadata?.resourceVersion, (type, obj) => {
+    const stopClaim = claimWatch(kc, api, namespace).follow(name, created.metadata?.resourceVersion, (type, obj) => {
       if (type === 'DELETED' || type === 'GONE') finish({ state: 'Failed', reason: 'Deleted', message: 'the claim was deleted before it was bound' });
       else if (obj) observe(obj as ClaimObject);
     });
+    // The binding's commit stamps the world with this claim's uid: seen there, the world is ours
+    // one write before the claim's status says so.
+    const uid = created.metadata?.uid;
+    const stopStamp = uid
+      ? stampWatch(kc, namespace).follow(uid, created.metadata?.resourceVersion, (type, obj) => {
+          const world = obj as StampedWorld | undefined;
+          if (type !== 'DELETED' && world?.metadata?.name && !world.metadata.deletionTimestamp) finish({ state: 'Bound', world: world.metadata.name, endpoints: world.status?.endpoints ?? [] });
+        })
+      : () => undefined;
+    stop = () => (stopClaim(), stopStamp());
   });
 }
+
+/** What a stamped world tells the client: its name and endpoints. */
+type StampedWorld = { metadata?: { name?: string; deletionTimestamp?: string }; status?: { endpoints?: Endpoint[] } };
 
 /** DELETE on the endpoint; an id with no world (404) is released already. A standby (503) is asked again. */
 async function releaseAllocation(opts: { kubeconfig?: KubeConfig | string; namespace: string; allocationURL: string; ca?: string | Buffer; requestId: string }): Promise<void> {

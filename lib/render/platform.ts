@@ -46,11 +46,15 @@ export const MATCHMAKER_ROLE = 'anvil-matchmaker';
 
 /**
  * What a matchmaker needs to claim worlds (claimWorld, `anvil allocate`): create a claim,
- * watch it until it is bound (by `metadata.name` field selector, which RBAC authorizes as a
- * watch: no list), get it to resume a broken watch, and delete it (on failure, or to
- * release the world). Nothing on worlds, pools or anything else.
+ * watch the namespace's claims until it is bound (a watch, no list), get it to resume a
+ * broken watch, and delete it (on failure, or to release the world); and watch the claimed
+ * worlds, where the binding's commit shows first (lib/client/claimWatch.ts `stampWatch`; a
+ * watch with a label selector, no get or list). Nothing on pools or anything else.
  */
-export const MATCHMAKER_RULES: k8s.PolicyRule[] = [{ apiGroups: [GROUP], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] }];
+export const MATCHMAKER_RULES: k8s.PolicyRule[] = [
+  { apiGroups: [GROUP], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] },
+  { apiGroups: [GROUP], resources: ['worldinstances'], verbs: ['watch'] },
+];
 
 /** An example Role `anvil-matchmaker` in each namespace with a pool; bind a matchmaker's ServiceAccount to it. */
 export class MatchmakerRoles extends Construct {

@@ -539,11 +539,14 @@ test("the reconciler's ClusterRole has exactly RECONCILER_RULES", () => {
   for (const r of roles[0]!.rules as K8sObject[]) for (const k of ['apiGroups', 'resources', 'verbs']) expect(r[k]).not.toContain('*');
 });
 
-test('the matchmaker Role: one per pool namespace, worldclaims create/get/watch/delete and nothing else', () => {
+test('the matchmaker Role: one per pool namespace, worldclaims create/get/watch/delete, worldinstances watch, and nothing else', () => {
   const roles = matchmakerChart();
   expect(roles.map((r) => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`)).toEqual(['Role games-a/anvil-matchmaker', 'Role games-b/anvil-matchmaker']);
   for (const role of roles) {
-    expect(role.rules).toEqual([{ apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] }]);
+    expect(role.rules).toEqual([
+      { apiGroups: ['anvil.dev'], resources: ['worldclaims'], verbs: ['create', 'get', 'watch', 'delete'] },
+      { apiGroups: ['anvil.dev'], resources: ['worldinstances'], verbs: ['watch'] },
+    ]);
     expect(role.rules).toEqual(JSON.parse(JSON.stringify(MATCHMAKER_RULES)));
   }
 });

@@ -12,6 +12,7 @@
 import * as https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { oneTlsContext } from './kubeTransport.js';
 import { ALLOCATOR_CA_CONFIGMAP, ALLOCATOR_CA_KEY, ALLOCATOR_DEFAULT_NAMESPACE, ALLOCATOR_SERVICE, type AllocationReply } from '../api/allocation.js';
 
 export type { AllocationBody, AllocationReply } from '../api/allocation.js';
@@ -30,7 +31,7 @@ export type EndpointCa = string | Buffer | (string | Buffer)[];
 const agents = new Map<string, https.Agent>();
 function agentFor(url: string, ca?: EndpointCa): https.Agent {
   const key = `${new URL(url).origin}|${ca ? [ca].flat().join('') : ''}`;
-  if (!agents.has(key)) agents.set(key, new https.Agent({ keepAlive: true, maxSockets: 64, ...(ca ? { ca } : {}) }));
+  if (!agents.has(key)) agents.set(key, new https.Agent({ keepAlive: true, maxSockets: 64, ...oneTlsContext(https.Agent, ca ? { ca } : {}) }));
   return agents.get(key)!;
 }
 

@@ -194,6 +194,19 @@ export const writes = (m: Map<string, number>): number => {
   return n;
 };
 
+/** The write requests made between two scrapes, by `verb code` (empty when none): what a failed "wrote nothing" shows. */
+export function writesBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, value] of after) {
+    const m = /^anvil_api_requests_total\{.*\bverb="([^"]*)".*\bcode="([^"]*)"|^anvil_api_requests_total\{.*\bcode="([^"]*)".*\bverb="([^"]*)"/.exec(key);
+    const verb = m?.[1] ?? m?.[4];
+    const code = m?.[2] ?? m?.[3];
+    const delta = value - (before.get(key) ?? 0);
+    if (verb !== undefined && WRITE_VERBS.includes(verb) && delta > 0) out[`${verb} ${code}`] = (out[`${verb} ${code}`] ?? 0) + delta;
+  }
+  return out;
+}
+
 export const resyncs = (m: Map<string, number>): number => m.get('anvil_resyncs_completed_total') ?? 0;
 
 /** Waits until `n` more full passes (anvil_resyncs_completed_total) have completed; returns the metrics then. */
@@ -212,6 +225,9 @@ export async function afterResyncs(rec: ReconcilerProcess, n: number, timeoutMs 
  * fixed sleep. Returns the metrics then.
  */
 export async function quiet(rec: ReconcilerProcess, timeoutMs = 180_000): Promise<Map<string, number>> {
+  // The namespaces of earlier test files still being deleted: their worlds, pools and claims
+  // keep the reconciler (which watches every namespace) busy until they are gone.
+  await eventually('no namespace of an earlier test still terminating', async () => ((await kubectlOk(['get', 'namespaces', '-o', 'jsonpath={.items[?(@.status.phase=="Terminating")].metadata.name}'])).trim() === '' ? true : undefined), timeoutMs);
   let last = await afterResyncs(rec, 1, timeoutMs);
   return eventually(`a resync of ${rec.identity} that writes nothing, no status held back`, async () => {
     const now = await afterResyncs(rec, 1, timeoutMs);

@@ -31,17 +31,23 @@ export function kubeconfigPath(): string {
 export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
   const kubeconfig = opts.kubeconfig ?? kubeconfigPath();
   return new Promise((resolve, reject) => {
+    // stdin only when there is input: a kubectl that exits before reading it would make the
+    // write fail with EPIPE, an error event nobody awaits (it failed a test once).
     const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 60_000,
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ stdout, stderr, code: code ?? (signal ? 128 : -1) }));
-    child.stdin.end(opts.input ?? '');
+    if (child.stdin) {
+      // kubectl that exits early (a refused request) closes its stdin: its exit code says why.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
   });
 }
 

@@ -18,6 +18,7 @@
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../api/schema.js';
 import { ANNOTATION_CLAIM_UID, LABEL_CLAIM } from '../render/labels.js';
+import { statusOf } from './kube.js';
 
 export interface WatchedObject {
   metadata?: { name?: string; resourceVersion?: string; deletionTimestamp?: string; annotations?: Record<string, string> };
@@ -46,8 +47,6 @@ const IDLE_MS = 30_000;
  * unknown, which costs one GET, never a missed verdict.
  */
 const after = (a: string | undefined, b: string | undefined): boolean => !!a && !!b && /^\d+$/.test(a) && /^\d+$/.test(b) && BigInt(a) >= BigInt(b);
-
-const statusCodeOf = (e: unknown): number | undefined => (e as { statusCode?: number; code?: number } | null)?.statusCode ?? (e as { code?: number } | null)?.code;
 
 export class NamespaceWatch {
   /** Key -> its waiters (calls retried with one request id at once follow one claim). */
@@ -112,7 +111,7 @@ export class NamespaceWatch {
     for (let attempt = 0; this.waiters.size > 0 && generation === this.generation; attempt++) {
       const failure = await this.connect(generation);
       if (failure === undefined) return;
-      if (this.spec.optional && (statusCodeOf(failure) === 401 || statusCodeOf(failure) === 403)) return this.refuse();
+      if (this.spec.optional && (statusOf(failure) === 401 || statusOf(failure) === 403)) return this.refuse();
       this.resourceVersion = undefined;
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
     }
@@ -186,7 +185,7 @@ export function claimWatch(kc: KubeConfig, api: CustomObjectsApi, namespace: str
     try {
       return (await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace, name })) as WatchedObject;
     } catch (e) {
-      return statusCodeOf(e) === 404 ? ('gone' as const) : undefined;
+      return statusOf(e) === 404 ? ('gone' as const) : undefined;
     }
   };
   return shared(kc, `claims/${namespace}`, () => new NamespaceWatch(kc, namespace, { plural, keyOf: (o) => o.metadata?.name, read }));

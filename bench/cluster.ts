@@ -19,6 +19,7 @@ import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
 import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/client/kube.js';
 import { LABEL_WORLDS_NAMESPACE } from '../lib/render/labels.js';
+import { RECONCILER_NODE_FLAGS } from '../lib/render/platform.js';
 import { byLabel, deltaByKey, histogramDelta, scrape, sumOf, type HistogramDelta, type Sample } from '../lib/loadtest/metrics.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
 import { measureFloor, type FloorResult } from '../lib/loadtest/floor.js';
@@ -79,7 +80,7 @@ export interface ClusterOptions {
   cpuProfile: boolean;
   /** Memory case: the reconciler runs with --heapsnapshot-signal and writes a heap snapshot into logDir after the burst (for analysis; not a figure). */
   heapSnapshot?: boolean;
-  /** V8/Node flags for the reconciler's process (the heapflags case compares them); none by default. */
+  /** V8/Node flags for the reconciler's process (the heapflags case compares them); by default the ones its Deployment runs with (RECONCILER_NODE_FLAGS). */
   nodeFlags?: string[];
   logDir: string;
   log: (line: string) => void;
@@ -198,7 +199,7 @@ async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOpti
   const prof = [...(cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), ...(opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.logDir}`] : [])];
   const child = spawn(
     process.execPath,
-    [...(opts.nodeFlags ?? []), ...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
+    [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS), ...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;
@@ -516,7 +517,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
       afterBurst: memoryOf(burst),
       peakRssMb: round(Math.max(peak.rss, sumOf(burst, 'process_resident_memory_bytes')) / MB, 1),
       resync,
-      ...(opts.nodeFlags?.length ? { nodeFlags: opts.nodeFlags } : {}),
+      nodeFlags: [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS)],
     };
   });
   return result;

@@ -70,18 +70,21 @@ export function clusterSection(runs: readonly ClusterRun[]): string[] {
   return md;
 }
 
+/** A run's V8/Node flags for the reconciler, as a table cell. */
+const flags = (r: MemoryRun) => (r.nodeFlags?.length ? r.nodeFlags.map((f) => `\`${f}\``).join(' ') : '(none: V8 defaults)');
+
 export function memorySection(m: MemoryRun): string[] {
   const runs = m.runs ?? [m];
   const row = (r: MemoryRun) =>
-    `| ${n(r.worlds)} | ${fmtCounts(r.phases)} | ${n(r.settleSeconds, 1)} | ${n(r.apiRequestsPerWorld, 1)} | ${n(r.cpuSecondsPerWorld, 4)} | ${n(r.afterBurst.rssMb, 1)} | ${n(r.afterBurst.heapUsedMb, 1)} | ${n(r.peakRssMb, 1)} | ${n(r.resync.rssMb, 1)} | ${n(r.resync.heapUsedMb, 1)} | ${r.machine.revision ?? ''} |`;
+    `| ${n(r.worlds)} | ${fmtCounts(r.phases)} | ${n(r.settleSeconds, 1)} | ${n(r.apiRequestsPerWorld, 1)} | ${n(r.cpuSecondsPerWorld, 4)} | ${n(r.afterBurst.rssMb, 1)} | ${n(r.afterBurst.heapUsedMb, 1)} | ${n(r.peakRssMb, 1)} | ${n(r.resync.rssMb, 1)} | ${n(r.resync.heapUsedMb, 1)} | ${flags(r)} | ${r.machine.revision ?? ''} |`;
   return [
     `## Reconciler memory at ${runs.map((r) => n(r.worlds)).join(' and ')} worlds (without nodes)`,
     '',
     `Control plane ${m.kubernetes} **without nodes** (no controller manager, scheduler or kwok: no ReplicaSets or pods, worlds stay ${Object.keys(m.phases).join('/')}; the reconciler caches the same objects as with nodes), reconciler \`--concurrency ${m.reconcileConcurrency}\`. Machine (${n(m.worlds)} worlds): ${machineLine(m.machine)}.`,
     '',
     ...runs.filter((r) => r.reconciled < r.worlds).map((r) => `**Only ${n(r.reconciled)} of ${n(r.worlds)} worlds were reconciled within the run's deadline (${n(r.settleSeconds, 0)} s)**: its figures are for that state, not for ${n(r.worlds)} reconciled worlds.\n`),
-    '| worlds | phases | reconciled in s | API requests/world | CPU s/world | RSS after burst MB | heap after burst MB | peak RSS MB | RSS after resync MB | heap after resync MB | revision |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| worlds | phases | reconciled in s | API requests/world | CPU s/world | RSS after burst MB | heap after burst MB | peak RSS MB | RSS after resync MB | heap after resync MB | reconciler node flags | revision |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
     ...runs.map(row),
     '',
     ...growthLines(runs),
@@ -98,7 +101,6 @@ export function memorySection(m: MemoryRun): string[] {
  */
 export function heapFlagsSection(runs: readonly MemoryRun[]): string[] {
   if (runs.length === 0) return [];
-  const flags = (r: MemoryRun) => (r.nodeFlags?.length ? r.nodeFlags.map((f) => `\`${f}\``).join(' ') : '(none: V8 defaults)');
   const row = (r: MemoryRun) =>
     `| ${flags(r)} | ${n(r.reconciled)}/${n(r.worlds)} | ${n(r.settleSeconds, 1)} | ${n(r.cpuSecondsPerWorld, 4)} | ${n(r.peakRssMb, 1)} | ${n(r.afterBurst.rssMb, 1)} | ${n(r.afterBurst.heapUsedMb, 1)} | ${n(r.resync.rssMb, 1)} | ${n(r.resync.cpuMsPerReconcile, 2)} | ${ms(r.resync.worldReconcileSeconds.p99)} | ${r.machine.loadAverage.map((l) => n(l, 2)).join('/')} |`;
   return [

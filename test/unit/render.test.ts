@@ -3,6 +3,7 @@
  * plans, and the behaviour behind them asserted explicitly, so that a snapshot update cannot
  * quietly accept a broken pod, a missing wait or a too-open NetworkPolicy.
  */
+import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { Testing as AnvilTesting } from '../../lib/testing.js';
 import { describe, expect, test } from '@jest/globals';
@@ -10,7 +11,7 @@ import { Testing } from 'cdk8s';
 import { customResourceDefinitions } from '../../lib/api/crds.js';
 import { LABEL_MODULE, LABEL_WORLD } from '../../lib/render/labels.js';
 import { GlobalServices, globalInstances } from '../../lib/render/global.js';
-import { CustomResourceDefinitions, MATCHMAKER_RULES, MatchmakerRoles, RECONCILER_RULES, Reconciler } from '../../lib/render/platform.js';
+import { CustomResourceDefinitions, IMAGE_ENTRYPOINT, MATCHMAKER_RULES, MatchmakerRoles, RECONCILER_RULES, Reconciler } from '../../lib/render/platform.js';
 import { DEFAULT_SETTINGS } from '../../lib/render/settings.js';
 import { workloadName } from '../../lib/render/topology.js';
 import { WorldResources, renderWorld } from '../../lib/render/world.js';
@@ -599,6 +600,14 @@ describe('availability and least privilege (issue 8, item 5)', () => {
   test('the ClusterRole may update worldinstances/finalizers (blockOwnerDeletion) and write the PodDisruptionBudgets it renders', () => {
     expect(RECONCILER_RULES).toContainEqual({ apiGroups: ['anvil.dev'], resources: ['worldinstances/finalizers'], verbs: ['update'] });
     expect(RECONCILER_RULES.find((r) => r.resources?.includes('poddisruptionbudgets'))?.verbs).toEqual(expect.arrayContaining(['create', 'patch', 'delete']));
+  });
+
+  test("the reconciler runs node with its measured heap settings, before the image's own entrypoint (the Dockerfile's)", () => {
+    const container = one(reconcilerChart(), 'Deployment', 'anvil-reconciler').spec.template.spec.containers[0];
+    expect(container.command).toEqual(['node', '--heap-growing-percent=25', '--max-semi-space-size=4', IMAGE_ENTRYPOINT]);
+    expect(container.args[0]).toBe('reconcile');
+    const entrypoint = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8').match(/^ENTRYPOINT (.*)$/m)?.[1];
+    expect(JSON.parse(entrypoint!)).toEqual(['node', IMAGE_ENTRYPOINT]);
   });
 
   test("the reconciler's pod has a NetworkPolicy: egress to the API server and DNS only, ingress to its metrics and allocation ports only", () => {

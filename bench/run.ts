@@ -39,6 +39,7 @@ import { updateReadme } from './readme.js';
 import { multiclusterMarkdown, runMulticlusterBench, type MulticlusterResult } from './multicluster.js';
 import { rolloutCase } from './rollout.js';
 import { clusterSection, costSection, heapBreakdownSection, heapFlagsSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
+import { RECONCILER_NODE_FLAGS } from '../lib/render/platform.js';
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -227,14 +228,14 @@ const memoryCase: BenchCase<MemoryRun> = {
 
 /**
  * The reconciler's memory under V8 flags (--heapflags-worlds, default 1,000; --heapflags
- * "A;B;…", each a space-separated set of flags, '' for V8's defaults): what GC settings do
- * to RSS and CPU, measured before any is shipped.
+ * "A;B;…", each a space-separated set of flags, '' for V8's defaults; by default V8's defaults,
+ * the flags the Deployment ships and --optimize-for-size): what GC settings do to RSS and CPU.
  */
 const heapFlagsCase: BenchCase<MemoryRun[]> = {
   name: 'heapflags',
   run: async () => {
     const worlds = Number(flag('heapflags-worlds') ?? 1000);
-    const variants = (flag('heapflags') ?? ';--optimize-for-size;--max-semi-space-size=32').split(';').map((v) => v.split(' ').filter(Boolean));
+    const variants = (flag('heapflags') ?? ['', RECONCILER_NODE_FLAGS.join(' '), '--optimize-for-size'].join(';')).split(';').map((v) => v.split(' ').filter(Boolean));
     const runs: MemoryRun[] = [];
     for (const nodeFlags of variants) {
       log(`heapflags: ${worlds} worlds, reconciler flags: ${nodeFlags.join(' ') || '(none)'}`);

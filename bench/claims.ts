@@ -31,9 +31,8 @@ import { summarize, type Summary } from '../lib/loadtest/stats.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
 import { parseTrace, type TraceLine } from '../lib/reconciler/runtime/trace.js';
 import { loadavg } from 'node:os';
-import { machineNow, type Machine } from './cluster.js';
+import { machineNow, reconcilerArgv, type Machine } from './cluster.js';
 import { machineLine } from './report.js';
-import { RECONCILER_NODE_FLAGS } from '../lib/render/platform.js';
 
 export interface ClaimsBenchOptions {
   sequential: number;
@@ -149,7 +148,7 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
 async function startReconciler(cp: ControlPlane, port: number, tls: string, opts: ClaimsBenchOptions): Promise<ChildProcess> {
   ensureBuilt();
   const log = openSync(join(opts.logDir, 'claims-reconciler.log'), 'a');
-  const args = [...RECONCILER_NODE_FLAGS, ...(opts.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency)];
+  const args = reconcilerArgv(cp, port, { extraNodeFlags: opts.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : [], args: ['--concurrency', String(opts.reconcileConcurrency)] });
   args.push('--allocation-port', String(port + 1), '--allocation-tls-cert', join(tls, 'tls.crt'), '--allocation-tls-key', join(tls, 'tls.key'));
   // ANVIL_TRACE: the claim path's timings in the log, summed up per pattern (breakdown()).
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, ANVIL_TRACE: '1' } });

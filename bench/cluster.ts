@@ -192,6 +192,15 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
   for (const f of files) await kubectl(cp, ['apply', '-f', join('dist', f)]);
 }
 
+/**
+ * How every bench starts the compiled reconciler (bin/anvil.js on build/): node with the flags
+ * its Deployment runs with (`RECONCILER_NODE_FLAGS`, unless `nodeFlags` replaces them) and
+ * any others (`extraNodeFlags`: profiling), then `anvil reconcile` on the control plane.
+ */
+export function reconcilerArgv(cp: ControlPlane, port: number, opts: { nodeFlags?: readonly string[]; extraNodeFlags?: readonly string[]; args?: readonly string[] } = {}): string[] {
+  return [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS), ...(opts.extraNodeFlags ?? []), 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), ...(opts.args ?? [])];
+}
+
 async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOptions, resyncSeconds: number, cpuProfile: boolean): Promise<ChildProcess> {
   const log = openSync(join(opts.logDir, 'reconciler.log'), 'a');
   // The compiled reconciler (bin/anvil.js on build/), as it runs in a cluster: its memory is what ships.
@@ -199,7 +208,7 @@ async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOpti
   const prof = [...(cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), ...(opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.logDir}`] : [])];
   const child = spawn(
     process.execPath,
-    [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS), ...prof, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), '--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)],
+    reconcilerArgv(cp, port, { ...(opts.nodeFlags ? { nodeFlags: opts.nodeFlags } : {}), extraNodeFlags: prof, args: ['--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)] }),
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;

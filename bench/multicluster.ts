@@ -22,8 +22,7 @@ import { percentile, round } from '../lib/loadtest/stats.js';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
 import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import { GAME, NAMESPACE, synthTwoClusters, type ClusterName } from '../test/cluster/multiClusterApp.js';
-import { kubectl } from './cluster.js';
-import { RECONCILER_NODE_FLAGS } from '../lib/render/platform.js';
+import { kubectl, reconcilerArgv } from './cluster.js';
 
 export interface MulticlusterOptions {
   /** Claims per mode in the overhead phase. */
@@ -79,7 +78,7 @@ async function startCluster(name: ClusterName, dist: string, port: number, logDi
   await kubectl(cp, ['apply', '-f', join(dist, name)]);
   ensureBuilt();
   const log = openSync(join(logDir, `reconciler-${name}.log`), 'a');
-  const reconciler = spawn(process.execPath, [...RECONCILER_NODE_FLAGS, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port)], { stdio: ['ignore', log, log] });
+  const reconciler = spawn(process.execPath, reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
   const deadline = Date.now() + 60_000;
   while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) {
     if (reconciler.exitCode !== null || Date.now() > deadline) throw new Error(`the reconciler of ${name} did not become ready; see ${logDir}/reconciler-${name}.log`);

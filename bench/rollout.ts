@@ -14,9 +14,8 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { kubectl, machineNow, type Machine } from './cluster.js';
+import { kubectl, machineNow, reconcilerArgv, type Machine } from './cluster.js';
 import { machineLine } from './report.js';
-import { RECONCILER_NODE_FLAGS } from '../lib/render/platform.js';
 
 export interface RolloutBenchOptions {
   worlds: number;
@@ -87,7 +86,7 @@ function build(): void {
 function startReconciler(cp: ControlPlane, port: number, logDir: string): ChildProcess {
   build();
   const log = openSync(join(logDir, 'rollout-reconciler.log'), 'a');
-  return spawn(process.execPath, [...RECONCILER_NODE_FLAGS, 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port)], { stdio: ['ignore', log, log] });
+  return spawn(process.execPath, reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
 }
 
 /** Every world event, from `kubectl get -w`: phase, revision annotation and claim of each world, as they change. */

@@ -31,8 +31,8 @@ export function kubeconfigPath(): string {
 export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
   const kubeconfig = opts.kubeconfig ?? kubeconfigPath();
   return new Promise((resolve, reject) => {
-    // stdin only when there is input: a kubectl that exits before reading it would make the
-    // write fail with EPIPE, an error event nobody awaits (it failed a test once).
+    // stdin only when there is input, and its EPIPE ignored: a kubectl that exits before
+    // reading it (a refused request) fails the write; its exit code says why (it failed a test once).
     const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, ...args], {
       stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 60_000,
@@ -44,7 +44,6 @@ export function kubectl(args: string[], opts: KubectlOptions = {}): Promise<Kube
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ stdout, stderr, code: code ?? (signal ? 128 : -1) }));
     if (child.stdin) {
-      // kubectl that exits early (a refused request) closes its stdin: its exit code says why.
       child.stdin.on('error', () => undefined);
       child.stdin.end(opts.input);
     }

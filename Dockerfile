@@ -9,18 +9,20 @@ COPY tsconfig.json tsconfig.build.json main.ts ./
 COPY lib ./lib
 COPY games ./games
 COPY imports ./imports
+COPY scripts ./scripts
 COPY bin ./bin
-RUN npm run build && npm prune --omit=dev --ignore-scripts
+# tsc, then esbuild: build/image/ is the whole CLI in one bundle (scripts/bundle.ts says why).
+RUN npm run build
 
 FROM node:20-slim
 ENV NODE_ENV=production
 WORKDIR /app
+# The bundle needs no node_modules (scripts/bundle.ts refuses one that would); package.json
+# is where `anvil --version` reads the version.
 COPY --from=build /app/package.json ./
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/build ./build
-COPY --from=build /app/bin ./bin
+COPY --from=build /app/build/image ./build/image
 # The "restricted" Pod Security Standard: a numeric non-root user (the Deployment's runAsUser).
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/bin/anvil.js"]
+ENTRYPOINT ["node", "/app/build/image/anvil.js"]
 CMD ["reconcile"]

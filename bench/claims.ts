@@ -24,14 +24,13 @@ import { join } from 'node:path';
 import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import { claimWorld } from '../lib/client/claims.js';
 import { keepAliveClient } from '../lib/client/kubeTransport.js';
 import { summarize, type Summary } from '../lib/loadtest/stats.js';
 import { forEachBounded } from '../lib/loadtest/pool.js';
 import { parseTrace, type TraceLine } from '../lib/reconciler/runtime/trace.js';
 import { loadavg } from 'node:os';
-import { machineNow, reconcilerArgv, type Machine } from './cluster.js';
+import { machineNow, reconcilerArgv, spawnReconciler, type Machine } from './cluster.js';
 import { machineLine } from './report.js';
 
 export interface ClaimsBenchOptions {
@@ -146,12 +145,11 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
 }
 
 async function startReconciler(cp: ControlPlane, port: number, tls: string, opts: ClaimsBenchOptions): Promise<ChildProcess> {
-  ensureBuilt();
   const log = openSync(join(opts.logDir, 'claims-reconciler.log'), 'a');
   const args = reconcilerArgv(cp, port, { extraNodeFlags: opts.cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : [], args: ['--concurrency', String(opts.reconcileConcurrency)] });
   args.push('--allocation-port', String(port + 1), '--allocation-tls-cert', join(tls, 'tls.crt'), '--allocation-tls-key', join(tls, 'tls.key'));
   // ANVIL_TRACE: the claim path's timings in the log, summed up per pattern (breakdown()).
-  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env: { ...process.env, ANVIL_TRACE: '1' } });
+  const child = spawnReconciler(args, { stdio: ['ignore', log, log], env: { ...process.env, ANVIL_TRACE: '1' } });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the reconciler stopped at start (exit ${child.exitCode}); see ${opts.logDir}/claims-reconciler.log`);

@@ -10,12 +10,12 @@
  *   world is reconciled and again after a resync, and the resync's own figures.
  * Every run records the machine (cores, memory, load average) at its start.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
+import { killWithControlPlane, startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
+import { ensureBuilt, imageEntrypoint } from '../test/cluster/ensureBuilt.js';
 import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
 import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/client/kube.js';
 import { LABEL_WORLDS_NAMESPACE } from '../lib/render/labels.js';
@@ -82,6 +82,8 @@ export interface ClusterOptions {
   heapSnapshot?: boolean;
   /** V8/Node flags for the reconciler's process (the heapflags case compares them); by default the ones its Deployment runs with (RECONCILER_NODE_FLAGS). */
   nodeFlags?: string[];
+  /** Which CLI the reconciler runs (the entrypoint case compares them); by default the image's bundle. */
+  entrypoint?: Entrypoint;
   logDir: string;
   log: (line: string) => void;
 }
@@ -153,7 +155,17 @@ export interface MemoryRun {
   runs?: MemoryRun[];
   /** The reconciler's V8/Node flags in this run (the heapflags case); absent: none. */
   nodeFlags?: string[];
+  /** The CLI the reconciler ran; absent: runs recorded before the image's bundle, which ran bin/anvil.js. */
+  entrypoint?: Entrypoint;
 }
+
+/**
+ * The CLI a bench reconciler runs: `image`, the bundle the image runs (build/image/anvil.js, from
+ * a copy laid out as in the image, no node_modules); `package`, bin/anvil.js on build/lib and
+ * node_modules, as `npx anvil` runs it.
+ */
+export type Entrypoint = 'image' | 'package';
+export const ENTRYPOINT_FILES: Record<Entrypoint, string> = { image: 'build/image/anvil.js', package: 'bin/anvil.js' };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -193,22 +205,27 @@ async function applyPlatform(cp: ControlPlane): Promise<void> {
 }
 
 /**
- * How every bench starts the compiled reconciler (bin/anvil.js on build/): node with the flags
- * its Deployment runs with (`RECONCILER_NODE_FLAGS`, unless `nodeFlags` replaces them) and
- * any others (`extraNodeFlags`: profiling), then `anvil reconcile` on the control plane.
+ * How every bench starts the reconciler as the image runs it: node with the flags its
+ * Deployment runs with (`RECONCILER_NODE_FLAGS`, unless `nodeFlags` replaces them) and any
+ * others (`extraNodeFlags`: profiling), then the image's bundle (build/image/anvil.js, laid out
+ * as in the image) with `reconcile` on the control plane.
  */
-export function reconcilerArgv(cp: ControlPlane, port: number, opts: { nodeFlags?: readonly string[]; extraNodeFlags?: readonly string[]; args?: readonly string[] } = {}): string[] {
-  return [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS), ...(opts.extraNodeFlags ?? []), 'bin/anvil.js', 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), ...(opts.args ?? [])];
+export function reconcilerArgv(cp: ControlPlane, port: number, opts: { nodeFlags?: readonly string[]; extraNodeFlags?: readonly string[]; args?: readonly string[]; entrypoint?: Entrypoint } = {}): string[] {
+  const cli = opts.entrypoint === 'package' ? (ensureBuilt(), ENTRYPOINT_FILES.package) : imageEntrypoint();
+  return [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS), ...(opts.extraNodeFlags ?? []), cli, 'reconcile', '--kubeconfig', cp.kubeconfig, '--port', String(port), ...(opts.args ?? [])];
+}
+
+/** The reconciler of `reconcilerArgv` as a child killed with the control plane (also on Ctrl-C). */
+export function spawnReconciler(argv: string[], options: SpawnOptions): ChildProcess {
+  return killWithControlPlane(spawn(process.execPath, argv, options));
 }
 
 async function startReconciler(cp: ControlPlane, port: number, opts: ClusterOptions, resyncSeconds: number, cpuProfile: boolean): Promise<ChildProcess> {
   const log = openSync(join(opts.logDir, 'reconciler.log'), 'a');
-  // The compiled reconciler (bin/anvil.js on build/), as it runs in a cluster: its memory is what ships.
-  ensureBuilt();
+  // The image's bundle (reconcilerArgv), as it runs in a cluster: its memory is what ships.
   const prof = [...(cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', opts.logDir] : []), ...(opts.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${opts.logDir}`] : [])];
-  const child = spawn(
-    process.execPath,
-    reconcilerArgv(cp, port, { ...(opts.nodeFlags ? { nodeFlags: opts.nodeFlags } : {}), extraNodeFlags: prof, args: ['--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)] }),
+  const child = spawnReconciler(
+    reconcilerArgv(cp, port, { ...(opts.nodeFlags ? { nodeFlags: opts.nodeFlags } : {}), ...(opts.entrypoint ? { entrypoint: opts.entrypoint } : {}), extraNodeFlags: prof, args: ['--concurrency', String(opts.reconcileConcurrency), '--resync-seconds', String(resyncSeconds)] }),
     { stdio: ['ignore', log, log] },
   );
   let exit: string | undefined;
@@ -527,6 +544,7 @@ export async function runMemoryCase(worlds: number, opts: ClusterOptions): Promi
       peakRssMb: round(Math.max(peak.rss, sumOf(burst, 'process_resident_memory_bytes')) / MB, 1),
       resync,
       nodeFlags: [...(opts.nodeFlags ?? RECONCILER_NODE_FLAGS)],
+      entrypoint: opts.entrypoint ?? 'image',
     };
   });
   return result;

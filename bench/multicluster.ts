@@ -12,7 +12,7 @@
  *     pods: they stay Provisioning), N worlds created on each cluster, and each reconciler's
  *     RSS once it has reconciled them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,9 +20,8 @@ import { claimWorld, releaseWorld } from '../lib/client/claims.js';
 import { abandonedCleanups, claimAcrossClusters, type ClusterClaimedWorld, type ClusterSet } from '../lib/client/clusterSet.js';
 import { percentile, round } from '../lib/loadtest/stats.js';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { ensureBuilt } from '../test/cluster/ensureBuilt.js';
 import { GAME, NAMESPACE, synthTwoClusters, type ClusterName } from '../test/cluster/multiClusterApp.js';
-import { kubectl, reconcilerArgv } from './cluster.js';
+import { kubectl, reconcilerArgv, spawnReconciler } from './cluster.js';
 
 export interface MulticlusterOptions {
   /** Claims per mode in the overhead phase. */
@@ -76,9 +75,8 @@ async function startCluster(name: ClusterName, dist: string, port: number, logDi
   await kubectl(cp, ['apply', '-f', join(dist, name, '0000-crds.k8s.yaml')]);
   await kubectl(cp, ['wait', '--for=condition=established', '--timeout=60s', 'crd', '-l', 'app.kubernetes.io/part-of=anvil']);
   await kubectl(cp, ['apply', '-f', join(dist, name)]);
-  ensureBuilt();
   const log = openSync(join(logDir, `reconciler-${name}.log`), 'a');
-  const reconciler = spawn(process.execPath, reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
+  const reconciler = spawnReconciler(reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
   const deadline = Date.now() + 60_000;
   while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) {
     if (reconciler.exitCode !== null || Date.now() > deadline) throw new Error(`the reconciler of ${name} did not become ready; see ${logDir}/reconciler-${name}.log`);

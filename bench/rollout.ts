@@ -14,7 +14,7 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { kubectl, machineNow, reconcilerArgv, type Machine } from './cluster.js';
+import { kubectl, machineNow, reconcilerArgv, spawnReconciler, type Machine } from './cluster.js';
 import { machineLine } from './report.js';
 
 export interface RolloutBenchOptions {
@@ -86,7 +86,7 @@ function build(): void {
 function startReconciler(cp: ControlPlane, port: number, logDir: string): ChildProcess {
   build();
   const log = openSync(join(logDir, 'rollout-reconciler.log'), 'a');
-  return spawn(process.execPath, reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
+  return spawnReconciler(reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
 }
 
 /** Every world event, from `kubectl get -w`: phase, revision annotation and claim of each world, as they change. */

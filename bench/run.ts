@@ -12,6 +12,7 @@
  *   npm run bench -- --only claims                       # issue 20 (bench/claims.ts): endpoint and WorldClaim vs raw PATCH; --sequential 50 --claims 100 --claim-concurrency 50 --poisson-rate 45 --poisson-seconds 60 --pool-buffer 150
  *
  *   npm run bench -- --only multicluster                 # two clusters beside one (bench/multicluster.ts): --multicluster-claims 40 --multicluster-worlds 2600
+ *   npm run bench -- --only entrypoint                   # the reconciler on node_modules, then the image's bundle: --entrypoint-worlds 1000
  *
  *   npm run bench -- --regenerate                        # no run: rewrite the outputs from results.json
  *
@@ -33,12 +34,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { median, round } from '../lib/loadtest/stats.js';
 import { latencyChart } from './chart.js';
-import { machineNow, measured, runClusterCase, runMemoryCase, type ClusterOptions, type ClusterRun, type Machine, type MemoryRun } from './cluster.js';
+import { ENTRYPOINT_FILES, machineNow, measured, runClusterCase, runMemoryCase, type ClusterOptions, type ClusterRun, type Machine, type MemoryRun } from './cluster.js';
 import { claimsMarkdown, runClaimsBench, writeReadmeFigures, type ClaimsBenchResult } from './claims.js';
 import { updateReadme } from './readme.js';
 import { multiclusterMarkdown, runMulticlusterBench, type MulticlusterResult } from './multicluster.js';
 import { rolloutCase } from './rollout.js';
-import { clusterSection, costSection, heapBreakdownSection, heapFlagsSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
+import { clusterSection, costSection, entrypointSection, heapBreakdownSection, heapFlagsSection, machineLine, memorySection, n, targetsSection, type HeapBreakdown } from './report.js';
 import { RECONCILER_NODE_FLAGS } from '../lib/render/platform.js';
 
 function flag(name: string): string | undefined {
@@ -246,6 +247,24 @@ const heapFlagsCase: BenchCase<MemoryRun[]> = {
   markdown: (runs) => heapFlagsSection(runs),
 };
 
+/**
+ * The reconciler's memory as `npx anvil` runs it (bin/anvil.js on node_modules) and as the
+ * image runs it (its bundle, build/image/anvil.js), --entrypoint-worlds (default 1,000) each.
+ */
+const entrypointCase: BenchCase<MemoryRun[]> = {
+  name: 'entrypoint',
+  run: async () => {
+    const worlds = Number(flag('entrypoint-worlds') ?? 1000);
+    const runs: MemoryRun[] = [];
+    for (const entrypoint of ['package', 'image'] as const) {
+      log(`entrypoint: ${worlds} worlds, reconciler ${ENTRYPOINT_FILES[entrypoint]}`);
+      runs.push(await runMemoryCase(worlds, { ...clusterOptions(), entrypoint }));
+    }
+    return runs;
+  },
+  markdown: (runs) => entrypointSection(runs),
+};
+
 /** Claims on a warm pool against the raw PATCH floor (bench/claims.ts). */
 const claimsCase: BenchCase<ClaimsBenchResult> = {
   name: 'claims',
@@ -280,7 +299,7 @@ const multiclusterCase: BenchCase<MulticlusterResult> = {
 };
 
 /** Every case, in RESULTS.md order. */
-const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, heapFlagsCase, claimsCase, rolloutCase as BenchCase<any>, multiclusterCase];
+const CASES: BenchCase<any>[] = [resolverCase, synthCase, clusterCase, memoryCase, heapFlagsCase, entrypointCase, claimsCase, rolloutCase as BenchCase<any>, multiclusterCase];
 
 const failed = (r: unknown): r is { error: string } => !!r && typeof r === 'object' && 'error' in r;
 const okMemory = (r: unknown): MemoryRun | undefined => (r && !failed(r) ? (r as MemoryRun) : undefined);

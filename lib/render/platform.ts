@@ -88,11 +88,14 @@ export const RECONCILER_PORT = 8080;
  * semi-spaces: measured at 1,000 worlds (`npm run bench -- --only heapflags`, RESULTS.md),
  * the reconciler's RSS was 394 MB with them and 222 MB with these, for 32 % more CPU per
  * world during a burst and the same resync times. `--optimize-for-size` held 175 MB at twice
- * the CPU. The image's ENTRYPOINT is `node /app/bin/anvil.js` (Dockerfile); these go before it.
+ * the CPU. The image's ENTRYPOINT is `node` and IMAGE_ENTRYPOINT (Dockerfile); these go before it.
  */
 export const RECONCILER_NODE_FLAGS: readonly string[] = ['--heap-growing-percent=25', '--max-semi-space-size=4'];
-/** Where the image keeps the CLI (Dockerfile's ENTRYPOINT). */
-export const IMAGE_ENTRYPOINT = '/app/bin/anvil.js';
+/**
+ * Where the image keeps the CLI (Dockerfile's ENTRYPOINT): the bundle of scripts/bundle.ts, which
+ * holds far less memory than bin/anvil.js on node_modules (`npm run bench -- --only entrypoint`).
+ */
+export const IMAGE_ENTRYPOINT = '/app/build/image/anvil.js';
 /** The allocation endpoint (issue 20): HTTPS, behind the Service `anvil-allocator`. */
 export const ALLOCATION_PORT = 8443;
 export { ALLOCATOR_SERVICE };

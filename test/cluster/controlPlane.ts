@@ -219,9 +219,25 @@ function killGroup(p: Proc, signal: NodeJS.Signals) {
 /** Temp folders of running control planes, removed on exit (unless ANVIL_CLUSTER_KEEP). */
 const tempDirs = new Set<string>();
 
+/** Other children (a bench's reconciler) killed with the control plane's processes: `killWithControlPlane`. */
+const companions = new Set<ChildProcess>();
+
+/**
+ * Kills `child` when this process exits or is interrupted, as the control plane's own
+ * processes are: a bench stopped with Ctrl-C leaves no reconciler behind.
+ */
+export function killWithControlPlane<C extends ChildProcess>(child: C): C {
+  installHandlers();
+  companions.add(child);
+  child.once('exit', () => companions.delete(child));
+  return child;
+}
+
 function killAllNow() {
   for (const p of live) killGroup(p, 'SIGKILL');
   live.clear();
+  for (const c of companions) c.kill('SIGKILL');
+  companions.clear();
   for (const dir of tempDirs) {
     try {
       fs.rmSync(dir, { recursive: true, force: true, maxRetries: 2 });

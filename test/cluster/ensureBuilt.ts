@@ -1,7 +1,9 @@
-// build/ kept current for the tests and benchmarks that run the compiled CLI (bin/anvil.js).
+// build/ kept current for the tests and benchmarks that run the compiled CLI (bin/anvil.js) or
+// the image's bundle of it (build/image/anvil.js, what the reconciler's Deployment runs).
 // Its own module, free of Jest imports, so that bench/ (plain tsx) can use it too.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 const ROOT = process.cwd();
@@ -17,12 +19,37 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-/** `npm run build` unless build/ is newer than every source under lib/. */
+/** The image's entrypoint, relative to the checkout (IMAGE_ENTRYPOINT is where the image keeps it). */
+export const IMAGE_BUNDLE = 'build/image/anvil.js';
+
+/**
+ * `npm run build` (tsc, then the image bundle) unless the bundle, written last, is newer than
+ * every source under lib/. A unit test that recompiles build/lib alone leaves the bundle older
+ * than the sources it changed, so it is rebuilt here too.
+ */
 export function ensureBuilt(): void {
-  const out = path.join(ROOT, 'build/lib/cli/main.js');
+  const out = path.join(ROOT, IMAGE_BUNDLE);
   const built = fs.existsSync(out) ? fs.statSync(out).mtimeMs : 0;
   if (built > newestSource(path.join(ROOT, 'lib'))) return;
-  const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`npm run build failed:\n${r.stdout}${r.stderr}`);
   fs.utimesSync(out, new Date(), new Date());
+}
+
+let imageCopy: string | undefined;
+/**
+ * The image's entrypoint as the image lays it out (/app/package.json, /app/build/image/), in a
+ * folder of its own with no node_modules above it: a reconciler started from it proves the
+ * bundle needs nothing the image does not hold. One copy per process, removed at its exit.
+ */
+export function imageEntrypoint(): string {
+  ensureBuilt();
+  if (!imageCopy) {
+    const app = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-image-'));
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));
+    fs.cpSync(path.join(ROOT, path.dirname(IMAGE_BUNDLE)), path.join(app, path.dirname(IMAGE_BUNDLE)), { recursive: true });
+    process.on('exit', () => fs.rmSync(app, { recursive: true, force: true }));
+    imageCopy = path.join(app, IMAGE_BUNDLE);
+  }
+  return imageCopy;
 }

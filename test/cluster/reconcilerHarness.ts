@@ -1,5 +1,6 @@
 // Helpers for the reconciler's cluster tests: the CRDs from dist, the reconciler as a real
-// separate process (`node bin/anvil.js reconcile`, so kill -9 and SIGTERM are real), its
+// separate process (the image's bundle, `node build/image/anvil.js reconcile`, from a copy laid
+// out as the image lays it out; so kill -9 and SIGTERM are real), its
 // /metrics, a token kubeconfig for a ServiceAccount, and polling.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -7,7 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll } from '@jest/globals';
-import { ensureBuilt } from './ensureBuilt.js';
+import { ensureBuilt, imageEntrypoint } from './ensureBuilt.js';
 import { kubectl, kubectlOk, kubeconfigPath, tokenKubeconfig } from './kubectl.js';
 
 export const ROOT = process.cwd();
@@ -112,11 +113,10 @@ export function runTracked(cmd: string, args: string[], opts: SpawnOptions & { t
 }
 
 export async function startReconciler(opts: { kubeconfig?: string; args?: string[]; identity: string }): Promise<ReconcilerProcess> {
-  ensureBuilt();
   let out = '';
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'bin/anvil.js'), 'reconcile', '--kubeconfig', opts.kubeconfig ?? kubeconfigPath(), '--port', '0', '--identity', opts.identity, ...(opts.args ?? [])],
+    [imageEntrypoint(), 'reconcile', '--kubeconfig', opts.kubeconfig ?? kubeconfigPath(), '--port', '0', '--identity', opts.identity, ...(opts.args ?? [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);

@@ -15,7 +15,7 @@ import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { killWithControlPlane, startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
-import { ensureBuilt, imageEntrypoint } from '../test/cluster/ensureBuilt.js';
+import { IMAGE_BUNDLE, ensureBuilt, imageEntrypoint } from '../test/cluster/ensureBuilt.js';
 import { API_VERSION, type WorldInstance } from '../lib/api/schema.js';
 import { anvil as anvilGroup, connect, ensureNamespace } from '../lib/client/kube.js';
 import { LABEL_WORLDS_NAMESPACE } from '../lib/render/labels.js';
@@ -165,7 +165,7 @@ export interface MemoryRun {
  * node_modules, as `npx anvil` runs it.
  */
 export type Entrypoint = 'image' | 'package';
-export const ENTRYPOINT_FILES: Record<Entrypoint, string> = { image: 'build/image/anvil.js', package: 'bin/anvil.js' };
+export const ENTRYPOINT_FILES: Record<Entrypoint, string> = { image: IMAGE_BUNDLE, package: 'bin/anvil.js' };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -145,6 +145,9 @@ const GROWTH_FIGURES: [string, (r: MemoryRun) => number][] = [
   ['RSS after the relist and resync', (r) => r.resync.rssMb],
 ];
 
+/** Runs comparable with `r`: the same reconciler CLI and node flags (a slope across them would measure the change, not the worlds). */
+const comparableWith = (r: MemoryRun) => (o: MemoryRun) => entrypoint(o) === entrypoint(r) && flags(o) === flags(r);
+
 /** KB per world that a figure grew by between two runs (what both share, the idle process, drops out). */
 const growthPerWorld = (a: MemoryRun, b: MemoryRun, f: (r: MemoryRun) => number) => ((f(b) - f(a)) * 1024) / (b.worlds - a.worlds);
 
@@ -154,8 +157,12 @@ const growthPerWorld = (a: MemoryRun, b: MemoryRun, f: (r: MemoryRun) => number)
  * leads at 10,000.
  */
 function growthLines(runs: readonly MemoryRun[]): string[] {
-  const done = runs.filter((r) => r.reconciled === r.worlds);
-  if (done.length < 2) return [];
+  const all = runs.filter((r) => r.reconciled === r.worlds);
+  if (all.length === 0) return [];
+  const done = all.filter(comparableWith(all.at(-1)!));
+  const skipped = all.filter((r) => !done.includes(r)).map((r) => n(r.worlds));
+  const note = skipped.length ? [`(The run${skipped.length > 1 ? 's' : ''} of ${skipped.join(', ')} worlds ran another reconciler CLI or other node flags than the largest, so no growth is read across them.)`, ''] : [];
+  if (done.length < 2) return note;
   const last = done.at(-1)!;
   const extrapolate = last.worlds < 10_000;
   const interval = (a: MemoryRun, b: MemoryRun) => {
@@ -168,6 +175,7 @@ function growthLines(runs: readonly MemoryRun[]): string[] {
     '',
     ...done.slice(1).map((b, i) => interval(done[i]!, b)),
     '',
+    ...note,
   ];
 }
 
@@ -301,12 +309,12 @@ function tenThousandTarget(runs: readonly MemoryRun[]): Verdict {
   const name = '10,000 worlds (without nodes): all reconciled; RSS and converged reconcile p99 reported; growth per world linear';
   const m = runs.find((r) => r.worlds === 10_000);
   if (!m) return [name, 'not measured', 'not measured', ''];
-  const done = runs.filter((r) => r.reconciled === r.worlds && r.worlds < 10_000);
+  const done = runs.filter((r) => r.reconciled === r.worlds && r.worlds < 10_000).filter(comparableWith(m));
   const before = done.at(-1);
   const first = done[0];
   const p99 = m.resync.worldReconcileSeconds.p99;
   const measuredText = `${n(m.reconciled)}/${n(m.worlds)} reconciled in ${n(m.settleSeconds, 0)} s; RSS ${n(m.afterBurst.rssMb, 1)} MB after the burst, ${n(m.peakRssMb, 1)} MB peak, ${n(m.resync.rssMb, 1)} MB after a relist; converged reconcile p99 ${p99 === null ? 'not observed' : `${ms(p99)} ms`}`;
-  if (m.reconciled < m.worlds || !before || !first || before === first) return [name, measuredText, m.reconciled < m.worlds ? `**not met**: ${n(m.worlds - m.reconciled)} worlds not reconciled within the run` : 'growth not shown (needs two smaller counts)', ''];
+  if (m.reconciled < m.worlds || !before || !first || before === first) return [name, measuredText, m.reconciled < m.worlds ? `**not met**: ${n(m.worlds - m.reconciled)} worlds not reconciled within the run` : 'growth not shown (needs two smaller counts run with the same reconciler CLI and flags)', ''];
   const rss = (r: MemoryRun) => r.afterBurst.rssMb;
   const [early, late] = [growthPerWorld(first, before, rss), growthPerWorld(before, m, rss)];
   const ratio = late / early;

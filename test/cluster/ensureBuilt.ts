@@ -40,15 +40,19 @@ let imageCopy: string | undefined;
 /**
  * The image's entrypoint as the image lays it out (/app/package.json, /app/build/image/), in a
  * folder of its own with no node_modules above it: a reconciler started from it proves the
- * bundle needs nothing the image does not hold. One copy per process, removed at its exit.
+ * bundle needs nothing the image does not hold. One folder per process (Jest loads this module
+ * once per test file), refreshed on first use in each module registry, removed at exit.
  */
 export function imageEntrypoint(): string {
   ensureBuilt();
   if (!imageCopy) {
-    const app = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-image-'));
+    const app = path.join(os.tmpdir(), `anvil-image-${process.pid}`);
+    if (!fs.existsSync(app)) process.on('exit', () => fs.rmSync(app, { recursive: true, force: true }));
+    const bundle = path.join(app, path.dirname(IMAGE_BUNDLE));
+    fs.rmSync(bundle, { recursive: true, force: true });
+    fs.mkdirSync(app, { recursive: true });
     fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json'));
-    fs.cpSync(path.join(ROOT, path.dirname(IMAGE_BUNDLE)), path.join(app, path.dirname(IMAGE_BUNDLE)), { recursive: true });
-    process.on('exit', () => fs.rmSync(app, { recursive: true, force: true }));
+    fs.cpSync(path.join(ROOT, path.dirname(IMAGE_BUNDLE)), bundle, { recursive: true });
     imageCopy = path.join(app, IMAGE_BUNDLE);
   }
   return imageCopy;

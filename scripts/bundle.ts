@@ -6,10 +6,12 @@
  * @kubernetes/client-node's), each kept by V8 with its own source text and module record, which
  * the reconciler holds before its first world. One bundle with whitespace and syntax minified
  * (names kept, so stack traces still read) holds far less (`npm run bench -- --only entrypoint`
- * measures both), and `splitting` leaves what only some commands import (the self-signed
- * certificate code, the load-test reports) in chunks loaded on first use. npm users still run bin/anvil.js; the
- * bundle is only what the image runs (Dockerfile ENTRYPOINT, IMAGE_ENTRYPOINT in
- * lib/render/platform.ts), and what the cluster tests and benchmarks start as the reconciler.
+ * measures both). One file, not split into chunks: esbuild's chunks for dynamic imports hand a
+ * CommonJS package's namespace over without its named exports (@peculiar/x509's
+ * `cryptoProvider` was undefined, so the allocation endpoint could not make its self-signed
+ * certificate). npm users still run bin/anvil.js; the bundle is only what the image runs
+ * (Dockerfile ENTRYPOINT, IMAGE_ENTRYPOINT in lib/render/platform.ts), and what the cluster
+ * tests and benchmarks start as the reconciler.
  */
 import { rmSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
@@ -17,13 +19,12 @@ import { build } from 'esbuild';
 
 const OUT_DIR = 'build/image';
 
-// Chunk names carry their content's hash: chunks of an earlier build would stay beside these.
+// Nothing of an earlier build stays beside it.
 rmSync(OUT_DIR, { recursive: true, force: true });
 const result = await build({
   entryPoints: { anvil: 'bin/anvil.js' },
   outdir: OUT_DIR,
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',

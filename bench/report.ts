@@ -119,7 +119,7 @@ export function heapFlagsSection(runs: readonly MemoryRun[]): string[] {
 /**
  * The entrypoint case: the same burst and SIGHUP resync as the memory case, once with the
  * reconciler run as `npx anvil` runs it (bin/anvil.js on node_modules) and once as the image
- * runs it (its bundle), one after the other, the same flags: what loading ~1,500 modules costs.
+ * runs it (its bundle), one after the other, the same flags: what loading some 1,900 modules costs.
  */
 export function entrypointSection(runs: readonly MemoryRun[]): string[] {
   if (runs.length === 0) return [];

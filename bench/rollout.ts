@@ -9,7 +9,7 @@
  *
  *   npx tsx bench/rollout.ts            # alone (under the control-plane lock); or as the `rollout` case of npm run bench
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -77,14 +77,8 @@ async function applyDefinitions(cp: ControlPlane): Promise<void> {
   await kubectl(cp, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: defs }));
 }
 
-/** build/ from lib/ (the reconciler as it ships); not the test harness's helper, which needs Jest. */
-function build(): void {
-  const r = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`tsc -p tsconfig.build.json failed:\n${r.stdout}${r.stderr}`);
-}
-
+/** The reconciler as it ships: reconcilerArgv builds build/ and the image's bundle when lib/ is newer. */
 function startReconciler(cp: ControlPlane, port: number, logDir: string): ChildProcess {
-  build();
   const log = openSync(join(logDir, 'rollout-reconciler.log'), 'a');
   return spawnReconciler(reconcilerArgv(cp, port), { stdio: ['ignore', log, log] });
 }

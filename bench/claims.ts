@@ -6,8 +6,9 @@
  * and one WorldPool. Three arrival patterns, each for the allocation endpoint and for the
  * WorldClaim resource separately (both through `claimWorld()`, as a matchmaker calls it,
  * with a ServiceAccount token bound to dist's anvil-matchmaker Role), and beside them the
- * floor: a raw PATCH of a WorldInstance label over a keep-alive client, with the same
- * pattern, in the same run:
+ * floor: a raw PATCH of a label on one of the pool's spare worlds (the very objects a claim's
+ * commit writes) over a keep-alive client, with the same pattern, in the same run; before
+ * each, the namespace is let settle (settle()), so each runs on a quiet API server:
  *   - sequential: 50 one after another;
  *   - Poisson arrivals at 45/s (agent-sandbox's scenario), for as long as the warm pool
  *     lasts (`--poisson-seconds`, cut short to the pool's size: each allocation takes a
@@ -21,7 +22,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../test/cluster/controlPlane.js';
 import { claimWorld } from '../lib/client/claims.js';
@@ -66,6 +67,8 @@ export interface PatternRun {
   firstError?: string;
   /** From the last answer to the pool's buffer ready again (null: not within the wait). */
   refillSeconds?: number | null;
+  /** Waited before the pattern for the namespace to be quiet (settle(); null: not within the wait, measured anyway). */
+  settleSeconds?: number | null;
   /** Poisson: arrivals per second asked for, and for how long. */
   rate?: number;
   seconds?: number;
@@ -114,7 +117,6 @@ export interface ClaimsBenchResult {
 export type ClaimsBenchRecord = ClaimsBenchResult | { error: string };
 
 const NAMESPACE = 'claims-bench';
-const FLOOR_NAMESPACE = 'claims-bench-floor';
 const POOL = 'bench';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -186,6 +188,41 @@ async function waitPool(cp: ControlPlane, buffer: number): Promise<number | null
   return r.code === 0 ? Math.round((performance.now() - t0) / 100) / 10 : null;
 }
 
+/**
+ * Waits until the bench namespace is quiet: no world being deleted, and the garbage collector
+ * and the controllers done with what the last pattern gave back and what the pool refilled
+ * (every Deployment owned by a live world and available, every ReplicaSet by a live
+ * Deployment, every Pod by a live ReplicaSet and running, none of them being deleted). The
+ * pool's buffer is ready well before that: a pattern started then would share the API server
+ * with the cascade of the last pattern's deletions (20 objects and their pods per world), so
+ * it would not be measured in the floor's conditions. Returns the seconds it took, or null.
+ */
+async function settle(kc: KubeConfig, timeoutMs = 600_000): Promise<number | null> {
+  const apps = keepAliveClient(kc, AppsV1Api, 4);
+  const core = keepAliveClient(kc, CoreV1Api, 4);
+  const custom = keepAliveClient(kc, CustomObjectsApi, 4);
+  const live = (items: { metadata?: { uid?: string; deletionTimestamp?: unknown } }[]) => new Set(items.filter((o) => !o.metadata?.deletionTimestamp).map((o) => o.metadata?.uid));
+  // An object with an owner of `kind` (a world's Deployment, a Deployment's ReplicaSet, …) is settled when that owner is live.
+  const ownedByLive = (o: { metadata?: { deletionTimestamp?: unknown; ownerReferences?: { kind: string; uid: string }[] } }, kind: string, owners: Set<string | undefined>) =>
+    !o.metadata?.deletionTimestamp && (o.metadata?.ownerReferences ?? []).every((r) => r.kind !== kind || owners.has(r.uid));
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    const worlds = ((await custom.listNamespacedCustomObject({ group: 'anvil.dev', version: 'v1alpha1', namespace: NAMESPACE, plural: 'worldinstances' })) as { items: any[] }).items;
+    const deployments = (await apps.listNamespacedDeployment({ namespace: NAMESPACE })).items;
+    const replicaSets = (await apps.listNamespacedReplicaSet({ namespace: NAMESPACE })).items;
+    const pods = (await core.listNamespacedPod({ namespace: NAMESPACE })).items;
+    const worldUids = live(worlds);
+    const quiet =
+      worldUids.size === worlds.length &&
+      deployments.every((d) => ownedByLive(d, 'WorldInstance', worldUids) && (d.status?.availableReplicas ?? 0) === (d.spec?.replicas ?? 1)) &&
+      replicaSets.every((r) => ownedByLive(r, 'Deployment', live(deployments))) &&
+      pods.every((p) => ownedByLive(p, 'ReplicaSet', live(replicaSets)) && p.status?.phase === 'Running');
+    if (quiet) return Math.round((performance.now() - t0) / 100) / 10;
+    await sleep(1000);
+  }
+  return null;
+}
+
 /** Arrival offsets (ms) of a Poisson process at `rate`/s for `seconds` (a fixed seed: the same arrivals for every path). */
 export function poissonArrivals(rate: number, seconds: number, seed = 20): number[] {
   let x = seed >>> 0 || 1;
@@ -230,16 +267,17 @@ async function givenWorlds(api: CustomObjectsApi): Promise<Map<string, string[]>
   return m;
 }
 
-async function measurePath(path: Path, pattern: Pattern, n: number, ctx: { opts: ClaimsBenchOptions; kc: KubeConfig; url: string; ca: Buffer; api: CustomObjectsApi; floorNames: string[]; runId: string }): Promise<PatternRun> {
+async function measurePath(path: Path, pattern: Pattern, n: number, ctx: { opts: ClaimsBenchOptions; kc: KubeConfig; url: string; ca: Buffer; api: CustomObjectsApi; runId: string }): Promise<PatternRun> {
   const { opts } = ctx;
+  const floorNames = path === 'floor' ? await spareWorlds(ctx.api) : [];
   const arrivals = poissonArrivals(opts.poissonRate, opts.poissonSeconds);
   const id = (i: number) => `${ctx.runId}-${path}-${pattern}-${i}`;
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
   const op: Op =
     path === 'floor'
       ? async (i) => {
-          const name = ctx.floorNames[i % ctx.floorNames.length]!;
-          await ctx.api.patchNamespacedCustomObject({ group: 'anvil.dev', version: 'v1alpha1', namespace: FLOOR_NAMESPACE, plural: 'worldinstances', name, body: { metadata: { labels: { 'anvil.dev/floor': id(i) } } } }, mergePatch);
+          const name = floorNames[i % floorNames.length]!;
+          await ctx.api.patchNamespacedCustomObject({ group: 'anvil.dev', version: 'v1alpha1', namespace: NAMESPACE, plural: 'worldinstances', name, body: { metadata: { labels: { 'anvil.dev/floor': id(i) } } } }, mergePatch);
           return { world: name, id: id(i) };
         }
       : async (i) => {
@@ -298,15 +336,17 @@ export function breakdown(lines: readonly TraceLine[], path: 'endpoint' | 'world
   };
 }
 
-/** Scratch WorldInstances of a game no one defines, for the floor's PATCHes. */
-async function floorWorlds(cp: ControlPlane, api: CustomObjectsApi, n: number): Promise<string[]> {
-  await kubectl(cp, ['create', 'namespace', FLOOR_NAMESPACE]);
-  const names = Array.from({ length: n }, (_, i) => `floor-${i}`);
-  await forEachBounded(n, 20, async (i) => {
-    await api.createNamespacedCustomObject({ group: 'anvil.dev', version: 'v1alpha1', namespace: FLOOR_NAMESPACE, plural: 'worldinstances', body: { apiVersion: 'anvil.dev/v1alpha1', kind: 'WorldInstance', metadata: { name: names[i] }, spec: { gameRef: { name: 'anvil-bench-floor' } } } });
-  });
-  await sleep(10_000); // the reconciler reports them Failed (no such game) once, then leaves them be
-  return names;
+/**
+ * The floor's worlds: the pool's spare worlds themselves, so that the floor's PATCH writes the
+ * object a claim's commit writes (a Running pool world, its status, labels and managed fields,
+ * watched by the same informers), not a smaller stand-in. A label no controller reads: it
+ * changes nothing a world pass, a pool or a claim looks at.
+ */
+async function spareWorlds(api: CustomObjectsApi): Promise<string[]> {
+  const list = (await api.listNamespacedCustomObject({ group: 'anvil.dev', version: 'v1alpha1', namespace: NAMESPACE, plural: 'worldinstances', labelSelector: `anvil.dev/pool=${POOL}` })) as { items: any[] };
+  const spare = list.items.filter((w) => !w.metadata.deletionTimestamp && !w.metadata.annotations?.['anvil.dev/claim-uid'] && !w.metadata.annotations?.['anvil.dev/allocation']).map((w) => w.metadata.name as string);
+  if (spare.length === 0) throw new Error(`no spare world in pool ${NAMESPACE}/${POOL} for the floor`);
+  return spare.sort();
 }
 
 export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBenchResult> {
@@ -332,17 +372,18 @@ export async function runClaimsBench(opts: ClaimsBenchOptions): Promise<ClaimsBe
     const adminKc = new KubeConfig();
     adminKc.loadFromFile(cp.kubeconfig);
     const api = keepAliveClient(adminKc, CustomObjectsApi, 64);
-    const floorNames = await floorWorlds(cp, api, opts.burst);
     await kubectl(cp, ['apply', '-f', '-'], poolYaml(opts));
     opts.log(`claims: waiting for ${opts.buffer} ready worlds in pool ${NAMESPACE}/${POOL}`);
     const poolFillSeconds = (await waitPool(cp, opts.buffer)) ?? -1;
-    const ctx = { opts, kc, url: `https://localhost:${port + 1}`, ca: readFileSync(join(tls, 'tls.crt')), api, floorNames, runId: Math.random().toString(36).slice(2, 7) };
+    const ctx = { opts, kc, url: `https://localhost:${port + 1}`, ca: readFileSync(join(tls, 'tls.crt')), api, runId: Math.random().toString(36).slice(2, 7) };
     const runs: PatternRun[] = [];
     const plan: [Pattern, number][] = [['sequential', opts.sequential], ['poisson', poissonN], ['burst', opts.burst]];
     for (const [pattern, n] of plan) {
       for (const path of ['floor', 'endpoint', 'worldclaim'] as Path[]) {
-        opts.log(`claims: ${path}, ${pattern}, ${n} (at ${Date.now()})`);
+        const settleSeconds = await settle(adminKc);
+        opts.log(`claims: ${path}, ${pattern}, ${n} (at ${Date.now()}; the namespace quiet ${settleSeconds ?? 'not'} s after the last pattern's refill)`);
         const r = await measurePath(path, pattern, n, ctx);
+        r.settleSeconds = settleSeconds;
         if (path !== 'floor') {
           // Given back (as a matchmaker would after its matches), so the cluster does not grow with every pattern.
           await kubectl(cp, ['delete', 'worldclaims', '--all', '-n', NAMESPACE, '--wait=false']);
@@ -442,7 +483,7 @@ export function claimsMarkdown(record: ClaimsBenchRecord | undefined): string[] 
   return [
     `## Claims (issue 20: the allocation endpoint and the WorldClaim resource beside the raw PATCH floor; local control plane ${r.kubernetes}, ${r.nodes} kwok nodes, pool buffer ${r.buffer} ${r.game} worlds, compiled reconciler)`,
     '',
-    `${r.machine ? `Machine: ${machineLine(r.machine)}; 1-minute load average at the end ${fmt(r.loadAtEnd, 2)} (the machine is shared: the floor and the claims see the same load, not necessarily at the same moment). ` : ''}The pool took ${fmt(r.poolFillSeconds)} s to fill from empty. Latency is the caller's: \`claimWorld()\` from its call to the world in hand (endpoint: one HTTPS round trip to a certificate with an EC P-256 key, as the API server's; WorldClaim: create, then the world's stamp or the claim's Bound, whichever the shared watches show first); the floor is one raw PATCH of a WorldInstance label over a keep-alive client, same pattern, same run. The Poisson run lasts only as long as the pool's buffer (one world per arrival, and this machine starts about 4 worlds a second).`,
+    `${r.machine ? `Machine: ${machineLine(r.machine)}; 1-minute load average at the end ${fmt(r.loadAtEnd, 2)} (the machine is shared: the floor and the claims see the same load, not necessarily at the same moment). ` : ''}The pool took ${fmt(r.poolFillSeconds)} s to fill from empty. Latency is the caller's: \`claimWorld()\` from its call to the world in hand (endpoint: one HTTPS round trip to a certificate with an EC P-256 key, as the API server's; WorldClaim: create, then the world's stamp or the claim's Bound, whichever the shared watches show first); the floor is one raw PATCH of a label on one of the pool's spare worlds (the object a claim's commit writes: same size, same managed fields, same watchers) over a keep-alive client, same pattern, same run. The Poisson run lasts only as long as the pool's buffer (one world per arrival, and this machine starts about 4 worlds a second).${r.runs.some((x) => x.settleSeconds !== undefined) ? ` Before every path and pattern (the floor's too) the bench waited until the namespace was quiet: no world being deleted, every Deployment, ReplicaSet and Pod owned by a live owner, available and running (\`settle()\`: the last pattern's deletions cascade for a while after the pool's buffer is ready again); the waits, in the order run: ${r.runs.map((x) => `${x.pattern} ${x.path} ${x.settleSeconds === null ? 'not quiet in time' : `${fmt(x.settleSeconds)} s`}`).join(', ')}.` : ''}`,
     '',
     '| path | pattern | answered | p50 ms | p95 ms | p99 ms | max ms | per second | double bindings | lost | pool refilled (s) |',
     '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -322,7 +322,7 @@ function tenThousandTarget(runs: readonly MemoryRun[]): Verdict {
   return [
     name,
     measuredText,
-    linear ? `met (RSS growth per world ${n(late, 1)} KB from ${n(before.worlds)} to 10,000 vs ${n(early, 1)} KB from ${n(first.worlds)} to ${n(before.worlds)}: ${n(ratio, 2)} ×)` : `**not met**: growth per world ${n(late, 1)} KB from ${n(before.worlds)} to 10,000 vs ${n(early, 1)} KB below: ${n(ratio, 2)} × (linear: within 0.75–1.25 ×)`,
+    linear ? `met (RSS growth per world ${n(late, 1)} KB from ${n(before.worlds)} to 10,000 vs ${n(early, 1)} KB from ${n(first.worlds)} to ${n(before.worlds)}: ${n(ratio, 2)} ×, linear taken as within 0.75–1.25 ×)` : `**not met**: growth per world ${n(late, 1)} KB from ${n(before.worlds)} to 10,000 vs ${n(early, 1)} KB below: ${n(ratio, 2)} × (linear: within 0.75–1.25 ×)`,
     `runs of ${runs.map((r) => n(r.worlds)).join(', ')} worlds, each on a control plane of its own (revisions ${[...new Set(runs.map((r) => r.machine.revision ?? '?'))].join(', ')}); the per-world slopes are in the memory section`,
   ];
 }

@@ -14,6 +14,12 @@
  *   claim's Bound status is written after it, so a client that sees the stamp has its world
  *   one write sooner. Only a shortcut: the claim watch still decides when it is first, and a
  *   caller without `watch` on worldinstances (401/403) simply does without it.
+ *
+ * A waiter joins after its create returned, but the watch is already streaming: the claim's
+ * events (its stamp, its Bound status) can arrive between the create's reply and `follow`,
+ * when the reconciler is faster than the caller's event loop (measured: 1 claim of 150 at
+ * 45/s waited out its deadline so). So the latest event of each key nobody follows yet is kept
+ * a short while (RECENT_MS, at most RECENT_MAX keys), and a waiter that joins finds it there.
  */
 import { CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { GROUP, VERSION } from '../api/schema.js';
@@ -40,6 +46,16 @@ interface WatchSpec {
 
 /** How long a watch with no waiter stays open. */
 const IDLE_MS = 30_000;
+/** How long, and for how many keys, the latest event of a key nobody follows is kept for a waiter about to join. */
+const RECENT_MS = 30_000;
+const RECENT_MAX = 2048;
+
+type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface Recent {
+  type: EventType;
+  obj: WatchedObject;
+  at: number;
+}
 
 /**
  * True when resourceVersion `a` is known to be at or after `b`. resourceVersions are opaque
@@ -60,6 +76,8 @@ export class NamespaceWatch {
   private idle?: NodeJS.Timeout;
   /** An optional watch the server refused: not asked again by this process. */
   private refused = false;
+  /** The latest event of each key that had no waiter when it came (oldest first). */
+  private readonly recent = new Map<string, Recent>();
 
   constructor(
     private readonly kc: KubeConfig,
@@ -80,6 +98,8 @@ export class NamespaceWatch {
     } else if (!after(createdRv, this.startedAt)) {
       // Created before the watch's start (or not comparable): its verdict may precede the watch.
       void (this.opening ?? Promise.resolve()).then(() => this.read(key));
+    } else {
+      this.replayRecent(key, createdRv);
     }
     return () => {
       const set = this.waiters.get(key);
@@ -157,7 +177,35 @@ export class NamespaceWatch {
     if (obj?.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
     if (type === 'ERROR') this.resourceVersion = undefined; // e.g. 410 Gone: reopen from now, and read every waiter
     if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
-    for (const l of [...(this.waiters.get(this.spec.keyOf(obj) ?? '') ?? [])]) l(type, obj);
+    const key = this.spec.keyOf(obj) ?? '';
+    const listeners = this.waiters.get(key);
+    if (!listeners) return this.keepRecent(key, type, obj);
+    for (const l of [...listeners]) l(type, obj);
+  }
+
+  private keepRecent(key: string, type: EventType, obj: WatchedObject): void {
+    if (!key) return;
+    const now = performance.now();
+    this.recent.delete(key);
+    this.recent.set(key, { type, obj, at: now });
+    for (const [k, r] of this.recent) {
+      if (this.recent.size <= RECENT_MAX && now - r.at < RECENT_MS) break;
+      this.recent.delete(k);
+    }
+  }
+
+  /**
+   * A waiter joining a streaming watch: the event its key had before it joined, if that came
+   * at or after its create (an older one is another object of the same name), is handed to it
+   * on the next tick (its caller has its stop function by then).
+   */
+  private replayRecent(key: string, createdRv: string | undefined): void {
+    const r = this.recent.get(key);
+    if (!r || performance.now() - r.at >= RECENT_MS || !after(r.obj.metadata?.resourceVersion, createdRv)) return;
+    this.recent.delete(key);
+    queueMicrotask(() => {
+      for (const l of [...(this.waiters.get(key) ?? [])]) l(r.type, r.obj);
+    });
   }
 
   /** One read of a followed object: its state now, or GONE. */

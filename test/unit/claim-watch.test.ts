@@ -25,6 +25,9 @@ interface Fake {
   bindNext: (status: unknown) => void;
   /** Claims read with a GET, by name. */
   reads: string[];
+  /** The next create is held (not answered) until the test answers it, at a resourceVersion of its choice. */
+  holdNext: () => void;
+  held?: (resourceVersion: string) => void;
 }
 
 let fake: Fake | undefined;
@@ -36,6 +39,7 @@ afterEach(async () => {
 /** `worldWatch`: what the watch on claimed worlds gets: a stream, or a refusal (RBAC). */
 async function start(worldWatch: 'stream' | 403): Promise<Fake> {
   let bindOnCreate: unknown;
+  let hold = false;
   const reads: string[] = [];
   const watches: Fake['watches'] = [];
   const open = new Map<string, http.ServerResponse>();
@@ -48,6 +52,16 @@ async function start(worldWatch: 'stream' | 403): Promise<Fake> {
       req.on('data', (c) => (body += c));
       req.on('end', () => {
         const claim = JSON.parse(body);
+        if (hold) {
+          hold = false;
+          fake!.held = (resourceVersion) => {
+            const created = { ...claim, metadata: { ...claim.metadata, uid: `uid-${claim.metadata.name}`, resourceVersion } };
+            claims.set(claim.metadata.name, created);
+            res.writeHead(201, { 'content-type': 'application/json' });
+            res.end(JSON.stringify(created));
+          };
+          return;
+        }
         // A claim bound at once answers its create Pending at an older resourceVersion than the
         // open watch's start, and a GET finds it Bound.
         const created = { ...claim, metadata: { ...claim.metadata, uid: `uid-${claim.metadata.name}`, resourceVersion: bindOnCreate ? '9' : '10' } };
@@ -78,7 +92,7 @@ async function start(worldWatch: 'stream' | 403): Promise<Fake> {
     }
     res.writeHead(404).end();
   });
-  return (fake = { kc: await listenLoopback(server), watches, open, server, reads, bindNext: (status) => (bindOnCreate = status) });
+  return (fake = { kc: await listenLoopback(server), watches, open, server, reads, bindNext: (status) => (bindOnCreate = status), holdNext: () => (hold = true) });
 }
 
 const event = (res: http.ServerResponse | undefined, type: string, object: unknown) => res?.write(`${JSON.stringify({ type, object })}\n`);
@@ -120,6 +134,25 @@ describe('claimWorld through the WorldClaim resource', () => {
     expect(f.watches.filter((w) => w.path === WORLDS)).toHaveLength(1);
     expect(f.watches.length).toBe(before);
     expect(f.reads).toContain(claimName({ pool: 'p' }, 'r-3'));
+  });
+
+  test('a verdict the watch brings before the create has answered is not missed (nor read again)', async () => {
+    const f = await start(403);
+    const first = claimWorld({ kubeconfig: f.kc, namespace: NS, pool: 'p', requestId: 'r-4' });
+    await until(() => f.open.has(CLAIMS));
+    f.holdNext();
+    const second = claimWorld({ kubeconfig: f.kc, namespace: NS, pool: 'p', requestId: 'r-5', timeoutSeconds: 1, graceSeconds: 0 });
+    await until(() => f.held !== undefined);
+    // The reconciler binds the second claim before its create's reply reaches the client; the
+    // first claim's verdict, later on the same stream, shows when the client has read both.
+    const [a, b] = [claimName({ pool: 'p' }, 'r-4'), claimName({ pool: 'p' }, 'r-5')];
+    event(f.open.get(CLAIMS), 'ADDED', { metadata: { name: b, resourceVersion: '20' } });
+    event(f.open.get(CLAIMS), 'MODIFIED', { metadata: { name: b, resourceVersion: '22' }, status: { phase: 'Bound', worldRef: { name: 'w-5' }, endpoints } });
+    event(f.open.get(CLAIMS), 'MODIFIED', { metadata: { name: a, resourceVersion: '23' }, status: { phase: 'Bound', worldRef: { name: 'w-4' }, endpoints } });
+    await expect(first).resolves.toMatchObject({ world: 'w-4' });
+    f.held!('20');
+    await expect(second).resolves.toMatchObject({ world: 'w-5', endpoints });
+    expect(f.reads).not.toContain(b);
   });
 });
 

@@ -14,7 +14,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Allocations } from '../../lib/reconciler/claims/allocations.js';
 import { TakeoverGuard } from '../../lib/reconciler/claims/takeover.js';
 import { startAllocationServer } from '../../lib/reconciler/claims/endpoint.js';
-import { Authorizer } from '../../lib/reconciler/runtime/auth.js';
+import { ALLOWED_TTL_MS, Authorizer, DENIED_TTL_MS, TOKEN_TTL_MS } from '../../lib/reconciler/runtime/auth.js';
 import type { Kube } from '../../lib/reconciler/runtime/kube.js';
 import { ClaimError, claimWorld, releaseWorld } from '../../lib/client/claims.js';
 import { callEndpoint } from '../../lib/client/allocation.js';
@@ -166,5 +166,48 @@ describe('the allocation endpoint', () => {
     expect(api.get('WorldInstance', 'for-the-cli')!.metadata.annotations['anvil.dev/allocation']).toBe('match-42');
     expect(await run(['release', '-n', NS, '--request-id', 'match-42', ...flags], io)).toBe(0);
     expect(api.get('WorldInstance', 'for-the-cli')).toBeUndefined();
+  });
+});
+
+describe('the review cache of the allocation endpoint', () => {
+  // A clock of the test's own and reviews counted: answers last as long as kube-apiserver's
+  // webhook caches keep theirs by default, a refusal less long than an allowance.
+  function authorizer(allowed: () => boolean) {
+    let now = 0;
+    const asked = { token: 0, access: 0 };
+    const kube = {
+      review: async (o: Obj) => {
+        if (o.kind === 'TokenReview') return (asked.token++, { status: { authenticated: true, user: { username: 'system:serviceaccount:arena:mm' } } });
+        return (asked.access++, { status: { allowed: allowed() } });
+      },
+    } as unknown as Kube;
+    return { auth: new Authorizer(kube, () => now), asked, advance: (ms: number) => (now += ms) };
+  }
+  const check = (a: Authorizer) => a.check('Bearer t', 'create', 'worldclaims', NS);
+
+  test('an allowed caller is reviewed once per token TTL and access TTL, not per request', async () => {
+    const { auth, asked, advance } = authorizer(() => true);
+    await Promise.all([check(auth), check(auth), check(auth)]);
+    expect(asked).toEqual({ token: 1, access: 1 });
+    advance(TOKEN_TTL_MS - 1);
+    await expect(check(auth)).resolves.toMatchObject({ ok: true });
+    expect(asked).toEqual({ token: 1, access: 1 });
+    advance(1);
+    await check(auth);
+    expect(asked).toEqual({ token: 2, access: 1 });
+    advance(ALLOWED_TTL_MS - TOKEN_TTL_MS);
+    await check(auth);
+    expect(asked.access).toBe(2);
+  });
+
+  test('a refusal is asked again after the denied TTL: a RoleBinding granted meanwhile takes effect', async () => {
+    let granted = false;
+    const { auth, advance } = authorizer(() => granted);
+    await expect(check(auth)).resolves.toMatchObject({ ok: false, status: 403 });
+    granted = true;
+    advance(DENIED_TTL_MS - 1);
+    await expect(check(auth)).resolves.toMatchObject({ ok: false, status: 403 });
+    advance(1);
+    await expect(check(auth)).resolves.toMatchObject({ ok: true });
   });
 });

@@ -17,15 +17,6 @@ import type { WorkQueue } from './runtime/queue.js';
 import { PLATFORM_KEY, worldKey } from './worlds/reconcile.js';
 import { rolloutKey } from './rollouts/controller.js';
 
-/**
- * A world's event reaches its game's rollout at most this long after it (and no sooner than
- * the first of a run of events): a rollout pass walks every world of the game, and a burst of
- * world events (a claim burst stamps a world per claim, a pool refill creates dozens) queued
- * one such pass per event, on the event loop the claims are answered from. A rollout waits
- * for worlds to be Running before its next batch; a second more is nothing to it.
- */
-export const ROLLOUT_COALESCE_MS = 1000;
-
 export interface Routed {
   worlds: Informer<KubernetesObject>;
   games: Informer<KubernetesObject>;
@@ -113,7 +104,7 @@ export class EventRouter {
     if (pool) this.r.poolCtl.enqueue(`${w.metadata?.namespace ?? 'default'}/${pool}`);
     this.r.claimCtl.onWorld(w, e);
     const game = gameOf(w);
-    if (game) this.queue.addAfter(rolloutKey(game), ROLLOUT_COALESCE_MS); // its rollout waits on it
+    if (game) this.enqueue(rolloutKey(game)); // its rollout waits on it
     const placement = e === 'delete' ? undefined : `${game}/${(w as WorldInstance).spec?.region ?? 'default'}`;
     const before = this.lastPlacement.get(key);
     if (before === placement) return;
